@@ -1,0 +1,92 @@
+/*
+ * spool.h - the per-run durable spool: what a run produced and the hub has
+ * not yet acknowledged.
+ *
+ * A run lives in a directory {runs_dir}/{run_id}/ holding:
+ *   run.json   small key/value metadata (model id once known, api root,
+ *              model identifier, args), replaced atomically (tmp+rename);
+ *   spool.log  an append-only log of checksummed records.
+ *
+ * The training thread appends (one write(2), no fsync); the sender thread
+ * reads, acknowledges and calls spool_sync() about once a second and at
+ * train end. Replaying the log after a crash skips a torn or corrupt last
+ * record and never misreads one. Acknowledged records are dropped by
+ * spool_compact(). All functions are thread-safe (one mutex per spool).
+ */
+#ifndef CHUB_SPOOL_H
+#define CHUB_SPOOL_H
+
+#include "chub.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct spool spool;
+
+/* A checkpoint upload that was queued. Strings owned by the spool entry
+ * when returned from spool_next_checkpoint (free with spool_ckpt_clear). */
+typedef struct spool_ckpt {
+  uint64_t seq;     /* assigned by spool_append_checkpoint */
+  int epoch;
+  bool final;       /* type "final" (else "epoch") */
+  bool is_best;
+  double map;       /* for final */
+  char *path;       /* the trainer's file */
+} spool_ckpt;
+
+/* Opens (creating if needed) the run directory `dir` and replays its log.
+ * `max_bytes` bounds spool.log; appends that would pass it return
+ * CHUB_EFULL after logging a warning that names the run. */
+chub_code spool_open(const char *dir, long long max_bytes, spool **out);
+void spool_close(spool *sp);
+
+/* The run directory's path and its last component (the run id). */
+const char *spool_dir(const spool *sp);
+const char *spool_run_id(const spool *sp);
+
+/* Appends epoch metrics (a JSON object text). Replaces a pending record of
+ * the same epoch. One write(2); no fsync. */
+chub_code spool_append_metrics(spool *sp, int epoch, const char *json);
+
+/* Appends a queued checkpoint upload; sets c->seq. */
+chub_code spool_append_checkpoint(spool *sp, spool_ckpt *c);
+
+/* Marks epochs / a checkpoint as acknowledged by the hub. */
+chub_code spool_ack_metrics(spool *sp, const int *epochs, size_t n);
+chub_code spool_ack_checkpoint(spool *sp, uint64_t seq);
+
+/* fsync the log (and the directory when the file was created). */
+chub_code spool_sync(spool *sp);
+
+/* Up to `max` pending (unacknowledged) epochs, lowest first; returns count. */
+size_t spool_pending_metrics(spool *sp, int *epochs, size_t max);
+
+/* The pending metrics JSON of `epoch` (malloc'd, caller frees). */
+chub_code spool_read_metrics(spool *sp, int epoch, char **json);
+
+/* The oldest pending checkpoint into *out (caller frees with
+ * spool_ckpt_clear); false when none is pending. */
+bool spool_next_checkpoint(spool *sp, spool_ckpt *out);
+void spool_ckpt_clear(spool_ckpt *c);
+
+/* Counts of pending work, for `chub runs`. */
+void spool_pending_counts(spool *sp, size_t *metrics, size_t *ckpts,
+                          bool *final_pending);
+
+/* Rewrites the log with only pending records (tmp, fsync, rename). */
+chub_code spool_compact(spool *sp);
+
+/* run.json metadata: string values; NULL value deletes. get returns a
+ * malloc'd copy or NULL. */
+chub_code spool_meta_set(spool *sp, const char *key, const char *value);
+char *spool_meta_get(spool *sp, const char *key);
+
+/* The record scanner behind replay, exposed for tests and fuzzing: calls
+ * `fn` for each valid record in buf, stops at the first torn or corrupt
+ * one and returns how many bytes were valid. */
+typedef void (*spool_record_fn)(int type, const unsigned char *payload,
+                                size_t len, void *user);
+size_t spool_scan(const unsigned char *buf, size_t len, spool_record_fn fn,
+                  void *user);
+
+#endif
