@@ -35,7 +35,7 @@ test-tsan: deps
 
 fuzz: deps
 	@CC=clang cmake -S . -B $(BUILD)-fuzz -DCHUB_FUZZ=ON >/dev/null
-	@cmake --build $(BUILD)-fuzz -j $(JOBS)
+	@cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzzers
 	@./scripts/run-fuzzers.sh $(BUILD)-fuzz
 
 demo: build
