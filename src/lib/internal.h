@@ -29,6 +29,10 @@ bool chub_under_tests(void);
 /* The web root to show for the settings: web_root, or api_root when empty. */
 const char *chub_settings_web_root(const chub_settings *s);
 
+/* hub_callbacks.c: adds the nine HUB callbacks to `cb` (duplicates are
+ * ignored by the registry). Called by chub_add_integration_callbacks(). */
+void chub__hub_callbacks_add(chub_callbacks *cb);
+
 /* sha256.c: hex digest (65 bytes with NUL) of everything readable from fd,
  * read from offset 0 with pread in fixed-size chunks (memory stays flat). */
 chub_code chub_sha256_fd(int fd, char hex[65]);
