@@ -1,0 +1,212 @@
+/*
+ * common.js - helpers shared by chubd's pages: talking to /ui/* (with the
+ * session cookie, and off to /login on 401), building DOM nodes without
+ * innerHTML (model names and metric names come from trainers, so nothing is
+ * ever parsed as HTML), and formatting times, sizes and numbers for a person.
+ */
+'use strict';
+
+const chub = (() => {
+  /* An answer that is not a 2xx, carrying the HTTP status and the hub's
+   * message so that a page can say what went wrong. */
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  /* GET (or POST) a /ui/* endpoint and return the envelope's data. A 401
+   * means this hub wants a key and the cookie is missing or stale: the
+   * person goes to /login, and the promise never settles so that no page
+   * flashes an error on the way out. */
+  async function api(path, options = {}) {
+    let res;
+    try {
+      res = await fetch(path, {
+        credentials: 'same-origin',
+        headers: { Accept: 'application/json' },
+        ...options,
+      });
+    } catch (e) {
+      throw new ApiError(0, 'the hub did not answer (' + e.message + ')');
+    }
+    if (res.status === 401 && !options.noLoginRedirect) {
+      window.location.assign('/login');
+      return new Promise(() => {});
+    }
+    let body = null;
+    try {
+      body = await res.json();
+    } catch (e) {
+      body = null;
+    }
+    if (!res.ok || (body && body.success === false)) {
+      const msg = body && body.message ? body.message : res.statusText;
+      throw new ApiError(res.status, msg || 'HTTP ' + res.status);
+    }
+    return body ? body.data : null;
+  }
+
+  /* h('a', {href: '/x', class: 'y'}, 'text', child...) -> element. Strings
+   * become text nodes; null/undefined/false children are skipped. */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith('on') && typeof v === 'function') {
+        el.addEventListener(k.slice(2), v);
+      } else {
+        el.setAttribute(k, v === true ? '' : String(v));
+      }
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+
+  function parseTime(t) {
+    if (t === null || t === undefined || t === '') return null;
+    const d = typeof t === 'number' ? new Date(t * 1000) : new Date(t);
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+
+  /* "just now", "42 s ago", "3 min ago", "5 h ago", "2 days ago". */
+  function relTime(t) {
+    const d = parseTime(t);
+    if (!d) return '—';
+    const s = Math.round((Date.now() - d.getTime()) / 1000);
+    if (s < 5) return 'just now';
+    if (s < 60) return s + ' s ago';
+    if (s < 3600) return Math.floor(s / 60) + ' min ago';
+    if (s < 86400) return Math.floor(s / 3600) + ' h ago';
+    const days = Math.floor(s / 86400);
+    return days === 1 ? 'yesterday' : days + ' days ago';
+  }
+
+  /* A <time> that reads relative and shows the full local time on hover;
+   * data-t lets refreshTimes() keep it current without a refetch. */
+  function timeEl(t) {
+    const d = parseTime(t);
+    if (!d) return h('span', { class: 'muted' }, '—');
+    return h('time', { datetime: d.toISOString(), title: d.toLocaleString(),
+                       'data-t': d.toISOString() }, relTime(d.toISOString()));
+  }
+
+  function refreshTimes(root) {
+    for (const el of (root || document).querySelectorAll('time[data-t]')) {
+      el.textContent = relTime(el.dataset.t);
+    }
+  }
+
+  /* 1 KiB = 1024 B; three significant figures is what a person compares. */
+  function fmtBytes(n) {
+    if (typeof n !== 'number' || !Number.isFinite(n)) return '—';
+    if (n < 1024) return n + ' B';
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n / 1024;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+      v /= 1024;
+      i++;
+    }
+    return (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) +
+           ' ' + units[i];
+  }
+
+  /* Metric values: counts (parameters) get thousands separators, the rest
+   * four significant digits without trailing zeros. */
+  function fmtNum(v) {
+    if (v === null || v === undefined || typeof v !== 'number' ||
+        !Number.isFinite(v)) {
+      return '—';
+    }
+    if (Number.isInteger(v) && Math.abs(v) >= 1000) {
+      return v.toLocaleString('en-US');
+    }
+    if (Math.abs(v) >= 10000) return Math.round(v).toLocaleString('en-US');
+    return String(Number(v.toPrecision(4)));
+  }
+
+  const STATUS_TEXT = {
+    new: 'new',
+    training: 'training',
+    trained: 'trained',
+    disconnected: 'disconnected',
+  };
+
+  function statusBadge(status) {
+    const s = status || 'unknown';
+    return h('span', { class: 'badge badge-' + (STATUS_TEXT[s] ? s : 'other'),
+                       'data-status': s }, STATUS_TEXT[s] || s);
+  }
+
+  /* Whether a model may still change, so the page keeps polling. */
+  function isLive(status) {
+    return status === 'new' || status === 'training' ||
+           status === 'disconnected';
+  }
+
+  /* Names of metrics where a bigger number is better: the headline of a
+   * run is its best value of one of these, else its last loss. */
+  const HEADLINE_ORDER = [
+    'metrics/mAP50-95(B)', 'metrics/mAP50-95(M)', 'metrics/accuracy_top1',
+    'metrics/accuracy', 'val/accuracy', 'metrics/mAP50(B)',
+  ];
+
+  function higherIsBetter(name) {
+    return /(map|acc|accuracy|precision|recall|f1|top1|top5|fitness)/i.test(
+        name) && !/loss/i.test(name);
+  }
+
+  /* Picks the headline metric of a run from its metrics rows:
+   * {name, value, epoch, best} or null when there is none. */
+  function headline(rows) {
+    const names = new Set();
+    for (const r of rows) {
+      for (const k of Object.keys(r.metrics || {})) names.add(k);
+    }
+    let name = HEADLINE_ORDER.find((n) => names.has(n));
+    if (!name) {
+      name = [...names].find((n) => n.startsWith('metrics/') &&
+                                    higherIsBetter(n));
+    }
+    if (!name) name = [...names].find((n) => n.startsWith('metrics/'));
+    if (!name) name = [...names].find((n) => /loss/i.test(n));
+    if (!name) return null;
+    const better = higherIsBetter(name);
+    let pick = null;
+    for (const r of rows) {
+      const v = r.metrics ? r.metrics[name] : undefined;
+      if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+      if (!better) {
+        pick = { value: v, epoch: r.epoch };
+      } else if (!pick || v > pick.value) {
+        pick = { value: v, epoch: r.epoch };
+      }
+    }
+    return pick ? { name, value: pick.value, epoch: pick.epoch, best: better }
+                : null;
+  }
+
+  /* The model id is the last path segment of /models/{id}. */
+  function modelIdFromPath() {
+    const m = window.location.pathname.match(/^\/models\/([^/?#]+)\/?$/);
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+
+  async function logout() {
+    try {
+      await fetch('/ui/logout', { method: 'POST', credentials: 'same-origin' });
+    } finally {
+      window.location.assign('/login');
+    }
+  }
+
+  return {
+    ApiError, api, h, relTime, timeEl, refreshTimes, fmtBytes, fmtNum,
+    statusBadge, isLive, headline, higherIsBetter, modelIdFromPath, logout,
+  };
+})();

@@ -1,0 +1,40 @@
+/*
+ * login.js - the sign-in form: POST the key to /ui/login, which answers with
+ * an HttpOnly cookie (the page never keeps the key itself), then go to the
+ * model list.
+ */
+'use strict';
+
+(() => {
+  const form = document.getElementById('login');
+  const input = document.getElementById('key');
+  const error = document.getElementById('login-error');
+  const button = form.querySelector('button');
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.hidden = true;
+    const key = input.value.trim();
+    if (!key) return;
+    button.disabled = true;
+    try {
+      await chub.api('/ui/login', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json',
+                   Accept: 'application/json' },
+        body: JSON.stringify({ key }),
+        noLoginRedirect: true,
+      });
+      window.location.assign('/');
+    } catch (e) {
+      error.textContent = e.status === 401
+          ? 'This hub does not know that key (or it was revoked).'
+          : 'Could not sign in: ' + e.message;
+      error.hidden = false;
+      input.select();
+    } finally {
+      button.disabled = false;
+    }
+  });
+  input.focus();
+})();
