@@ -33,6 +33,28 @@ const char *chub_settings_web_root(const chub_settings *s);
  * ignored by the registry). Called by chub_add_integration_callbacks(). */
 void chub__hub_callbacks_add(chub_callbacks *cb);
 
+/* events.c: whether usage events may be sent with these settings in this
+ * process: sync on, rank -1 or 0, and not under tests. */
+bool chub_events_allowed(const chub_settings *s);
+
+/* Queues a usage event with ready-made params (a JSON object; the reference
+ * is taken): nulls are dropped and the first 25 params kept; a full queue
+ * (25) drops the event. chub_event_record() builds params and calls this. */
+struct json_t;
+void chub_events_push(const char *name, struct json_t *params);
+
+/* For tests: ignore the under-tests gate (sync and rank still apply), read
+ * the settings again on the next event, empty the queue, and wait
+ * `interval_s` between sends, counted from now. */
+void chub_events_test_reset(double interval_s);
+
+/* Events waiting to be sent. */
+size_t chub_events_pending(void);
+
+/* Sends what is queued now, whatever the interval, and waits at most
+ * `timeout_s` for it; true when nothing is left queued or in flight. */
+bool chub_events_flush(double timeout_s);
+
 /* sha256.c: hex digest (65 bytes with NUL) of everything readable from fd,
  * read from offset 0 with pread in fixed-size chunks (memory stays flat). */
 chub_code chub_sha256_fd(int fd, char hex[65]);
