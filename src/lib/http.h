@@ -1,0 +1,113 @@
+/*
+ * http.h - libchub's HTTP client for the hub protocol (hub-api.md).
+ *
+ * One http_client wraps one curl easy handle (reused, so connections are
+ * kept alive) for one thread. Requests carry `x-api-key`; answers are parsed
+ * as the protocol's envelope. http_call() applies the retry policy of
+ * hub-api.md: no answer, 408, 500, 502, 503 and 504 are retried with
+ * exponential backoff and jitter, 429 waits Retry-After, anything else
+ * stops at once. Checkpoints stream from a file descriptor with pread, so
+ * memory does not grow with their size.
+ *
+ * CHUB_RETRY_SCALE (environment, default 1) multiplies every backoff, time
+ * budget and request timeout; tests set it small to run the policy quickly.
+ */
+#ifndef CHUB_HTTP_H
+#define CHUB_HTTP_H
+
+#include "chub.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct http_client http_client;
+
+/* How hard to try: up to 1 + `retries` attempts, no new attempt once
+ * `budget_s` passed since the first, each attempt's JSON request bounded by
+ * `timeout_s` (uploads instead abort when stalled that long). */
+typedef struct http_policy {
+  int retries;
+  double budget_s;
+  double timeout_s;
+} http_policy;
+
+/* The answer to one call. `data` is the envelope's data (owned; free with
+ * http_result_clear), `message` its message, `status` 0 when there was no
+ * answer, `attempts` how many requests were made. */
+typedef struct http_result {
+  long status;
+  json_t *data;
+  char message[256];
+  int attempts;
+} http_result;
+
+/* Called during an upload with bytes sent so far and the total. */
+typedef void (*http_progress_fn)(long long sent, long long total, void *user);
+
+/* A multipart checkpoint upload streamed from `fd` (its first `size`
+ * bytes), with the form fields of hub-api.md and header x-chub-sha256. */
+typedef struct http_upload {
+  int fd;
+  long long size;
+  const char *sha256;
+  int epoch;
+  bool final;
+  bool is_best;
+  double map;
+  http_progress_fn progress;
+  void *progress_user;
+} http_upload;
+
+/* A client for `api_root` ("http://host:port", no trailing slash needed)
+ * sending `api_key` (may be empty). NULL when out of memory. */
+http_client *http_client_new(const char *api_root, const char *api_key);
+void http_client_free(http_client *c);
+
+/* Makes every transfer of `c` stop once chub_now() passes *deadline (a
+ * value of 0 means no deadline). Lets another thread bound an in-flight
+ * request; the pointed-to value may change at any time. */
+void http_client_set_abort(http_client *c, _Atomic long long *deadline_ms);
+
+/* The CHUB_RETRY_SCALE factor this client applies. */
+double http_client_scale(const http_client *c);
+
+/* One call with the retry policy. `method` is "GET"/"POST"; `json` the
+ * request body or NULL; `up` a checkpoint upload or NULL. Returns CHUB_OK
+ * on a 2xx envelope, else the code of the last attempt (CHUB_ENET for no
+ * answer, CHUB_EAUTH 401, CHUB_ENOTFOUND 404, CHUB_ECONFLICT 409,
+ * CHUB_EHTTP other statuses, CHUB_EPROTO a 2xx that is not an envelope,
+ * CHUB_ETIMEDOUT when aborted). */
+chub_code http_call(http_client *c, const char *method, const char *path,
+                    const char *json, const http_upload *up,
+                    const http_policy *policy, http_result *res);
+
+void http_result_clear(http_result *res);
+
+/* Parses the envelope {"success", "message", "data"} of `body`. On
+ * success *data (if not NULL) holds a new reference to data (json null
+ * when absent). `msg` receives the message (empty when none). Returns
+ * CHUB_EPROTO when the body is not JSON or not an object, CHUB_EHTTP when
+ * success is false. */
+chub_code http_parse_envelope(const char *body, size_t len, json_t **data,
+                              char *msg, size_t msglen);
+
+/* Whether a status (0 = no answer) is retried by the policy. */
+bool http_retryable(long status);
+
+/* The chub_code for an HTTP status (0 = no answer). */
+chub_code http_code_for_status(long status);
+
+/* Seconds to wait before retry `attempt` (0-based): 2^attempt times a jitter
+ * in [1, 1.25) drawn from *seed, times `scale`. */
+double http_backoff(int attempt, double scale, unsigned *seed);
+
+/* Seconds from a Retry-After header value (delta seconds or an HTTP date
+ * relative to `now_unix`); -1 when absent or unreadable. */
+double http_retry_after(const char *value, long long now_unix);
+
+/* sha256.c: hex SHA-256 of the first `limit` bytes of fd (all when < 0). */
+chub_code chub_sha256_fd_n(int fd, long long limit, char hex[65]);
+
+#endif

@@ -1,0 +1,308 @@
+/*
+ * hub_callbacks.c - the nine HUB training callbacks, as the reference's
+ * callbacks/hub.py behaves, on chub's session.
+ *
+ * These run on the trainer's thread, so each one does only local work: the
+ * epoch's flat map is formatted straight into a stack buffer (no JSON
+ * library, no allocation in the common case), appended to the spool with
+ * one write, and the sender is poked when a rate limit passed. Only
+ * on_train_end waits on the network, for the final sync, with a deadline.
+ */
+#include "internal.h"
+#include "session.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One entry of the epoch's flat map: prefix + name = value. */
+typedef struct hub_callbacks_item {
+  const char *prefix;
+  const char *name;
+  double value;
+  bool integer;
+} hub_callbacks_item;
+
+/* Builds into a caller buffer; `len` counts what would have been written so
+ * a too-small buffer can be retried with the exact size. */
+typedef struct hub_callbacks_out {
+  char *buf;
+  size_t cap;
+  size_t len;
+} hub_callbacks_out;
+
+static void hub_callbacks_put(hub_callbacks_out *o, const char *s, size_t n) {
+  if (o->len + n < o->cap)
+    memcpy(o->buf + o->len, s, n);
+  o->len += n;
+}
+
+static void hub_callbacks_put_string(hub_callbacks_out *o, const char *s) {
+  static const char hex[] = "0123456789abcdef";
+  const char *run = s;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    hub_callbacks_put(o, run, (size_t)(s - run));
+    char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+    if (c == '"' || c == '\\') {
+      esc[1] = (char)c;
+      hub_callbacks_put(o, esc, 2);
+    } else {
+      hub_callbacks_put(o, esc, 6);
+    }
+    run = s + 1;
+  }
+  hub_callbacks_put(o, run, (size_t)(s - run));
+}
+
+/* The shortest of %.15g / %.17g that reads back as the same double, as
+ * Python's repr does for json.dumps. */
+static void hub_callbacks_put_number(hub_callbacks_out *o, double v,
+                                     bool integer) {
+  char num[40];
+  int n;
+  if (integer && fabs(v) < 9e15) {
+    n = snprintf(num, sizeof num, "%lld", (long long)v);
+  } else {
+    n = snprintf(num, sizeof num, "%.15g", v);
+    if (strtod(num, NULL) != v)
+      n = snprintf(num, sizeof num, "%.17g", v);
+  }
+  hub_callbacks_put(o, num, (size_t)n);
+}
+
+static bool hub_callbacks_same_key(const hub_callbacks_item *a,
+                                   const hub_callbacks_item *b) {
+  size_t pa = strlen(a->prefix), pb = strlen(b->prefix);
+  /* Compare prefix+name as one string without building it. */
+  const char *sa = a->prefix, *sb = b->prefix;
+  size_t ia = 0, ib = 0;
+  for (;;) {
+    char ca = ia < pa ? sa[ia] : a->name[ia - pa];
+    char cb = ib < pb ? sb[ib] : b->name[ib - pb];
+    if (ca != cb)
+      return false;
+    if (ca == '\0')
+      return true;
+    ia++;
+    ib++;
+  }
+}
+
+/* The epoch's flat map as JSON into `buf`; returns the length it needs
+ * (excluding the NUL), so a result >= cap means "call again with more".
+ * Non-finite values are left out and *dropped set. */
+size_t hub_callbacks_metrics_json(const chub_trainer *t, char *buf, size_t cap,
+                                  bool *dropped) {
+  hub_callbacks_item stack[64];
+  size_t total = t->n_tloss + t->n_metrics + 3;
+  hub_callbacks_item *items =
+      total <= 64 ? stack : malloc(total * sizeof *items);
+  hub_callbacks_out o = {buf, cap, 0};
+  if (!items) {
+    hub_callbacks_put(&o, "{}", 2);
+    goto done;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < t->n_tloss; i++)
+    items[n++] = (hub_callbacks_item){"train/", t->tloss[i].name,
+                                      t->tloss[i].value, false};
+  for (size_t i = 0; i < t->n_metrics; i++)
+    items[n++] = (hub_callbacks_item){"", t->metrics[i].name,
+                                      t->metrics[i].value, false};
+  if (t->epoch == 0) {
+    items[n++] = (hub_callbacks_item){"", "model/parameters",
+                                      (double)t->model_parameters, true};
+    items[n++] =
+        (hub_callbacks_item){"", "model/GFLOPs", t->model_gflops, false};
+    items[n++] = (hub_callbacks_item){"", "model/speed_PyTorch(ms)",
+                                      t->model_speed_ms, false};
+  }
+  hub_callbacks_put(&o, "{", 1);
+  bool first = true;
+  for (size_t i = 0; i < n; i++) {
+    if (!items[i].name)
+      continue;
+    if (!isfinite(items[i].value)) {
+      *dropped = true;
+      continue;
+    }
+    /* A later entry with the same key wins, as a dict update would. */
+    bool shadowed = false;
+    for (size_t j = i + 1; j < n && !shadowed; j++)
+      shadowed = items[j].name && hub_callbacks_same_key(&items[i], &items[j]);
+    if (shadowed)
+      continue;
+    hub_callbacks_put(&o, first ? "\"" : ", \"", first ? 1 : 3);
+    first = false;
+    hub_callbacks_put_string(&o, items[i].prefix);
+    hub_callbacks_put_string(&o, items[i].name);
+    hub_callbacks_put(&o, "\": ", 3);
+    hub_callbacks_put_number(&o, items[i].value, items[i].integer);
+  }
+  hub_callbacks_put(&o, "}", 1);
+  if (items != stack)
+    free(items);
+done:
+  if (cap)
+    buf[o.len < cap ? o.len : cap - 1] = '\0';
+  return o.len;
+}
+
+static void hub_callbacks_on_pretrain_routine_start(void *subject, void *user) {
+  (void)user;
+  chub_trainer *t = subject;
+  int rank = chub_rank();
+  if ((rank != -1 && rank != 0) || t->hub_session)
+    return;
+  chub_settings set;
+  if (chub_settings_load(&set) != CHUB_OK || !set.hub)
+    return;
+  if (!set.api_key[0] && strcmp(set.mode, "offline") != 0)
+    return;
+  chub_session *s = NULL;
+  chub_session_open(t->args.model, &t->args, &s);
+  t->hub_session = s;
+}
+
+static void hub_callbacks_on_pretrain_routine_end(void *subject, void *user) {
+  (void)user;
+  chub_trainer *t = subject;
+  chub_session *s = t->hub_session;
+  if (!s)
+    return;
+  s->timer_metrics = s->timer_ckpt = chub_now();
+}
+
+static void hub_callbacks_on_fit_epoch_end(void *subject, void *user) {
+  (void)user;
+  chub_trainer *t = subject;
+  chub_session *s = t->hub_session;
+  if (!s)
+    return;
+  char stack[4096];
+  char *buf = stack;
+  bool dropped = false;
+  size_t need = hub_callbacks_metrics_json(t, stack, sizeof stack, &dropped);
+  if (need >= sizeof stack) {
+    buf = malloc(need + 1);
+    if (!buf)
+      return;
+    hub_callbacks_metrics_json(t, buf, need + 1, &dropped);
+  }
+  if (dropped && !s->warned_nonfinite) {
+    chub_log(CHUB_LOG_WARN,
+             "epoch %d has a NaN or infinite metric; such values are left "
+             "out of the upload (logged once)",
+             t->epoch);
+    s->warned_nonfinite = true;
+  }
+  /* Spooled first: from here on a failed or late upload loses nothing, and
+   * everything still pending goes with the next upload. */
+  chub_session_queue_metrics(s, t->epoch, buf);
+  if (buf != stack)
+    free(buf);
+  double now = chub_now();
+  if (now - s->timer_metrics > s->set.rate_metrics) {
+    chub_session_flush_metrics(s);
+    s->timer_metrics = now;
+  }
+}
+
+static void hub_callbacks_on_model_save(void *subject, void *user) {
+  (void)user;
+  chub_trainer *t = subject;
+  chub_session *s = t->hub_session;
+  if (!s || !t->last)
+    return;
+  bool is_best = t->best_fitness == t->fitness;
+  double now = chub_now();
+  if (now - s->timer_ckpt > s->set.rate_ckpt) {
+    if (s->model_url)
+      chub_log(CHUB_LOG_INFO, "Uploading checkpoint %s", s->model_url);
+    chub_session_queue_checkpoint(s, t->epoch, t->last, is_best);
+    s->timer_ckpt = now;
+  }
+}
+
+static double hub_callbacks_final_map(const chub_trainer *t) {
+  for (size_t i = 0; i < t->n_metrics; i++)
+    if (t->metrics[i].name &&
+        strcmp(t->metrics[i].name, "metrics/mAP50-95(B)") == 0)
+      return t->metrics[i].value;
+  return 0.0;
+}
+
+static void hub_callbacks_on_train_end(void *subject, void *user) {
+  (void)user;
+  chub_trainer *t = subject;
+  chub_session *s = t->hub_session;
+  if (!s)
+    return;
+  const char *run = chub_session_run_id(s);
+  chub_log(CHUB_LOG_INFO, "Syncing final model...");
+  chub_code rc = chub_session_upload_final(
+      s, t->epoch, t->best, hub_callbacks_final_map(t), s->set.final_deadline);
+  if (rc == CHUB_OK) {
+    chub_log(CHUB_LOG_INFO, "Done");
+    chub_log(CHUB_LOG_INFO, "View model at %s", s->model_url);
+  } else if (rc == CHUB_EOFFLINE) {
+    chub_log(CHUB_LOG_INFO,
+             "run %s is saved offline; upload it with: chub sync %s", run, run);
+  } else {
+    chub_log(CHUB_LOG_WARN,
+             "the final sync did not finish (%s); everything stays spooled "
+             "in run %s; upload it with: chub sync %s",
+             rc == CHUB_ETIMEDOUT ? "the deadline passed" : chub_strerror(rc),
+             run, run);
+  }
+  chub_session_close(s);
+  t->hub_session = NULL;
+}
+
+static void hub_callbacks_on_train_start(void *subject, void *user) {
+  (void)user;
+  chub_trainer *t = subject;
+  chub_event_record("train", &t->args, t);
+}
+
+static void hub_callbacks_on_val_start(void *subject, void *user) {
+  (void)user;
+  chub_validator *v = subject;
+  if (!v->training)
+    chub_event_record("val", &v->args, NULL);
+}
+
+static void hub_callbacks_on_predict_start(void *subject, void *user) {
+  (void)user;
+  chub_predictor *p = subject;
+  chub_event_record("predict", &p->args, NULL);
+}
+
+static void hub_callbacks_on_export_start(void *subject, void *user) {
+  (void)user;
+  chub_exporter *e = subject;
+  chub_event_record("export", &e->args, NULL);
+}
+
+void chub__hub_callbacks_add(chub_callbacks *cb) {
+  static const struct {
+    chub_event event;
+    chub_callback_fn fn;
+  } table[] = {
+      {CHUB_ON_PRETRAIN_ROUTINE_START, hub_callbacks_on_pretrain_routine_start},
+      {CHUB_ON_PRETRAIN_ROUTINE_END, hub_callbacks_on_pretrain_routine_end},
+      {CHUB_ON_FIT_EPOCH_END, hub_callbacks_on_fit_epoch_end},
+      {CHUB_ON_MODEL_SAVE, hub_callbacks_on_model_save},
+      {CHUB_ON_TRAIN_END, hub_callbacks_on_train_end},
+      {CHUB_ON_TRAIN_START, hub_callbacks_on_train_start},
+      {CHUB_ON_VAL_START, hub_callbacks_on_val_start},
+      {CHUB_ON_PREDICT_START, hub_callbacks_on_predict_start},
+      {CHUB_ON_EXPORT_START, hub_callbacks_on_export_start},
+  };
+  for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+    chub_callbacks_add(cb, table[i].event, table[i].fn, NULL);
+}

@@ -1,0 +1,410 @@
+/*
+ * sender.c - the one thread per session that sends: metrics, checkpoints
+ * and heartbeats, plus the upload steps the final sync and `chub sync` reuse.
+ *
+ * Why one long-lived thread and pending flags: the training thread must
+ * never wait on the network, and a thread per request (the reference's way)
+ * lets requests pile up without bound when the hub is slow. Here a callback
+ * sets a bit under a mutex and signals; the thread takes the bits, drops
+ * the mutex and does all network I/O unlocked. What to send always comes
+ * from the spool, so a failed upload needs no queue of its own: the data
+ * simply stays pending and goes with the next upload.
+ */
+#include "sender.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Acknowledged records worth rewriting the log for. */
+enum { SENDER_COMPACT_AFTER = 1000 };
+/* Checkpoint uploads attempted per wake-up, so a stream of failures cannot
+ * spin the thread. */
+enum { SENDER_CKPTS_PER_WAKE = 8 };
+
+const http_policy sender_policy_upload = {3, 30.0, 30.0};
+const http_policy sender_policy_heartbeat = {0, 30.0, 30.0};
+
+struct sender {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  unsigned pending; /* guarded by mu */
+  bool stop;        /* guarded by mu */
+  _Atomic long long abort_ms;
+  _Atomic unsigned long long superseded_before;
+  http_client *http;
+  spool *sp;
+  char *model_id;
+  double heartbeat_s;
+  /* Owned by the thread alone from here on. */
+  char agent_id[128];
+  double last_sync;
+  size_t acked_since_compact;
+  bool metrics_failing;
+  bool heartbeat_failing;
+};
+
+static chub_code sender_post_metrics_batch(http_client *h, spool *sp,
+                                           const char *model_id,
+                                           const http_policy *policy,
+                                           const int *epochs, size_t n,
+                                           http_result *res) {
+  json_t *metrics = json_object();
+  for (size_t i = 0; i < n; i++) {
+    char *text = NULL;
+    if (spool_read_metrics(sp, epochs[i], &text) != CHUB_OK || !text)
+      continue;
+    char key[16];
+    snprintf(key, sizeof key, "%d", epochs[i]);
+    json_object_set_new(metrics, key, json_string(text));
+    free(text);
+  }
+  json_t *body = json_pack("{s:s, s:o}", "type", "metrics", "metrics", metrics);
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (!text)
+    return CHUB_ENOMEM;
+  char path[96];
+  snprintf(path, sizeof path, "/v1/models/%s", model_id);
+  chub_code rc = http_call(h, "POST", path, text, NULL, policy, res);
+  free(text);
+  return rc;
+}
+
+chub_code sender_upload_metrics(http_client *h, spool *sp, const char *model_id,
+                                const http_policy *policy) {
+  int epochs[SENDER_BATCH];
+  /* Every batch acknowledged shrinks the pending set, so this ends; the
+   * bound guards against a spool that keeps refilling under us. */
+  for (int round = 0; round < 100000; round++) {
+    size_t n = spool_pending_metrics(sp, epochs, SENDER_BATCH);
+    if (n == 0)
+      return CHUB_OK;
+    http_result res;
+    chub_code rc =
+        sender_post_metrics_batch(h, sp, model_id, policy, epochs, n, &res);
+    if (rc != CHUB_OK) {
+      if (rc == CHUB_EAUTH)
+        chub_log(CHUB_LOG_WARN,
+                 "metrics upload for model %s failed: the hub rejected the "
+                 "API key; check your API key (chub login KEY); %zu epoch(s) "
+                 "stay spooled",
+                 model_id, n);
+      else
+        chub_log(CHUB_LOG_WARN,
+                 "metrics upload for model %s (epochs %d-%d) failed after %d "
+                 "attempt(s): %s; they stay spooled for the next upload",
+                 model_id, epochs[0], epochs[n - 1], res.attempts, res.message);
+      http_result_clear(&res);
+      return rc;
+    }
+    http_result_clear(&res);
+    spool_ack_metrics(sp, epochs, n);
+  }
+  return CHUB_OK;
+}
+
+chub_code sender_upload_checkpoint(http_client *h, spool *sp,
+                                   const char *model_id, const spool_ckpt *c,
+                                   const http_policy *policy,
+                                   http_progress_fn progress, void *user) {
+  int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    chub_log(CHUB_LOG_WARN,
+             "checkpoint %s (epoch %d) cannot be read: %s; it is dropped "
+             "from the upload queue",
+             c->path, c->epoch, strerror(errno));
+    spool_ack_checkpoint(sp, c->seq);
+    return CHUB_EIO;
+  }
+  struct stat before, after;
+  char sha[65];
+  if (fstat(fd, &before) != 0 ||
+      chub_sha256_fd_n(fd, (long long)before.st_size, sha) != CHUB_OK) {
+    chub_log(CHUB_LOG_WARN, "checkpoint %s cannot be read: %s; kept queued",
+             c->path, strerror(errno));
+    close(fd);
+    return CHUB_EIO;
+  }
+  http_upload up = {.fd = fd,
+                    .size = (long long)before.st_size,
+                    .sha256 = sha,
+                    .epoch = c->epoch,
+                    .final = c->final,
+                    .is_best = c->is_best,
+                    .map = c->map,
+                    .progress = progress,
+                    .progress_user = user};
+  char path[112];
+  snprintf(path, sizeof path, "/v1/models/%s/upload", model_id);
+  http_result res;
+  chub_code rc = http_call(h, "POST", path, NULL, &up, policy, &res);
+  int fst = fstat(fd, &after);
+  close(fd);
+  /* The same inode written to while we read it: the bytes sent may be torn
+   * (the hub checks x-chub-sha256 and keeps nothing then). A file replaced
+   * by rename leaves our inode untouched, so that upload is whole. */
+  bool torn = fst != 0 || after.st_size != before.st_size ||
+              after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+              after.st_mtim.tv_nsec != before.st_mtim.tv_nsec;
+  if (torn) {
+    chub_log(CHUB_LOG_INFO,
+             "checkpoint %s changed while it was uploaded; it will be sent "
+             "again",
+             c->path);
+    http_result_clear(&res);
+    return CHUB_EIO;
+  }
+  if (rc == CHUB_OK) {
+    const char *got = json_string_value(json_object_get(res.data, "sha256"));
+    if (got && strcmp(got, sha) != 0) {
+      chub_log(CHUB_LOG_WARN,
+               "the hub stored checkpoint %s with SHA-256 %s, expected %s; it "
+               "will be sent again",
+               c->path, got, sha);
+      http_result_clear(&res);
+      return CHUB_EPROTO;
+    }
+    spool_ack_checkpoint(sp, c->seq);
+  } else if (rc == CHUB_ECONFLICT) {
+    chub_log(CHUB_LOG_WARN,
+             "the hub refused checkpoint %s (epoch %d): %s; it is dropped",
+             c->path, c->epoch, res.message);
+    spool_ack_checkpoint(sp, c->seq);
+  } else if (rc == CHUB_EAUTH) {
+    chub_log(CHUB_LOG_WARN,
+             "checkpoint upload failed: the hub rejected the API key; check "
+             "your API key (chub login KEY); it stays spooled");
+  } else if (rc != CHUB_ETIMEDOUT) {
+    chub_log(CHUB_LOG_WARN,
+             "checkpoint %s (epoch %d) upload failed after %d attempt(s): %s; "
+             "it stays spooled",
+             c->path, c->epoch, res.attempts, res.message);
+  }
+  http_result_clear(&res);
+  return rc;
+}
+
+void sender_progress_init(sender_progress *p, const char *label) {
+  p->tty = isatty(STDERR_FILENO) == 1;
+  p->last_step = -1;
+  p->label = label;
+}
+
+void sender_progress_cb(long long sent, long long total, void *user) {
+  sender_progress *p = user;
+  if (total <= 0)
+    return;
+  int pct = (int)(sent * 100 / total);
+  if (p->tty) {
+    if (pct == p->last_step)
+      return;
+    p->last_step = pct;
+    char bar[31];
+    int fill = pct * 30 / 100;
+    for (int i = 0; i < 30; i++)
+      bar[i] = i < fill ? '#' : ' ';
+    bar[30] = '\0';
+    fprintf(stderr, "\rchub: %s %3d%% |%s| %.1f/%.1f MB", p->label, pct, bar,
+            (double)sent / 1e6, (double)total / 1e6);
+    fflush(stderr);
+    return;
+  }
+  int quarter = pct / 25;
+  if (quarter == p->last_step)
+    return;
+  p->last_step = quarter;
+  chub_log(CHUB_LOG_INFO, "%s: %d%% (%.1f of %.1f MB)", p->label, quarter * 25,
+           (double)sent / 1e6, (double)total / 1e6);
+}
+
+void sender_progress_done(sender_progress *p) {
+  if (p->tty && p->last_step >= 0)
+    fputc('\n', stderr);
+}
+
+static void sender_heartbeat(sender *s) {
+  json_t *body =
+      json_pack("{s:s, s:o}", "agent", "chub-" CHUB_VERSION "-local", "agentId",
+                s->agent_id[0] ? json_string(s->agent_id) : json_null());
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (!text)
+    return;
+  char path[128];
+  snprintf(path, sizeof path, "/v1/agent/heartbeat/models/%s", s->model_id);
+  http_result res;
+  chub_code rc = http_call(s->http, "POST", path, text, NULL,
+                           &sender_policy_heartbeat, &res);
+  free(text);
+  if (rc == CHUB_OK) {
+    const char *id = json_string_value(json_object_get(res.data, "agentId"));
+    if (id && strlen(id) < sizeof s->agent_id)
+      snprintf(s->agent_id, sizeof s->agent_id, "%s", id);
+    if (s->heartbeat_failing)
+      chub_log(CHUB_LOG_INFO, "heartbeats to the hub work again");
+    s->heartbeat_failing = false;
+  } else if (rc != CHUB_ETIMEDOUT && !s->heartbeat_failing) {
+    chub_log(CHUB_LOG_WARN, "heartbeat for model %s failed: %s; will retry",
+             s->model_id, res.message);
+    s->heartbeat_failing = true;
+  }
+  http_result_clear(&res);
+}
+
+static void sender_metrics(sender *s) {
+  size_t before = 0, after = 0, ck;
+  bool fin;
+  spool_pending_counts(s->sp, &before, &ck, &fin);
+  chub_code rc =
+      sender_upload_metrics(s->http, s->sp, s->model_id, &sender_policy_upload);
+  spool_pending_counts(s->sp, &after, &ck, &fin);
+  if (before > after)
+    s->acked_since_compact += before - after;
+  if (rc == CHUB_OK && s->metrics_failing)
+    chub_log(CHUB_LOG_INFO, "metrics uploads to the hub work again");
+  s->metrics_failing = rc != CHUB_OK;
+}
+
+static void sender_checkpoints(sender *s) {
+  for (int i = 0; i < SENDER_CKPTS_PER_WAKE; i++) {
+    spool_ckpt c;
+    if (!spool_next_checkpoint(s->sp, &c))
+      return;
+    if (!c.final && c.seq < atomic_load(&s->superseded_before)) {
+      spool_ack_checkpoint(s->sp, c.seq);
+      spool_ckpt_clear(&c);
+      s->acked_since_compact++;
+      continue;
+    }
+    chub_code rc = sender_upload_checkpoint(s->http, s->sp, s->model_id, &c,
+                                            &sender_policy_upload, NULL, NULL);
+    spool_ckpt_clear(&c);
+    if (rc != CHUB_OK)
+      return;
+    s->acked_since_compact++;
+  }
+}
+
+static void sender_housekeeping(sender *s) {
+  double now = chub_now();
+  if (now - s->last_sync >= 1.0) {
+    spool_sync(s->sp);
+    s->last_sync = now;
+  }
+  if (s->acked_since_compact >= SENDER_COMPACT_AFTER) {
+    spool_compact(s->sp);
+    s->acked_since_compact = 0;
+  }
+}
+
+static void sender_wait(sender *s, double until) {
+  double secs = floor(until);
+  struct timespec ts = {(time_t)secs, (long)((until - secs) * 1e9)};
+  pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+}
+
+static void *sender_main(void *arg) {
+  sender *s = arg;
+  double next_heartbeat = chub_now();
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->stop && !s->pending && chub_now() < next_heartbeat)
+      sender_wait(s, next_heartbeat);
+    if (s->stop)
+      break;
+    unsigned cmds = s->pending;
+    s->pending = 0;
+    pthread_mutex_unlock(&s->mu);
+    if ((cmds & SENDER_HEARTBEAT) || chub_now() >= next_heartbeat) {
+      sender_heartbeat(s);
+      next_heartbeat = chub_now() + s->heartbeat_s;
+    }
+    if (cmds & SENDER_METRICS)
+      sender_metrics(s);
+    if (cmds & SENDER_CHECKPOINT)
+      sender_checkpoints(s);
+    sender_housekeeping(s);
+    pthread_mutex_lock(&s->mu);
+  }
+  pthread_mutex_unlock(&s->mu);
+  spool_sync(s->sp);
+  return NULL;
+}
+
+sender *sender_start(const sender_config *cfg) {
+  sender *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->http = http_client_new(cfg->api_root, cfg->api_key);
+  s->model_id = strdup(cfg->model_id);
+  s->sp = cfg->sp;
+  s->heartbeat_s = cfg->heartbeat_s > 0.05 ? cfg->heartbeat_s : 0.05;
+  s->last_sync = chub_now();
+  /* Whatever a previous session left unacknowledged goes first. */
+  s->pending = SENDER_METRICS | SENDER_CHECKPOINT;
+  atomic_init(&s->abort_ms, 0);
+  atomic_init(&s->superseded_before, 0);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&s->mu, NULL);
+  if (!s->http || !s->model_id) {
+    chub_log(CHUB_LOG_ERROR, "cannot start the sender: out of memory");
+    goto fail;
+  }
+  http_client_set_abort(s->http, &s->abort_ms);
+  int err = pthread_create(&s->thread, NULL, sender_main, s);
+  if (err != 0) {
+    chub_log(CHUB_LOG_ERROR, "cannot start the sender thread: %s",
+             strerror(err));
+    goto fail;
+  }
+  return s;
+fail:
+  http_client_free(s->http);
+  free(s->model_id);
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+  return NULL;
+}
+
+void sender_post(sender *s, unsigned commands) {
+  pthread_mutex_lock(&s->mu);
+  s->pending |= commands;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+void sender_supersede(sender *s, unsigned long long seq) {
+  atomic_store(&s->superseded_before, seq);
+}
+
+void sender_stop(sender *s, double grace_s) {
+  if (!s)
+    return;
+  atomic_store(&s->abort_ms, (long long)((chub_now() + grace_s) * 1000.0));
+  pthread_mutex_lock(&s->mu);
+  s->stop = true;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->thread, NULL);
+  http_client_free(s->http);
+  free(s->model_id);
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}

@@ -1,0 +1,86 @@
+/*
+ * sender.h - the one background thread per session that talks to the hub,
+ * and the upload steps it shares with the final sync and `chub sync`.
+ *
+ * Callbacks never touch the network: they append to the spool and post a
+ * command here. Commands are a small fixed set (flush metrics, upload
+ * checkpoints, heartbeat) kept as pending flags, so posting the same command
+ * twice before the thread wakes coalesces: the queue is bounded by
+ * construction and posting never allocates or blocks beyond a short mutex
+ * that the thread never holds during network I/O.
+ */
+#ifndef CHUB_SENDER_H
+#define CHUB_SENDER_H
+
+#include "chub.h"
+#include "http.h"
+#include "spool.h"
+
+#include <stdbool.h>
+
+typedef struct sender sender;
+
+enum {
+  SENDER_METRICS = 1u << 0,
+  SENDER_CHECKPOINT = 1u << 1,
+  SENDER_HEARTBEAT = 1u << 2
+};
+
+typedef struct sender_config {
+  const char *api_root;
+  const char *api_key;
+  const char *model_id;
+  spool *sp;          /* borrowed; outlives the sender */
+  double heartbeat_s; /* interval between heartbeats */
+} sender_config;
+
+/* Starts the thread; it sends a first heartbeat and anything already
+ * pending in the spool. NULL (logged) when the thread cannot start. */
+sender *sender_start(const sender_config *cfg);
+
+/* Posts commands (SENDER_* bits). Returns at once; thread-safe. */
+void sender_post(sender *s, unsigned commands);
+
+/* Stops the thread, letting an in-flight request run at most `grace_s`
+ * seconds more, and frees the sender. What was not acknowledged stays in
+ * the spool. NULL is a no-op. */
+void sender_stop(sender *s, double grace_s);
+
+/* Marks checkpoint uploads queued before `seq` as superseded: the thread
+ * drops an older pending epoch checkpoint instead of uploading it. */
+void sender_supersede(sender *s, unsigned long long seq);
+
+/* The request policies of hub-api.md. */
+extern const http_policy sender_policy_upload; /* 3 retries within 30 s */
+extern const http_policy sender_policy_heartbeat;
+
+/* Uploads every pending epoch of `sp`, at most SENDER_BATCH per request,
+ * acknowledging each batch the hub accepted. CHUB_OK when nothing is left
+ * pending; otherwise the failing call's code (logged) with the data kept. */
+chub_code sender_upload_metrics(http_client *h, spool *sp, const char *model_id,
+                                const http_policy *policy);
+
+/* Uploads checkpoint `c` streamed from disk with its SHA-256 and
+ * acknowledges it in the spool when the hub stored it. A file modified
+ * while it was read is left pending (CHUB_EAGAIN-like: CHUB_EIO). A file
+ * that no longer exists is logged and acknowledged: it can never be sent. */
+chub_code sender_upload_checkpoint(http_client *h, spool *sp,
+                                   const char *model_id, const spool_ckpt *c,
+                                   const http_policy *policy,
+                                   http_progress_fn progress, void *user);
+
+/* A progress display for long uploads: a bar redrawn in place when stderr
+ * is a terminal, else a plain log line every quarter. `user` must point to
+ * a sender_progress initialised with sender_progress_init. */
+typedef struct sender_progress {
+  bool tty;
+  int last_step;
+  const char *label;
+} sender_progress;
+void sender_progress_init(sender_progress *p, const char *label);
+void sender_progress_cb(long long sent, long long total, void *user);
+void sender_progress_done(sender_progress *p);
+
+#define SENDER_BATCH 100
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * session.h - what the HUB callbacks, sync and the tests see of a session.
+ *
+ * The struct is internal: hub_callbacks.c reads the timers and settings
+ * directly because the callbacks run on the trainer's thread, the only
+ * thread that touches these fields. The sender thread sees only the spool
+ * (thread-safe) and its own copy of the model id.
+ */
+#ifndef CHUB_SESSION_H
+#define CHUB_SESSION_H
+
+#include "chub.h"
+#include "sender.h"
+#include "spool.h"
+
+#include <jansson.h>
+
+struct chub_session {
+  chub_settings set;
+  char api_key[128];
+  char *model_id;   /* NULL until the hub issued one */
+  char *model_url;  /* {web root}/models/{id} */
+  char *resume_url; /* last weights to resume from, or NULL */
+  json_t *train_args_json;
+  chub_args train_args;
+  bool has_train_args;
+  spool *sp;
+  sender *snd; /* NULL while offline */
+  bool offline;
+  /* Trainer-thread state of the callbacks. */
+  double timer_metrics;
+  double timer_ckpt;
+  bool warned_nonfinite;
+  bool warned_full;
+};
+
+typedef enum session_ident_kind {
+  SESSION_IDENT_INVALID = 0,
+  SESSION_IDENT_URL,
+  SESSION_IDENT_FILE
+} session_ident_kind;
+
+/* A parsed model identifier: a hub model URL or a local model file. */
+typedef struct session_ident {
+  session_ident_kind kind;
+  char model_id[21]; /* URL: the model id */
+  char api_key[128]; /* URL: ?api_key=, else empty */
+  char base[256];    /* FILE: base name, e.g. "yolo11n.pt" */
+  char stem[256];    /* FILE: base name without extension, e.g. "yolo11n" */
+  bool weights;      /* FILE: holds weights (parent.name is sent) */
+} session_ident;
+
+/* Parses `text`; CHUB_EINVAL (kind INVALID) for anything else. */
+chub_code session_parse_identifier(const char *text, session_ident *out);
+
+/* The create payload of hub-api.md for a FILE identifier, as compact JSON
+ * (malloc'd), or NULL when out of memory. */
+char *session_create_payload(const chub_args *args, const session_ident *id);
+
+/* A new run id "YYYYmmdd-HHMMSS-xxxx" (UTC, random suffix). */
+void session_new_run_id(char out[32]);
+
+/* Creates `path` and its parents (mode 0700). */
+chub_code session_mkdirs(const char *path);
+
+/* Records {runs_dir}/by-model/{model_id} -> run_id, so a later session or
+ * `chub sync` finds the run of a model. */
+void session_index_run(const char *runs_dir, const char *model_id,
+                       const char *run_id);
+
+/* hub_callbacks.c: the epoch's flat map of `t` as JSON into `buf` (train
+ * loss items as "train/NAME", then the metrics, at epoch 0 the model info).
+ * Returns the length needed without the NUL; call again with a bigger
+ * buffer when it is >= cap. Non-finite values are left out (*dropped). */
+size_t hub_callbacks_metrics_json(const chub_trainer *t, char *buf, size_t cap,
+                                  bool *dropped);
+
+#endif
