@@ -1,0 +1,432 @@
+/*
+ * e2e_fashion_mnist.c - the example trainer against the real chubd.
+ *
+ * What a user of `make demo` relies on, checked through the hub's API after
+ * a real training run: every epoch's metrics arrived under the right names,
+ * checkpoints were uploaded, the final weights on the hub are byte for byte
+ * the local best.bin, the model is `trained`, and the agent's heartbeat was
+ * recorded. Also resuming a hub model from its last weights, and the
+ * trainer's answers to a bad flag and a missing dataset.
+ *
+ * The trainer runs as a child process with its own temporary settings,
+ * runs and output directories, so the user's own settings are never read.
+ */
+#include "chubd_proc.h"
+#include "th.h"
+
+#include <chub.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define E2E_TRAIN_TIMEOUT_S 180 /* a sanitized build trains ~10x slower */
+
+/* One chubd and one set of temporary directories for the whole file. */
+typedef struct e2e {
+  chubd_proc *hub;
+  char tmp[256];     /* parent of everything below */
+  char config[300];  /* CHUB_CONFIG_DIR */
+  char runs[300];    /* CHUB_RUNS_DIR */
+} e2e;
+
+/* Runs the trainer with `args` and the test environment (plus `extra_env`,
+ * NULL-terminated "K=V" strings, or NULL). Output (stdout and stderr) is
+ * returned in *output (malloc'd). Returns the exit status, or -1 when it
+ * could not run, died of a signal or outlived E2E_TRAIN_TIMEOUT_S. */
+static int e2e_run_trainer(const e2e *t, const char *const args[],
+                           const char *const extra_env[], char **output) {
+  char out_path[400];
+  snprintf(out_path, sizeof out_path, "%s/trainer.out", t->tmp);
+  pid_t pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid == 0) {
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+      _exit(126);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    close(fd);
+    setenv("CHUB_TESTING", "1", 1);
+    setenv("CHUB_CONFIG_DIR", t->config, 1);
+    setenv("CHUB_RUNS_DIR", t->runs, 1);
+    setenv("CHUB_API_ROOT", chubd_proc_base_url(t->hub), 1);
+    setenv("CHUB_API_KEY", chubd_proc_key(t->hub), 1);
+    unsetenv("CHUB_WEB_ROOT");
+    unsetenv("CHUB_MODE");
+    unsetenv("CHUB_HUB");
+    unsetenv("FASHION_MNIST_DIR");
+    for (size_t i = 0; extra_env && extra_env[i]; i++)
+      putenv((char *)extra_env[i]);
+    const char *argv[32] = {TRAINER_BIN};
+    size_t n = 1;
+    for (size_t i = 0; args[i] && n < 31; i++)
+      argv[n++] = args[i];
+    argv[n] = NULL;
+    execv(TRAINER_BIN, (char *const *)argv);
+    _exit(127);
+  }
+  int wstatus = 0, done = 0;
+  for (int i = 0; i < E2E_TRAIN_TIMEOUT_S * 10 && !done; i++) {
+    pid_t r = waitpid(pid, &wstatus, WNOHANG);
+    if (r == pid)
+      done = 1;
+    else
+      nanosleep(&(struct timespec){0, 100000000L}, NULL);
+  }
+  if (!done) {
+    fprintf(stderr, "e2e: trainer still running after %d s; killing it\n",
+            E2E_TRAIN_TIMEOUT_S);
+    kill(pid, SIGKILL);
+    waitpid(pid, &wstatus, 0);
+  }
+  FILE *fp = fopen(out_path, "rb");
+  char *buf = calloc(1, 1 << 20);
+  if (fp && buf) {
+    size_t n = fread(buf, 1, (1 << 20) - 1, fp);
+    buf[n] = '\0';
+  }
+  if (fp)
+    fclose(fp);
+  *output = buf;
+  if (buf)
+    fprintf(stderr, "---- trainer output ----\n%s------------------------\n",
+            buf);
+  if (!done || !WIFEXITED(wstatus))
+    return -1;
+  return WEXITSTATUS(wstatus);
+}
+
+static int e2e_setup(void **state) {
+  static e2e t;
+  snprintf(t.tmp, sizeof t.tmp, "%s/chub-e2e-XXXXXX",
+           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  if (!mkdtemp(t.tmp))
+    return -1;
+  snprintf(t.config, sizeof t.config, "%s/config", t.tmp);
+  snprintf(t.runs, sizeof t.runs, "%s/runs", t.tmp);
+  if (mkdir(t.config, 0700) != 0 || mkdir(t.runs, 0700) != 0)
+    return -1;
+  t.hub = chubd_proc_start(CHUBD_BIN, NULL, NULL);
+  if (!t.hub)
+    return -1;
+  /* Checkpoints after every epoch and metrics at once: a short run must
+   * still exercise every upload path. */
+  setenv("CHUB_CONFIG_DIR", t.config, 1);
+  char err[256];
+  if (chub_settings_set("rate_limit_ckpt", "0", err, sizeof err) != CHUB_OK ||
+      chub_settings_set("rate_limit_metrics", "0", err, sizeof err) !=
+          CHUB_OK) {
+    fprintf(stderr, "e2e: cannot write test settings: %s\n", err);
+    return -1;
+  }
+  *state = &t;
+  return 0;
+}
+
+static int e2e_teardown(void **state) {
+  e2e *t = *state;
+  if (!t)
+    return 0;
+  chubd_proc_free(t->hub);
+  if (!getenv("CHUB_KEEP_TMP"))
+    chubd_proc_rmtree(t->tmp);
+  return 0;
+}
+
+/* GETs `path` from the hub with the test key; returns the parsed envelope
+ * or fails the test. */
+static json_t *e2e_get(const e2e *t, const char *path) {
+  char *url = th_fmt("%s%s", chubd_proc_base_url(t->hub), path);
+  th_response r = {0};
+  assert_int_equal(th_json_request("GET", url, chubd_proc_key(t->hub), NULL,
+                                   &r),
+                   0);
+  if (r.status != 200)
+    fprintf(stderr, "e2e: GET %s -> %ld %s\n", path, r.status, r.body);
+  assert_int_equal(r.status, 200);
+  json_t *root = th_envelope(&r);
+  assert_non_null(root);
+  th_response_free(&r);
+  free(url);
+  return root;
+}
+
+static void e2e_file_sha256(const char *path, char hex[65], long *size) {
+  FILE *fp = fopen(path, "rb");
+  assert_non_null(fp);
+  fseek(fp, 0, SEEK_END);
+  *size = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  char *buf = malloc((size_t)*size + 1);
+  assert_non_null(buf);
+  assert_int_equal(fread(buf, 1, (size_t)*size, fp), (size_t)*size);
+  fclose(fp);
+  th_sha256_hex(buf, (size_t)*size, hex);
+  free(buf);
+}
+
+/* The id in "View model at {root}/models/{id}" in the trainer's output. */
+static char *e2e_model_id(const char *output) {
+  const char *at = strstr(output, "View model at ");
+  assert_non_null(at);
+  at = strstr(at, "/models/");
+  assert_non_null(at);
+  at += strlen("/models/");
+  size_t n = strspn(at, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                        "0123456789");
+  assert_int_equal(n, 20);
+  return th_fmt("%.*s", (int)n, at);
+}
+
+/* Every epoch's metrics by name, once each, with believable values. */
+static void e2e_check_metrics(const e2e *t, const char *id, int first,
+                              int count) {
+  char *path = th_fmt("/v1/models/%s/metrics", id);
+  json_t *root = e2e_get(t, path);
+  json_t *data = th_json_at(root, "data");
+  assert_true(json_is_array(data));
+  assert_int_equal(json_array_size(data), (size_t)(first + count));
+  for (int e = 0; e < first + count; e++) {
+    json_t *row = json_array_get(data, (size_t)e);
+    assert_int_equal(th_json_int(row, "epoch", -1), e);
+    json_t *m = th_json_at(row, "metrics");
+    static const char *const names[] = {"train/loss", "val/loss",
+                                        "metrics/accuracy_top1",
+                                        "metrics/accuracy_top5"};
+    for (size_t i = 0; i < 4; i++) {
+      json_t *v = json_object_get(m, names[i]);
+      if (!json_is_number(v))
+        fprintf(stderr, "e2e: epoch %d lacks %s\n", e, names[i]);
+      assert_true(json_is_number(v));
+    }
+    double top1 = json_number_value(json_object_get(m, "metrics/accuracy_top1"));
+    double top5 = json_number_value(json_object_get(m, "metrics/accuracy_top5"));
+    /* Ten classes: chance is 10%; even 2000 images learn far more. */
+    assert_true(top1 > 0.5 && top1 <= 1.0);
+    assert_true(top5 >= top1 && top5 <= 1.0);
+    if (e == 0) {
+      /* mlp.cfg: 784*256+256 + 256*128+128 + 128*10+10 parameters. */
+      assert_int_equal((long long)json_number_value(
+                           json_object_get(m, "model/parameters")),
+                       235146);
+      assert_true(json_is_number(json_object_get(m, "model/GFLOPs")));
+    }
+  }
+  json_decref(root);
+  free(path);
+}
+
+static void e2e_trains_and_reports(void **state) {
+  e2e *t = *state;
+  char *out_dir = th_fmt("%s/out-train", t->tmp);
+  const char *args[] = {"--limit", "2000", "--epochs", "3", "--out", out_dir,
+                        "--seed", "7", NULL};
+  char *output = NULL;
+  assert_int_equal(e2e_run_trainer(t, args, NULL, &output), 0);
+  char *id = e2e_model_id(output);
+  assert_non_null(strstr(output, "epoch   3/3"));
+
+  e2e_check_metrics(t, id, 0, 3);
+
+  char *path = th_fmt("/v1/models/%s", id);
+  json_t *root = e2e_get(t, path);
+  assert_string_equal(th_json_str(root, "data.status"), "trained");
+  const char *beat = th_json_str(root, "data.agent.last_heartbeat");
+  assert_non_null(beat);
+  assert_true(strlen(beat) > 0);
+
+  /* Checkpoints: each epoch's last.bin (rate limit 0) and the final. */
+  char best_path[512], best_hex[65];
+  long best_size;
+  snprintf(best_path, sizeof best_path, "%s/best.bin", out_dir);
+  e2e_file_sha256(best_path, best_hex, &best_size);
+  json_t *ckpts = th_json_at(root, "data.checkpoints");
+  assert_true(json_is_array(ckpts));
+  int n_epoch = 0, n_final = 0;
+  for (size_t i = 0; i < json_array_size(ckpts); i++) {
+    json_t *c = json_array_get(ckpts, i);
+    const char *type = th_json_str(c, "type");
+    assert_non_null(type);
+    if (strcmp(type, "epoch") == 0)
+      n_epoch++;
+    if (strcmp(type, "final") == 0) {
+      n_final++;
+      assert_string_equal(th_json_str(c, "sha256"), best_hex);
+      assert_int_equal(th_json_int(c, "size", -1), best_size);
+    }
+  }
+  assert_true(n_epoch >= 1);
+  assert_int_equal(n_final, 1);
+
+  /* And the bytes the hub serves as best are the local best.bin. */
+  char *url = th_fmt("%s/v1/models/%s/weights/best",
+                     chubd_proc_base_url(t->hub), id);
+  th_response r = {0};
+  assert_int_equal(th_json_request("GET", url, chubd_proc_key(t->hub), NULL,
+                                   &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  char got_hex[65];
+  th_sha256_hex(r.body, r.body_len, got_hex);
+  assert_string_equal(got_hex, best_hex);
+
+  th_response_free(&r);
+  free(url);
+  json_decref(root);
+  free(path);
+  free(id);
+  free(output);
+  free(out_dir);
+}
+
+/* A hub model with an epoch checkpoint resumes from the epoch after it. */
+static void e2e_resumes_hub_model(void **state) {
+  e2e *t = *state;
+  /* Two epochs trained with the hub off give a real last.bin (epoch 1). */
+  char *local_dir = th_fmt("%s/out-local", t->tmp);
+  const char *local_args[] = {"--limit", "2000", "--epochs", "2",
+                              "--out",   local_dir, NULL};
+  const char *hub_off[] = {"CHUB_HUB=0", NULL};
+  char *output = NULL;
+  assert_int_equal(e2e_run_trainer(t, local_args, hub_off, &output), 0);
+  free(output);
+
+  char *id = th_create_model(chubd_proc_base_url(t->hub),
+                             chubd_proc_key(t->hub), "mlp.cfg");
+  assert_non_null(id);
+  char *last = th_fmt("%s/last.bin", local_dir);
+  char *upload = th_fmt("%s/v1/models/%s/upload",
+                        chubd_proc_base_url(t->hub), id);
+  const char *fields[] = {"epoch", "1", "type", "epoch", "isBest", "True",
+                          NULL};
+  th_response r = {0};
+  assert_int_equal(th_upload(upload, chubd_proc_key(t->hub), fields, "file",
+                             "last.pt", NULL, 0, last, NULL, &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  th_response_free(&r);
+
+  char *model_url = th_fmt("%s/models/%s", chubd_proc_base_url(t->hub), id);
+  char *out_dir = th_fmt("%s/out-resume", t->tmp);
+  const char *args[] = {"--model", model_url, "--limit", "2000", "--epochs",
+                        "3",       "--out",   out_dir,   NULL};
+  assert_int_equal(e2e_run_trainer(t, args, NULL, &output), 0);
+  assert_non_null(strstr(output, "resuming"));
+  assert_non_null(strstr(output, "epoch   3/3"));
+  assert_null(strstr(output, "epoch   1/3"));
+
+  /* Only epoch 2 ran here. */
+  char *path = th_fmt("/v1/models/%s/metrics", id);
+  json_t *root = e2e_get(t, path);
+  json_t *data = th_json_at(root, "data");
+  assert_int_equal(json_array_size(data), 1);
+  assert_int_equal(th_json_int(data, "0.epoch", -1), 2);
+  json_decref(root);
+  free(path);
+  path = th_fmt("/v1/models/%s", id);
+  root = e2e_get(t, path);
+  assert_string_equal(th_json_str(root, "data.status"), "trained");
+  json_decref(root);
+
+  free(path);
+  free(out_dir);
+  free(model_url);
+  free(upload);
+  free(last);
+  free(id);
+  free(output);
+  free(local_dir);
+}
+
+static void e2e_missing_dataset_exits_2(void **state) {
+  e2e *t = *state;
+  char *empty = th_fmt("%s/no-dataset", t->tmp);
+  mkdir(empty, 0700);
+  char *out_dir = th_fmt("%s/out-missing", t->tmp);
+  const char *args[] = {"--data-dir", empty, "--out", out_dir, NULL};
+  char *output = NULL;
+  assert_int_equal(e2e_run_trainer(t, args, NULL, &output), 2);
+  /* The message names the file that is missing and what to do. */
+  char *want = th_fmt("cannot open %s/train-labels-idx1-ubyte.gz", empty);
+  assert_non_null(strstr(output, want));
+  assert_non_null(strstr(output, "--data-dir"));
+  free(want);
+  free(output);
+
+  /* The environment variable points there too. */
+  char *env = th_fmt("FASHION_MNIST_DIR=%s", empty);
+  const char *env_list[] = {env, NULL};
+  const char *args2[] = {"--out", out_dir, NULL};
+  assert_int_equal(e2e_run_trainer(t, args2, env_list, &output), 2);
+  assert_non_null(strstr(output, "train-labels-idx1-ubyte.gz"));
+  free(output);
+  free(env);
+  free(out_dir);
+  free(empty);
+}
+
+static void e2e_corrupt_dataset_exits_2(void **state) {
+  e2e *t = *state;
+  char *dir = th_fmt("%s/bad-dataset", t->tmp);
+  mkdir(dir, 0700);
+  char *file = th_fmt("%s/train-labels-idx1-ubyte.gz", dir);
+  FILE *fp = fopen(file, "wb");
+  assert_non_null(fp);
+  fputs("this is not an IDX file", fp); /* gzip reads plain text through */
+  fclose(fp);
+  const char *args[] = {"--data-dir", dir, NULL};
+  char *output = NULL;
+  assert_int_equal(e2e_run_trainer(t, args, NULL, &output), 2);
+  assert_non_null(strstr(output, file));
+  assert_non_null(strstr(output, "magic number"));
+  free(output);
+  free(file);
+  free(dir);
+}
+
+static void e2e_bad_flag_exits_2(void **state) {
+  e2e *t = *state;
+  char *output = NULL;
+  const char *unknown[] = {"--epoch", "3", NULL};
+  assert_int_equal(e2e_run_trainer(t, unknown, NULL, &output), 2);
+  assert_non_null(strstr(output, "unknown flag '--epoch'"));
+  assert_non_null(strstr(output, "usage:"));
+  free(output);
+  const char *bad_value[] = {"--batch", "lots", NULL};
+  assert_int_equal(e2e_run_trainer(t, bad_value, NULL, &output), 2);
+  assert_non_null(strstr(output, "--batch needs a whole number"));
+  free(output);
+  const char *bad_model[] = {"--model", "resnet.cfg", NULL};
+  assert_int_equal(e2e_run_trainer(t, bad_model, NULL, &output), 2);
+  assert_non_null(strstr(output, "mlp-small.cfg"));
+  free(output);
+  const char *help[] = {"--help", NULL};
+  assert_int_equal(e2e_run_trainer(t, help, NULL, &output), 0);
+  assert_non_null(strstr(output, "--data-dir DIR"));
+  free(output);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(e2e_bad_flag_exits_2),
+      cmocka_unit_test(e2e_missing_dataset_exits_2),
+      cmocka_unit_test(e2e_corrupt_dataset_exits_2),
+      cmocka_unit_test(e2e_trains_and_reports),
+      cmocka_unit_test(e2e_resumes_hub_model),
+  };
+  return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
+}
