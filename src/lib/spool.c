@@ -1,0 +1,1366 @@
+/*
+ * spool.c - the per-run durable spool: an append-only log of checksummed
+ * records plus a small run.json, so that nothing a run produced is lost
+ * before the hub acknowledged it.
+ *
+ * Why it is built this way:
+ *  - The training thread appends, so an append is one pwrite(2) of a framed
+ *    record built in a stack buffer under one mutex; no fsync there. The
+ *    sender calls spool_sync() about once a second and at train end.
+ *  - Every record is framed (magic, type, version, length) and carries a
+ *    CRC-32 over its header and payload. Replay stops at the first record
+ *    that is torn or corrupt and truncates the log there, so a later append
+ *    never lands after garbage and no record is ever misread.
+ *  - Memory stays small: the index holds pending epochs (number, offset,
+ *    length), never their JSON, which is read back with pread when needed;
+ *    pending checkpoints are a handful of paths.
+ *  - The log is bounded by max_bytes; an append that would pass the bound
+ *    first compacts (rewrites only pending records to a tmp file, fsync,
+ *    rename, fsync the directory) and otherwise is refused with CHUB_EFULL
+ *    and a warning naming the run. Acknowledgements are never refused: when
+ *    one would pass the bound the log is compacted instead, which makes the
+ *    acknowledgement record unnecessary.
+ *  - One process owns a run at a time: the run directory is flock()ed, so
+ *    two writers can never interleave records in one log.
+ *
+ * Record layout (little-endian):
+ *   0  u32 magic "CSPL"      8  u32 payload length
+ *   4  u8 type, u8 version,  12 u32 CRC-32 (IEEE) of bytes 0..11 + payload
+ *      u16 zero              16 payload
+ * Payloads:
+ *   metrics      i32 epoch, JSON text (no NUL)
+ *   metrics-ack  i32 epoch, repeated
+ *   checkpoint   u64 seq, i32 epoch, u8 flags (1 final, 2 best), f64 map,
+ *                path (no NUL)
+ *   ckpt-ack     u64 seq
+ */
+#include "spool.h"
+
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SPOOL_MAGIC 0x4c505343u /* "CSPL" read as little-endian u32 */
+#define SPOOL_VERSION 1
+#define SPOOL_HEADER 16
+#define SPOOL_MAX_PAYLOAD (1u << 20) /* metrics JSON of one epoch, a path */
+#define SPOOL_MAX_PATH 4096
+#define SPOOL_STACK_RECORD 4096 /* appends up to this size never malloc */
+
+enum spool_type {
+  SPOOL_METRICS = 1,
+  SPOOL_METRICS_ACK = 2,
+  SPOOL_CKPT = 3,
+  SPOOL_CKPT_ACK = 4
+};
+
+#define SPOOL_CKPT_FIXED 21 /* seq 8 + epoch 4 + flags 1 + map 8 */
+#define SPOOL_FLAG_FINAL 1u
+#define SPOOL_FLAG_BEST 2u
+
+/* CRC-32 (IEEE 802.3, reflected 0xEDB88320), the same value zlib's crc32()
+ * gives; kept here so libchub needs no extra library for it. */
+static const uint32_t spool_crc_table[256] = {
+    0x00000000u, 0x77073096u, 0xee0e612cu, 0x990951bau, 0x076dc419u,
+    0x706af48fu, 0xe963a535u, 0x9e6495a3u, 0x0edb8832u, 0x79dcb8a4u,
+    0xe0d5e91eu, 0x97d2d988u, 0x09b64c2bu, 0x7eb17cbdu, 0xe7b82d07u,
+    0x90bf1d91u, 0x1db71064u, 0x6ab020f2u, 0xf3b97148u, 0x84be41deu,
+    0x1adad47du, 0x6ddde4ebu, 0xf4d4b551u, 0x83d385c7u, 0x136c9856u,
+    0x646ba8c0u, 0xfd62f97au, 0x8a65c9ecu, 0x14015c4fu, 0x63066cd9u,
+    0xfa0f3d63u, 0x8d080df5u, 0x3b6e20c8u, 0x4c69105eu, 0xd56041e4u,
+    0xa2677172u, 0x3c03e4d1u, 0x4b04d447u, 0xd20d85fdu, 0xa50ab56bu,
+    0x35b5a8fau, 0x42b2986cu, 0xdbbbc9d6u, 0xacbcf940u, 0x32d86ce3u,
+    0x45df5c75u, 0xdcd60dcfu, 0xabd13d59u, 0x26d930acu, 0x51de003au,
+    0xc8d75180u, 0xbfd06116u, 0x21b4f4b5u, 0x56b3c423u, 0xcfba9599u,
+    0xb8bda50fu, 0x2802b89eu, 0x5f058808u, 0xc60cd9b2u, 0xb10be924u,
+    0x2f6f7c87u, 0x58684c11u, 0xc1611dabu, 0xb6662d3du, 0x76dc4190u,
+    0x01db7106u, 0x98d220bcu, 0xefd5102au, 0x71b18589u, 0x06b6b51fu,
+    0x9fbfe4a5u, 0xe8b8d433u, 0x7807c9a2u, 0x0f00f934u, 0x9609a88eu,
+    0xe10e9818u, 0x7f6a0dbbu, 0x086d3d2du, 0x91646c97u, 0xe6635c01u,
+    0x6b6b51f4u, 0x1c6c6162u, 0x856530d8u, 0xf262004eu, 0x6c0695edu,
+    0x1b01a57bu, 0x8208f4c1u, 0xf50fc457u, 0x65b0d9c6u, 0x12b7e950u,
+    0x8bbeb8eau, 0xfcb9887cu, 0x62dd1ddfu, 0x15da2d49u, 0x8cd37cf3u,
+    0xfbd44c65u, 0x4db26158u, 0x3ab551ceu, 0xa3bc0074u, 0xd4bb30e2u,
+    0x4adfa541u, 0x3dd895d7u, 0xa4d1c46du, 0xd3d6f4fbu, 0x4369e96au,
+    0x346ed9fcu, 0xad678846u, 0xda60b8d0u, 0x44042d73u, 0x33031de5u,
+    0xaa0a4c5fu, 0xdd0d7cc9u, 0x5005713cu, 0x270241aau, 0xbe0b1010u,
+    0xc90c2086u, 0x5768b525u, 0x206f85b3u, 0xb966d409u, 0xce61e49fu,
+    0x5edef90eu, 0x29d9c998u, 0xb0d09822u, 0xc7d7a8b4u, 0x59b33d17u,
+    0x2eb40d81u, 0xb7bd5c3bu, 0xc0ba6cadu, 0xedb88320u, 0x9abfb3b6u,
+    0x03b6e20cu, 0x74b1d29au, 0xead54739u, 0x9dd277afu, 0x04db2615u,
+    0x73dc1683u, 0xe3630b12u, 0x94643b84u, 0x0d6d6a3eu, 0x7a6a5aa8u,
+    0xe40ecf0bu, 0x9309ff9du, 0x0a00ae27u, 0x7d079eb1u, 0xf00f9344u,
+    0x8708a3d2u, 0x1e01f268u, 0x6906c2feu, 0xf762575du, 0x806567cbu,
+    0x196c3671u, 0x6e6b06e7u, 0xfed41b76u, 0x89d32be0u, 0x10da7a5au,
+    0x67dd4accu, 0xf9b9df6fu, 0x8ebeeff9u, 0x17b7be43u, 0x60b08ed5u,
+    0xd6d6a3e8u, 0xa1d1937eu, 0x38d8c2c4u, 0x4fdff252u, 0xd1bb67f1u,
+    0xa6bc5767u, 0x3fb506ddu, 0x48b2364bu, 0xd80d2bdau, 0xaf0a1b4cu,
+    0x36034af6u, 0x41047a60u, 0xdf60efc3u, 0xa867df55u, 0x316e8eefu,
+    0x4669be79u, 0xcb61b38cu, 0xbc66831au, 0x256fd2a0u, 0x5268e236u,
+    0xcc0c7795u, 0xbb0b4703u, 0x220216b9u, 0x5505262fu, 0xc5ba3bbeu,
+    0xb2bd0b28u, 0x2bb45a92u, 0x5cb36a04u, 0xc2d7ffa7u, 0xb5d0cf31u,
+    0x2cd99e8bu, 0x5bdeae1du, 0x9b64c2b0u, 0xec63f226u, 0x756aa39cu,
+    0x026d930au, 0x9c0906a9u, 0xeb0e363fu, 0x72076785u, 0x05005713u,
+    0x95bf4a82u, 0xe2b87a14u, 0x7bb12baeu, 0x0cb61b38u, 0x92d28e9bu,
+    0xe5d5be0du, 0x7cdcefb7u, 0x0bdbdf21u, 0x86d3d2d4u, 0xf1d4e242u,
+    0x68ddb3f8u, 0x1fda836eu, 0x81be16cdu, 0xf6b9265bu, 0x6fb077e1u,
+    0x18b74777u, 0x88085ae6u, 0xff0f6a70u, 0x66063bcau, 0x11010b5cu,
+    0x8f659effu, 0xf862ae69u, 0x616bffd3u, 0x166ccf45u, 0xa00ae278u,
+    0xd70dd2eeu, 0x4e048354u, 0x3903b3c2u, 0xa7672661u, 0xd06016f7u,
+    0x4969474du, 0x3e6e77dbu, 0xaed16a4au, 0xd9d65adcu, 0x40df0b66u,
+    0x37d83bf0u, 0xa9bcae53u, 0xdebb9ec5u, 0x47b2cf7fu, 0x30b5ffe9u,
+    0xbdbdf21cu, 0xcabac28au, 0x53b39330u, 0x24b4a3a6u, 0xbad03605u,
+    0xcdd70693u, 0x54de5729u, 0x23d967bfu, 0xb3667a2eu, 0xc4614ab8u,
+    0x5d681b02u, 0x2a6f2b94u, 0xb40bbe37u, 0xc30c8ea1u, 0x5a05df1bu,
+    0x2d02ef8du,
+};
+
+static uint32_t spool_crc(uint32_t crc, const unsigned char *p, size_t n) {
+  crc = ~crc;
+  while (n--)
+    crc = spool_crc_table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
+  return ~crc;
+}
+
+static void spool_put32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)v;
+  p[1] = (unsigned char)(v >> 8);
+  p[2] = (unsigned char)(v >> 16);
+  p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t spool_get32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+static void spool_put64(unsigned char *p, uint64_t v) {
+  spool_put32(p, (uint32_t)v);
+  spool_put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t spool_get64(const unsigned char *p) {
+  return (uint64_t)spool_get32(p) | (uint64_t)spool_get32(p + 4) << 32;
+}
+
+/* ------------------------------------------------------------ records */
+
+/* What spool_check() made of the bytes at the start of a buffer. */
+enum spool_verdict {
+  SPOOL_VALID,  /* a whole, checksummed, well-formed record */
+  SPOOL_TORN,   /* the header or the payload runs past the end */
+  SPOOL_CORRUPT /* the bytes are complete but not a record */
+};
+
+/* Sequence numbers start at 1 and stay far from overflowing next_seq. */
+static bool spool_seq_ok(const unsigned char *p) {
+  uint64_t seq = spool_get64(p);
+  return seq > 0 && seq < (UINT64_C(1) << 62);
+}
+
+/* Checks the payload's structure for its type, so that a record that passes
+ * is always safe to decode. */
+static bool spool_payload_ok(int type, const unsigned char *p, size_t len) {
+  switch (type) {
+  case SPOOL_METRICS:
+    return len > 4 && (int32_t)spool_get32(p) >= 0 &&
+           memchr(p + 4, 0, len - 4) == NULL;
+  case SPOOL_METRICS_ACK:
+    if (len == 0 || len % 4 != 0)
+      return false;
+    for (size_t i = 0; i < len; i += 4)
+      if ((int32_t)spool_get32(p + i) < 0)
+        return false;
+    return true;
+  case SPOOL_CKPT:
+    return len > SPOOL_CKPT_FIXED && len - SPOOL_CKPT_FIXED <= SPOOL_MAX_PATH &&
+           spool_seq_ok(p) && (int32_t)spool_get32(p + 8) >= 0 &&
+           (p[12] & ~(SPOOL_FLAG_FINAL | SPOOL_FLAG_BEST)) == 0 &&
+           memchr(p + SPOOL_CKPT_FIXED, 0, len - SPOOL_CKPT_FIXED) == NULL;
+  case SPOOL_CKPT_ACK:
+    return len == 8 && spool_seq_ok(p);
+  default:
+    return false;
+  }
+}
+
+/* Reads the record header at buf: its payload length, or a verdict when the
+ * header alone already says torn or corrupt. */
+static enum spool_verdict spool_check_header(const unsigned char *buf,
+                                             size_t avail, uint32_t *len) {
+  if (avail < SPOOL_HEADER)
+    return SPOOL_TORN;
+  if (spool_get32(buf) != SPOOL_MAGIC || buf[4] < SPOOL_METRICS ||
+      buf[4] > SPOOL_CKPT_ACK || buf[5] != SPOOL_VERSION || buf[6] != 0 ||
+      buf[7] != 0)
+    return SPOOL_CORRUPT;
+  *len = spool_get32(buf + 8);
+  if (*len > SPOOL_MAX_PAYLOAD)
+    return SPOOL_CORRUPT;
+  return SPOOL_VALID;
+}
+
+/* Verifies one whole record at buf (header + payload, `avail` bytes
+ * readable). On SPOOL_VALID sets the type, payload and total size. */
+static enum spool_verdict spool_check(const unsigned char *buf, size_t avail,
+                                      int *type, const unsigned char **payload,
+                                      uint32_t *plen, size_t *total) {
+  uint32_t len = 0;
+  enum spool_verdict v = spool_check_header(buf, avail, &len);
+  if (v != SPOOL_VALID)
+    return v;
+  if (avail - SPOOL_HEADER < len)
+    return SPOOL_TORN;
+  uint32_t crc = spool_crc(0, buf, 12);
+  crc = spool_crc(crc, buf + SPOOL_HEADER, len);
+  if (crc != spool_get32(buf + 12) ||
+      !spool_payload_ok(buf[4], buf + SPOOL_HEADER, len))
+    return SPOOL_CORRUPT;
+  *type = buf[4];
+  *payload = buf + SPOOL_HEADER;
+  *plen = len;
+  *total = SPOOL_HEADER + (size_t)len;
+  return SPOOL_VALID;
+}
+
+/* Frames a record: header into out[0..16), then the payload pieces a and b
+ * (b may be empty) after it. out must hold SPOOL_HEADER + alen + blen. */
+static size_t spool_frame(unsigned char *out, int type, const void *a,
+                          size_t alen, const void *b, size_t blen) {
+  uint32_t len = (uint32_t)(alen + blen);
+  spool_put32(out, SPOOL_MAGIC);
+  out[4] = (unsigned char)type;
+  out[5] = SPOOL_VERSION;
+  out[6] = 0;
+  out[7] = 0;
+  spool_put32(out + 8, len);
+  if (alen)
+    memcpy(out + SPOOL_HEADER, a, alen);
+  if (blen)
+    memcpy(out + SPOOL_HEADER + alen, b, blen);
+  uint32_t crc = spool_crc(0, out, 12);
+  crc = spool_crc(crc, out + SPOOL_HEADER, len);
+  spool_put32(out + 12, crc);
+  return SPOOL_HEADER + (size_t)len;
+}
+
+size_t spool_scan(const unsigned char *buf, size_t len, spool_record_fn fn,
+                  void *user) {
+  size_t off = 0;
+  while (off < len) {
+    int type = 0;
+    const unsigned char *payload = NULL;
+    uint32_t plen = 0;
+    size_t total = 0;
+    if (spool_check(buf + off, len - off, &type, &payload, &plen, &total) !=
+        SPOOL_VALID)
+      break;
+    if (fn)
+      fn(type, payload, plen, user);
+    off += total;
+  }
+  return off;
+}
+
+/* ------------------------------------------------------------ the spool */
+
+/* A pending epoch: where its newest metrics record lives in the log. The
+ * version counts replacements so that an acknowledgement for JSON the sender
+ * read before a re-queue does not drop the newer JSON. */
+typedef struct spool_epoch {
+  int epoch;
+  uint32_t rec_len; /* header + payload */
+  off_t off;
+  uint64_t version;      /* bumped on every replacement */
+  uint64_t read_version; /* version last returned by spool_read_metrics */
+} spool_epoch;
+
+struct spool {
+  pthread_mutex_t mu;
+  char *dir;
+  char *run_id;
+  char *log_path;
+  int fd;            /* spool.log, read-write */
+  int dir_fd;        /* the run directory, flock()ed while open */
+  off_t end;         /* bytes of valid log; the next record goes here */
+  off_t synced;      /* end at the last fsync */
+  bool dir_unsynced; /* spool.log was created; its directory entry needs it */
+  long long max_bytes;
+  off_t live; /* bytes of pending records (what compaction keeps) */
+
+  spool_epoch *epochs; /* pending, sorted by epoch */
+  size_t n_epochs, cap_epochs;
+  uint64_t next_version;
+
+  spool_ckpt *ckpts; /* pending, in seq order */
+  uint32_t *ckpt_len;
+  size_t n_ckpts, cap_ckpts;
+  uint64_t next_seq;
+
+  bool full;            /* the last append was refused for the bound */
+  size_t refused;       /* appends refused since the bound was first hit */
+  unsigned compactions; /* bumped by each compaction, for spool_sync */
+};
+
+static chub_code spool_errno_code(int err) {
+  return err == ENOMEM ? CHUB_ENOMEM : CHUB_EIO;
+}
+
+/* Index of epoch `e` in the sorted pending array, or where it would go. */
+static size_t spool_epoch_find(const spool *sp, int e, bool *found) {
+  size_t lo = 0, hi = sp->n_epochs;
+  /* Epochs arrive in order; check the end first so appends stay O(1). */
+  if (hi > 0 && sp->epochs[hi - 1].epoch < e) {
+    *found = false;
+    return hi;
+  }
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (sp->epochs[mid].epoch < e)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = lo < sp->n_epochs && sp->epochs[lo].epoch == e;
+  return lo;
+}
+
+/* Records that epoch `e` now lives at (off, rec_len). */
+static chub_code spool_epoch_put(spool *sp, int e, off_t off,
+                                 uint32_t rec_len) {
+  bool found = false;
+  size_t i = spool_epoch_find(sp, e, &found);
+  if (found) {
+    spool_epoch *ep = &sp->epochs[i];
+    sp->live -= ep->rec_len;
+    ep->off = off;
+    ep->rec_len = rec_len;
+    ep->version = ++sp->next_version;
+    sp->live += rec_len;
+    return CHUB_OK;
+  }
+  if (sp->n_epochs == sp->cap_epochs) {
+    size_t cap = sp->cap_epochs ? sp->cap_epochs * 2 : 64;
+    spool_epoch *n = realloc(sp->epochs, cap * sizeof *n);
+    if (!n)
+      return CHUB_ENOMEM;
+    sp->epochs = n;
+    sp->cap_epochs = cap;
+  }
+  memmove(&sp->epochs[i + 1], &sp->epochs[i],
+          (sp->n_epochs - i) * sizeof *sp->epochs);
+  sp->epochs[i] = (spool_epoch){.epoch = e,
+                                .rec_len = rec_len,
+                                .off = off,
+                                .version = ++sp->next_version,
+                                .read_version = 0};
+  sp->n_epochs++;
+  sp->live += rec_len;
+  return CHUB_OK;
+}
+
+static void spool_epoch_drop(spool *sp, size_t i) {
+  sp->live -= sp->epochs[i].rec_len;
+  memmove(&sp->epochs[i], &sp->epochs[i + 1],
+          (sp->n_epochs - i - 1) * sizeof *sp->epochs);
+  sp->n_epochs--;
+}
+
+static size_t spool_ckpt_find(const spool *sp, uint64_t seq) {
+  for (size_t i = 0; i < sp->n_ckpts; i++)
+    if (sp->ckpts[i].seq == seq)
+      return i;
+  return SIZE_MAX;
+}
+
+/* Adds (or, on replay of a duplicate seq, replaces) a pending checkpoint;
+ * takes ownership of c->path. */
+static chub_code spool_ckpt_put(spool *sp, const spool_ckpt *c,
+                                uint32_t rec_len) {
+  size_t i = spool_ckpt_find(sp, c->seq);
+  if (i != SIZE_MAX) {
+    free(sp->ckpts[i].path);
+    sp->live -= sp->ckpt_len[i];
+    sp->ckpts[i] = *c;
+    sp->ckpt_len[i] = rec_len;
+    sp->live += rec_len;
+    return CHUB_OK;
+  }
+  if (sp->n_ckpts == sp->cap_ckpts) {
+    size_t cap = sp->cap_ckpts ? sp->cap_ckpts * 2 : 8;
+    spool_ckpt *n = realloc(sp->ckpts, cap * sizeof *n);
+    if (!n)
+      return CHUB_ENOMEM;
+    sp->ckpts = n;
+    uint32_t *l = realloc(sp->ckpt_len, cap * sizeof *l);
+    if (!l)
+      return CHUB_ENOMEM;
+    sp->ckpt_len = l;
+    sp->cap_ckpts = cap;
+  }
+  /* Keep seq order even if a log was written out of order. */
+  size_t at = sp->n_ckpts;
+  while (at > 0 && sp->ckpts[at - 1].seq > c->seq)
+    at--;
+  memmove(&sp->ckpts[at + 1], &sp->ckpts[at],
+          (sp->n_ckpts - at) * sizeof *sp->ckpts);
+  memmove(&sp->ckpt_len[at + 1], &sp->ckpt_len[at],
+          (sp->n_ckpts - at) * sizeof *sp->ckpt_len);
+  sp->ckpts[at] = *c;
+  sp->ckpt_len[at] = rec_len;
+  sp->n_ckpts++;
+  sp->live += rec_len;
+  return CHUB_OK;
+}
+
+static void spool_ckpt_drop(spool *sp, size_t i) {
+  free(sp->ckpts[i].path);
+  sp->live -= sp->ckpt_len[i];
+  memmove(&sp->ckpts[i], &sp->ckpts[i + 1],
+          (sp->n_ckpts - i - 1) * sizeof *sp->ckpts);
+  memmove(&sp->ckpt_len[i], &sp->ckpt_len[i + 1],
+          (sp->n_ckpts - i - 1) * sizeof *sp->ckpt_len);
+  sp->n_ckpts--;
+}
+
+/* Encodes a checkpoint payload's fixed part. */
+static void spool_ckpt_fixed(unsigned char fixed[SPOOL_CKPT_FIXED],
+                             const spool_ckpt *c) {
+  uint64_t bits;
+  memcpy(&bits, &c->map, sizeof bits);
+  spool_put64(fixed, c->seq);
+  spool_put32(fixed + 8, (uint32_t)c->epoch);
+  fixed[12] = (unsigned char)((c->final ? SPOOL_FLAG_FINAL : 0) |
+                              (c->is_best ? SPOOL_FLAG_BEST : 0));
+  spool_put64(fixed + 13, bits);
+}
+
+/* Applies one valid record found at `off` to the in-memory state; the
+ * replay and the fuzzer go through here. */
+static chub_code spool_apply(spool *sp, int type, const unsigned char *p,
+                             size_t len, off_t off) {
+  uint32_t rec_len = (uint32_t)(SPOOL_HEADER + len);
+  switch (type) {
+  case SPOOL_METRICS:
+    return spool_epoch_put(sp, (int)(int32_t)spool_get32(p), off, rec_len);
+  case SPOOL_METRICS_ACK:
+    for (size_t i = 0; i < len; i += 4) {
+      bool found = false;
+      size_t at =
+          spool_epoch_find(sp, (int)(int32_t)spool_get32(p + i), &found);
+      if (found)
+        spool_epoch_drop(sp, at);
+    }
+    return CHUB_OK;
+  case SPOOL_CKPT: {
+    spool_ckpt c = {0};
+    uint64_t bits = spool_get64(p + 13);
+    c.seq = spool_get64(p);
+    c.epoch = (int)(int32_t)spool_get32(p + 8);
+    c.final = (p[12] & SPOOL_FLAG_FINAL) != 0;
+    c.is_best = (p[12] & SPOOL_FLAG_BEST) != 0;
+    memcpy(&c.map, &bits, sizeof c.map);
+    c.path =
+        strndup((const char *)p + SPOOL_CKPT_FIXED, len - SPOOL_CKPT_FIXED);
+    if (!c.path)
+      return CHUB_ENOMEM;
+    if (c.seq >= sp->next_seq)
+      sp->next_seq = c.seq + 1;
+    chub_code rc = spool_ckpt_put(sp, &c, rec_len);
+    if (rc != CHUB_OK)
+      free(c.path);
+    return rc;
+  }
+  case SPOOL_CKPT_ACK: {
+    uint64_t seq = spool_get64(p);
+    size_t at = spool_ckpt_find(sp, seq);
+    if (at != SIZE_MAX)
+      spool_ckpt_drop(sp, at);
+    if (seq >= sp->next_seq)
+      sp->next_seq = seq + 1;
+    return CHUB_OK;
+  }
+  default:
+    return CHUB_ECORRUPT;
+  }
+}
+
+/* ------------------------------------------------------------ files */
+
+static chub_code spool_mkdirs(const char *path) {
+  char *p = strdup(path);
+  if (!p)
+    return CHUB_ENOMEM;
+  for (char *s = p + 1;; s++) {
+    if (*s != '/' && *s != '\0')
+      continue;
+    char c = *s;
+    *s = '\0';
+    if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+      chub_log(CHUB_LOG_ERROR, "cannot create run directory %s: %s", p,
+               strerror(errno));
+      free(p);
+      return CHUB_EIO;
+    }
+    *s = c;
+    if (c == '\0')
+      break;
+  }
+  free(p);
+  return CHUB_OK;
+}
+
+/* Writes all of buf at off, resuming after a partial write or EINTR. */
+static int spool_pwrite_all(int fd, const void *buf, size_t n, off_t off) {
+  const unsigned char *p = buf;
+  while (n > 0) {
+    ssize_t w = pwrite(fd, p, n, off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+    off += w;
+  }
+  return 0;
+}
+
+static int spool_pread_all(int fd, void *buf, size_t n, off_t off) {
+  unsigned char *p = buf;
+  while (n > 0) {
+    ssize_t r = pread(fd, p, n, off);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return -1;
+    p += r;
+    n -= (size_t)r;
+    off += r;
+  }
+  return 0;
+}
+
+/* Writes `len` bytes to dir/name atomically: tmp file, fsync, rename,
+ * fsync of the directory. */
+static chub_code spool_replace_file(const spool *sp, const char *name,
+                                    const char *data, size_t len) {
+  char path[PATH_MAX], tmp[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", sp->dir, name);
+  snprintf(tmp, sizeof tmp, "%s/%s.tmp", sp->dir, name);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || spool_pwrite_all(fd, data, len, 0) != 0 || fsync(fd) != 0) {
+    chub_log(CHUB_LOG_ERROR, "cannot write %s: %s", tmp, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    unlink(tmp);
+    return CHUB_EIO;
+  }
+  close(fd);
+  if (rename(tmp, path) != 0) {
+    chub_log(CHUB_LOG_ERROR, "cannot replace %s: %s", path, strerror(errno));
+    unlink(tmp);
+    return CHUB_EIO;
+  }
+  fsync(sp->dir_fd);
+  return CHUB_OK;
+}
+
+/* ------------------------------------------------------------ replay */
+
+/* A window of the log file read in large chunks, so that replay costs a
+ * few reads however many records there are. */
+typedef struct spool_window {
+  unsigned char *data;
+  size_t cap, len;
+  off_t start;
+} spool_window;
+
+/* Makes [off, off+need) readable in the window (as far as the file goes);
+ * returns the bytes available from off, or SIZE_MAX on a read error. */
+static size_t spool_window_at(spool_window *w, int fd, off_t size, off_t off,
+                              size_t need) {
+  if (off >= w->start && (size_t)(off - w->start) + need <= w->len)
+    return w->len - (size_t)(off - w->start);
+  size_t want = need > 65536 ? need : 65536;
+  if ((off_t)want > size - off)
+    want = (size_t)(size - off);
+  if (want > w->cap) {
+    unsigned char *n = realloc(w->data, want);
+    if (!n)
+      return SIZE_MAX;
+    w->data = n;
+    w->cap = want;
+  }
+  if (spool_pread_all(fd, w->data, want, off) != 0)
+    return SIZE_MAX;
+  w->start = off;
+  w->len = want;
+  return want;
+}
+
+/* Whether a whole valid record starts anywhere after `off`. A crash can
+ * only tear the last record, so bytes that hide a later record mean damage
+ * in the middle of the log, not an interrupted write. */
+static bool spool_record_after(spool_window *w, int fd, off_t size, off_t off) {
+  for (off_t pos = off + 1; pos + SPOOL_HEADER <= size; pos++) {
+    size_t avail = spool_window_at(w, fd, size, pos, SPOOL_HEADER);
+    if (avail == SIZE_MAX)
+      return false;
+    uint32_t len = 0;
+    if (spool_check_header(w->data + (pos - w->start), avail, &len) !=
+        SPOOL_VALID)
+      continue;
+    avail = spool_window_at(w, fd, size, pos, SPOOL_HEADER + len);
+    if (avail == SIZE_MAX)
+      return false;
+    int type;
+    const unsigned char *payload;
+    size_t total;
+    if (spool_check(w->data + (pos - w->start), avail, &type, &payload, &len,
+                    &total) == SPOOL_VALID)
+      return true;
+  }
+  return false;
+}
+
+/* Keeps the bytes past a corrupt record next to the log for a person to
+ * look at, then cuts the log back to its valid prefix. */
+static void spool_cut(spool *sp, spool_window *w, off_t off, off_t size,
+                      bool torn) {
+  if (torn) {
+    chub_log(CHUB_LOG_INFO,
+             "spool %s: dropping an incomplete last record (%lld bytes at "
+             "byte %lld), left by an interrupted write",
+             sp->log_path, (long long)(size - off), (long long)off);
+  } else {
+    char damaged[PATH_MAX];
+    snprintf(damaged, sizeof damaged, "%s.damaged", sp->log_path);
+    int fd = open(damaged, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    off_t at = off;
+    while (fd >= 0 && at < size) {
+      size_t avail = spool_window_at(w, sp->fd, size, at, 1);
+      if (avail == SIZE_MAX ||
+          spool_pwrite_all(fd, w->data + (at - w->start), avail, at - off))
+        break;
+      at += (off_t)avail;
+    }
+    if (fd >= 0)
+      close(fd);
+    chub_log(CHUB_LOG_WARN,
+             "spool %s: the record at byte %lld is corrupt; keeping the %lld "
+             "valid bytes before it and moving the %lld bytes from there to "
+             "%s (records after it are not replayed)",
+             sp->log_path, (long long)off, (long long)off,
+             (long long)(size - off), damaged);
+  }
+  if (ftruncate(sp->fd, off) != 0)
+    chub_log(CHUB_LOG_ERROR, "spool %s: cannot truncate to %lld bytes: %s",
+             sp->log_path, (long long)off, strerror(errno));
+  else
+    fsync(sp->fd);
+}
+
+/* Reads the log from the start, rebuilding the pending index, and cuts a
+ * torn or corrupt tail. */
+static chub_code spool_replay(spool *sp) {
+  struct stat st;
+  if (fstat(sp->fd, &st) != 0)
+    return CHUB_EIO;
+  off_t size = st.st_size, off = 0;
+  spool_window w = {0};
+  chub_code rc = CHUB_OK;
+  while (off < size) {
+    size_t avail = spool_window_at(&w, sp->fd, size, off, SPOOL_HEADER);
+    if (avail == SIZE_MAX) {
+      rc = CHUB_EIO;
+      break;
+    }
+    uint32_t len = 0;
+    enum spool_verdict v =
+        spool_check_header(w.data + (off - w.start), avail, &len);
+    int type = 0;
+    const unsigned char *payload = NULL;
+    size_t total = 0;
+    if (v == SPOOL_VALID) {
+      avail = spool_window_at(&w, sp->fd, size, off, SPOOL_HEADER + len);
+      if (avail == SIZE_MAX) {
+        rc = CHUB_EIO;
+        break;
+      }
+      v = spool_check(w.data + (off - w.start), avail, &type, &payload, &len,
+                      &total);
+    }
+    if (v != SPOOL_VALID) {
+      bool torn = !spool_record_after(&w, sp->fd, size, off);
+      spool_cut(sp, &w, off, size, torn);
+      break;
+    }
+    rc = spool_apply(sp, type, payload, len, off);
+    if (rc != CHUB_OK)
+      break;
+    off += (off_t)total;
+  }
+  free(w.data);
+  if (rc == CHUB_EIO)
+    chub_log(CHUB_LOG_ERROR, "cannot read spool %s: %s", sp->log_path,
+             strerror(errno));
+  sp->end = off;
+  sp->synced = off;
+  return rc;
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static void spool_free(spool *sp) {
+  if (!sp)
+    return;
+  if (sp->fd >= 0)
+    close(sp->fd);
+  if (sp->dir_fd >= 0)
+    close(sp->dir_fd);
+  for (size_t i = 0; i < sp->n_ckpts; i++)
+    free(sp->ckpts[i].path);
+  free(sp->ckpts);
+  free(sp->ckpt_len);
+  free(sp->epochs);
+  free(sp->dir);
+  free(sp->run_id);
+  free(sp->log_path);
+  pthread_mutex_destroy(&sp->mu);
+  free(sp);
+}
+
+chub_code spool_open(const char *dir, long long max_bytes, spool **out) {
+  if (!dir || !*dir || !out)
+    return CHUB_EINVAL;
+  *out = NULL;
+  spool *sp = calloc(1, sizeof *sp);
+  if (!sp)
+    return CHUB_ENOMEM;
+  pthread_mutex_init(&sp->mu, NULL);
+  sp->fd = sp->dir_fd = -1;
+  sp->max_bytes = max_bytes;
+  sp->next_seq = 1;
+  sp->dir = strdup(dir);
+  if (!sp->dir) {
+    spool_free(sp);
+    return CHUB_ENOMEM;
+  }
+  size_t n = strlen(sp->dir);
+  while (n > 1 && sp->dir[n - 1] == '/')
+    sp->dir[--n] = '\0';
+  const char *slash = strrchr(sp->dir, '/');
+  sp->run_id = strdup(slash ? slash + 1 : sp->dir);
+  sp->log_path = malloc(n + sizeof "/spool.log");
+  if (!sp->run_id || !sp->log_path) {
+    spool_free(sp);
+    return CHUB_ENOMEM;
+  }
+  snprintf(sp->log_path, n + sizeof "/spool.log", "%s/spool.log", sp->dir);
+
+  chub_code rc = spool_mkdirs(sp->dir);
+  if (rc != CHUB_OK) {
+    spool_free(sp);
+    return rc;
+  }
+  sp->dir_fd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (sp->dir_fd < 0) {
+    chub_log(CHUB_LOG_ERROR, "cannot open run directory %s: %s", sp->dir,
+             strerror(errno));
+    spool_free(sp);
+    return CHUB_EIO;
+  }
+  /* Two writers would interleave records; the lock makes that impossible
+   * and goes away by itself when a process dies. */
+  if (flock(sp->dir_fd, LOCK_EX | LOCK_NB) != 0) {
+    chub_log(CHUB_LOG_ERROR,
+             "run %s is in use by another process or session (%s is "
+             "locked); try again when it has finished",
+             sp->run_id, sp->dir);
+    spool_free(sp);
+    return CHUB_EIO;
+  }
+  sp->fd = open(sp->log_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (sp->fd >= 0)
+    sp->dir_unsynced = true;
+  else if (errno == EEXIST)
+    sp->fd = open(sp->log_path, O_RDWR | O_CLOEXEC);
+  if (sp->fd < 0) {
+    chub_log(CHUB_LOG_ERROR, "cannot open spool %s: %s", sp->log_path,
+             strerror(errno));
+    spool_free(sp);
+    return CHUB_EIO;
+  }
+  rc = spool_replay(sp);
+  if (rc != CHUB_OK) {
+    spool_free(sp);
+    return rc;
+  }
+  *out = sp;
+  return CHUB_OK;
+}
+
+void spool_close(spool *sp) {
+  if (!sp)
+    return;
+  spool_sync(sp);
+  spool_free(sp);
+}
+
+const char *spool_dir(const spool *sp) {
+  return sp->dir;
+}
+
+const char *spool_run_id(const spool *sp) {
+  return sp->run_id;
+}
+
+/* ------------------------------------------------------------ compaction */
+
+/* Buffered writer for compaction (the tmp file is written once, in order). */
+typedef struct spool_out {
+  int fd;
+  off_t off;
+  size_t len;
+  unsigned char buf[65536];
+} spool_out;
+
+static int spool_out_flush(spool_out *o) {
+  if (o->len && spool_pwrite_all(o->fd, o->buf, o->len, o->off) != 0)
+    return -1;
+  o->off += (off_t)o->len;
+  o->len = 0;
+  return 0;
+}
+
+static int spool_out_put(spool_out *o, const void *p, size_t n) {
+  if (o->len + n > sizeof o->buf && spool_out_flush(o) != 0)
+    return -1;
+  if (n > sizeof o->buf) {
+    if (spool_pwrite_all(o->fd, p, n, o->off) != 0)
+      return -1;
+    o->off += (off_t)n;
+    return 0;
+  }
+  memcpy(o->buf + o->len, p, n);
+  o->len += n;
+  return 0;
+}
+
+static off_t spool_out_tell(const spool_out *o) {
+  return o->off + (off_t)o->len;
+}
+
+/* Copies the pending epochs' records (verifying each) and re-frames the
+ * pending checkpoints into o; fills new_off with the epochs' new offsets. */
+static chub_code spool_compact_write(spool *sp, spool_out *o, off_t *new_off) {
+  unsigned char *rec = NULL;
+  size_t rec_cap = 0;
+  chub_code rc = CHUB_OK;
+  for (size_t i = 0; i < sp->n_epochs && rc == CHUB_OK; i++) {
+    const spool_epoch *ep = &sp->epochs[i];
+    if (ep->rec_len > rec_cap) {
+      unsigned char *n = realloc(rec, ep->rec_len);
+      if (!n) {
+        rc = CHUB_ENOMEM;
+        break;
+      }
+      rec = n;
+      rec_cap = ep->rec_len;
+    }
+    int type;
+    const unsigned char *payload;
+    uint32_t plen;
+    size_t total;
+    if (spool_pread_all(sp->fd, rec, ep->rec_len, ep->off) != 0) {
+      rc = CHUB_EIO;
+    } else if (spool_check(rec, ep->rec_len, &type, &payload, &plen, &total) !=
+               SPOOL_VALID) {
+      chub_log(CHUB_LOG_ERROR,
+               "spool %s: the metrics of epoch %d (byte %lld) no longer pass "
+               "their checksum; the disk changed them. Not compacting",
+               sp->log_path, ep->epoch, (long long)ep->off);
+      rc = CHUB_ECORRUPT;
+    } else {
+      new_off[i] = spool_out_tell(o);
+      if (spool_out_put(o, rec, ep->rec_len) != 0)
+        rc = CHUB_EIO;
+    }
+  }
+  free(rec);
+  bool seq_kept = false;
+  for (size_t i = 0; i < sp->n_ckpts && rc == CHUB_OK; i++) {
+    const spool_ckpt *c = &sp->ckpts[i];
+    unsigned char fixed[SPOOL_CKPT_FIXED];
+    unsigned char frame[SPOOL_HEADER + SPOOL_CKPT_FIXED + SPOOL_MAX_PATH];
+    spool_ckpt_fixed(fixed, c);
+    size_t n = spool_frame(frame, SPOOL_CKPT, fixed, sizeof fixed, c->path,
+                           strlen(c->path));
+    if (spool_out_put(o, frame, n) != 0)
+      rc = CHUB_EIO;
+    seq_kept |= c->seq + 1 == sp->next_seq;
+  }
+  /* Sequence numbers must not be reused after a restart: when the newest
+   * checkpoint is gone, an acknowledgement of it keeps the high mark. */
+  if (rc == CHUB_OK && !seq_kept && sp->next_seq > 1) {
+    unsigned char seq[8], frame[SPOOL_HEADER + 8];
+    spool_put64(seq, sp->next_seq - 1);
+    size_t n = spool_frame(frame, SPOOL_CKPT_ACK, seq, 8, NULL, 0);
+    if (spool_out_put(o, frame, n) != 0)
+      rc = CHUB_EIO;
+  }
+  if (rc == CHUB_OK && spool_out_flush(o) != 0)
+    rc = CHUB_EIO;
+  return rc;
+}
+
+static chub_code spool_compact_locked(spool *sp) {
+  char tmp[PATH_MAX];
+  snprintf(tmp, sizeof tmp, "%s.tmp", sp->log_path);
+  off_t *new_off = malloc((sp->n_epochs ? sp->n_epochs : 1) * sizeof *new_off);
+  spool_out *o = malloc(sizeof *o);
+  if (!new_off || !o) {
+    free(new_off);
+    free(o);
+    return CHUB_ENOMEM;
+  }
+  o->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  o->off = 0;
+  o->len = 0;
+  chub_code rc = o->fd < 0 ? CHUB_EIO : spool_compact_write(sp, o, new_off);
+  if (rc == CHUB_OK && fsync(o->fd) != 0)
+    rc = CHUB_EIO;
+  if (rc == CHUB_OK && rename(tmp, sp->log_path) != 0)
+    rc = CHUB_EIO;
+  if (rc != CHUB_OK) {
+    if (rc == CHUB_EIO)
+      chub_log(CHUB_LOG_ERROR, "cannot compact spool %s via %s: %s",
+               sp->log_path, tmp, strerror(errno));
+    if (o->fd >= 0)
+      close(o->fd);
+    unlink(tmp);
+    free(new_off);
+    free(o);
+    return rc;
+  }
+  fsync(sp->dir_fd);
+  close(sp->fd);
+  sp->fd = o->fd;
+  sp->end = spool_out_tell(o);
+  sp->synced = sp->end;
+  sp->live = sp->end;
+  sp->dir_unsynced = false;
+  for (size_t i = 0; i < sp->n_epochs; i++)
+    sp->epochs[i].off = new_off[i];
+  sp->compactions++;
+  free(new_off);
+  free(o);
+  return CHUB_OK;
+}
+
+chub_code spool_compact(spool *sp) {
+  pthread_mutex_lock(&sp->mu);
+  chub_code rc = spool_compact_locked(sp);
+  pthread_mutex_unlock(&sp->mu);
+  return rc;
+}
+
+/* ------------------------------------------------------------ appends */
+
+/* Whether `n` more bytes fit under the bound, compacting first if not. */
+static bool spool_room(spool *sp, size_t n) {
+  if (sp->max_bytes <= 0 || sp->end + (off_t)n <= sp->max_bytes)
+    return true;
+  if (sp->live + (off_t)n + SPOOL_HEADER + 8 > sp->max_bytes)
+    return false; /* compaction could not make room; spare the rewrite */
+  return spool_compact_locked(sp) == CHUB_OK &&
+         sp->end + (off_t)n <= sp->max_bytes;
+}
+
+/* Says once, clearly, that the bound was hit; counts what follows. */
+static chub_code spool_refuse(spool *sp, const char *what) {
+  if (!sp->full)
+    chub_log(CHUB_LOG_WARN,
+             "spool for run %s is full (%lld bytes of unsent records in %s, "
+             "limit %lld): %s was not stored, nor will later records be until "
+             "the hub acknowledges some. Run `chub sync %s` once the hub is "
+             "reachable, or raise spool_max_mb",
+             sp->run_id, (long long)sp->live, sp->log_path,
+             (long long)sp->max_bytes, what, sp->run_id);
+  sp->full = true;
+  sp->refused++;
+  return CHUB_EFULL;
+}
+
+/* Writes one framed record at the end of the log (the append path's single
+ * write(2)); on failure cuts the log back so no torn bytes stay behind. */
+static chub_code spool_write_locked(spool *sp, const unsigned char *rec,
+                                    size_t n, off_t *at) {
+  if (spool_pwrite_all(sp->fd, rec, n, sp->end) != 0) {
+    int err = errno;
+    if (ftruncate(sp->fd, sp->end) != 0) {
+      /* The torn bytes stay; replay will drop them. */
+    }
+    chub_log(CHUB_LOG_ERROR, "cannot append to spool %s: %s", sp->log_path,
+             strerror(err));
+    return spool_errno_code(err);
+  }
+  *at = sp->end;
+  sp->end += (off_t)n;
+  if (sp->full) {
+    chub_log(CHUB_LOG_INFO,
+             "spool for run %s has room again; %zu records were refused "
+             "while it was full",
+             sp->run_id, sp->refused);
+    sp->full = false;
+    sp->refused = 0;
+  }
+  return CHUB_OK;
+}
+
+chub_code spool_append_metrics(spool *sp, int epoch, const char *json) {
+  if (!sp || epoch < 0 || !json)
+    return CHUB_EINVAL;
+  size_t jlen = strlen(json);
+  if (jlen == 0 || jlen > SPOOL_MAX_PAYLOAD - 4)
+    return CHUB_EINVAL;
+  unsigned char stack[SPOOL_STACK_RECORD];
+  size_t n = SPOOL_HEADER + 4 + jlen;
+  unsigned char *rec = n <= sizeof stack ? stack : malloc(n);
+  if (!rec)
+    return CHUB_ENOMEM;
+  unsigned char ep[4];
+  spool_put32(ep, (uint32_t)epoch);
+  spool_frame(rec, SPOOL_METRICS, ep, 4, json, jlen);
+
+  pthread_mutex_lock(&sp->mu);
+  chub_code rc = CHUB_OK;
+  off_t at = 0;
+  if (sp->n_epochs == sp->cap_epochs) {
+    size_t cap = sp->cap_epochs ? sp->cap_epochs * 2 : 64;
+    spool_epoch *grown = realloc(sp->epochs, cap * sizeof *grown);
+    if (!grown)
+      rc = CHUB_ENOMEM;
+    else {
+      sp->epochs = grown;
+      sp->cap_epochs = cap;
+    }
+  }
+  if (rc == CHUB_OK && !spool_room(sp, n)) {
+    char what[64];
+    snprintf(what, sizeof what, "the metrics of epoch %d", epoch);
+    rc = spool_refuse(sp, what);
+  }
+  if (rc == CHUB_OK)
+    rc = spool_write_locked(sp, rec, n, &at);
+  if (rc == CHUB_OK)
+    rc = spool_epoch_put(sp, epoch, at, (uint32_t)n);
+  pthread_mutex_unlock(&sp->mu);
+  if (rec != stack)
+    free(rec);
+  return rc;
+}
+
+chub_code spool_append_checkpoint(spool *sp, spool_ckpt *c) {
+  if (!sp || !c || !c->path || c->epoch < 0)
+    return CHUB_EINVAL;
+  size_t plen = strlen(c->path);
+  if (plen == 0 || plen > SPOOL_MAX_PATH)
+    return CHUB_EINVAL;
+  spool_ckpt copy = *c;
+  copy.path = strdup(c->path);
+  if (!copy.path)
+    return CHUB_ENOMEM;
+  unsigned char rec[SPOOL_HEADER + SPOOL_CKPT_FIXED + SPOOL_MAX_PATH];
+  unsigned char fixed[SPOOL_CKPT_FIXED];
+
+  pthread_mutex_lock(&sp->mu);
+  copy.seq = sp->next_seq;
+  spool_ckpt_fixed(fixed, &copy);
+  size_t n = spool_frame(rec, SPOOL_CKPT, fixed, sizeof fixed, copy.path, plen);
+  chub_code rc = CHUB_OK;
+  off_t at = 0;
+  if (!spool_room(sp, n)) {
+    char what[80];
+    snprintf(what, sizeof what, "the checkpoint of epoch %d", c->epoch);
+    rc = spool_refuse(sp, what);
+  }
+  if (rc == CHUB_OK)
+    rc = spool_write_locked(sp, rec, n, &at);
+  if (rc == CHUB_OK)
+    rc = spool_ckpt_put(sp, &copy, (uint32_t)n);
+  if (rc == CHUB_OK) {
+    sp->next_seq++;
+    c->seq = copy.seq;
+  }
+  pthread_mutex_unlock(&sp->mu);
+  if (rc != CHUB_OK)
+    free(copy.path);
+  return rc;
+}
+
+/* ------------------------------------------------------------ acks */
+
+/* Logs an acknowledgement record after the in-memory state already dropped
+ * what it names. Past the bound (or when most of the log is dead) the log
+ * is compacted instead, which needs no acknowledgement record at all. */
+static chub_code spool_ack_locked(spool *sp, int type, const unsigned char *p,
+                                  size_t len) {
+  size_t n = SPOOL_HEADER + len;
+  bool over = sp->max_bytes > 0 && sp->end + (off_t)n > sp->max_bytes;
+  bool mostly_dead = sp->end >= (1 << 20) && sp->live * 4 < sp->end;
+  if ((over || mostly_dead) && spool_compact_locked(sp) == CHUB_OK)
+    return CHUB_OK;
+  unsigned char stack[SPOOL_STACK_RECORD];
+  unsigned char *rec = n <= sizeof stack ? stack : malloc(n);
+  if (!rec)
+    return CHUB_ENOMEM;
+  spool_frame(rec, type, p, len, NULL, 0);
+  off_t at = 0;
+  chub_code rc = spool_write_locked(sp, rec, n, &at);
+  if (rec != stack)
+    free(rec);
+  return rc;
+}
+
+chub_code spool_ack_metrics(spool *sp, const int *epochs, size_t n) {
+  if (!sp || (n && !epochs))
+    return CHUB_EINVAL;
+  unsigned char *p = malloc(n ? n * 4 : 1);
+  if (!p)
+    return CHUB_ENOMEM;
+  pthread_mutex_lock(&sp->mu);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool found = false;
+    size_t at = spool_epoch_find(sp, epochs[i], &found);
+    if (!found)
+      continue;
+    const spool_epoch *ep = &sp->epochs[at];
+    /* Re-queued after the sender read it: the newer JSON is not on the hub
+     * yet, so it stays pending. */
+    if (ep->read_version != 0 && ep->read_version != ep->version)
+      continue;
+    spool_put32(p + 4 * k++, (uint32_t)epochs[i]);
+    spool_epoch_drop(sp, at);
+  }
+  chub_code rc =
+      k ? spool_ack_locked(sp, SPOOL_METRICS_ACK, p, 4 * k) : CHUB_OK;
+  pthread_mutex_unlock(&sp->mu);
+  free(p);
+  return rc;
+}
+
+chub_code spool_ack_checkpoint(spool *sp, uint64_t seq) {
+  if (!sp)
+    return CHUB_EINVAL;
+  pthread_mutex_lock(&sp->mu);
+  chub_code rc = CHUB_OK;
+  size_t at = spool_ckpt_find(sp, seq);
+  if (at != SIZE_MAX) {
+    unsigned char p[8];
+    spool_put64(p, seq);
+    spool_ckpt_drop(sp, at);
+    rc = spool_ack_locked(sp, SPOOL_CKPT_ACK, p, 8);
+  }
+  pthread_mutex_unlock(&sp->mu);
+  return rc;
+}
+
+/* ------------------------------------------------------------ sync */
+
+chub_code spool_sync(spool *sp) {
+  if (!sp)
+    return CHUB_EINVAL;
+  pthread_mutex_lock(&sp->mu);
+  bool dir = sp->dir_unsynced;
+  off_t target = sp->end;
+  unsigned gen = sp->compactions;
+  int fd = target != sp->synced ? dup(sp->fd) : -1;
+  bool failed_dup = target != sp->synced && fd < 0;
+  sp->dir_unsynced = false;
+  pthread_mutex_unlock(&sp->mu);
+  /* fsync without the mutex: the training thread keeps appending while the
+   * disk flushes; the dup'd descriptor survives a concurrent compaction. */
+  chub_code rc = failed_dup ? CHUB_EIO : CHUB_OK;
+  if (fd >= 0) {
+    if (fdatasync(fd) != 0) {
+      chub_log(CHUB_LOG_ERROR, "cannot fsync spool %s: %s", sp->log_path,
+               strerror(errno));
+      rc = CHUB_EIO;
+    }
+    close(fd);
+  }
+  if (dir && fsync(sp->dir_fd) != 0)
+    rc = CHUB_EIO;
+  pthread_mutex_lock(&sp->mu);
+  if (rc == CHUB_OK && gen == sp->compactions && target > sp->synced)
+    sp->synced = target;
+  if (rc != CHUB_OK && dir)
+    sp->dir_unsynced = true;
+  pthread_mutex_unlock(&sp->mu);
+  return rc;
+}
+
+/* ------------------------------------------------------------ reads */
+
+size_t spool_pending_metrics(spool *sp, int *epochs, size_t max) {
+  pthread_mutex_lock(&sp->mu);
+  size_t n = sp->n_epochs < max ? sp->n_epochs : max;
+  for (size_t i = 0; i < n; i++)
+    epochs[i] = sp->epochs[i].epoch;
+  pthread_mutex_unlock(&sp->mu);
+  return n;
+}
+
+chub_code spool_read_metrics(spool *sp, int epoch, char **json) {
+  if (!sp || !json)
+    return CHUB_EINVAL;
+  *json = NULL;
+  pthread_mutex_lock(&sp->mu);
+  bool found = false;
+  size_t at = spool_epoch_find(sp, epoch, &found);
+  if (!found) {
+    pthread_mutex_unlock(&sp->mu);
+    return CHUB_EINVAL;
+  }
+  spool_epoch *ep = &sp->epochs[at];
+  unsigned char *rec = malloc(ep->rec_len + 1);
+  chub_code rc = rec ? CHUB_OK : CHUB_ENOMEM;
+  int type;
+  const unsigned char *payload;
+  uint32_t plen = 0;
+  size_t total;
+  if (rc == CHUB_OK && spool_pread_all(sp->fd, rec, ep->rec_len, ep->off)) {
+    chub_log(CHUB_LOG_ERROR, "cannot read spool %s: %s", sp->log_path,
+             strerror(errno));
+    rc = CHUB_EIO;
+  }
+  if (rc == CHUB_OK &&
+      (spool_check(rec, ep->rec_len, &type, &payload, &plen, &total) !=
+           SPOOL_VALID ||
+       type != SPOOL_METRICS || (int32_t)spool_get32(payload) != epoch)) {
+    chub_log(CHUB_LOG_ERROR,
+             "spool %s: the metrics of epoch %d (byte %lld) fail their "
+             "checksum; the disk changed them",
+             sp->log_path, epoch, (long long)ep->off);
+    rc = CHUB_ECORRUPT;
+  }
+  if (rc == CHUB_OK) {
+    ep->read_version = ep->version;
+    memmove(rec, payload + 4, plen - 4);
+    rec[plen - 4] = '\0';
+    *json = (char *)rec;
+  } else {
+    free(rec);
+  }
+  pthread_mutex_unlock(&sp->mu);
+  return rc;
+}
+
+bool spool_next_checkpoint(spool *sp, spool_ckpt *out) {
+  pthread_mutex_lock(&sp->mu);
+  bool any = sp->n_ckpts > 0;
+  if (any) {
+    *out = sp->ckpts[0];
+    out->path = strdup(sp->ckpts[0].path);
+    any = out->path != NULL;
+  }
+  pthread_mutex_unlock(&sp->mu);
+  return any;
+}
+
+void spool_ckpt_clear(spool_ckpt *c) {
+  if (!c)
+    return;
+  free(c->path);
+  memset(c, 0, sizeof *c);
+}
+
+void spool_pending_counts(spool *sp, size_t *metrics, size_t *ckpts,
+                          bool *final_pending) {
+  pthread_mutex_lock(&sp->mu);
+  bool fin = false;
+  for (size_t i = 0; i < sp->n_ckpts; i++)
+    fin |= sp->ckpts[i].final;
+  if (metrics)
+    *metrics = sp->n_epochs;
+  if (ckpts)
+    *ckpts = sp->n_ckpts;
+  if (final_pending)
+    *final_pending = fin;
+  pthread_mutex_unlock(&sp->mu);
+}
+
+/* ------------------------------------------------------------ run.json */
+
+/* Loads run.json as an object: empty when absent; a damaged file is named
+ * in a warning and treated as empty rather than failing the run. */
+static json_t *spool_meta_load(const spool *sp) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/run.json", sp->dir);
+  if (access(path, F_OK) != 0)
+    return json_object();
+  json_error_t err;
+  json_t *obj = json_load_file(path, 0, &err);
+  if (!obj || !json_is_object(obj)) {
+    chub_log(CHUB_LOG_WARN,
+             "run metadata %s is not a JSON object (line %d: %s); starting "
+             "it afresh",
+             path, err.line, obj ? "not an object" : err.text);
+    json_decref(obj);
+    return json_object();
+  }
+  return obj;
+}
+
+chub_code spool_meta_set(spool *sp, const char *key, const char *value) {
+  if (!sp || !key || !*key)
+    return CHUB_EINVAL;
+  pthread_mutex_lock(&sp->mu);
+  json_t *obj = spool_meta_load(sp);
+  chub_code rc = obj ? CHUB_OK : CHUB_ENOMEM;
+  if (rc == CHUB_OK) {
+    if (value)
+      rc = json_object_set_new(obj, key, json_string(value)) == 0
+               ? CHUB_OK
+               : CHUB_EINVAL; /* not UTF-8 */
+    else
+      json_object_del(obj, key);
+  }
+  char *text =
+      rc == CHUB_OK ? json_dumps(obj, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
+  if (rc == CHUB_OK && !text)
+    rc = CHUB_ENOMEM;
+  if (rc == CHUB_OK) {
+    size_t len = strlen(text);
+    rc = spool_replace_file(sp, "run.json", text, len);
+  }
+  free(text);
+  json_decref(obj);
+  pthread_mutex_unlock(&sp->mu);
+  return rc;
+}
+
+char *spool_meta_get(spool *sp, const char *key) {
+  if (!sp || !key)
+    return NULL;
+  pthread_mutex_lock(&sp->mu);
+  json_t *obj = spool_meta_load(sp);
+  const char *v = json_string_value(json_object_get(obj, key));
+  char *copy = v ? strdup(v) : NULL;
+  json_decref(obj);
+  pthread_mutex_unlock(&sp->mu);
+  return copy;
+}

@@ -1,0 +1,481 @@
+/*
+ * test_spool.c - the spool's promises, checked against real files: records
+ * survive a reopen, acknowledged ones leave and compaction keeps the rest,
+ * a log cut at any byte of its last record or with any bit flipped replays
+ * only whole, correct records, the bound refuses with one warning and loses
+ * nothing already stored, and run.json round-trips.
+ */
+#include "spool_test_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+static spool_test_log test_log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+typedef struct fixture {
+  char *dir; /* the run directory: {tmp}/run-1 */
+  char *root;
+  char log_path[600];
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  f->root = spool_test_tmpdir();
+  assert_non_null(f->root);
+  size_t n = strlen(f->root) + 16;
+  f->dir = malloc(n);
+  snprintf(f->dir, n, "%s/run-1", f->root);
+  snprintf(f->log_path, sizeof f->log_path, "%s/spool.log", f->dir);
+  spool_test_log_reset(&test_log);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  spool_test_rmrf(f->root);
+  free(f->root);
+  free(f->dir);
+  free(f);
+  return 0;
+}
+
+static void append_epoch(spool *sp, int epoch, int version) {
+  char json[256];
+  spool_test_json(json, sizeof json, epoch, version);
+  assert_int_equal(spool_append_metrics(sp, epoch, json), CHUB_OK);
+}
+
+static void assert_epoch(spool *sp, int epoch, int version) {
+  char want[256];
+  char *got = NULL;
+  spool_test_json(want, sizeof want, epoch, version);
+  assert_int_equal(spool_read_metrics(sp, epoch, &got), CHUB_OK);
+  assert_string_equal(got, want);
+  free(got);
+}
+
+static size_t pending(spool *sp, int *epochs, size_t max) {
+  return spool_pending_metrics(sp, epochs, max);
+}
+
+static void test_round_trip(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  assert_string_equal(spool_run_id(sp), "run-1");
+  assert_string_equal(spool_dir(sp), f->dir);
+  for (int e = 0; e < 50; e++)
+    append_epoch(sp, e, 1);
+  spool_ckpt c = {.epoch = 7, .is_best = true, .path = "/data/last.pt"};
+  assert_int_equal(spool_append_checkpoint(sp, &c), CHUB_OK);
+  spool_ckpt fin = {
+      .epoch = 49, .final = true, .map = 0.625, .path = "/data/best.pt"};
+  assert_int_equal(spool_append_checkpoint(sp, &fin), CHUB_OK);
+  assert_true(fin.seq > c.seq);
+  assert_int_equal(spool_sync(sp), CHUB_OK);
+  spool_close(sp);
+
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  int epochs[64];
+  assert_int_equal(pending(sp, epochs, 64), 50);
+  for (int e = 0; e < 50; e++) {
+    assert_int_equal(epochs[e], e);
+    assert_epoch(sp, e, 1);
+  }
+  size_t nm = 0, nc = 0;
+  bool final_pending = false;
+  spool_pending_counts(sp, &nm, &nc, &final_pending);
+  assert_int_equal(nm, 50);
+  assert_int_equal(nc, 2);
+  assert_true(final_pending);
+  spool_ckpt got = {0};
+  assert_true(spool_next_checkpoint(sp, &got));
+  assert_int_equal(got.seq, c.seq);
+  assert_int_equal(got.epoch, 7);
+  assert_true(got.is_best);
+  assert_false(got.final);
+  assert_string_equal(got.path, "/data/last.pt");
+  spool_ckpt_clear(&got);
+  assert_int_equal(spool_ack_checkpoint(sp, c.seq), CHUB_OK);
+  assert_true(spool_next_checkpoint(sp, &got));
+  assert_int_equal(got.seq, fin.seq);
+  assert_true(got.final);
+  assert_true(got.map == 0.625);
+  assert_string_equal(got.path, "/data/best.pt");
+  spool_ckpt_clear(&got);
+  /* a missing epoch is an error, not an empty string */
+  char *none = NULL;
+  assert_int_equal(spool_read_metrics(sp, 99, &none), CHUB_EINVAL);
+  assert_null(none);
+  spool_close(sp);
+  assert_int_equal(test_log.warnings, 0);
+}
+
+static void test_requeue_replaces(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  append_epoch(sp, 3, 1);
+  append_epoch(sp, 4, 1);
+  append_epoch(sp, 3, 2);
+  int epochs[8];
+  assert_int_equal(pending(sp, epochs, 8), 2);
+  assert_epoch(sp, 3, 2);
+  spool_close(sp);
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  assert_int_equal(pending(sp, epochs, 8), 2);
+  assert_epoch(sp, 3, 2);
+  assert_epoch(sp, 4, 1);
+  spool_close(sp);
+}
+
+/* The sender read epoch 5, the trainer re-queued it, then the sender's
+ * acknowledgement arrived: the newer JSON never reached the hub and must
+ * stay pending, now and after a reopen. */
+static void test_ack_after_requeue_keeps_newer(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  append_epoch(sp, 5, 1);
+  append_epoch(sp, 6, 1);
+  assert_epoch(sp, 5, 1);
+  assert_epoch(sp, 6, 1);
+  append_epoch(sp, 5, 2);
+  int acks[] = {5, 6};
+  assert_int_equal(spool_ack_metrics(sp, acks, 2), CHUB_OK);
+  int epochs[8];
+  assert_int_equal(pending(sp, epochs, 8), 1);
+  assert_int_equal(epochs[0], 5);
+  assert_epoch(sp, 5, 2);
+  spool_close(sp);
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  assert_int_equal(pending(sp, epochs, 8), 1);
+  assert_epoch(sp, 5, 2);
+  /* now acknowledged after reading the newer version: gone */
+  assert_int_equal(spool_ack_metrics(sp, acks, 1), CHUB_OK);
+  assert_int_equal(pending(sp, epochs, 8), 0);
+  spool_close(sp);
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  assert_int_equal(pending(sp, epochs, 8), 0);
+  spool_close(sp);
+}
+
+static void test_ack_and_compaction(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  for (int e = 0; e < 200; e++)
+    append_epoch(sp, e, 1);
+  spool_ckpt c1 = {.epoch = 10, .path = "/w/last.pt"};
+  spool_ckpt c2 = {.epoch = 20, .path = "/w/last.pt"};
+  assert_int_equal(spool_append_checkpoint(sp, &c1), CHUB_OK);
+  assert_int_equal(spool_append_checkpoint(sp, &c2), CHUB_OK);
+  int acks[190];
+  for (int i = 0; i < 190; i++)
+    acks[i] = i;
+  assert_int_equal(spool_ack_metrics(sp, acks, 190), CHUB_OK);
+  assert_int_equal(spool_ack_checkpoint(sp, c1.seq), CHUB_OK);
+  assert_int_equal(spool_ack_checkpoint(sp, c2.seq), CHUB_OK);
+  long long before = spool_test_size(f->log_path);
+  assert_int_equal(spool_compact(sp), CHUB_OK);
+  long long after = spool_test_size(f->log_path);
+  printf("compaction: %lld -> %lld bytes (10 of 200 epochs pending)\n", before,
+         after);
+  assert_true(after < before / 10);
+  int epochs[256];
+  assert_int_equal(pending(sp, epochs, 256), 10);
+  for (int e = 190; e < 200; e++)
+    assert_epoch(sp, e, 1);
+  /* appends after compaction land in the new file */
+  append_epoch(sp, 200, 1);
+  spool_close(sp);
+
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  assert_int_equal(pending(sp, epochs, 256), 11);
+  assert_int_equal(epochs[0], 190);
+  assert_int_equal(epochs[10], 200);
+  for (int e = 190; e <= 200; e++)
+    assert_epoch(sp, e, 1);
+  size_t nc = 9;
+  spool_pending_counts(sp, NULL, &nc, NULL);
+  assert_int_equal(nc, 0);
+  /* sequence numbers are not reused after compaction and a restart */
+  spool_ckpt c3 = {.epoch = 30, .path = "/w/last.pt"};
+  assert_int_equal(spool_append_checkpoint(sp, &c3), CHUB_OK);
+  assert_true(c3.seq > c2.seq);
+  spool_close(sp);
+  assert_int_equal(test_log.warnings, 0);
+}
+
+/* Builds a log of `n` epochs; returns the byte offset where the last
+ * record starts. */
+static long long build_log(fixture *f, int n) {
+  spool *sp = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  for (int e = 0; e < n - 1; e++)
+    append_epoch(sp, e, 1);
+  spool_ckpt c = {.epoch = 1, .path = "/w/ckpt.pt"};
+  assert_int_equal(spool_append_checkpoint(sp, &c), CHUB_OK);
+  int ack = 0;
+  assert_int_equal(spool_ack_metrics(sp, &ack, 1), CHUB_OK);
+  long long start = spool_test_size(f->log_path);
+  append_epoch(sp, n - 1, 1);
+  spool_close(sp);
+  return start;
+}
+
+static void test_torn_tail_every_offset(void **state) {
+  fixture *f = *state;
+  const int n = 6;
+  long long start = build_log(f, n);
+  size_t len = 0;
+  unsigned char *orig = spool_test_slurp(f->log_path, &len);
+  assert_non_null(orig);
+  assert_true((long long)len > start);
+  int cuts = 0;
+  for (long long cut = start; cut < (long long)len; cut++) {
+    assert_int_equal(spool_test_write(f->log_path, orig, (size_t)cut), 0);
+    spool *sp = NULL;
+    assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+    int epochs[16];
+    size_t np = pending(sp, epochs, 16);
+    assert_int_equal(np, n - 2); /* epochs 1..n-2; 0 acked, n-1 torn */
+    for (int e = 1; e <= n - 2; e++)
+      assert_epoch(sp, e, 1);
+    char *json = NULL;
+    assert_int_equal(spool_read_metrics(sp, n - 1, &json), CHUB_EINVAL);
+    size_t nc = 0;
+    spool_pending_counts(sp, NULL, &nc, NULL);
+    assert_int_equal(nc, 1);
+    /* the torn bytes are gone, so a new record is not hidden behind them */
+    assert_int_equal(spool_test_size(f->log_path), start);
+    append_epoch(sp, 100, 1);
+    spool_close(sp);
+    assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+    assert_epoch(sp, 100, 1);
+    assert_int_equal(pending(sp, epochs, 16), n - 1);
+    spool_close(sp);
+    cuts++;
+  }
+  printf("torn tail: %d cut points of the last record, each replayed the %d "
+         "earlier records\n",
+         cuts, n - 1);
+  /* a torn tail is an interrupted write, not damage: no warning */
+  assert_int_equal(test_log.warnings, 0);
+  free(orig);
+}
+
+/* Every single-bit flip anywhere in the log: replay keeps a prefix of whole
+ * records, never returns JSON that differs from what was written, and warns
+ * (naming the file) when the damage is before the last record. */
+static void test_flipped_bits(void **state) {
+  fixture *f = *state;
+  const int n = 5;
+  long long last = build_log(f, n);
+  size_t len = 0;
+  unsigned char *orig = spool_test_slurp(f->log_path, &len);
+  unsigned char *buf = malloc(len);
+  int flips = 0, warned = 0;
+  for (size_t byte = 0; byte < len; byte++) {
+    for (int bit = 0; bit < 8; bit++) {
+      memcpy(buf, orig, len);
+      buf[byte] ^= (unsigned char)(1u << bit);
+      assert_int_equal(spool_test_write(f->log_path, buf, len), 0);
+      spool_test_log_reset(&test_log);
+      spool *sp = NULL;
+      assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+      int epochs[16];
+      size_t np = pending(sp, epochs, 16);
+      for (size_t i = 0; i < np; i++) {
+        /* whatever survives is exactly what was written */
+        assert_true(epochs[i] >= 0 && epochs[i] < n);
+        assert_epoch(sp, epochs[i], 1);
+      }
+      /* the bytes kept are a prefix that ends before the flipped byte */
+      assert_true(spool_test_size(f->log_path) <= (long long)byte);
+      spool_close(sp);
+      if ((long long)byte < last) {
+        assert_int_equal(test_log.warnings, 1);
+        assert_non_null(strstr(test_log.text, f->log_path));
+        warned++;
+      }
+      flips++;
+    }
+  }
+  printf("flipped bits: %d single-bit flips, all detected; %d warned as "
+         "damage before the last record\n",
+         flips, warned);
+  free(buf);
+  free(orig);
+}
+
+static void test_bound_refuses_with_one_warning(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  const long long max = 8192;
+  assert_int_equal(spool_open(f->dir, max, &sp), CHUB_OK);
+  int stored = 0, refused = 0;
+  chub_code rc = CHUB_OK;
+  for (int e = 0; e < 1000 && rc == CHUB_OK; e++) {
+    char json[256];
+    spool_test_json(json, sizeof json, e, 1);
+    rc = spool_append_metrics(sp, e, json);
+    if (rc == CHUB_OK)
+      stored++;
+  }
+  assert_int_equal(rc, CHUB_EFULL);
+  refused++;
+  for (int e = stored + 1; e < stored + 20; e++) {
+    char json[256];
+    spool_test_json(json, sizeof json, e, 1);
+    assert_int_equal(spool_append_metrics(sp, e, json), CHUB_EFULL);
+    refused++;
+  }
+  spool_ckpt c = {.epoch = 3, .path = "/w/last.pt"};
+  assert_int_equal(spool_append_checkpoint(sp, &c), CHUB_EFULL);
+  assert_true(spool_test_size(f->log_path) <= max);
+  assert_int_equal(test_log.warnings, 1);
+  assert_non_null(strstr(test_log.text, "run-1"));
+  assert_non_null(strstr(test_log.text, "full"));
+  printf("bound %lld bytes: %d epochs stored, %d appends refused, %d warning\n",
+         max, stored, refused, test_log.warnings);
+  /* nothing that was stored is lost */
+  int epochs[1024];
+  assert_int_equal(pending(sp, epochs, 1024), stored);
+  for (int e = 0; e < stored; e++)
+    assert_epoch(sp, e, 1);
+  /* acknowledging some makes room (by compaction) again */
+  int acks[10];
+  for (int i = 0; i < 10; i++)
+    acks[i] = i;
+  assert_int_equal(spool_ack_metrics(sp, acks, 10), CHUB_OK);
+  append_epoch(sp, stored, 1);
+  assert_true(spool_test_size(f->log_path) <= max);
+  spool_close(sp);
+  assert_int_equal(spool_open(f->dir, max, &sp), CHUB_OK);
+  assert_int_equal(pending(sp, epochs, 1024), stored - 10 + 1);
+  for (int e = 10; e <= stored; e++)
+    assert_epoch(sp, e, 1);
+  spool_close(sp);
+}
+
+static void test_meta(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  assert_null(spool_meta_get(sp, "model_id"));
+  assert_int_equal(spool_meta_set(sp, "model_id", "abcdefghij0123456789"),
+                   CHUB_OK);
+  assert_int_equal(spool_meta_set(sp, "api_root", "http://127.0.0.1:1"),
+                   CHUB_OK);
+  assert_int_equal(spool_meta_set(sp, "api_root", NULL), CHUB_OK);
+  spool_close(sp);
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  char *v = spool_meta_get(sp, "model_id");
+  assert_string_equal(v, "abcdefghij0123456789");
+  free(v);
+  assert_null(spool_meta_get(sp, "api_root"));
+  spool_close(sp);
+  char path[700];
+  snprintf(path, sizeof path, "%s/run.json", f->dir);
+  assert_int_equal(
+      spool_test_write(path, (const unsigned char *)"{\"model_id\": ", 13), 0);
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  assert_null(spool_meta_get(sp, "model_id"));
+  assert_int_equal(test_log.warnings, 1);
+  assert_non_null(strstr(test_log.text, path));
+  assert_int_equal(spool_meta_set(sp, "model_id", "x"), CHUB_OK);
+  v = spool_meta_get(sp, "model_id");
+  assert_string_equal(v, "x");
+  free(v);
+  spool_close(sp);
+}
+
+static void test_one_owner_at_a_time(void **state) {
+  fixture *f = *state;
+  spool *a = NULL, *b = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &a), CHUB_OK);
+  assert_int_equal(spool_open(f->dir, 0, &b), CHUB_EIO);
+  assert_null(b);
+  assert_non_null(strstr(test_log.text, "in use"));
+  spool_close(a);
+  assert_int_equal(spool_open(f->dir, 0, &b), CHUB_OK);
+  spool_close(b);
+}
+
+static void count_record(int type, const unsigned char *p, size_t len,
+                         void *user) {
+  (void)p;
+  (void)len;
+  int *counts = user;
+  if (type >= 1 && type <= 4)
+    counts[type]++;
+}
+
+static void test_scan(void **state) {
+  fixture *f = *state;
+  build_log(f, 4); /* 3 metrics, 1 ckpt, 1 metrics-ack, 1 metrics */
+  size_t len = 0;
+  unsigned char *buf = spool_test_slurp(f->log_path, &len);
+  int counts[5] = {0};
+  assert_int_equal(spool_scan(buf, len, count_record, counts), len);
+  assert_int_equal(counts[1], 4);
+  assert_int_equal(counts[2], 1);
+  assert_int_equal(counts[3], 1);
+  int none[5] = {0};
+  assert_int_equal(spool_scan(buf, len - 1, count_record, none) < len - 1, 1);
+  assert_int_equal(none[1], 3);
+  free(buf);
+}
+
+/* Not a pass/fail: prints what an append costs, the number the training
+ * thread pays per epoch. */
+static void test_append_cost(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  char json[512];
+  spool_test_json(json, sizeof json, 1, 1);
+  const int n = 20000;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (int e = 0; e < n; e++)
+    assert_int_equal(spool_append_metrics(sp, e, json), CHUB_OK);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+               (double)(t1.tv_nsec - t0.tv_nsec)) /
+              n;
+  printf("append: %d metrics records of %zu bytes, %.0f ns per append\n", n,
+         strlen(json), ns);
+  int epochs[4];
+  assert_int_equal(pending(sp, epochs, 4), 4);
+  spool_close(sp);
+}
+
+int main(void) {
+  chub_set_log(spool_test_log_sink, &test_log, CHUB_LOG_DEBUG);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_requeue_replaces, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ack_after_requeue_keeps_newer, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_ack_and_compaction, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_torn_tail_every_offset, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_flipped_bits, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bound_refuses_with_one_warning,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_one_owner_at_a_time, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_append_cost, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
