@@ -62,6 +62,7 @@ rc=$?
 
 # The hub, started again on the demo's data, shows both models trained.
 chubd_start "$BUILD/src/server/chubd" "$STATE/chubd" || fail "chubd restart"
+trap 'chubd_cleanup; cleanup_state' EXIT
 body=$(curl -sf -H "x-api-key: $KEY1" "$CHUBD_URL/v1/models?limit=10") ||
   fail "GET /v1/models with the demo key failed"
 n=$(printf '%s' "$body" | grep -o '"status": *"trained"' | wc -l)
