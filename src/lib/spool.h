@@ -35,8 +35,13 @@ typedef struct spool_ckpt {
 } spool_ckpt;
 
 /* Opens (creating if needed) the run directory `dir` and replays its log.
- * `max_bytes` bounds spool.log; appends that would pass it return
- * CHUB_EFULL after logging a warning that names the run. */
+ * `max_bytes` bounds spool.log (<= 0: no bound); an append that would pass
+ * it first compacts, and if still over returns CHUB_EFULL (one warning that
+ * names the run, then a count when room comes back). A torn last record is
+ * dropped quietly; damage before the last record is cut off with a warning
+ * naming the file, the cut bytes kept in spool.log.damaged. One spool per
+ * run at a time: the directory is flock()ed, and a second open (in this or
+ * another process) fails with CHUB_EIO and a log line saying it is in use. */
 chub_code spool_open(const char *dir, long long max_bytes, spool **out);
 void spool_close(spool *sp);
 
@@ -51,7 +56,9 @@ chub_code spool_append_metrics(spool *sp, int epoch, const char *json);
 /* Appends a queued checkpoint upload; sets c->seq. */
 chub_code spool_append_checkpoint(spool *sp, spool_ckpt *c);
 
-/* Marks epochs / a checkpoint as acknowledged by the hub. */
+/* Marks epochs / a checkpoint as acknowledged by the hub. Unknown epochs
+ * and seqs are ignored. An epoch re-queued after its JSON was last read by
+ * spool_read_metrics stays pending (the newer JSON has not been sent). */
 chub_code spool_ack_metrics(spool *sp, const int *epochs, size_t n);
 chub_code spool_ack_checkpoint(spool *sp, uint64_t seq);
 
@@ -61,7 +68,9 @@ chub_code spool_sync(spool *sp);
 /* Up to `max` pending (unacknowledged) epochs, lowest first; returns count. */
 size_t spool_pending_metrics(spool *sp, int *epochs, size_t max);
 
-/* The pending metrics JSON of `epoch` (malloc'd, caller frees). */
+/* The pending metrics JSON of `epoch` (malloc'd, caller frees).
+ * CHUB_EINVAL when the epoch is not pending; CHUB_ECORRUPT when its record
+ * no longer passes its checksum. */
 chub_code spool_read_metrics(spool *sp, int epoch, char **json);
 
 /* The oldest pending checkpoint into *out (caller frees with
