@@ -351,6 +351,12 @@
         showValue(c.valueEl, c.u, null);
       }
     }
+    /* A group with one chart takes half the width, so that e.g. train/loss
+     * and val/loss sit side by side instead of each leaving a gap. */
+    for (const sec of $('charts').children) {
+      const n = sec.querySelectorAll('[data-metric]').length;
+      sec.classList.toggle('chart-group-single', n === 1);
+    }
   }
 
   /* ---- loading and polling -------------------------------------------- */
