@@ -228,7 +228,9 @@
       scales: {
         x: {
           time: false,
-          range: (u, min, max) => (min === max ? [min - 1, max + 1]
+          /* Half an epoch either side of a single point, so that the only
+           * tick is that epoch (never a negative one). */
+          range: (u, min, max) => (min === max ? [min - 0.5, max + 0.5]
                                                : [min, max]),
         },
         y: {
@@ -270,7 +272,9 @@
           width: 2,
           fill: g.color + '14',
           spanGaps: true,
-          points: { show: true, size: 5, fill: '#fff' },
+          /* uPlot draws the points only while they have room: every epoch
+           * of a short run, a clean line for a long one. */
+          points: { size: 5, fill: '#fff' },
         },
       ],
       hooks: {
