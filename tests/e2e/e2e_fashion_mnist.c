@@ -37,9 +37,9 @@
 /* One chubd and one set of temporary directories for the whole file. */
 typedef struct e2e {
   chubd_proc *hub;
-  char tmp[256];     /* parent of everything below */
-  char config[300];  /* CHUB_CONFIG_DIR */
-  char runs[300];    /* CHUB_RUNS_DIR */
+  char tmp[256];    /* parent of everything below */
+  char config[300]; /* CHUB_CONFIG_DIR */
+  char runs[300];   /* CHUB_RUNS_DIR */
 } e2e;
 
 /* Runs the trainer with `args` and the test environment (plus `extra_env`,
@@ -152,9 +152,8 @@ static int e2e_teardown(void **state) {
 static json_t *e2e_get(const e2e *t, const char *path) {
   char *url = th_fmt("%s%s", chubd_proc_base_url(t->hub), path);
   th_response r = {0};
-  assert_int_equal(th_json_request("GET", url, chubd_proc_key(t->hub), NULL,
-                                   &r),
-                   0);
+  assert_int_equal(
+      th_json_request("GET", url, chubd_proc_key(t->hub), NULL, &r), 0);
   if (r.status != 200)
     fprintf(stderr, "e2e: GET %s -> %ld %s\n", path, r.status, r.body);
   assert_int_equal(r.status, 200);
@@ -213,16 +212,18 @@ static void e2e_check_metrics(const e2e *t, const char *id, int first,
         fprintf(stderr, "e2e: epoch %d lacks %s\n", e, names[i]);
       assert_true(json_is_number(v));
     }
-    double top1 = json_number_value(json_object_get(m, "metrics/accuracy_top1"));
-    double top5 = json_number_value(json_object_get(m, "metrics/accuracy_top5"));
+    double top1 =
+        json_number_value(json_object_get(m, "metrics/accuracy_top1"));
+    double top5 =
+        json_number_value(json_object_get(m, "metrics/accuracy_top5"));
     /* Ten classes: chance is 10%; even 2000 images learn far more. */
     assert_true(top1 > 0.5 && top1 <= 1.0);
     assert_true(top5 >= top1 && top5 <= 1.0);
     if (e == 0) {
       /* mlp.cfg: 784*256+256 + 256*128+128 + 128*10+10 parameters. */
-      assert_int_equal((long long)json_number_value(
-                           json_object_get(m, "model/parameters")),
-                       235146);
+      assert_int_equal(
+          (long long)json_number_value(json_object_get(m, "model/parameters")),
+          235146);
       assert_true(json_is_number(json_object_get(m, "model/GFLOPs")));
     }
   }
@@ -233,8 +234,8 @@ static void e2e_check_metrics(const e2e *t, const char *id, int first,
 static void e2e_trains_and_reports(void **state) {
   e2e *t = *state;
   char *out_dir = th_fmt("%s/out-train", t->tmp);
-  const char *args[] = {"--limit", "2000", "--epochs", "3", "--out", out_dir,
-                        "--seed", "7", NULL};
+  const char *args[] = {"--limit", "2000",   "--epochs", "3", "--out",
+                        out_dir,   "--seed", "7",        NULL};
   char *output = NULL;
   assert_int_equal(e2e_run_trainer(t, args, NULL, &output), 0);
   char *id = e2e_model_id(output);
@@ -273,12 +274,11 @@ static void e2e_trains_and_reports(void **state) {
   assert_int_equal(n_final, 1);
 
   /* And the bytes the hub serves as best are the local best.bin. */
-  char *url = th_fmt("%s/v1/models/%s/weights/best",
-                     chubd_proc_base_url(t->hub), id);
+  char *url =
+      th_fmt("%s/v1/models/%s/weights/best", chubd_proc_base_url(t->hub), id);
   th_response r = {0};
-  assert_int_equal(th_json_request("GET", url, chubd_proc_key(t->hub), NULL,
-                                   &r),
-                   0);
+  assert_int_equal(
+      th_json_request("GET", url, chubd_proc_key(t->hub), NULL, &r), 0);
   assert_int_equal(r.status, 200);
   char got_hex[65];
   th_sha256_hex(r.body, r.body_len, got_hex);
@@ -298,7 +298,7 @@ static void e2e_resumes_hub_model(void **state) {
   e2e *t = *state;
   /* Two epochs trained with the hub off give a real last.bin (epoch 1). */
   char *local_dir = th_fmt("%s/out-local", t->tmp);
-  const char *local_args[] = {"--limit", "2000", "--epochs", "2",
+  const char *local_args[] = {"--limit", "2000",    "--epochs", "2",
                               "--out",   local_dir, NULL};
   const char *hub_off[] = {"CHUB_HUB=0", NULL};
   char *output = NULL;
@@ -309,10 +309,10 @@ static void e2e_resumes_hub_model(void **state) {
                              chubd_proc_key(t->hub), "mlp.cfg");
   assert_non_null(id);
   char *last = th_fmt("%s/last.bin", local_dir);
-  char *upload = th_fmt("%s/v1/models/%s/upload",
-                        chubd_proc_base_url(t->hub), id);
-  const char *fields[] = {"epoch", "1", "type", "epoch", "isBest", "True",
-                          NULL};
+  char *upload =
+      th_fmt("%s/v1/models/%s/upload", chubd_proc_base_url(t->hub), id);
+  const char *fields[] = {"epoch",  "1",    "type", "epoch",
+                          "isBest", "True", NULL};
   th_response r = {0};
   assert_int_equal(th_upload(upload, chubd_proc_key(t->hub), fields, "file",
                              "last.pt", NULL, 0, last, NULL, &r),
