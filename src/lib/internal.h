@@ -29,6 +29,11 @@ bool chub_under_tests(void);
 /* The web root to show for the settings: web_root, or api_root when empty. */
 const char *chub_settings_web_root(const chub_settings *s);
 
+/* Checks KEY=VALUE as chub_settings_set() would, without writing, so that a
+ * command setting several keys can refuse them all before saving any. */
+chub_code chub_settings_check_value(const char *key, const char *value,
+                                    char *err, size_t errlen);
+
 /* hub_callbacks.c: adds the nine HUB callbacks to `cb` (duplicates are
  * ignored by the registry). Called by chub_add_integration_callbacks(). */
 void chub__hub_callbacks_add(chub_callbacks *cb);

@@ -642,14 +642,17 @@ static json_t *chub_settings_parse(const chub_settings_key *k,
   return NULL;
 }
 
-chub_code chub_settings_set(const char *key, const char *value, char *err,
-                            size_t errlen) {
+/* The settable key named `key`, or NULL with a message in `err`. */
+static const chub_settings_key *chub_settings_settable(const char *key,
+                                                       const char *value,
+                                                       char *err,
+                                                       size_t errlen) {
   if (err && errlen)
     err[0] = '\0';
   if (!key || !value) {
     if (err && errlen)
       snprintf(err, errlen, "a setting needs a key and a value");
-    return CHUB_EINVAL;
+    return NULL;
   }
   const chub_settings_key *k = chub_settings_find_key(key);
   if (!k || !k->settable) {
@@ -658,8 +661,26 @@ chub_code chub_settings_set(const char *key, const char *value, char *err,
                k ? "setting %s is managed by chub and cannot be set"
                  : "unknown setting '%s' (see `chub settings` for the keys)",
                key);
-    return CHUB_EINVAL;
+    return NULL;
   }
+  return k;
+}
+
+chub_code chub_settings_check_value(const char *key, const char *value,
+                                    char *err, size_t errlen) {
+  const chub_settings_key *k = chub_settings_settable(key, value, err, errlen);
+  json_t *v = k ? chub_settings_parse(k, value, err, errlen) : NULL;
+  if (!v)
+    return CHUB_EINVAL;
+  json_decref(v);
+  return CHUB_OK;
+}
+
+chub_code chub_settings_set(const char *key, const char *value, char *err,
+                            size_t errlen) {
+  const chub_settings_key *k = chub_settings_settable(key, value, err, errlen);
+  if (!k)
+    return CHUB_EINVAL;
   json_t *v = chub_settings_parse(k, value, err, errlen);
   if (!v)
     return CHUB_EINVAL;

@@ -1,0 +1,87 @@
+/*
+ * main.c - the `chub` program: finds the command and hands it the rest of
+ * the command line.
+ *
+ * The table below is the whole command set, so that `chub help` and the
+ * dispatch cannot drift apart.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+typedef struct cli_command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *args;
+  const char *help;
+} cli_command;
+
+static const cli_command cli_commands[] = {
+    {"login", cmd_account_login, "KEY",
+     "check KEY with the hub and save it in the settings"},
+    {"logout", cmd_account_logout, "", "remove the saved API key"},
+    {"settings", cmd_settings_main, "[KEY=VALUE ... | reset]",
+     "show the settings, change some, or reset them to defaults"},
+    {"serve", cmd_serve_main, "[chubd options]",
+     "run the hub server (same options as chubd)"},
+    {"sync", cmd_runs_sync, "[RUN ... | --all]",
+     "upload spooled runs to the hub (default: every run with pending work)"},
+    {"runs", cmd_runs_list, "", "list local runs and what they still hold"},
+    {"models", cmd_models_main, "", "list the hub's models for your API key"},
+};
+#define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])
+
+void cli_usage(FILE *fp) {
+  fprintf(fp, "usage: chub COMMAND [ARGS]\n\ncommands:\n");
+  for (size_t i = 0; i < CLI_NCOMMANDS; i++) {
+    char left[64];
+    snprintf(left, sizeof left, "%s %s", cli_commands[i].name,
+             cli_commands[i].args);
+    fprintf(fp, "  %-34s %s\n", left, cli_commands[i].help);
+  }
+  fprintf(fp,
+          "  %-34s %s\n  %-34s %s\n\n"
+          "environment: CHUB_API_KEY, CHUB_API_ROOT, CHUB_WEB_ROOT, CHUB_HUB,\n"
+          "  CHUB_SYNC, CHUB_MODE, CHUB_RUNS_DIR override the settings file;\n"
+          "  CHUB_CONFIG_DIR says where it is.\n",
+          "help, --help", "show this help", "--version", "print the version");
+}
+
+void cli_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("chub: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+int cli_usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("chub: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputs("\n\n", stderr);
+  va_end(ap);
+  cli_usage(stderr);
+  return CLI_USAGE;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return cli_usage_error("no command given");
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    cli_usage(stdout);
+    return CLI_OK;
+  }
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+    printf("chub %s\n", CHUB_VERSION);
+    return CLI_OK;
+  }
+  for (size_t i = 0; i < CLI_NCOMMANDS; i++)
+    if (!strcmp(cmd, cli_commands[i].name))
+      return cli_commands[i].run(argc - 1, argv + 1);
+  return cli_usage_error("unknown command '%s'", cmd);
+}
