@@ -266,6 +266,13 @@ static int fashion_mnist_from_hub(fashion_mnist_run *run) {
     fprintf(stderr, "fashion_mnist: %s\n", err);
     return -1;
   }
+  if (run->net.sizes[0] != 784 || run->net.sizes[run->net.n_layers] != 10) {
+    fprintf(stderr,
+            "fashion_mnist: %s holds a network for %d inputs and %d classes, "
+            "not Fashion-MNIST's 784 and 10\n",
+            url, run->net.sizes[0], run->net.sizes[run->net.n_layers]);
+    return -1;
+  }
   snprintf(run->arch, sizeof run->arch, "resumed");
   t->start_epoch = meta.epoch + 1;
   t->best_fitness = meta.best_fitness;
@@ -356,6 +363,10 @@ static int fashion_mnist_train(fashion_mnist_run *run) {
       break;
     }
   }
+  if (t->start_epoch >= t->args.epochs)
+    printf("fashion_mnist: the model already has %d of %d epochs; nothing "
+           "to train (pass --epochs N to train further)\n",
+           t->start_epoch, t->args.epochs);
   if (t->epoch > t->start_epoch)
     t->epoch--; /* on_train_end reports the last epoch that ran */
   t->train_hours = (fashion_mnist_now() - run->started) / 3600.0;
