@@ -418,6 +418,28 @@ async function seededRun(ctx, hub, shots) {
   return run;
 }
 
+/* The sign-in page: an unknown key is refused with a message, the hub's
+ * key leads to the model list. */
+async function login(ctx, hub) {
+  const page = await ctx.newPage();
+  await page.goto(hub.base + '/login');
+  await page.fill('#key', 'X'.repeat(42));
+  await page.click('#login button');
+  await page.waitForSelector('#login-error:not([hidden])', { timeout: 10000 });
+  check(/does not know that key/.test(await page.textContent('#login-error')),
+        'login: an unknown key is refused with a message');
+  await page.fill('#key', hub.key);
+  await page.click('#login button');
+  try {
+    await page.waitForURL(hub.base + '/', { timeout: 10000 });
+  } catch (e) {
+    /* reported just below with the page's address */
+  }
+  check(page.url() === hub.base + '/',
+        'login: the hub\'s key leads to the model list', page.url());
+  await page.close();
+}
+
 /* A page left open on a training run follows it: new epochs show up in
  * the same chart elements (setData), without a reload. */
 async function liveRun(ctx, hub) {
@@ -545,6 +567,7 @@ async function main() {
     });
 
     await freshHub(ctx, hub);
+    await login(ctx, hub);
     await seededRun(ctx, hub, args.shots);
     await liveRun(ctx, hub);
     if (args.trainer) {
