@@ -116,6 +116,8 @@ static int th_http_perform(CURL *c, const char *method, const char *url,
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  /* Send the path exactly as written: tests probe "../" on purpose. */
+  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
   CURLcode rc = curl_easy_perform(c);
   memset(out, 0, sizeof *out);
   if (rc != CURLE_OK) {

@@ -1,0 +1,132 @@
+/*
+ * server_keys.c - conformance: API key management (contracts.md
+ * `chubd --data DIR keys create NAME | keys list | keys revoke PREFIX`).
+ *
+ * A key is shown once, at creation; afterwards only its prefix is ever
+ * printed, and the data directory holds no plaintext copy of it (the test
+ * scans every file's bytes, the SQLite database and its WAL included).
+ */
+#include "sv.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void server_keys_create_prints_key(void **state) {
+  chubd_proc *p = *state;
+  const char *args[] = {"keys", "create", "printer", NULL};
+  char *out = NULL;
+  assert_int_equal(chubd_proc_cli(p, args, &out), 0);
+  assert_non_null(out);
+  /* Exactly the 42-character key and a newline, nothing else. */
+  assert_int_equal(strlen(out), 43);
+  assert_int_equal(out[42], '\n');
+  out[42] = '\0';
+  assert_true(sv_is_alnum(out, 42));
+  json_t *env = sv_expect(p, "POST", "/v1/auth", out, NULL, 200);
+  json_decref(env);
+  free(out);
+}
+
+static void server_keys_unique(void **state) {
+  chubd_proc *p = *state;
+  char *k[4];
+  for (int i = 0; i < 4; i++) {
+    k[i] = chubd_proc_create_key(p, "same-name");
+    assert_non_null(k[i]);
+    for (int j = 0; j < i; j++)
+      assert_string_not_equal(k[i], k[j]);
+  }
+  for (int i = 0; i < 4; i++)
+    free(k[i]);
+}
+
+/* The first token in `list` of 4..41 alnum characters that is a prefix of
+ * key, or NULL: how `keys list` names a key without showing it. */
+static char *server_keys_listed_prefix(const char *list, const char *key) {
+  const char *s = list;
+  while (*s) {
+    while (*s && !isalnum((unsigned char)*s))
+      s++;
+    const char *start = s;
+    while (*s && isalnum((unsigned char)*s))
+      s++;
+    size_t n = (size_t)(s - start);
+    if (n >= 4 && n < 42 && strncmp(start, key, n) == 0)
+      return strndup(start, n);
+  }
+  return NULL;
+}
+
+static void server_keys_list_and_revoke(void **state) {
+  chubd_proc *p = *state;
+  char *key = chubd_proc_create_key(p, "listed-owner");
+  assert_non_null(key);
+  const char *list_args[] = {"keys", "list", NULL};
+  char *list = NULL;
+  assert_int_equal(chubd_proc_cli(p, list_args, &list), 0);
+  assert_non_null(list);
+  /* The list names the owner and a prefix, never the whole key. */
+  assert_non_null(strstr(list, "listed-owner"));
+  assert_null(strstr(list, key));
+  assert_null(strstr(list, chubd_proc_key(p)));
+  char *prefix = server_keys_listed_prefix(list, key);
+  if (!prefix)
+    fail_msg("`keys list` shows no prefix of the new key:\n%s", list);
+  free(list);
+
+  const char *revoke[] = {"keys", "revoke", prefix, NULL};
+  assert_int_equal(chubd_proc_cli(p, revoke, NULL), 0);
+  json_t *env = sv_expect(p, "POST", "/v1/auth", key, NULL, 401);
+  json_decref(env);
+  env = sv_expect(p, "GET", "/v1/models", key, NULL, 401);
+  json_decref(env);
+  env = sv_expect(p, "POST", "/v1/auth", chubd_proc_key(p), NULL, 200);
+  json_decref(env);
+
+  /* Revoking what does not exist fails with a non-zero status. */
+  const char *none[] = {"keys", "revoke", "zzzzzzzzzzzz", NULL};
+  assert_true(chubd_proc_cli(p, none, NULL) != 0);
+  free(prefix);
+  free(key);
+}
+
+static void server_keys_no_plaintext(void **state) {
+  chubd_proc *p = *state;
+  char *key = chubd_proc_create_key(p, "secretive");
+  assert_non_null(key);
+  /* Use it so any cache or log of keys has had its chance to be written. */
+  json_t *env = sv_expect(p, "POST", "/v1/auth", key, NULL, 200);
+  json_decref(env);
+  char *id = sv_create(p, key, "k.pt");
+  free(id);
+  assert_int_equal(sv_files_containing(chubd_proc_data_dir(p), key, 42), 0);
+  assert_int_equal(
+      sv_files_containing(chubd_proc_data_dir(p), chubd_proc_key(p), 42), 0);
+  /* Not in chubd's log either. */
+  const char *log = chubd_proc_log_path(p);
+  FILE *f = fopen(log, "rb");
+  if (f) {
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    assert_null(memmem(buf, n, key, 42));
+  }
+  /* And the store does exist: the scan looked at a real database. */
+  char *db = sv_find_sqlite(chubd_proc_data_dir(p));
+  assert_non_null(db);
+  free(db);
+  free(key);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(server_keys_create_prints_key),
+      cmocka_unit_test(server_keys_unique),
+      cmocka_unit_test(server_keys_list_and_revoke),
+      cmocka_unit_test(server_keys_no_plaintext),
+  };
+  return cmocka_run_group_tests_name("server_keys", tests, sv_group_setup,
+                                     sv_group_teardown);
+}

@@ -1,0 +1,228 @@
+/*
+ * server_metrics.c - conformance: metrics upload and read-back
+ * (hub-api.md POST /v1/models/{id} type "metrics", GET .../metrics).
+ *
+ * The wire format is odd on purpose (epoch keys are strings, each value is
+ * a JSON-encoded string of a flat map) because the Python clients send it
+ * so. The server must decode it, keep one record per epoch (a re-send
+ * replaces: clients re-send after a crash), and refuse bad bodies with a
+ * 400 that says what is wrong.
+ */
+#include "sv.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *server_metrics_read(chubd_proc *p, const char *id) {
+  char *path = th_fmt("/v1/models/%s/metrics", id);
+  json_t *env = sv_expect(p, "GET", path, chubd_proc_key(p), NULL, 200);
+  free(path);
+  json_t *data = json_incref(th_json_at(env, "data"));
+  json_decref(env);
+  assert_true(json_is_array(data));
+  return data;
+}
+
+static double server_metrics_num(json_t *root, const char *path) {
+  json_t *v = th_json_at(root, path);
+  if (!json_is_number(v))
+    fail_msg("%s is not a number", path);
+  return json_number_value(v);
+}
+
+static void server_metrics_batch_in_order(void **state) {
+  chubd_proc *p = *state;
+  char *id = sv_create(p, chubd_proc_key(p), "m.pt");
+  /* Out of order, and "10" sorts before "2" as a string. */
+  assert_int_equal(sv_metrics(p, chubd_proc_key(p), id,
+                              "{\"2\": \"{\\\"train/box_loss\\\": 1.1}\", "
+                              "\"0\": \"{\\\"train/box_loss\\\": 1.53, "
+                              "\\\"metrics/mAP50-95(B)\\\": 0.21, "
+                              "\\\"model/parameters\\\": 2590620}\", "
+                              "\"10\": \"{\\\"train/box_loss\\\": 0.5}\", "
+                              "\"1\": \"{\\\"train/box_loss\\\": 1.21, "
+                              "\\\"metrics/mAP50-95(B)\\\": 0.27}\"}"),
+                   200);
+  json_t *d = server_metrics_read(p, id);
+  assert_int_equal(json_array_size(d), 4);
+  const long want[] = {0, 1, 2, 10};
+  for (int i = 0; i < 4; i++) {
+    char path[32];
+    snprintf(path, sizeof path, "%d.epoch", i);
+    assert_int_equal(th_json_int(d, path, -1), want[i]);
+    snprintf(path, sizeof path, "%d.metrics", i);
+    assert_true(json_is_object(th_json_at(d, path)));
+  }
+  /* Decoded to objects, values as numbers; the dots and slashes in names
+   * are part of the name. */
+  json_t *m0 = th_json_at(d, "0.metrics");
+  assert_true(fabs(json_number_value(json_object_get(m0, "train/box_loss")) -
+                   1.53) < 1e-9);
+  assert_true(
+      fabs(json_number_value(json_object_get(m0, "metrics/mAP50-95(B)")) -
+           0.21) < 1e-9);
+  assert_true(fabs(json_number_value(json_object_get(m0, "model/parameters")) -
+                   2590620) < 1e-6);
+  assert_int_equal(json_object_size(th_json_at(d, "1.metrics")), 2);
+  json_decref(d);
+
+  json_t *m = sv_model(p, chubd_proc_key(p), id);
+  assert_string_equal(th_json_str(m, "status"), "training");
+  assert_int_equal(th_json_int(m, "metrics_count", -1), 4);
+  assert_int_equal(th_json_int(m, "last_epoch", -1), 10);
+  json_decref(m);
+  free(id);
+}
+
+static void server_metrics_idempotent(void **state) {
+  chubd_proc *p = *state;
+  char *id = sv_create(p, chubd_proc_key(p), "idem.pt");
+  const char *one = "{\"0\": \"{\\\"loss\\\": 2.0}\", "
+                    "\"1\": \"{\\\"loss\\\": 1.0}\"}";
+  assert_int_equal(sv_metrics(p, chubd_proc_key(p), id, one), 200);
+  /* The same batch again (a lost answer re-sent): no duplicates. */
+  assert_int_equal(sv_metrics(p, chubd_proc_key(p), id, one), 200);
+  /* Epoch 1 again with new values: replaced, still one record. */
+  assert_int_equal(sv_metrics(p, chubd_proc_key(p), id,
+                              "{\"1\": \"{\\\"loss\\\": 0.75, \\\"acc\\\": "
+                              "0.9}\", \"2\": \"{\\\"loss\\\": 0.5}\"}"),
+                   200);
+  json_t *d = server_metrics_read(p, id);
+  assert_int_equal(json_array_size(d), 3);
+  assert_int_equal(th_json_int(d, "1.epoch", -1), 1);
+  assert_true(fabs(server_metrics_num(d, "1.metrics.loss") - 0.75) < 1e-9);
+  assert_true(fabs(server_metrics_num(d, "1.metrics.acc") - 0.9) < 1e-9);
+  assert_true(fabs(server_metrics_num(d, "0.metrics.loss") - 2.0) < 1e-9);
+  json_decref(d);
+  json_t *m = sv_model(p, chubd_proc_key(p), id);
+  assert_int_equal(th_json_int(m, "metrics_count", -1), 3);
+  json_decref(m);
+  free(id);
+}
+
+/* A bad body: 400, the message mentions `names`, and nothing is stored. */
+static void server_metrics_bad(chubd_proc *p, const char *id, const char *body,
+                               const char *names) {
+  char *path = th_fmt("/v1/models/%s", id);
+  json_t *env = sv_expect(p, "POST", path, chubd_proc_key(p), body, 400);
+  if (names && !sv_message_has(env, names))
+    fail_msg("400 for %s does not name \"%s\"", body, names);
+  json_decref(env);
+  free(path);
+}
+
+static void server_metrics_bad_bodies(void **state) {
+  chubd_proc *p = *state;
+  char *id = sv_create(p, chubd_proc_key(p), "bad.pt");
+  /* Missing pieces. */
+  server_metrics_bad(p, id, "{\"metrics\": {\"0\": \"{}\"}}", "type");
+  server_metrics_bad(p, id, "{\"type\": \"metrics\"}", "metrics");
+  server_metrics_bad(p, id, "{\"type\": \"metrics\", \"metrics\": [1, 2]}",
+                     "metrics");
+  server_metrics_bad(p, id, "{\"type\": \"nonsense\", \"metrics\": {}}",
+                     "type");
+  /* The value of an epoch must be a string holding a JSON object. */
+  server_metrics_bad(
+      p, id, "{\"type\": \"metrics\", \"metrics\": {\"7\": {\"a\": 1}}}", "7");
+  server_metrics_bad(
+      p, id, "{\"type\": \"metrics\", \"metrics\": {\"7\": \"{oops\"}}", "7");
+  server_metrics_bad(
+      p, id, "{\"type\": \"metrics\", \"metrics\": {\"7\": \"[1]\"}}", "7");
+  /* Flat name -> number maps only. */
+  server_metrics_bad(p, id,
+                     "{\"type\": \"metrics\", \"metrics\": {\"7\": "
+                     "\"{\\\"loss\\\": \\\"high\\\"}\"}}",
+                     "loss");
+  server_metrics_bad(p, id,
+                     "{\"type\": \"metrics\", \"metrics\": {\"7\": "
+                     "\"{\\\"loss\\\": {\\\"x\\\": 1}}\"}}",
+                     "loss");
+  /* Epochs are non-negative integers. */
+  server_metrics_bad(
+      p, id, "{\"type\": \"metrics\", \"metrics\": {\"abc\": \"{}\"}}", "abc");
+  server_metrics_bad(
+      p, id, "{\"type\": \"metrics\", \"metrics\": {\"-1\": \"{}\"}}", "-1");
+  server_metrics_bad(
+      p, id, "{\"type\": \"metrics\", \"metrics\": {\"1.5\": \"{}\"}}", "1.5");
+  json_t *d = server_metrics_read(p, id);
+  assert_int_equal(json_array_size(d), 0);
+  json_decref(d);
+  json_t *m = sv_model(p, chubd_proc_key(p), id);
+  assert_string_equal(th_json_str(m, "status"), "new");
+  json_decref(m);
+  free(id);
+}
+
+static void server_metrics_malformed_json(void **state) {
+  chubd_proc *p = *state;
+  char *id = sv_create(p, chubd_proc_key(p), "mal.pt");
+  /* The error is on line 2; the message says where. */
+  const char *body = "{\"type\": \"metrics\",\n \"metrics\": {\"0\": ,}}";
+  char *path = th_fmt("/v1/models/%s", id);
+  json_t *env = sv_expect(p, "POST", path, chubd_proc_key(p), body, 400);
+  assert_true(sv_message_has(env, "line"));
+  assert_true(sv_message_has(env, "2"));
+  assert_true(sv_message_has(env, "column"));
+  json_decref(env);
+  /* Not JSON at all, and empty. */
+  env = sv_expect(p, "POST", path, chubd_proc_key(p), "metrics please", 400);
+  json_decref(env);
+  env = sv_expect(p, "POST", path, chubd_proc_key(p), "", 400);
+  json_decref(env);
+  free(path);
+  free(id);
+}
+
+static void server_metrics_unknown_model(void **state) {
+  chubd_proc *p = *state;
+  assert_int_equal(sv_metrics(p, chubd_proc_key(p), "AAAAAAAAAAAAAAAAAAAA",
+                              "{\"0\": \"{}\"}"),
+                   404);
+  json_t *env = sv_expect(p, "GET", "/v1/models/AAAAAAAAAAAAAAAAAAAA/metrics",
+                          chubd_proc_key(p), NULL, 404);
+  json_decref(env);
+}
+
+static void server_metrics_many_epochs(void **state) {
+  chubd_proc *p = *state;
+  char *id = sv_create(p, chubd_proc_key(p), "many.pt");
+  /* 300 epochs in one request, as a client sends after a long outage. */
+  enum { N = 300 };
+  json_t *metrics = json_object();
+  for (int e = 0; e < N; e++) {
+    char k[16], v[96];
+    snprintf(k, sizeof k, "%d", e);
+    snprintf(v, sizeof v, "{\"loss\": %d.5, \"epoch_copy\": %d}", e, e);
+    json_object_set_new(metrics, k, json_string(v));
+  }
+  char *mj = json_dumps(metrics, JSON_COMPACT);
+  assert_int_equal(sv_metrics(p, chubd_proc_key(p), id, mj), 200);
+  json_t *d = server_metrics_read(p, id);
+  assert_int_equal(json_array_size(d), N);
+  for (int e = 0; e < N; e++) {
+    char path[48];
+    snprintf(path, sizeof path, "%d.epoch", e);
+    assert_int_equal(th_json_int(d, path, -1), e);
+    snprintf(path, sizeof path, "%d.metrics.epoch_copy", e);
+    assert_true(fabs(server_metrics_num(d, path) - e) < 1e-9);
+  }
+  json_decref(d);
+  free(mj);
+  json_decref(metrics);
+  free(id);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(server_metrics_batch_in_order),
+      cmocka_unit_test(server_metrics_idempotent),
+      cmocka_unit_test(server_metrics_bad_bodies),
+      cmocka_unit_test(server_metrics_malformed_json),
+      cmocka_unit_test(server_metrics_unknown_model),
+      cmocka_unit_test(server_metrics_many_epochs),
+  };
+  return cmocka_run_group_tests_name("server_metrics", tests, sv_group_setup,
+                                     sv_group_teardown);
+}

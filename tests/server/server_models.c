@@ -1,0 +1,305 @@
+/*
+ * server_models.c - conformance: create, read, update, delete and list
+ * models (hub-api.md POST/GET/PATCH/DELETE /v1/models...).
+ *
+ * The MODEL fields are checked against the create payload a Python client
+ * sends, because hub-sdk and ultralytics read exactly those names back.
+ * Listing uses a fresh owner per test so counts are exact.
+ */
+#include "sv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void server_models_create_read(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "yolo11n.pt");
+  json_t *m = sv_model(p, key, id);
+
+  assert_string_equal(th_json_str(m, "id"), id);
+  assert_string_equal(th_json_str(m, "meta.name"), "yolo11n.pt");
+  assert_true(sv_is_rfc3339_utc(th_json_str(m, "created_at")));
+  assert_true(sv_is_rfc3339_utc(th_json_str(m, "updated_at")));
+  assert_string_equal(th_json_str(m, "status"), "new");
+  assert_int_equal(th_json_int(m, "batch_size", -1), 16);
+  assert_int_equal(th_json_int(m, "epochs", -1), 100);
+  assert_int_equal(th_json_int(m, "imgsz", -1), 640);
+  assert_int_equal(th_json_int(m, "patience", -1), 100);
+  assert_string_equal(th_json_str(m, "device"), "cpu");
+  assert_string_equal(th_json_str(m, "cache"), "ram");
+  assert_string_equal(th_json_str(m, "data"), "coco8.yaml");
+  assert_string_equal(th_json_str(m, "cfg"), "yolo11n");
+
+  assert_string_equal(th_json_str(m, "train_args.data"), "coco8.yaml");
+  assert_int_equal(th_json_int(m, "train_args.epochs", -1), 100);
+  assert_int_equal(th_json_int(m, "train_args.batch", -1), 16);
+  assert_int_equal(th_json_int(m, "train_args.imgsz", -1), 640);
+  assert_int_equal(th_json_int(m, "train_args.patience", -1), 100);
+  assert_string_equal(th_json_str(m, "train_args.device"), "cpu");
+  assert_string_equal(th_json_str(m, "train_args.cache"), "ram");
+
+  assert_int_equal(th_json_bool(m, "has_last_weights"), 0);
+  assert_int_equal(th_json_bool(m, "has_best_weights"), 0);
+  /* Started from yolo11n.pt (lineage.parent.name): pretrained. */
+  assert_int_equal(th_json_bool(m, "is_pretrained"), 1);
+  assert_true(th_json_bool(m, "is_custom") >= 0);
+  /* Absent until uploaded / until the first heartbeat. */
+  assert_null(th_json_at(m, "resume"));
+  assert_null(th_json_at(m, "weights"));
+  assert_null(th_json_at(m, "agent"));
+  /* contracts.md extension fields. */
+  json_t *ck = th_json_at(m, "checkpoints");
+  assert_true(json_is_array(ck));
+  assert_int_equal(json_array_size(ck), 0);
+  assert_int_equal(th_json_int(m, "metrics_count", -1), 0);
+  json_decref(m);
+  free(id);
+}
+
+static void server_models_create_from_scratch(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  /* No lineage.parent: not pretrained. */
+  const char *body =
+      "{\"config\": {\"batchSize\": 8, \"epochs\": 3, \"imageSize\": 320, "
+      "\"patience\": 5, \"device\": \"cpu\", \"cache\": \"disk\"}, "
+      "\"dataset\": {\"name\": \"fashion-mnist\"}, "
+      "\"lineage\": {\"architecture\": {\"name\": \"mlp.cfg\"}}, "
+      "\"meta\": {\"name\": \"mlp.cfg\"}}";
+  json_t *env = sv_expect(p, "POST", "/v1/models", key, body, 200);
+  const char *id = th_json_str(env, "data.id");
+  assert_true(sv_is_alnum(id, 20));
+  json_t *m = sv_model(p, key, id);
+  assert_int_equal(th_json_bool(m, "is_pretrained"), 0);
+  assert_int_equal(th_json_int(m, "epochs", -1), 3);
+  assert_int_equal(th_json_int(m, "batch_size", -1), 8);
+  assert_string_equal(th_json_str(m, "cache"), "disk");
+  assert_string_equal(th_json_str(m, "data"), "fashion-mnist");
+  assert_string_equal(th_json_str(m, "cfg"), "mlp.cfg");
+  json_decref(m);
+  json_decref(env);
+}
+
+static void server_models_ids_unique(void **state) {
+  chubd_proc *p = *state;
+  char *ids[5];
+  for (int i = 0; i < 5; i++) {
+    ids[i] = sv_create(p, chubd_proc_key(p), "u.pt");
+    for (int j = 0; j < i; j++)
+      assert_string_not_equal(ids[i], ids[j]);
+  }
+  for (int i = 0; i < 5; i++)
+    free(ids[i]);
+}
+
+static void server_models_patch(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "before.pt");
+  char *path = th_fmt("/v1/models/%s", id);
+  json_t *env = sv_expect(p, "PATCH", path, key,
+                          "{\"meta\": {\"name\": \"after\"}, "
+                          "\"config\": {\"epochs\": 42, \"batchSize\": 4}}",
+                          200);
+  json_decref(env);
+  json_t *m = sv_model(p, key, id);
+  assert_string_equal(th_json_str(m, "meta.name"), "after");
+  assert_int_equal(th_json_int(m, "epochs", -1), 42);
+  assert_int_equal(th_json_int(m, "train_args.epochs", -1), 42);
+  assert_int_equal(th_json_int(m, "batch_size", -1), 4);
+  /* Untouched fields stay. */
+  assert_int_equal(th_json_int(m, "imgsz", -1), 640);
+  assert_string_equal(th_json_str(m, "data"), "coco8.yaml");
+  json_decref(m);
+
+  /* An ill-typed field is a 400 that names it, and changes nothing. */
+  env = sv_expect(p, "PATCH", path, key, "{\"config\": {\"epochs\": \"many\"}}",
+                  400);
+  assert_true(sv_message_has(env, "epochs"));
+  json_decref(env);
+  m = sv_model(p, key, id);
+  assert_int_equal(th_json_int(m, "epochs", -1), 42);
+  json_decref(m);
+  free(path);
+  free(id);
+}
+
+/* Uploads a small checkpoint so hard deletion has something to remove. */
+static unsigned char *server_models_with_weights(chubd_proc *p, const char *id,
+                                                 size_t len, unsigned seed) {
+  unsigned char *bytes = sv_bytes(len, seed);
+  th_response r;
+  long st = sv_upload(p, chubd_proc_key(p), id, 0, "epoch", "False", bytes, len,
+                      NULL, &r);
+  assert_int_equal(st, 200);
+  th_response_free(&r);
+  assert_int_equal(
+      sv_metrics(p, chubd_proc_key(p), id, "{\"0\": \"{\\\"a\\\": 1}\"}"), 200);
+  return bytes;
+}
+
+static void server_models_delete(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  const char *soft[] = {"False", "false", "0"};
+  const char *hard[] = {"True", "true", "1"};
+  for (int i = 0; i < 3; i++) {
+    /* Soft: hidden from read and list, its weights stay on disk. */
+    char *id = sv_create(p, key, "soft.pt");
+    size_t len = 4096 + (size_t)i;
+    unsigned char *bytes = server_models_with_weights(p, id, len, 100 + i);
+    assert_int_equal(sv_files_equal(chubd_proc_data_dir(p), bytes, len), 1);
+    char *path = th_fmt("/v1/models/%s?hard=%s", id, soft[i]);
+    json_t *env = sv_expect(p, "DELETE", path, key, NULL, 200);
+    json_decref(env);
+    char *rpath = th_fmt("/v1/models/%s", id);
+    env = sv_expect(p, "GET", rpath, key, NULL, 404);
+    json_decref(env);
+    env = sv_expect(p, "GET", "/v1/models?limit=100", key, NULL, 200);
+    json_t *res = th_json_at(env, "data.results");
+    size_t k;
+    json_t *v;
+    json_array_foreach(res, k, v) {
+      assert_string_not_equal(th_json_str(v, "id"), id);
+    }
+    json_decref(env);
+    assert_int_equal(sv_files_equal(chubd_proc_data_dir(p), bytes, len), 1);
+    free(rpath);
+    free(path);
+    free(bytes);
+    free(id);
+
+    /* Hard: gone, and its weights are no longer on disk. */
+    id = sv_create(p, key, "hard.pt");
+    len = 8192 + (size_t)i;
+    bytes = server_models_with_weights(p, id, len, 200 + i);
+    assert_int_equal(sv_files_equal(chubd_proc_data_dir(p), bytes, len), 1);
+    path = th_fmt("/v1/models/%s?hard=%s", id, hard[i]);
+    env = sv_expect(p, "DELETE", path, key, NULL, 200);
+    json_decref(env);
+    rpath = th_fmt("/v1/models/%s", id);
+    env = sv_expect(p, "GET", rpath, key, NULL, 404);
+    json_decref(env);
+    char *wpath = th_fmt("/v1/models/%s/weights/last", id);
+    env = sv_expect(p, "GET", wpath, key, NULL, 404);
+    json_decref(env);
+    char *mpath = th_fmt("/v1/models/%s/metrics", id);
+    env = sv_expect(p, "GET", mpath, key, NULL, 404);
+    json_decref(env);
+    assert_int_equal(sv_files_equal(chubd_proc_data_dir(p), bytes, len), 0);
+    free(mpath);
+    free(wpath);
+    free(rpath);
+    free(path);
+    free(bytes);
+    free(id);
+  }
+  /* Deleting what is not there: 404. */
+  json_t *env =
+      sv_expect(p, "DELETE", "/v1/models/AAAAAAAAAAAAAAAAAAAA", key, NULL, 404);
+  json_decref(env);
+}
+
+static void server_models_list(void **state) {
+  chubd_proc *p = *state;
+  char *key = chubd_proc_create_key(p, "lister");
+  assert_non_null(key);
+  /* A new owner has none. */
+  json_t *env = sv_expect(p, "GET", "/v1/models", key, NULL, 200);
+  assert_int_equal(th_json_int(env, "data.total", -1), 0);
+  assert_int_equal(json_array_size(th_json_at(env, "data.results")), 0);
+  json_decref(env);
+
+  enum { N = 13 };
+  char *ids[N];
+  for (int i = 0; i < N; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "m%d.pt", i);
+    ids[i] = sv_create(p, key, name);
+  }
+  /* Default limit 10, newest first, total counts all. */
+  env = sv_expect(p, "GET", "/v1/models", key, NULL, 200);
+  json_t *res = th_json_at(env, "data.results");
+  assert_int_equal(json_array_size(res), 10);
+  assert_int_equal(th_json_int(env, "data.total", -1), N);
+  for (int i = 0; i < 10; i++) {
+    char sub[32];
+    snprintf(sub, sizeof sub, "%d.id", i);
+    assert_string_equal(th_json_str(res, sub), ids[N - 1 - i]);
+  }
+  json_decref(env);
+
+  /* Cursor paging: pages of 5 walk every model once, newest first. */
+  char *cursor = NULL;
+  int seen = 0;
+  for (int page = 0; page < 5 && seen < N; page++) {
+    char *path = cursor ? th_fmt("/v1/models?limit=5&last_doc_id=%s", cursor)
+                        : th_fmt("/v1/models?limit=5");
+    env = sv_expect(p, "GET", path, key, NULL, 200);
+    res = th_json_at(env, "data.results");
+    size_t n = json_array_size(res);
+    assert_true(n >= 1 && n <= 5);
+    for (size_t i = 0; i < n; i++) {
+      assert_true(seen < N);
+      char *sub = th_fmt("%zu.id", i);
+      assert_string_equal(th_json_str(res, sub), ids[N - 1 - seen]);
+      free(sub);
+      seen++;
+    }
+    assert_int_equal(th_json_int(env, "data.total", -1), N);
+    free(cursor);
+    cursor = NULL;
+    const char *last = th_json_str(env, "data.lastRecordId");
+    if (seen < N) {
+      /* More to come: the cursor is the last id of this page. */
+      assert_non_null(last);
+      assert_string_equal(last, ids[N - seen]);
+      cursor = strdup(last);
+    }
+    json_decref(env);
+    free(path);
+  }
+  free(cursor);
+  assert_int_equal(seen, N);
+  for (int i = 0; i < N; i++)
+    free(ids[i]);
+  free(key);
+}
+
+static void server_models_list_cap(void **state) {
+  chubd_proc *p = *state;
+  char *key = chubd_proc_create_key(p, "hoarder");
+  assert_non_null(key);
+  enum { N = 103 };
+  for (int i = 0; i < N; i++) {
+    char *id = sv_create(p, key, "cap.pt");
+    free(id);
+  }
+  json_t *env = sv_expect(p, "GET", "/v1/models?limit=1000", key, NULL, 200);
+  assert_int_equal(json_array_size(th_json_at(env, "data.results")), 100);
+  assert_int_equal(th_json_int(env, "data.total", -1), N);
+  json_decref(env);
+  /* Every listed MODEL has the read fields too. */
+  env = sv_expect(p, "GET", "/v1/models?limit=1", key, NULL, 200);
+  json_t *m = th_json_at(env, "data.results.0");
+  assert_string_equal(th_json_str(m, "status"), "new");
+  assert_string_equal(th_json_str(m, "meta.name"), "cap.pt");
+  json_decref(env);
+  free(key);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(server_models_create_read),
+      cmocka_unit_test(server_models_create_from_scratch),
+      cmocka_unit_test(server_models_ids_unique),
+      cmocka_unit_test(server_models_patch),
+      cmocka_unit_test(server_models_delete),
+      cmocka_unit_test(server_models_list),
+      cmocka_unit_test(server_models_list_cap),
+  };
+  return cmocka_run_group_tests_name("server_models", tests, sv_group_setup,
+                                     sv_group_teardown);
+}

@@ -1,0 +1,426 @@
+/*
+ * server_weights.c - conformance: weights upload and download
+ * (hub-api.md POST /v1/models/{id}/upload, GET .../weights/{last|best},
+ * contracts.md checkpoints list and weights/{sha256}).
+ *
+ * What a user must be able to trust: a checkpoint is stored whole and
+ * verified or not at all (a digest mismatch or a body cut in half leaves
+ * nothing behind, on the API or on disk), a finished model cannot be
+ * finished twice, and a download is byte-exact, resumable with Range.
+ */
+#include "sv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct server_weights_dl {
+  th_response r;
+  char *etag;
+  char *length;
+  char *disposition;
+} server_weights_dl;
+
+static void server_weights_get(chubd_proc *p, const char *path,
+                               const char *range, server_weights_dl *dl) {
+  char *url = th_fmt("%s%s", chubd_proc_base_url(p), path);
+  char *key_h = th_fmt("x-api-key: %s", chubd_proc_key(p));
+  char *range_h = range ? th_fmt("Range: %s", range) : NULL;
+  const char *hdrs[] = {key_h, range_h, NULL};
+  assert_int_equal(th_request_hdrs("GET", url, hdrs, NULL, 0, &dl->r), 0);
+  dl->etag = th_header(dl->r.headers, "ETag");
+  dl->length = th_header(dl->r.headers, "Content-Length");
+  dl->disposition = th_header(dl->r.headers, "Content-Disposition");
+  free(range_h);
+  free(key_h);
+  free(url);
+}
+
+static void server_weights_dl_free(server_weights_dl *dl) {
+  th_response_free(&dl->r);
+  free(dl->etag);
+  free(dl->length);
+  free(dl->disposition);
+}
+
+/* Asserts GET path serves exactly bytes/len with the spec's headers. */
+static void server_weights_expect_file(chubd_proc *p, const char *path,
+                                       const unsigned char *bytes, size_t len,
+                                       const char *filename) {
+  server_weights_dl dl;
+  server_weights_get(p, path, NULL, &dl);
+  if (dl.r.status != 200)
+    fail_msg("GET %s: %ld %.300s", path, dl.r.status, dl.r.body);
+  assert_int_equal(dl.r.body_len, len);
+  assert_memory_equal(dl.r.body, bytes, len);
+  assert_non_null(dl.length);
+  assert_int_equal(strtoull(dl.length, NULL, 10), len);
+  char hex[65];
+  th_sha256_hex(bytes, len, hex);
+  char *etag = th_fmt("\"%s\"", hex);
+  assert_non_null(dl.etag);
+  assert_string_equal(dl.etag, etag);
+  free(etag);
+  if (filename) {
+    assert_non_null(dl.disposition);
+    char *want = th_fmt("filename=\"%s\"", filename);
+    if (!strstr(dl.disposition, "attachment") || !strstr(dl.disposition, want))
+      fail_msg("Content-Disposition \"%s\" is not an attachment %s",
+               dl.disposition, want);
+    free(want);
+  }
+  server_weights_dl_free(&dl);
+}
+
+static void server_weights_expect_404(chubd_proc *p, const char *path) {
+  server_weights_dl dl;
+  server_weights_get(p, path, NULL, &dl);
+  if (dl.r.status != 404)
+    fail_msg("GET %s: expected 404, got %ld", path, dl.r.status);
+  server_weights_dl_free(&dl);
+}
+
+static void server_weights_upload_download(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "w.pt");
+  char *last = th_fmt("/v1/models/%s/weights/last", id);
+  char *best = th_fmt("/v1/models/%s/weights/best", id);
+  server_weights_expect_404(p, last);
+
+  size_t len1 = 300000;
+  unsigned char *b1 = sv_bytes(len1, 1);
+  char hex1[65];
+  th_sha256_hex(b1, len1, hex1);
+  th_response r;
+  assert_int_equal(
+      sv_upload(p, key, id, 3, "epoch", "True", b1, len1, NULL, &r), 200);
+  json_t *env = th_envelope(&r);
+  assert_non_null(env);
+  assert_int_equal(th_json_int(env, "data.size", -1), (long long)len1);
+  assert_string_equal(th_json_str(env, "data.sha256"), hex1);
+  json_decref(env);
+  th_response_free(&r);
+
+  json_t *m = sv_model(p, key, id);
+  assert_string_equal(th_json_str(m, "status"), "training");
+  assert_int_equal(th_json_bool(m, "has_last_weights"), 1);
+  const char *resume = th_json_str(m, "resume");
+  assert_non_null(resume);
+  assert_non_null(strstr(resume, last));
+  json_t *ck = th_json_at(m, "checkpoints");
+  assert_int_equal(json_array_size(ck), 1);
+  assert_int_equal(th_json_int(ck, "0.epoch", -1), 3);
+  assert_string_equal(th_json_str(ck, "0.type"), "epoch");
+  assert_int_equal(th_json_bool(ck, "0.is_best"), 1);
+  assert_int_equal(th_json_int(ck, "0.size", -1), (long long)len1);
+  assert_string_equal(th_json_str(ck, "0.sha256"), hex1);
+  assert_true(sv_is_rfc3339_utc(th_json_str(ck, "0.created_at")));
+  char *sha_url = th_fmt("/v1/models/%s/weights/%s", id, hex1);
+  assert_string_equal(th_json_str(ck, "0.url"), sha_url);
+  json_decref(m);
+
+  char *fname = th_fmt("%s-last.pt", id);
+  server_weights_expect_file(p, last, b1, len1, fname);
+  free(fname);
+  server_weights_expect_file(p, sha_url, b1, len1, NULL);
+
+  /* A second checkpoint, isBest spelt in lowercase: last moves. */
+  size_t len2 = 123457;
+  unsigned char *b2 = sv_bytes(len2, 2);
+  char hex2[65];
+  th_sha256_hex(b2, len2, hex2);
+  assert_int_equal(
+      sv_upload(p, key, id, 4, "epoch", "false", b2, len2, hex2, &r), 200);
+  th_response_free(&r);
+  server_weights_expect_file(p, last, b2, len2, NULL);
+  server_weights_expect_file(p, sha_url, b1, len1, NULL);
+  m = sv_model(p, key, id);
+  ck = th_json_at(m, "checkpoints");
+  assert_int_equal(json_array_size(ck), 2);
+  /* Newest first. */
+  assert_int_equal(th_json_int(ck, "0.epoch", -1), 4);
+  assert_int_equal(th_json_bool(ck, "0.is_best"), 0);
+  assert_int_equal(th_json_int(ck, "1.epoch", -1), 3);
+  json_decref(m);
+
+  /* The final model: status trained, best served. */
+  size_t len3 = 77777;
+  unsigned char *b3 = sv_bytes(len3, 3);
+  assert_int_equal(sv_upload(p, key, id, 5, "final", NULL, b3, len3, NULL, &r),
+                   200);
+  th_response_free(&r);
+  m = sv_model(p, key, id);
+  assert_string_equal(th_json_str(m, "status"), "trained");
+  assert_int_equal(th_json_bool(m, "has_best_weights"), 1);
+  const char *weights = th_json_str(m, "weights");
+  assert_non_null(weights);
+  assert_non_null(strstr(weights, best));
+  assert_string_equal(th_json_str(m, "checkpoints.0.type"), "final");
+  json_decref(m);
+  fname = th_fmt("%s-best.pt", id);
+  server_weights_expect_file(p, best, b3, len3, fname);
+  free(fname);
+
+  /* Finished once: a second final is a conflict and changes nothing. */
+  unsigned char *b4 = sv_bytes(1000, 4);
+  assert_int_equal(sv_upload(p, key, id, 6, "final", NULL, b4, 1000, NULL, &r),
+                   409);
+  env = th_envelope(&r);
+  assert_non_null(env);
+  json_decref(env);
+  th_response_free(&r);
+  server_weights_expect_file(p, best, b3, len3, NULL);
+  assert_int_equal(sv_files_equal(chubd_proc_data_dir(p), b4, 1000), 0);
+
+  free(b4);
+  free(b3);
+  free(b2);
+  free(b1);
+  free(sha_url);
+  free(best);
+  free(last);
+  free(id);
+}
+
+static void server_weights_sha_mismatch(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "sha.pt");
+  char *last = th_fmt("/v1/models/%s/weights/last", id);
+  size_t len = 50000;
+  unsigned char *good = sv_bytes(len, 10);
+  unsigned char *bad = sv_bytes(len, 11);
+  char hex_good[65], hex_bad[65];
+  th_sha256_hex(good, len, hex_good);
+  th_sha256_hex(bad, len, hex_bad);
+  th_response r;
+
+  /* Nothing stored yet: a mismatch leaves 404. */
+  assert_int_equal(
+      sv_upload(p, key, id, 0, "epoch", "False", bad, len, hex_good, &r), 400);
+  json_t *env = th_envelope(&r);
+  assert_non_null(env);
+  json_decref(env);
+  th_response_free(&r);
+  server_weights_expect_404(p, last);
+  assert_int_equal(sv_files_equal(chubd_proc_data_dir(p), bad, len), 0);
+
+  /* A matching digest stores. */
+  assert_int_equal(
+      sv_upload(p, key, id, 1, "epoch", "False", good, len, hex_good, &r), 200);
+  th_response_free(&r);
+  /* Another mismatch: the previous stays, nothing new on disk. */
+  assert_int_equal(
+      sv_upload(p, key, id, 2, "epoch", "True", bad, len, hex_good, &r), 400);
+  th_response_free(&r);
+  server_weights_expect_file(p, last, good, len, NULL);
+  assert_int_equal(sv_files_equal(chubd_proc_data_dir(p), good, len), 1);
+  assert_int_equal(sv_files_equal(chubd_proc_data_dir(p), bad, len), 0);
+  json_t *m = sv_model(p, key, id);
+  assert_int_equal(json_array_size(th_json_at(m, "checkpoints")), 1);
+  json_decref(m);
+
+  /* A final with a wrong digest does not finish the model. */
+  assert_int_equal(
+      sv_upload(p, key, id, 3, "final", NULL, bad, len, hex_good, &r), 400);
+  th_response_free(&r);
+  m = sv_model(p, key, id);
+  assert_string_not_equal(th_json_str(m, "status"), "trained");
+  json_decref(m);
+  free(bad);
+  free(good);
+  free(last);
+  free(id);
+}
+
+static void server_weights_range(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "range.pt");
+  size_t len = 100000;
+  unsigned char *b = sv_bytes(len, 20);
+  th_response r;
+  assert_int_equal(sv_upload(p, key, id, 0, "epoch", "False", b, len, NULL, &r),
+                   200);
+  th_response_free(&r);
+  char *last = th_fmt("/v1/models/%s/weights/last", id);
+
+  server_weights_dl dl;
+  server_weights_get(p, last, "bytes=1000-1999", &dl);
+  assert_int_equal(dl.r.status, 206);
+  assert_int_equal(dl.r.body_len, 1000);
+  assert_memory_equal(dl.r.body, b + 1000, 1000);
+  char *cr = th_header(dl.r.headers, "Content-Range");
+  assert_non_null(cr);
+  assert_string_equal(cr, "bytes 1000-1999/100000");
+  free(cr);
+  assert_int_equal(strtoull(dl.length, NULL, 10), 1000);
+  server_weights_dl_free(&dl);
+
+  /* Open-ended: the resume case. */
+  server_weights_get(p, last, "bytes=99000-", &dl);
+  assert_int_equal(dl.r.status, 206);
+  assert_int_equal(dl.r.body_len, 1000);
+  assert_memory_equal(dl.r.body, b + 99000, 1000);
+  cr = th_header(dl.r.headers, "Content-Range");
+  assert_non_null(cr);
+  assert_string_equal(cr, "bytes 99000-99999/100000");
+  free(cr);
+  server_weights_dl_free(&dl);
+
+  /* Beyond the end: 416 with the size. */
+  server_weights_get(p, last, "bytes=100000-100100", &dl);
+  assert_int_equal(dl.r.status, 416);
+  cr = th_header(dl.r.headers, "Content-Range");
+  assert_non_null(cr);
+  assert_string_equal(cr, "bytes */100000");
+  free(cr);
+  server_weights_dl_free(&dl);
+
+  free(last);
+  free(b);
+  free(id);
+}
+
+/* Builds a multipart upload request by hand, for the raw socket. */
+static char *server_weights_raw_upload(const char *id, const char *key,
+                                       const unsigned char *bytes, size_t len,
+                                       size_t *out_len) {
+  const char *bd = "chubtestboundary7d3a";
+  char *head_part = th_fmt(
+      "--%s\r\nContent-Disposition: form-data; name=\"epoch\"\r\n\r\n1\r\n"
+      "--%s\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nepoch\r\n"
+      "--%s\r\nContent-Disposition: form-data; name=\"isBest\"\r\n\r\nFalse\r\n"
+      "--%s\r\nContent-Disposition: form-data; name=\"last.pt\"; "
+      "filename=\"last.pt\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+      bd, bd, bd, bd);
+  char *tail = th_fmt("\r\n--%s--\r\n", bd);
+  size_t body_len = strlen(head_part) + len + strlen(tail);
+  char *req_head = th_fmt("POST /v1/models/%s/upload HTTP/1.1\r\n"
+                          "Host: 127.0.0.1\r\nx-api-key: %s\r\n"
+                          "Content-Type: multipart/form-data; boundary=%s\r\n"
+                          "Content-Length: %zu\r\n\r\n",
+                          id, key, bd, body_len);
+  size_t total = strlen(req_head) + body_len;
+  char *req = malloc(total);
+  size_t off = 0;
+  memcpy(req + off, req_head, strlen(req_head));
+  off += strlen(req_head);
+  memcpy(req + off, head_part, strlen(head_part));
+  off += strlen(head_part);
+  memcpy(req + off, bytes, len);
+  off += len;
+  memcpy(req + off, tail, strlen(tail));
+  *out_len = total;
+  free(req_head);
+  free(tail);
+  free(head_part);
+  return req;
+}
+
+static void server_weights_half_body(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "half.pt");
+  size_t len = 400000;
+  unsigned char *b = sv_bytes(len, 30);
+  size_t req_len;
+  char *req = server_weights_raw_upload(id, key, b, len, &req_len);
+  /* Half the body, then the connection closes: a crashed client. */
+  sv_raw(chubd_proc_port(p), req, req_len / 2, 0);
+
+  /* Whatever chubd does with the pieces, nothing may become visible: check
+   * a few times over a second (bounded), not once. */
+  char *last = th_fmt("/v1/models/%s/weights/last", id);
+  for (int i = 0; i < 5; i++) {
+    sv_sleep_ms(200);
+    server_weights_expect_404(p, last);
+    json_t *m = sv_model(p, key, id);
+    assert_int_equal(json_array_size(th_json_at(m, "checkpoints")), 0);
+    assert_int_equal(th_json_bool(m, "has_last_weights"), 0);
+    json_decref(m);
+  }
+  /* No stored piece of it on disk either (a 4 KiB run from the first
+   * half would be there if a partial file were kept). */
+  assert_int_equal(sv_files_containing(chubd_proc_data_dir(p), b + 1000, 4096),
+                   0);
+  assert_true(sv_alive(p, 2000));
+
+  /* The same request sent whole works: the raw request itself is valid. */
+  char *answer = sv_raw(chubd_proc_port(p), req, req_len, 1);
+  assert_non_null(answer);
+  if (strncmp(answer, "HTTP/1.1 200", 12) != 0)
+    fail_msg("whole raw upload answered: %.300s", answer);
+  free(answer);
+  server_weights_expect_file(p, last, b, len, NULL);
+  free(last);
+  free(req);
+  free(b);
+  free(id);
+}
+
+static void server_weights_bad_uploads(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "bad.pt");
+  char *url = th_fmt("%s/v1/models/%s/upload", chubd_proc_base_url(p), id);
+  unsigned char *b = sv_bytes(1000, 40);
+  th_response r;
+  json_t *env;
+
+  /* No file part. */
+  const char *no_file[] = {"epoch", "1", "type", "epoch", NULL};
+  assert_int_equal(
+      th_upload(url, key, no_file, NULL, NULL, NULL, 0, NULL, NULL, &r), 0);
+  assert_int_equal(r.status, 400);
+  th_response_free(&r);
+  /* A type that is neither epoch nor final. */
+  const char *bad_type[] = {"epoch", "1", "type", "weird", NULL};
+  assert_int_equal(th_upload(url, key, bad_type, "last.pt", "last.pt", b, 1000,
+                             NULL, NULL, &r),
+                   0);
+  assert_int_equal(r.status, 400);
+  env = th_envelope(&r);
+  assert_non_null(env);
+  assert_true(sv_message_has(env, "type"));
+  json_decref(env);
+  th_response_free(&r);
+  /* An epoch that is not an integer. */
+  const char *bad_epoch[] = {"epoch", "three", "type", "epoch", NULL};
+  assert_int_equal(th_upload(url, key, bad_epoch, "last.pt", "last.pt", b, 1000,
+                             NULL, NULL, &r),
+                   0);
+  assert_int_equal(r.status, 400);
+  env = th_envelope(&r);
+  assert_non_null(env);
+  assert_true(sv_message_has(env, "epoch"));
+  json_decref(env);
+  th_response_free(&r);
+  /* A JSON body where multipart is expected. */
+  char *path = th_fmt("/v1/models/%s/upload", id);
+  long status = 0;
+  env = sv_json(p, "POST", path, key, "{}", &status);
+  json_decref(env);
+  free(path);
+  assert_true(status == 400 || status == 415);
+  assert_int_equal(sv_files_equal(chubd_proc_data_dir(p), b, 1000), 0);
+  json_t *m = sv_model(p, key, id);
+  assert_int_equal(json_array_size(th_json_at(m, "checkpoints")), 0);
+  json_decref(m);
+  free(b);
+  free(url);
+  free(id);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(server_weights_upload_download),
+      cmocka_unit_test(server_weights_sha_mismatch),
+      cmocka_unit_test(server_weights_range),
+      cmocka_unit_test(server_weights_half_body),
+      cmocka_unit_test(server_weights_bad_uploads),
+  };
+  return cmocka_run_group_tests_name("server_weights", tests, sv_group_setup,
+                                     sv_group_teardown);
+}
