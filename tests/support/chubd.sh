@@ -16,6 +16,10 @@
 #                        CHUB_KEEP_TMP is set); installed as an EXIT trap
 #                        by chubd_start, so every exit path stops chubd.
 # One chubd per shell; the PID is the only handle used to stop it.
+# Safe under `set -eu`.
+
+CHUBD_PID=${CHUBD_PID:-}
+CHUBD_WORK=${CHUBD_WORK:-}
 
 chubd_start() {
   CHUBD_BIN=$1
@@ -113,7 +117,7 @@ chubd_restart() {
 chubd_cleanup() {
   chubd_stop
   if [ -n "$CHUBD_WORK" ] && [ -d "$CHUBD_WORK" ]; then
-    if [ -n "$CHUB_KEEP_TMP" ]; then
+    if [ -n "${CHUB_KEEP_TMP:-}" ]; then
       echo "chubd.sh: keeping $CHUBD_WORK" >&2
     else
       rm -rf "$CHUBD_WORK"
