@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #ifdef CHUB_TEST_HAVE_CHUBD
+#include "chub.h"
 #include "chubd_proc.h"
 #include "th.h"
 #endif
@@ -388,6 +389,69 @@ static void test_against_real_chubd(void **state) {
   json_decref(doc);
   chubd_proc_free(p);
 }
+
+/* A run trained offline is listed by `chub runs` and uploaded by
+ * `chub sync` (no argument = every run with pending work), once. */
+static void test_sync_uploads_offline_run(void **state) {
+  (void)state;
+  chubd_proc *p = chubd_proc_start(CHUBD_BIN, NULL, NULL);
+  assert_non_null(p);
+  setenv("CHUB_API_ROOT", chubd_proc_base_url(p), 1);
+
+  setenv("CHUB_MODE", "offline", 1);
+  chub_args args = {.model = "mlp.cfg",
+                    .data = "fashion-mnist",
+                    .epochs = 2,
+                    .batch = 32,
+                    .imgsz = 28,
+                    .device = "cpu",
+                    .task = "classify",
+                    .mode = "train"};
+  chub_session *s = NULL;
+  assert_int_equal(chub_session_open("mlp.cfg", &args, &s), CHUB_EOFFLINE);
+  assert_non_null(s);
+  assert_int_equal(chub_session_queue_metrics(s, 0, "{\"train/loss\": 1.5}"),
+                   CHUB_OK);
+  assert_int_equal(chub_session_queue_metrics(s, 1, "{\"train/loss\": 0.9}"),
+                   CHUB_OK);
+  char *run = strdup(chub_session_run_id(s));
+  chub_session_close(s);
+  unsetenv("CHUB_MODE");
+
+  assert_int_equal(run_chub((const char *[]){"runs", NULL}), 0);
+  ASSERT_CONTAINS(out, run);
+  assert_int_equal(run_chub((const char *[]){"login", chubd_proc_key(p), NULL}),
+                   0);
+  int rc = run_chub((const char *[]){"sync", NULL});
+  if (rc != 0)
+    fprintf(stderr, "chub sync said:\n%s%s", out, err);
+  assert_int_equal(rc, 0);
+  ASSERT_CONTAINS(out, run);
+
+  th_response r;
+  char *url = th_fmt("%s/v1/models", chubd_proc_base_url(p));
+  assert_int_equal(th_json_request("GET", url, chubd_proc_key(p), NULL, &r), 0);
+  json_t *doc = th_json_parse(r.body);
+  assert_int_equal(th_json_int(doc, "data.total", -1), 1);
+  char *metrics_url = th_fmt("%s/v1/models/%s/metrics", chubd_proc_base_url(p),
+                             th_json_str(doc, "data.results.0.id"));
+  json_decref(doc);
+  th_response_free(&r);
+  assert_int_equal(
+      th_json_request("GET", metrics_url, chubd_proc_key(p), NULL, &r), 0);
+  doc = th_json_parse(r.body);
+  assert_int_equal(json_array_size(th_json_at(doc, "data")), 2);
+  json_decref(doc);
+  th_response_free(&r);
+
+  /* Nothing is left: a second sync uploads nothing and succeeds. */
+  assert_int_equal(run_chub((const char *[]){"sync", "--all", NULL}), 0);
+  ASSERT_CONTAINS(out, "nothing to sync");
+  free(url);
+  free(metrics_url);
+  free(run);
+  chubd_proc_free(p);
+}
 #endif
 
 int main(int argc, char **argv) {
@@ -419,6 +483,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_sync_with_no_runs, setup, teardown),
 #ifdef CHUB_TEST_HAVE_CHUBD
       cmocka_unit_test_setup_teardown(test_against_real_chubd, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sync_uploads_offline_run, setup,
+                                      teardown),
 #endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
