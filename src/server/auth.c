@@ -1,0 +1,172 @@
+/*
+ * auth.c - who is asking: API keys on /v1, the chub_key cookie on /ui, and
+ * the endpoints about that (/v1/auth, /ui/login, /ui/logout), plus
+ * /v1/health, which needs no key.
+ *
+ * Every keyed request also takes a token from its key's bucket here, so a
+ * refused key never costs a database write and the rate limit protects the
+ * store. On a loopback listener the pages and /ui need no key: whoever can
+ * reach 127.0.0.1 already runs on this machine.
+ */
+#include "server.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "keys.h"
+
+#define AUTH_COOKIE "chub_key"
+
+/* Looks up a presented key. 0 with *out filled, or 401 in rep. */
+static unsigned auth_lookup(chubd_request *req, const char *key,
+                            chubd_reply *rep) {
+  if (!util_is_alnum_n(key, UTIL_KEY_LEN)) {
+    reply_error(rep, 401,
+                "invalid API key (expected 42 characters "
+                "[A-Za-z0-9]); check your API key");
+    return 401;
+  }
+  unsigned char hash[32];
+  char prefix[KEYS_PREFIX_LEN + 1];
+  keys_hash(key, hash);
+  keys_prefix(key, prefix);
+  store *st = req->srv->st;
+  store_rc rc = st->ops->key_find(st, prefix, hash, &req->key);
+  if (rc == STORE_NOTFOUND) {
+    reply_error(rep, 401, "unknown or revoked API key; check your API key");
+    return 401;
+  }
+  if (rc != STORE_OK) {
+    reply_store(rep, rc, "API key");
+    return rep->status;
+  }
+  req->has_key = 1;
+  return 0;
+}
+
+static const char *auth_header_key(chubd_request *req) {
+  const char *key = request_header(req, "x-api-key");
+  if (key && *key)
+    return key;
+  const char *bearer = request_header(req, "authorization");
+  if (bearer && strncasecmp(bearer, "Bearer ", 7) == 0) {
+    bearer += 7;
+    while (*bearer == ' ')
+      bearer++;
+    return bearer;
+  }
+  return NULL;
+}
+
+static unsigned auth_rate(chubd_request *req, chubd_reply *rep) {
+  req->rate_limited = 1;
+  if (ratelimit_take(req->srv->rl, req->key.id, util_mono_s(), &req->rl))
+    return 0;
+  reply_header(rep, "Retry-After", "%ld", req->rl.retry_after);
+  reply_error(rep, 429,
+              "rate limit of %g requests per second (burst %g) reached for "
+              "this key; retry in %ld s",
+              req->srv->cfg.rate, req->srv->cfg.burst, req->rl.retry_after);
+  return 429;
+}
+
+unsigned auth_identify(chubd_request *req, chubd_reply *rep) {
+  switch (req->r.kind) {
+  case ROUTE_HEALTH:
+  case ROUTE_EVENTS:
+  case ROUTE_PAGE:
+  case ROUTE_UI_LOGIN:
+  case ROUTE_UI_LOGOUT:
+    return 0;
+  default:
+    break;
+  }
+  unsigned status;
+  if (req->r.ui) {
+    if (req->srv->loopback) {
+      req->owner = NULL; /* every model */
+      return 0;
+    }
+    char key[UTIL_KEY_LEN + 2];
+    if (validate_cookie(request_header(req, "cookie"), AUTH_COOKIE, key,
+                        sizeof key) < 0) {
+      reply_error(rep, 401, "log in first: no chub_key cookie");
+      return 401;
+    }
+    status = auth_lookup(req, key, rep);
+  } else {
+    const char *key = auth_header_key(req);
+    if (!key) {
+      reply_error(rep, 401,
+                  "API key required: send header x-api-key; "
+                  "check your API key");
+      return 401;
+    }
+    status = auth_lookup(req, key, rep);
+  }
+  if (status)
+    return status;
+  req->owner = req->key.owner;
+  return auth_rate(req, rep);
+}
+
+void auth_post(chubd_request *req, chubd_reply *rep) {
+  json_t *data = json_pack("{s:s}", "uid", req->key.owner);
+  reply_data(rep, 200, data, "authenticated");
+}
+
+void auth_health(chubd_request *req, chubd_reply *rep) {
+  json_t *data = json_pack("{s:s, s:s}", "version", CHUBD_VERSION, "store",
+                           req->srv->st->ops->name);
+  reply_data(rep, 200, data, "ok");
+}
+
+/* The key from a login body: JSON {"key": "..."} or form key=... */
+static int auth_login_key(chubd_request *req, char *out, size_t n,
+                          chubd_reply *rep) {
+  const char *ctype = request_header(req, "content-type");
+  if (ctype &&
+      strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0) {
+    if (validate_form_value(req->body, req->body_len, "key", out, n) < 0) {
+      reply_error(rep, 400, "missing field \"key\"");
+      return -1;
+    }
+    return 0;
+  }
+  char err[VALIDATE_ERR];
+  json_t *body;
+  if (validate_json_object(req->body, req->body_len, &body, err) < 0) {
+    reply_error(rep, 400, "%s", err);
+    return -1;
+  }
+  json_t *key = json_object_get(body, "key");
+  int ok = json_is_string(key) && json_string_length(key) < n;
+  if (ok)
+    snprintf(out, n, "%s", json_string_value(key));
+  json_decref(body);
+  if (!ok) {
+    reply_error(rep, 400, "missing field \"key\" (a string)");
+    return -1;
+  }
+  return 0;
+}
+
+void auth_ui_login(chubd_request *req, chubd_reply *rep) {
+  char key[128];
+  if (auth_login_key(req, key, sizeof key, rep) < 0)
+    return;
+  if (auth_lookup(req, key, rep) != 0)
+    return;
+  reply_header(rep, "Set-Cookie",
+               AUTH_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/", key);
+  reply_data(rep, 200, json_pack("{s:s}", "uid", req->key.owner), "logged in");
+}
+
+void auth_ui_logout(chubd_request *req, chubd_reply *rep) {
+  (void)req;
+  reply_header(rep, "Set-Cookie",
+               AUTH_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; "
+                           "Max-Age=0");
+  reply_data(rep, 200, NULL, "logged out");
+}

@@ -1,0 +1,27 @@
+/*
+ * blobs.h - weights files on disk: DATA/tmp while they arrive,
+ * DATA/blobs/{sha256} once complete and verified.
+ */
+#ifndef CHUBD_BLOBS_H
+#define CHUBD_BLOBS_H
+
+#include <stddef.h>
+
+/* Creates DATA, DATA/blobs and DATA/tmp, and removes whatever an earlier
+ * run left in DATA/tmp (uploads cut short by a crash). 0, or -1 with err. */
+int blobs_prepare(const char *data_dir, char *err, size_t errn);
+
+/* A new temporary file under DATA/tmp; its path goes to path. Returns the
+ * fd, or -1. */
+int blobs_tmp_open(const char *data_dir, char *path, size_t pathn);
+
+/* Makes the finished temporary file durable and visible as
+ * DATA/blobs/{sha256} in one rename. Closes fd. 0, or -1 with errno set. */
+int blobs_commit(const char *data_dir, int fd, const char *tmp_path,
+                 const char *sha256);
+
+/* DATA/blobs/{sha256} into out. sha256 must come from a digest chubd
+ * computed, never from a client. */
+void blobs_path(const char *data_dir, const char *sha256, char *out, size_t n);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * heartbeat.c - POST /v1/agent/heartbeat/models/{id}.
+ *
+ * The first heartbeat (agentId null) is given a fresh agent id; afterwards
+ * the client sends its id back and keeps it. The model becomes `training`
+ * and its agent's last heartbeat is what tells `disconnected` apart.
+ */
+#include "server.h"
+
+#include <string.h>
+
+void heartbeat_post(chubd_request *req, chubd_reply *rep) {
+  char err[VALIDATE_ERR];
+  json_t *body;
+  if (validate_json_object(req->body, req->body_len, &body, err) < 0) {
+    reply_error(rep, 400, "%s", err);
+    return;
+  }
+  const char *agent = NULL, *agent_id = NULL;
+  if (validate_heartbeat(body, &agent, &agent_id, err) < 0) {
+    json_decref(body);
+    reply_error(rep, 400, "%s", err);
+    return;
+  }
+  char id[65];
+  if (agent_id)
+    snprintf(id, sizeof id, "%s", agent_id);
+  else if (util_random_alnum(id, UTIL_ID_LEN) < 0) {
+    json_decref(body);
+    reply_error(rep, 503,
+                "cannot issue an agent id: random generator "
+                "failed");
+    return;
+  }
+  store *st = req->srv->st;
+  store_model m;
+  if (models_lookup(req, rep, &m) < 0) {
+    json_decref(body);
+    return;
+  }
+  store_model_free(&m);
+  store_rc rc = st->ops->heartbeat(st, req->r.id, id, agent, util_now_ms());
+  json_decref(body);
+  if (rc != STORE_OK) {
+    reply_store(rep, rc, "model");
+    return;
+  }
+  reply_data(rep, 200, json_pack("{s:s}", "agentId", id), "heartbeat");
+}

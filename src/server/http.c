@@ -1,0 +1,428 @@
+/*
+ * http.c - chubd's HTTP side: the libmicrohttpd daemon, the life of one
+ * request, and turning a handler's chubd_reply into a response.
+ *
+ * libmicrohttpd calls the access handler several times per request: once
+ * with the headers, then once per chunk of body, then once with no data.
+ * Everything that can be decided from the headers (route, key, rate limit,
+ * Content-Type, declared size, the model of an upload) is decided at the
+ * first call. An error found then is answered at once when the client has
+ * not started sending a body (no body, or Expect: 100-continue) or the body
+ * is too large to be worth reading; otherwise the body is read and dropped
+ * and the error answered at the end, so that the client, still writing,
+ * reads an answer rather than a reset connection.
+ *
+ * Threads: a pool of epoll threads (MHD_USE_EPOLL_INTERNAL_THREAD with
+ * MHD_OPTION_THREAD_POOL_SIZE); each handles its connections start to end,
+ * and the store gives each thread its own database connection.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A refused body larger than this is not read to the end: the connection
+ * is answered early (or closed) instead. */
+#define HTTP_DRAIN_MAX (64ull * 1024 * 1024)
+#define HTTP_DRAIN_WAIT_S 30
+
+typedef struct http_req {
+  chubd_request req;
+  chubd_reply pending; /* an error decided before the body ended */
+  int has_pending;
+  int takes_json; /* the route reads a JSON (or form) body */
+  char *body;
+  size_t len, cap;
+  uint64_t dropped;
+  double t0;
+  char method[12];
+  char path[200];
+  unsigned status;
+  uint64_t bytes;
+} http_req;
+
+static int http_takes_json(const route *r) {
+  switch (r->kind) {
+  case ROUTE_EVENTS:
+  case ROUTE_HEARTBEAT:
+  case ROUTE_UI_LOGIN:
+    return 1;
+  case ROUTE_MODELS:
+    return r->method == ROUTE_POST;
+  case ROUTE_MODEL:
+    return r->method == ROUTE_POST || r->method == ROUTE_PATCH;
+  default:
+    return 0;
+  }
+}
+
+static int http_json_ctype_ok(const chubd_request *req) {
+  const char *ct = request_header(req, "content-type");
+  if (!ct)
+    return 0;
+  if (strncasecmp(ct, "application/json", 16) == 0 &&
+      (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' '))
+    return 1;
+  return req->r.kind == ROUTE_UI_LOGIN &&
+         strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+static uint64_t http_declared_length(const chubd_request *req, int *known) {
+  const char *cl = request_header(req, "content-length");
+  long long v;
+  *known = 0;
+  if (cl && validate_uint(cl, INT64_MAX / 2, &v) == 0) {
+    *known = 1;
+    return (uint64_t)v;
+  }
+  return 0;
+}
+
+/* Whether a request with an error decided at the first call is answered
+ * right away rather than after its body was read. */
+static int http_answer_now(const chubd_request *req) {
+  int known;
+  uint64_t len = http_declared_length(req, &known);
+  const char *te = request_header(req, "transfer-encoding");
+  const char *expect = request_header(req, "expect");
+  if (!te && (!known || len == 0))
+    return 1; /* no body at all */
+  if (expect && strncasecmp(expect, "100-continue", 12) == 0)
+    return 1; /* the client waits for our word before sending */
+  return known && len > HTTP_DRAIN_MAX;
+}
+
+static void http_add_headers(http_req *h, struct MHD_Response *resp,
+                             const chubd_reply *rep) {
+  if (rep->ctype)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->ctype);
+  for (int i = 0; i < rep->nheaders; i++)
+    MHD_add_response_header(resp, rep->headers[i].name, rep->headers[i].value);
+  if (rep->status == 405) {
+    char allow[96];
+    route_allow_header(h->req.r.allowed, allow, sizeof allow);
+    MHD_add_response_header(resp, "Allow", allow);
+  }
+  if (h->req.rate_limited) {
+    char v[32];
+    snprintf(v, sizeof v, "%ld", h->req.rl.limit);
+    MHD_add_response_header(resp, "X-RateLimit-Limit", v);
+    snprintf(v, sizeof v, "%ld", h->req.rl.remaining);
+    MHD_add_response_header(resp, "X-RateLimit-Remaining", v);
+    snprintf(v, sizeof v, "%lld", (long long)h->req.rl.reset);
+    MHD_add_response_header(resp, "X-RateLimit-Reset", v);
+  }
+}
+
+static enum MHD_Result http_send(http_req *h, chubd_reply *rep) {
+  struct MHD_Response *resp;
+  uint64_t bytes;
+  if (rep->fd >= 0) {
+    resp =
+        MHD_create_response_from_fd_at_offset64(rep->flen, rep->fd, rep->off);
+    if (resp)
+      rep->fd = -1; /* the response owns and closes it */
+    bytes = rep->flen;
+  } else if (rep->static_body) {
+    resp = MHD_create_response_from_buffer(rep->len, (void *)rep->static_body,
+                                           MHD_RESPMEM_PERSISTENT);
+    bytes = rep->len;
+  } else if (rep->body) {
+    resp = MHD_create_response_from_buffer(rep->len, rep->body,
+                                           MHD_RESPMEM_MUST_FREE);
+    if (resp)
+      rep->body = NULL;
+    bytes = rep->len;
+  } else {
+    resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    bytes = 0;
+  }
+  if (!resp) {
+    reply_free(rep);
+    return MHD_NO;
+  }
+  http_add_headers(h, resp, rep);
+  h->status = rep->status;
+  h->bytes = bytes;
+  enum MHD_Result ret = MHD_queue_response(h->req.conn, rep->status, resp);
+  MHD_destroy_response(resp);
+  reply_free(rep);
+  return ret;
+}
+
+static void http_dispatch(chubd_request *req, chubd_reply *rep) {
+  int m = req->r.method;
+  switch (req->r.kind) {
+  case ROUTE_AUTH:
+    auth_post(req, rep);
+    break;
+  case ROUTE_HEALTH:
+    auth_health(req, rep);
+    break;
+  case ROUTE_EVENTS:
+    events_post(req, rep);
+    break;
+  case ROUTE_MODELS:
+    if (m == ROUTE_POST)
+      models_create(req, rep);
+    else
+      models_list(req, rep);
+    break;
+  case ROUTE_MODEL:
+    if (m == ROUTE_POST)
+      metrics_post(req, rep);
+    else if (m == ROUTE_PATCH)
+      models_patch(req, rep);
+    else if (m == ROUTE_DELETE)
+      models_delete(req, rep);
+    else
+      models_get(req, rep);
+    break;
+  case ROUTE_MODEL_METRICS:
+    metrics_get(req, rep);
+    break;
+  case ROUTE_MODEL_UPLOAD:
+    weights_upload_finish(req, rep);
+    break;
+  case ROUTE_MODEL_WEIGHTS:
+    weights_get(req, rep);
+    break;
+  case ROUTE_HEARTBEAT:
+    heartbeat_post(req, rep);
+    break;
+  case ROUTE_UI_LOGIN:
+    auth_ui_login(req, rep);
+    break;
+  case ROUTE_UI_LOGOUT:
+    auth_ui_logout(req, rep);
+    break;
+  case ROUTE_PAGE:
+    pages_get(req, rep);
+    break;
+  case ROUTE_NONE:
+    reply_error(rep, 404, "no such endpoint");
+    break;
+  }
+  if (rep->status == 0)
+    reply_error(rep, 500, "no answer was made");
+}
+
+/* Everything decidable from the headers; leaves h->pending on an error. */
+static void http_first_call(http_req *h) {
+  chubd_request *req = &h->req;
+  chubd_reply *rep = &h->pending;
+  chubd_server *srv = req->srv;
+  if (req->r.status) {
+    reply_error(rep, req->r.status, "%s", req->r.error);
+  } else if (auth_identify(req, rep) != 0) {
+    /* rep holds 401, 429 or a store error */
+  } else if (h->takes_json) {
+    int known;
+    uint64_t len = http_declared_length(req, &known);
+    if (!http_json_ctype_ok(req))
+      reply_error(rep, 415, "Content-Type must be application/json");
+    else if (known && len > srv->cfg.max_body)
+      reply_error(rep, 413,
+                  "request body of %llu bytes is over the limit "
+                  "of %llu bytes",
+                  (unsigned long long)len,
+                  (unsigned long long)srv->cfg.max_body);
+    else if (known && len > 0) {
+      h->body = malloc(len + 1);
+      h->cap = h->body ? len + 1 : 0;
+    }
+  } else if (req->r.kind == ROUTE_MODEL_UPLOAD) {
+    weights_upload_begin(req, rep);
+  }
+  h->has_pending = rep->status != 0;
+}
+
+static void http_take_body(http_req *h, const char *data, size_t n) {
+  chubd_server *srv = h->req.srv;
+  if (h->req.upload) {
+    weights_upload_data(&h->req, data, n, &h->pending);
+    h->has_pending = h->pending.status != 0;
+    return;
+  }
+  if (!h->takes_json)
+    return; /* bodies on routes that take none are ignored */
+  if (h->len + n > srv->cfg.max_body) {
+    reply_error(&h->pending, 413,
+                "request body is over the limit of %llu "
+                "bytes",
+                (unsigned long long)srv->cfg.max_body);
+    h->has_pending = 1;
+    return;
+  }
+  if (h->len + n + 1 > h->cap) {
+    size_t ncap = h->cap ? h->cap : 4096;
+    while (ncap < h->len + n + 1)
+      ncap *= 2;
+    char *grown = realloc(h->body, ncap);
+    if (!grown) {
+      reply_error(&h->pending, 503, "server out of memory");
+      h->has_pending = 1;
+      return;
+    }
+    h->body = grown;
+    h->cap = ncap;
+  }
+  memcpy(h->body + h->len, data, n);
+  h->len += n;
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
+                                   const char *url, const char *method,
+                                   const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls) {
+  chubd_server *srv = cls;
+  http_req *h = *con_cls;
+  (void)version;
+  if (!h) {
+    h = calloc(1, sizeof *h);
+    if (!h)
+      return MHD_NO;
+    *con_cls = h;
+    atomic_fetch_add(&srv->in_flight, 1);
+    h->t0 = util_mono_s();
+    snprintf(h->method, sizeof h->method, "%s", method);
+    snprintf(h->path, sizeof h->path, "%s", url);
+    reply_init(&h->pending);
+    h->req.srv = srv;
+    h->req.conn = conn;
+    route_parse(method, url, &h->req.r);
+    h->takes_json = h->req.r.status == 0 && http_takes_json(&h->req.r);
+    http_first_call(h);
+    if (h->has_pending && http_answer_now(&h->req))
+      return http_send(h, &h->pending);
+    return MHD_YES;
+  }
+  if (*upload_data_size) {
+    size_t n = *upload_data_size;
+    *upload_data_size = 0;
+    if (h->has_pending) {
+      h->dropped += n;
+      return h->dropped > HTTP_DRAIN_MAX ? MHD_NO : MHD_YES;
+    }
+    http_take_body(h, upload_data, n);
+    return MHD_YES;
+  }
+  if (h->has_pending)
+    return http_send(h, &h->pending);
+  chubd_reply rep;
+  reply_init(&rep);
+  h->req.body = h->body ? h->body : "";
+  h->req.body_len = h->len;
+  http_dispatch(&h->req, &rep);
+  return http_send(h, &rep);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn,
+                           void **con_cls,
+                           enum MHD_RequestTerminationCode toe) {
+  chubd_server *srv = cls;
+  http_req *h = *con_cls;
+  (void)conn;
+  if (!h)
+    return;
+  if (srv->cfg.verbose) {
+    double ms = (util_mono_s() - h->t0) * 1000.0;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+      fprintf(stderr, "chubd: %s %s %u %llu %.1fms\n", h->method, h->path,
+              h->status, (unsigned long long)h->bytes, ms);
+    else
+      fprintf(stderr,
+              "chubd: %s %s %u %llu %.1fms (connection ended "
+              "early)\n",
+              h->method, h->path, h->status, (unsigned long long)h->bytes, ms);
+  }
+  weights_upload_free(h->req.upload);
+  reply_free(&h->pending);
+  free(h->body);
+  free(h);
+  *con_cls = NULL;
+  atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static int http_is_loopback(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+      return 1;
+    return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+           in6->sin6_addr.s6_addr[12] == 127;
+  }
+  return 0;
+}
+
+struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
+  struct addrinfo hints, *ai = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  char port[16];
+  snprintf(port, sizeof port, "%d", srv->cfg.port);
+  int gai = getaddrinfo(srv->cfg.host, port, &hints, &ai);
+  if (gai != 0 || !ai) {
+    snprintf(err, errn, "cannot resolve listen address %s: %s", srv->cfg.host,
+             gai_strerror(gai));
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+  freeaddrinfo(ai);
+  srv->loopback = http_is_loopback((struct sockaddr *)&ss);
+  unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC;
+  if (ss.ss_family == AF_INET6)
+    flags |= MHD_USE_IPv6;
+  if (srv->cfg.verbose)
+    flags |= MHD_USE_ERROR_LOG;
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned int pool = ncpu < 2 ? 2 : ncpu > 16 ? 16 : (unsigned int)ncpu;
+  struct MHD_Daemon *d = MHD_start_daemon(
+      flags, (uint16_t)srv->cfg.port, NULL, NULL, http_access, srv,
+      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+      pool, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_END);
+  if (!d) {
+    snprintf(err, errn,
+             "cannot listen on %s:%d (address in use, or not allowed)",
+             srv->cfg.host, srv->cfg.port);
+    return NULL;
+  }
+  return d;
+}
+
+int http_bound_port(struct MHD_Daemon *d) {
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+  return info ? info->port : -1;
+}
+
+void http_stop(chubd_server *srv, struct MHD_Daemon *d) {
+  MHD_socket listen_fd = MHD_quiesce_daemon(d);
+  double deadline = util_mono_s() + HTTP_DRAIN_WAIT_S;
+  while (atomic_load(&srv->in_flight) > 0 && util_mono_s() < deadline) {
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  MHD_stop_daemon(d);
+  if (listen_fd != MHD_INVALID_SOCKET)
+    close(listen_fd);
+}

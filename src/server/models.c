@@ -1,0 +1,442 @@
+/*
+ * models.c - the model resource: create, read, list, update, delete, and
+ * the MODEL object every read returns.
+ *
+ * A model is stored as the JSON parts the client sent (meta, config,
+ * dataset, lineage); MODEL is derived from them on each read, flat fields
+ * and train_args included, so that what hub-sdk and the ultralytics session
+ * read back is always consistent with what was created or patched.
+ */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MODELS_LIMIT_DEFAULT 10
+#define MODELS_LIMIT_MAX 100
+
+static json_t *models_parse(const char *text) {
+  json_t *v = json_loads(text, 0, NULL);
+  if (!json_is_object(v)) {
+    json_decref(v);
+    v = json_object();
+  }
+  return v;
+}
+
+static void models_time(json_t *o, const char *key, int64_t ms) {
+  char t[32];
+  util_rfc3339(ms, t);
+  json_object_set_new(o, key, json_string(t));
+}
+
+/* Copies obj[from] into dst[to] when present and not null. */
+static void models_copy(json_t *dst, const char *to, json_t *obj,
+                        const char *from) {
+  json_t *v = json_object_get(obj, from);
+  if (v && !json_is_null(v))
+    json_object_set(dst, to, v);
+}
+
+static const char *models_status(const chubd_server *srv,
+                                 const store_model *m) {
+  if (strcmp(m->status, "training") == 0) {
+    int64_t seen =
+        m->heartbeat_ms > m->last_seen_ms ? m->heartbeat_ms : m->last_seen_ms;
+    if ((double)(util_now_ms() - seen) > srv->cfg.agent_timeout_s * 1000.0)
+      return "disconnected";
+  }
+  return m->status;
+}
+
+/* "http://HOST" as the client reached us, for absolute download URLs. */
+static void models_base_url(const chubd_request *req, char *out, size_t n) {
+  const char *host = request_header(req, "host");
+  if (host && *host && strlen(host) < 200 && !strpbrk(host, " /\"\\"))
+    snprintf(out, n, "http://%s", host);
+  else
+    snprintf(out, n, "http://%.200s:%d", req->srv->cfg.host,
+             req->srv->cfg.port);
+}
+
+static json_t *models_checkpoints(const chubd_request *req, const char *id,
+                                  const store_checkpoint *k, size_t n) {
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++) {
+    char url[160];
+    snprintf(url, sizeof url, "/%s/models/%s/weights/%s",
+             req->r.ui ? "ui" : "v1", id, k[i].sha256);
+    json_t *c = json_pack(
+        "{s:I, s:s, s:b, s:I, s:s, s:s}", "epoch", (json_int_t)k[i].epoch,
+        "type", k[i].final ? "final" : "epoch", "is_best", k[i].is_best, "size",
+        (json_int_t)k[i].size, "sha256", k[i].sha256, "url", url);
+    if (!c)
+      continue;
+    models_time(c, "created_at", k[i].created_ms);
+    if (k[i].has_map)
+      json_object_set_new(c, "map", json_real(k[i].map));
+    json_array_append_new(arr, c);
+  }
+  return arr;
+}
+
+void models_pick(const store_checkpoint *k, size_t n, long *last, long *best) {
+  *last = *best = -1;
+  for (size_t i = 0; i < n; i++) {
+    if (*last < 0 && !k[i].final)
+      *last = (long)i;
+    if (*best < 0 && k[i].final)
+      *best = (long)i;
+  }
+  if (*best < 0)
+    for (size_t i = 0; i < n; i++)
+      if (k[i].is_best) {
+        *best = (long)i;
+        break;
+      }
+  if (*last < 0 && n > 0)
+    *last = 0; /* only a final upload: it is also the latest weights */
+}
+
+static void models_weights_fields(const chubd_request *req, json_t *o,
+                                  const store_model *m,
+                                  const store_checkpoint *k, size_t n) {
+  long last, best;
+  models_pick(k, n, &last, &best);
+  json_object_set_new(o, "has_last_weights", json_boolean(last >= 0));
+  json_object_set_new(o, "has_best_weights", json_boolean(best >= 0));
+  char base[256], url[400];
+  if (req->r.ui)
+    base[0] = '\0';
+  else
+    models_base_url(req, base, sizeof base);
+  const char *prefix = req->r.ui ? "ui" : "v1";
+  if (last >= 0) {
+    snprintf(url, sizeof url, "%s/%s/models/%s/weights/last", base, prefix,
+             m->id);
+    json_object_set_new(o, "resume", json_string(url));
+  }
+  if (best >= 0) {
+    snprintf(url, sizeof url, "%s/%s/models/%s/weights/best", base, prefix,
+             m->id);
+    json_object_set_new(o, "weights", json_string(url));
+  }
+}
+
+static void models_config_fields(json_t *o, json_t *config, json_t *dataset,
+                                 json_t *lineage) {
+  static const char *const map[][3] = {
+      /* config key, flat MODEL key, train_args key */
+      {"batchSize", "batch_size", "batch"},
+      {"epochs", "epochs", "epochs"},
+      {"imageSize", "imgsz", "imgsz"},
+      {"patience", "patience", "patience"},
+      {"device", "device", "device"},
+      {"cache", "cache", "cache"}};
+  json_t *args = json_object();
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+    models_copy(o, map[i][1], config, map[i][0]);
+    models_copy(args, map[i][2], config, map[i][0]);
+  }
+  json_t *data = json_object_get(dataset, "name");
+  if (!json_is_string(data) || json_string_length(data) == 0)
+    data = json_object_get(dataset, "url");
+  if (json_is_string(data)) {
+    json_object_set(o, "data", data);
+    json_object_set(args, "data", data);
+  }
+  json_object_set_new(o, "train_args", args);
+  json_t *arch =
+      json_object_get(json_object_get(lineage, "architecture"), "name");
+  if (json_is_string(arch))
+    json_object_set(o, "cfg", arch);
+  json_t *parent = json_object_get(lineage, "parent");
+  json_t *pname = json_object_get(parent, "name");
+  int pretrained = json_is_string(pname) && json_string_length(pname) > 0;
+  json_object_set_new(o, "is_pretrained", json_boolean(pretrained));
+  json_object_set_new(o, "is_custom", json_boolean(!pretrained));
+  if (json_is_object(parent) && json_object_size(parent) > 0)
+    json_object_set(o, "parent", parent);
+}
+
+/* MODEL as hub-api.md and contracts.md describe it; NULL when out of
+ * memory or the store failed (then rep holds the error). */
+static json_t *models_json(chubd_request *req, const store_model *m,
+                           chubd_reply *rep) {
+  store *st = req->srv->st;
+  store_checkpoint *k = NULL;
+  size_t n = 0;
+  store_rc rc = st->ops->checkpoints(st, m->id, &k, &n);
+  if (rc != STORE_OK) {
+    reply_store(rep, rc, "checkpoints");
+    return NULL;
+  }
+  json_t *o = json_object();
+  json_t *meta = models_parse(m->meta), *config = models_parse(m->config);
+  json_t *dataset = models_parse(m->dataset);
+  json_t *lineage = models_parse(m->lineage);
+  json_object_set_new(o, "id", json_string(m->id));
+  models_time(o, "created_at", m->created_ms);
+  models_time(o, "updated_at", m->updated_ms);
+  json_object_set_new(o, "status", json_string(models_status(req->srv, m)));
+  models_config_fields(o, config, dataset, lineage);
+  models_weights_fields(req, o, m, k, n);
+  if (m->heartbeat_ms) {
+    char t[32];
+    util_rfc3339(m->heartbeat_ms, t);
+    json_object_set_new(o, "agent",
+                        json_pack("{s:s, s:s, s:s}", "id", m->agent_id, "name",
+                                  m->agent_name, "last_heartbeat", t));
+  }
+  json_object_set_new(o, "checkpoints", models_checkpoints(req, m->id, k, n));
+  json_object_set_new(o, "metrics_count", json_integer(m->metrics_count));
+  json_object_set_new(o, "last_epoch",
+                      m->last_epoch >= 0 ? json_integer(m->last_epoch)
+                                         : json_null());
+  json_object_set_new(o, "meta", meta);
+  json_object_set_new(o, "config", config);
+  json_object_set_new(o, "dataset", dataset);
+  json_object_set_new(o, "lineage", lineage);
+  free(k);
+  return o;
+}
+
+int models_lookup(chubd_request *req, chubd_reply *rep, store_model *m) {
+  store *st = req->srv->st;
+  store_rc rc = st->ops->model_get(st, req->r.id, req->owner, m);
+  if (rc != STORE_OK) {
+    if (rc == STORE_NOTFOUND)
+      reply_error(rep, 404, "model %s not found", req->r.id);
+    else
+      reply_store(rep, rc, "model");
+    return -1;
+  }
+  return 0;
+}
+
+/* Parses and checks the request body; NULL with rep filled on error. */
+static json_t *models_body(chubd_request *req, chubd_reply *rep,
+                           int (*check)(json_t *, char *)) {
+  char err[VALIDATE_ERR];
+  json_t *body;
+  if (validate_json_object(req->body, req->body_len, &body, err) < 0 ||
+      check(body, err) < 0) {
+    if (body)
+      json_decref(body);
+    reply_error(rep, 400, "%s", err);
+    return NULL;
+  }
+  return body;
+}
+
+static char *models_part(json_t *body, const char *key) {
+  json_t *v = json_object_get(body, key);
+  return json_dumps(json_is_object(v) ? v : json_object(),
+                    JSON_COMPACT | JSON_REAL_PRECISION(17));
+}
+
+void models_create(chubd_request *req, chubd_reply *rep) {
+  json_t *body = models_body(req, rep, validate_model_create);
+  if (!body)
+    return;
+  store_model m;
+  memset(&m, 0, sizeof m);
+  snprintf(m.owner, sizeof m.owner, "%s", req->key.owner);
+  m.meta = models_part(body, "meta");
+  m.config = models_part(body, "config");
+  m.dataset = models_part(body, "dataset");
+  m.lineage = models_part(body, "lineage");
+  m.created_ms = util_now_ms();
+  json_decref(body);
+  store_rc rc = STORE_ERROR;
+  if (m.meta && m.config && m.dataset && m.lineage) {
+    /* A clash of 20 random characters is practically impossible; retry a
+     * few times anyway rather than answer an error. */
+    for (int attempt = 0; attempt < 4; attempt++) {
+      if (util_random_alnum(m.id, UTIL_ID_LEN) < 0)
+        break;
+      rc = req->srv->st->ops->model_add(req->srv->st, &m);
+      if (rc != STORE_CONFLICT)
+        break;
+    }
+  }
+  store_model_free(&m);
+  if (rc != STORE_OK) {
+    reply_store(rep, rc, "model");
+    return;
+  }
+  reply_data(rep, 200, json_pack("{s:s}", "id", m.id), "model created");
+}
+
+void models_get(chubd_request *req, chubd_reply *rep) {
+  store_model m;
+  if (models_lookup(req, rep, &m) < 0)
+    return;
+  json_t *o = models_json(req, &m, rep);
+  store_model_free(&m);
+  if (o)
+    reply_data(rep, 200, o, "");
+}
+
+typedef struct models_list_ctx {
+  chubd_request *req;
+  chubd_reply *rep;
+  json_t *results;
+  char last_id[UTIL_ID_LEN + 1];
+  int failed;
+} models_list_ctx;
+
+static int models_list_row(void *ud, const store_model *m) {
+  models_list_ctx *ctx = ud;
+  json_t *o = models_json(ctx->req, m, ctx->rep);
+  if (!o) {
+    ctx->failed = 1;
+    return 1;
+  }
+  json_array_append_new(ctx->results, o);
+  memcpy(ctx->last_id, m->id, sizeof ctx->last_id);
+  return 0;
+}
+
+void models_list(chubd_request *req, chubd_reply *rep) {
+  long long limit = MODELS_LIMIT_DEFAULT;
+  const char *q = request_query(req, "limit");
+  if (q && validate_uint(q, 1000000000LL, &limit) < 0) {
+    reply_error(rep, 400,
+                "query field \"limit\" must be an integer from "
+                "1 to %d",
+                MODELS_LIMIT_MAX);
+    return;
+  }
+  if (limit < 1) {
+    reply_error(rep, 400,
+                "query field \"limit\" must be an integer from "
+                "1 to %d",
+                MODELS_LIMIT_MAX);
+    return;
+  }
+  if (limit > MODELS_LIMIT_MAX)
+    limit = MODELS_LIMIT_MAX;
+  const char *after = request_query(req, "last_doc_id");
+  if (after && *after == '\0')
+    after = NULL;
+  if (after && !util_is_alnum_n(after, UTIL_ID_LEN)) {
+    reply_error(rep, 400,
+                "query field \"last_doc_id\" must be a model id "
+                "(20 characters [A-Za-z0-9])");
+    return;
+  }
+  models_list_ctx ctx = {req, rep, json_array(), "", 0};
+  int64_t total = 0;
+  int more = 0;
+  store *st = req->srv->st;
+  store_rc rc = st->ops->model_list(st, req->owner, after, (int)limit,
+                                    models_list_row, &ctx, &total, &more);
+  if (ctx.failed || rc != STORE_OK) {
+    json_decref(ctx.results);
+    if (rc == STORE_NOTFOUND)
+      reply_error(rep, 400, "query field \"last_doc_id\": no model %s", after);
+    else if (!ctx.failed)
+      reply_store(rep, rc, "models");
+    return;
+  }
+  json_t *data = json_object();
+  json_object_set_new(data, "results", ctx.results);
+  json_object_set_new(data, "total", json_integer(total));
+  json_object_set_new(data, "lastRecordId",
+                      more ? json_string(ctx.last_id) : json_null());
+  reply_data(rep, 200, data, "");
+}
+
+/* Merges patch[key] (an object) into the stored JSON text of that part. */
+static char *models_merge(const char *stored, json_t *patch, const char *key) {
+  json_t *p = json_object_get(patch, key);
+  if (!json_is_object(p))
+    return NULL;
+  json_t *cur = models_parse(stored);
+  json_object_update(cur, p);
+  char *text = json_dumps(cur, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  json_decref(cur);
+  return text;
+}
+
+void models_patch(chubd_request *req, chubd_reply *rep) {
+  json_t *body = models_body(req, rep, validate_model_patch);
+  if (!body)
+    return;
+  store_model m;
+  if (models_lookup(req, rep, &m) < 0) {
+    json_decref(body);
+    return;
+  }
+  char *meta = models_merge(m.meta, body, "meta");
+  char *config = models_merge(m.config, body, "config");
+  store_model_free(&m);
+  json_decref(body);
+  store *st = req->srv->st;
+  store_rc rc =
+      st->ops->model_update(st, req->r.id, meta, config, util_now_ms());
+  free(meta);
+  free(config);
+  if (rc != STORE_OK) {
+    reply_store(rep, rc, "model");
+    return;
+  }
+  if (models_lookup(req, rep, &m) < 0)
+    return;
+  json_t *o = models_json(req, &m, rep);
+  store_model_free(&m);
+  if (o)
+    reply_data(rep, 200, o, "model updated");
+}
+
+/* After a hard delete: removes the blobs no other checkpoint uses. */
+static void models_drop_blobs(chubd_request *req, store_checkpoint *k,
+                              size_t n) {
+  store *st = req->srv->st;
+  pthread_mutex_lock(&req->srv->blobs_mu);
+  for (size_t i = 0; i < n; i++) {
+    int in_use = 1;
+    if (st->ops->blob_in_use(st, k[i].sha256, &in_use) == STORE_OK && !in_use) {
+      char path[4200];
+      snprintf(path, sizeof path, "%s/blobs/%s", req->srv->cfg.data_dir,
+               k[i].sha256);
+      remove(path);
+    }
+  }
+  pthread_mutex_unlock(&req->srv->blobs_mu);
+}
+
+void models_delete(chubd_request *req, chubd_reply *rep) {
+  int hard = 0;
+  const char *q = request_query(req, "hard");
+  if (q && validate_bool(q, &hard) < 0) {
+    reply_error(rep, 400,
+                "query field \"hard\" must be True, False, true, "
+                "false, 1 or 0");
+    return;
+  }
+  store_model m;
+  if (models_lookup(req, rep, &m) < 0)
+    return;
+  store_model_free(&m);
+  store *st = req->srv->st;
+  store_checkpoint *k = NULL;
+  size_t n = 0;
+  if (hard && st->ops->checkpoints(st, req->r.id, &k, &n) != STORE_OK) {
+    reply_error(rep, 500, "database error (see the chubd log)");
+    return;
+  }
+  store_rc rc = st->ops->model_delete(st, req->r.id, hard);
+  if (rc == STORE_OK && hard)
+    models_drop_blobs(req, k, n);
+  free(k);
+  if (rc != STORE_OK) {
+    reply_store(rep, rc, "model");
+    return;
+  }
+  reply_data(rep, 200, json_pack("{s:s, s:b}", "id", req->r.id, "hard", hard),
+             hard ? "model deleted with its metrics and weights"
+                  : "model deleted");
+}

@@ -1,0 +1,119 @@
+/*
+ * reply.c - builds the answers handlers give: the JSON envelope of
+ * hub-api.md ({"success", "message", "data"}) and extra headers, plus the
+ * request accessors handlers use to read headers and the query string.
+ */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void reply_init(chubd_reply *rep) {
+  memset(rep, 0, sizeof *rep);
+  rep->fd = -1;
+}
+
+void reply_free(chubd_reply *rep) {
+  free(rep->body);
+  if (rep->fd >= 0)
+    close(rep->fd);
+  reply_init(rep);
+}
+
+void reply_header(chubd_reply *rep, const char *name, const char *fmt, ...) {
+  if (rep->nheaders == CHUBD_REPLY_HEADERS)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  snprintf(rep->headers[rep->nheaders].name,
+           sizeof rep->headers[rep->nheaders].name, "%s", name);
+  vsnprintf(rep->headers[rep->nheaders].value,
+            sizeof rep->headers[rep->nheaders].value, fmt, ap);
+  va_end(ap);
+  rep->nheaders++;
+}
+
+static void reply_set_json(chubd_reply *rep, unsigned status, json_t *env) {
+  free(rep->body);
+  rep->body = NULL;
+  rep->len = 0;
+  rep->status = status;
+  rep->ctype = "application/json";
+  char *text =
+      env ? json_dumps(env, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+  json_decref(env);
+  if (!text) {
+    /* Out of memory while answering: still say so in the envelope. */
+    static const char oom[] =
+        "{\"success\":false,\"message\":\"server out of memory\"}";
+    rep->status = 503;
+    rep->static_body = oom;
+    rep->len = sizeof oom - 1;
+    return;
+  }
+  rep->body = text;
+  rep->len = strlen(text);
+}
+
+void reply_data(chubd_reply *rep, unsigned status, json_t *data,
+                const char *message) {
+  json_t *env = json_object();
+  if (env) {
+    json_object_set_new(env, "success", json_true());
+    json_object_set_new(env, "message", json_string(message ? message : ""));
+    json_object_set_new(env, "data", data ? data : json_null());
+  } else {
+    json_decref(data);
+  }
+  reply_set_json(rep, status, env);
+}
+
+void reply_error(chubd_reply *rep, unsigned status, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  json_t *env = json_object();
+  if (env) {
+    json_object_set_new(env, "success", json_false());
+    /* json_string refuses invalid UTF-8; a message quoting client bytes
+     * falls back to a lossless-enough escape. */
+    json_t *m = json_string(msg);
+    json_object_set_new(env, "message",
+                        m ? m
+                          : json_string("request refused (the detail "
+                                        "held invalid UTF-8)"));
+  }
+  reply_set_json(rep, status, env);
+}
+
+void reply_store(chubd_reply *rep, store_rc rc, const char *what) {
+  switch (rc) {
+  case STORE_OK:
+    return;
+  case STORE_NOTFOUND:
+    reply_error(rep, 404, "%s not found", what);
+    return;
+  case STORE_CONFLICT:
+    reply_error(rep, 409, "%s: conflict", what);
+    return;
+  case STORE_BUSY:
+    reply_header(rep, "Retry-After", "1");
+    reply_error(rep, 503, "database busy; retry shortly");
+    return;
+  case STORE_ERROR:
+    reply_error(rep, 500, "database error (see the chubd log)");
+    return;
+  }
+}
+
+const char *request_header(const chubd_request *req, const char *name) {
+  return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *request_query(const chubd_request *req, const char *name) {
+  return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}

@@ -1,0 +1,63 @@
+/*
+ * route.h - maps a request's method and path to one of chubd's endpoints.
+ *
+ * Pure string work with no I/O, so that the fuzz target can drive it with
+ * anything: an id in a path is checked here against [A-Za-z0-9]{20} before a
+ * handler ever sees it, and nothing in a path is ever used to build a file
+ * name.
+ */
+#ifndef CHUBD_ROUTE_H
+#define CHUBD_ROUTE_H
+
+#include "util.h"
+
+typedef enum route_kind {
+  ROUTE_NONE = 0,
+  ROUTE_AUTH,          /* /v1/auth */
+  ROUTE_HEALTH,        /* /v1/health */
+  ROUTE_EVENTS,        /* /v1/events */
+  ROUTE_MODELS,        /* /v1/models, /ui/models */
+  ROUTE_MODEL,         /* /v1/models/{id}, /ui/models/{id} */
+  ROUTE_MODEL_METRICS, /* .../models/{id}/metrics */
+  ROUTE_MODEL_UPLOAD,  /* /v1/models/{id}/upload */
+  ROUTE_MODEL_WEIGHTS, /* .../models/{id}/weights/{last|best|sha256} */
+  ROUTE_HEARTBEAT,     /* /v1/agent/heartbeat/models/{id} */
+  ROUTE_UI_LOGIN,      /* /ui/login */
+  ROUTE_UI_LOGOUT,     /* /ui/logout */
+  ROUTE_PAGE,          /* /, /models/{id}, /login, /static/NAME */
+} route_kind;
+
+enum route_method {
+  ROUTE_GET = 1,
+  ROUTE_HEAD = 2,
+  ROUTE_POST = 4,
+  ROUTE_PATCH = 8,
+  ROUTE_DELETE = 16,
+  ROUTE_PUT = 32,
+  ROUTE_OPTIONS = 64,
+  ROUTE_OTHER = 128,
+};
+
+typedef struct route {
+  route_kind kind;
+  int ui;                   /* under /ui: cookie auth, /ui urls */
+  int method;               /* one of route_method */
+  int allowed;              /* methods the path takes (for 405/Allow) */
+  unsigned status;          /* 0 when routed, else 400, 404 or 405 */
+  const char *error;        /* for a person, when status != 0 */
+  char id[UTIL_ID_LEN + 1]; /* model id when the path has one */
+  char weights[65];         /* "last", "best" or lower-case sha256 */
+  char asset[96];           /* page routes: the asset path to serve */
+} route;
+
+/* The route_method bit for an HTTP method name. */
+int route_method_of(const char *method);
+
+/* Routes `method` `path` (path without the query string). Always fills
+ * r->status and, when it is not 0, r->error. */
+void route_parse(const char *method, const char *path, route *r);
+
+/* "GET, HEAD, POST" for a route_method mask, into out. */
+void route_allow_header(int allowed, char *out, size_t n);
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * schema_sqlite.c - chubd's tables and their history.
+ *
+ * Each migration is SQL run in one transaction together with the bump of
+ * PRAGMA user_version, so a database is always at exactly one version, even
+ * when chubd is killed mid-upgrade. Migrations are only ever appended: a
+ * released one is never edited, a change is a new migration.
+ *
+ * Model ids are the keys everywhere (not rowids) so that rows can be read
+ * and repaired by hand; `seq` orders models newest first for paging.
+ */
+#include "schema_sqlite.h"
+
+#include <stdio.h>
+
+static const char *const schema_sqlite_migrations[] = {
+    /* 1: keys, models, metrics, checkpoints, events */
+    "CREATE TABLE keys ("
+    "  id INTEGER PRIMARY KEY,"
+    "  owner TEXT NOT NULL,"
+    "  prefix TEXT NOT NULL,"
+    "  hash BLOB NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  revoked_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX keys_prefix ON keys(prefix);"
+    "CREATE TABLE models ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  owner TEXT NOT NULL,"
+    "  meta TEXT NOT NULL,"
+    "  config TEXT NOT NULL,"
+    "  dataset TEXT NOT NULL,"
+    "  lineage TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'new',"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+    "  heartbeat_ms INTEGER NOT NULL DEFAULT 0,"
+    "  agent_id TEXT NOT NULL DEFAULT '',"
+    "  agent_name TEXT NOT NULL DEFAULT '',"
+    "  deleted INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX models_owner ON models(owner, deleted, seq);"
+    "CREATE TABLE metrics ("
+    "  model_id TEXT NOT NULL,"
+    "  epoch INTEGER NOT NULL,"
+    "  data TEXT NOT NULL,"
+    "  PRIMARY KEY (model_id, epoch)) WITHOUT ROWID;"
+    "CREATE TABLE checkpoints ("
+    "  id INTEGER PRIMARY KEY,"
+    "  model_id TEXT NOT NULL,"
+    "  epoch INTEGER NOT NULL,"
+    "  final INTEGER NOT NULL,"
+    "  is_best INTEGER NOT NULL,"
+    "  map REAL,"
+    "  size INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX checkpoints_model ON checkpoints(model_id, id);"
+    "CREATE INDEX checkpoints_sha ON checkpoints(sha256);"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  client_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  params TEXT NOT NULL,"
+    "  received_ms INTEGER NOT NULL);",
+};
+
+#define SCHEMA_SQLITE_COUNT                                                    \
+  ((int)(sizeof schema_sqlite_migrations / sizeof schema_sqlite_migrations[0]))
+
+int schema_sqlite_version(void) {
+  return SCHEMA_SQLITE_COUNT;
+}
+
+static int schema_sqlite_user_version(sqlite3 *db) {
+  sqlite3_stmt *st;
+  int v = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+int schema_sqlite_migrate(sqlite3 *db, char *err, size_t errn) {
+  int v = schema_sqlite_user_version(db);
+  if (v < 0) {
+    snprintf(err, errn, "cannot read the schema version: %s",
+             sqlite3_errmsg(db));
+    return -1;
+  }
+  if (v > SCHEMA_SQLITE_COUNT) {
+    snprintf(err, errn,
+             "the database has schema version %d, newer than this chubd "
+             "(%d); use a newer chubd",
+             v, SCHEMA_SQLITE_COUNT);
+    return -1;
+  }
+  for (; v < SCHEMA_SQLITE_COUNT; v++) {
+    char bump[64];
+    snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", v + 1);
+    char *msg = NULL;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, schema_sqlite_migrations[v], NULL, NULL, &msg) !=
+            SQLITE_OK ||
+        sqlite3_exec(db, bump, NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+      snprintf(err, errn, "schema migration %d failed: %s", v + 1,
+               msg ? msg : sqlite3_errmsg(db));
+      sqlite3_free(msg);
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+      return -1;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,144 @@
+/*
+ * server.h - what chubd's files share: the running server, a request as a
+ * handler sees it, and the reply a handler fills in.
+ *
+ * Handlers never touch libmicrohttpd's responses: they fill a chubd_reply
+ * (status, JSON body or file, headers) and http.c turns it into a
+ * response. That keeps each handler file about its resource only.
+ */
+#ifndef CHUBD_SERVER_H
+#define CHUBD_SERVER_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "ratelimit.h"
+#include "route.h"
+#include "store.h"
+
+#define CHUBD_VERSION "0.1.0"
+
+typedef struct chubd_config {
+  char host[256]; /* listen host as given ("127.0.0.1", "::1", ...) */
+  int port;
+  char data_dir[4096];
+  char port_file[4096];
+  int verbose;
+  double agent_timeout_s;
+  uint64_t max_body;
+  uint64_t max_upload;
+  double rate;
+  double burst;
+} chubd_config;
+
+/* The running server: built once by chubd.c, shared read-only by every
+ * request thread except for the parts that carry their own locks. */
+typedef struct chubd_server {
+  chubd_config cfg;
+  store *st;
+  ratelimit *rl;
+  int loopback;             /* listening on loopback: pages need no key */
+  pthread_mutex_t blobs_mu; /* orders blob commits against blob removal */
+  atomic_int in_flight;     /* requests between first call and completion */
+} chubd_server;
+
+#define CHUBD_REPLY_HEADERS 10
+
+typedef struct chubd_reply {
+  unsigned status;
+  char *body; /* malloc'd, or NULL */
+  size_t len;
+  const void *static_body; /* not owned (embedded assets) */
+  const char *ctype;
+  int fd; /* >= 0: stream flen bytes of this file from off (owned) */
+  uint64_t off, flen;
+  int nheaders;
+  struct {
+    char name[40];
+    char value[320];
+  } headers[CHUBD_REPLY_HEADERS];
+} chubd_reply;
+
+typedef struct weights_upload weights_upload;
+
+typedef struct chubd_request {
+  chubd_server *srv;
+  struct MHD_Connection *conn;
+  route r;
+  const char *body; /* the JSON body, when the route takes one */
+  size_t body_len;
+  int has_key;       /* a valid key came with the request */
+  store_key key;     /* when has_key */
+  const char *owner; /* whose models the request sees; NULL = everyone's */
+  weights_upload *upload;
+  int rate_limited; /* rl holds this request's bucket state */
+  ratelimit_state rl;
+} chubd_request;
+
+/* reply.c */
+void reply_init(chubd_reply *rep);
+void reply_free(chubd_reply *rep);
+void reply_header(chubd_reply *rep, const char *name, const char *fmt, ...);
+/* {"success": true, "message": message, "data": data}; data is stolen. */
+void reply_data(chubd_reply *rep, unsigned status, json_t *data,
+                const char *message);
+/* {"success": false, "message": ...}. */
+void reply_error(chubd_reply *rep, unsigned status, const char *fmt, ...);
+/* 404 / 409 / 503 / 500 for a store result that is not STORE_OK. */
+void reply_store(chubd_reply *rep, store_rc rc, const char *what);
+/* A request header, or NULL. */
+const char *request_header(const chubd_request *req, const char *name);
+const char *request_query(const chubd_request *req, const char *name);
+
+/* auth.c: keys on requests, /v1/auth, /v1/health, /ui login/logout */
+unsigned auth_identify(chubd_request *req, chubd_reply *rep);
+void auth_post(chubd_request *req, chubd_reply *rep);
+void auth_health(chubd_request *req, chubd_reply *rep);
+void auth_ui_login(chubd_request *req, chubd_reply *rep);
+void auth_ui_logout(chubd_request *req, chubd_reply *rep);
+
+/* models.c */
+void models_create(chubd_request *req, chubd_reply *rep);
+void models_get(chubd_request *req, chubd_reply *rep);
+void models_list(chubd_request *req, chubd_reply *rep);
+void models_patch(chubd_request *req, chubd_reply *rep);
+void models_delete(chubd_request *req, chubd_reply *rep);
+/* The model as the caller may see it, or a 404 reply. */
+int models_lookup(chubd_request *req, chubd_reply *rep, store_model *m);
+/* Which of the checkpoints k (newest first) `last` and `best` name, as
+ * indexes, -1 when none: last is the newest epoch checkpoint (else the
+ * final), best the newest final (else the newest isBest checkpoint). */
+void models_pick(const store_checkpoint *k, size_t n, long *last, long *best);
+
+/* metrics.c */
+void metrics_post(chubd_request *req, chubd_reply *rep);
+void metrics_get(chubd_request *req, chubd_reply *rep);
+
+/* weights.c */
+/* Checks and opens an upload at the request's first call. Returns 0, or
+ * the status of the error written to rep. */
+unsigned weights_upload_begin(chubd_request *req, chubd_reply *rep);
+/* Feeds body bytes; returns 0, or an error status written to rep. */
+unsigned weights_upload_data(chubd_request *req, const char *data, size_t size,
+                             chubd_reply *rep);
+void weights_upload_finish(chubd_request *req, chubd_reply *rep);
+/* Drops an unfinished upload and its temporary file. */
+void weights_upload_free(weights_upload *up);
+void weights_get(chubd_request *req, chubd_reply *rep);
+
+/* heartbeat.c, events.c, pages.c */
+void heartbeat_post(chubd_request *req, chubd_reply *rep);
+void events_post(chubd_request *req, chubd_reply *rep);
+void pages_get(chubd_request *req, chubd_reply *rep);
+
+/* http.c: the libmicrohttpd daemon. */
+struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn);
+int http_bound_port(struct MHD_Daemon *d);
+void http_stop(chubd_server *srv, struct MHD_Daemon *d);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * store.h - what chubd keeps, behind a narrow interface.
+ *
+ * Handlers see only this: an opaque store whose operations are a table of
+ * function pointers (store_ops), each one a whole unit of work (one
+ * transaction). store_sqlite.c is the implementation chubd ships; a
+ * PostgreSQL one would be another file filling the same table, with no
+ * handler changed. Every operation may be called from any thread at once.
+ *
+ * Times are milliseconds since the epoch; JSON parts of a model are kept as
+ * JSON text so that the store does not need to know their shape.
+ */
+#ifndef CHUBD_STORE_H
+#define CHUBD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "validate.h"
+
+typedef enum store_rc {
+  STORE_OK = 0,
+  STORE_NOTFOUND,
+  STORE_CONFLICT,
+  STORE_BUSY,  /* the database stayed locked past the busy timeout */
+  STORE_ERROR, /* anything else; logged by the store */
+} store_rc;
+
+#define STORE_OWNER_MAX 64
+
+typedef struct store_key {
+  int64_t id;
+  char owner[STORE_OWNER_MAX + 1];
+  char prefix[8];
+  int64_t created_ms;
+  int64_t revoked_ms; /* 0 when in use */
+} store_key;
+
+typedef struct store_model {
+  char id[21];
+  char owner[STORE_OWNER_MAX + 1];
+  char *meta, *config, *dataset, *lineage; /* JSON text, malloc'd */
+  char status[16];                         /* new, training, trained */
+  int64_t created_ms, updated_ms;
+  int64_t last_seen_ms; /* last metrics, checkpoint or heartbeat */
+  int64_t heartbeat_ms; /* 0 before the first heartbeat */
+  char agent_id[65];
+  char agent_name[129];
+  int64_t metrics_count;
+  int64_t last_epoch; /* -1 without metrics */
+} store_model;
+
+typedef struct store_checkpoint {
+  int64_t epoch;
+  int final;
+  int is_best;
+  int has_map;
+  double map;
+  int64_t size;
+  char sha256[65];
+  int64_t created_ms;
+} store_checkpoint;
+
+typedef struct store store;
+
+typedef int (*store_model_cb)(void *ud, const store_model *m);
+typedef int (*store_metrics_cb)(void *ud, int64_t epoch, const char *json);
+typedef int (*store_key_cb)(void *ud, const store_key *k);
+
+typedef struct store_ops {
+  const char *name; /* "sqlite" */
+  void (*close)(store *s);
+
+  store_rc (*key_add)(store *s, const char *owner, const char *prefix,
+                      const unsigned char hash[32], int64_t now);
+  /* The unrevoked key with this prefix and hash (compared in constant
+   * time). */
+  store_rc (*key_find)(store *s, const char *prefix,
+                       const unsigned char hash[32], store_key *out);
+  store_rc (*key_list)(store *s, store_key_cb cb, void *ud);
+  /* Revokes keys whose prefix or owner name is `match`; *count of them. */
+  store_rc (*key_revoke)(store *s, const char *match, int64_t now, int *count);
+
+  store_rc (*model_add)(store *s, const store_model *m);
+  /* owner NULL: any owner. Soft-deleted models are not found. */
+  store_rc (*model_get)(store *s, const char *id, const char *owner,
+                        store_model *out);
+  /* Newest first, after model `after` (NULL: from the newest), at most
+   * limit; *total counts all of the owner's models, *more says whether
+   * models follow the last one given. */
+  store_rc (*model_list)(store *s, const char *owner, const char *after,
+                         int limit, store_model_cb cb, void *ud, int64_t *total,
+                         int *more);
+  /* meta/config: JSON text to store, or NULL to keep. */
+  store_rc (*model_update)(store *s, const char *id, const char *meta,
+                           const char *config, int64_t now);
+  store_rc (*model_delete)(store *s, const char *id, int hard);
+
+  /* Stores (replaces) each epoch, moves new -> training; one transaction. */
+  store_rc (*metrics_put)(store *s, const char *id, const validate_epoch *e,
+                          size_t n, int64_t now);
+  store_rc (*metrics_get)(store *s, const char *id, store_metrics_cb cb,
+                          void *ud);
+
+  /* Records a stored blob as a checkpoint. final: model becomes trained, or
+   * STORE_CONFLICT when it already is. */
+  store_rc (*checkpoint_add)(store *s, const char *id,
+                             const store_checkpoint *c);
+  /* Newest first; *out malloc'd. */
+  store_rc (*checkpoints)(store *s, const char *id, store_checkpoint **out,
+                          size_t *n);
+  store_rc (*blob_in_use)(store *s, const char *sha256, int *in_use);
+
+  store_rc (*heartbeat)(store *s, const char *id, const char *agent_id,
+                        const char *agent_name, int64_t now);
+  /* events: the validated JSON array, stored one row per event. */
+  store_rc (*events_add)(store *s, const char *client_id, const char *events,
+                         int64_t now);
+} store_ops;
+
+struct store {
+  const store_ops *ops;
+};
+
+/* Opens (creating and migrating) the SQLite store in dir/chubd.db. NULL on
+ * failure with a message in err. */
+store *store_sqlite_open(const char *dir, char *err, size_t errn);
+
+void store_model_free(store_model *m);
+
+#endif

@@ -1,0 +1,900 @@
+/*
+ * store_sqlite.c - the store on SQLite: one database file, DATA/chubd.db.
+ *
+ * Each thread that touches the store gets its own connection (a
+ * pthread-specific value) with its prepared statements cached, so the hot
+ * path (a metrics upload) runs already-prepared statements in one
+ * transaction and never opens anything. Connections are closed when their
+ * thread ends or when the store is closed.
+ *
+ * Durability: WAL with synchronous=NORMAL. A transaction is in the WAL file
+ * (handed to the kernel) when COMMIT returns, so an acknowledged metric
+ * survives chubd being killed at any moment; only a power cut can lose the
+ * last transactions, and that is the trade for not waiting on fsync for
+ * every metrics upload. Writers take the lock up front (BEGIN IMMEDIATE) so
+ * that two writers never deadlock upgrading a read lock, and wait for each
+ * other through busy_timeout.
+ */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+
+#include "schema_sqlite.h"
+#include "util.h"
+
+#define STORE_SQLITE_BUSY_MS 10000
+
+#define STORE_SQLITE_MODEL_COLS                                                \
+  "m.id, m.owner, m.meta, m.config, m.dataset, m.lineage, m.status, "          \
+  "m.created_ms, m.updated_ms, m.last_seen_ms, m.heartbeat_ms, m.agent_id, "   \
+  "m.agent_name, (SELECT COUNT(*) FROM metrics WHERE model_id = m.id), "       \
+  "(SELECT MAX(epoch) FROM metrics WHERE model_id = m.id)"
+
+enum store_sqlite_stmt {
+  SQ_BEGIN,
+  SQ_COMMIT,
+  SQ_ROLLBACK,
+  SQ_KEY_ADD,
+  SQ_KEY_FIND,
+  SQ_KEY_LIST,
+  SQ_KEY_REVOKE,
+  SQ_MODEL_ADD,
+  SQ_MODEL_GET,
+  SQ_MODEL_LIST,
+  SQ_MODEL_SEQ,
+  SQ_MODEL_COUNT,
+  SQ_MODEL_UPDATE,
+  SQ_MODEL_SOFTDEL,
+  SQ_MODEL_HARDDEL,
+  SQ_METRICS_DEL,
+  SQ_CKPT_DEL,
+  SQ_METRICS_PUT,
+  SQ_MODEL_TOUCH,
+  SQ_METRICS_GET,
+  SQ_MODEL_STATUS,
+  SQ_CKPT_ADD,
+  SQ_MODEL_TRAINED,
+  SQ_CKPTS,
+  SQ_BLOB_USED,
+  SQ_HEARTBEAT,
+  SQ_EVENT_ADD,
+  SQ_COUNT
+};
+
+static const char *const store_sqlite_sql[SQ_COUNT] = {
+    [SQ_BEGIN] = "BEGIN IMMEDIATE",
+    [SQ_COMMIT] = "COMMIT",
+    [SQ_ROLLBACK] = "ROLLBACK",
+    [SQ_KEY_ADD] = "INSERT INTO keys (owner, prefix, hash, created_ms) "
+                   "VALUES (?1, ?2, ?3, ?4)",
+    [SQ_KEY_FIND] = "SELECT id, owner, hash, created_ms FROM keys "
+                    "WHERE prefix = ?1 AND revoked_ms = 0",
+    [SQ_KEY_LIST] = "SELECT id, owner, prefix, created_ms, revoked_ms "
+                    "FROM keys ORDER BY id",
+    [SQ_KEY_REVOKE] = "UPDATE keys SET revoked_ms = ?1 WHERE revoked_ms = 0 "
+                      "AND (prefix = ?2 OR owner = ?2)",
+    [SQ_MODEL_ADD] = "INSERT INTO models (id, owner, meta, config, dataset, "
+                     "lineage, created_ms, updated_ms) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    [SQ_MODEL_GET] = "SELECT " STORE_SQLITE_MODEL_COLS " FROM models m "
+                     "WHERE m.id = ?1 AND m.deleted = 0 "
+                     "AND (?2 IS NULL OR m.owner = ?2)",
+    [SQ_MODEL_LIST] = "SELECT " STORE_SQLITE_MODEL_COLS " FROM models m "
+                      "WHERE (?1 IS NULL OR m.owner = ?1) AND m.deleted = 0 "
+                      "AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3",
+    [SQ_MODEL_SEQ] = "SELECT seq FROM models WHERE id = ?1 AND deleted = 0 "
+                     "AND (?2 IS NULL OR owner = ?2)",
+    [SQ_MODEL_COUNT] = "SELECT COUNT(*) FROM models "
+                       "WHERE (?1 IS NULL OR owner = ?1) AND deleted = 0",
+    [SQ_MODEL_UPDATE] = "UPDATE models SET meta = coalesce(?2, meta), "
+                        "config = coalesce(?3, config), updated_ms = ?4 "
+                        "WHERE id = ?1 AND deleted = 0",
+    [SQ_MODEL_SOFTDEL] = "UPDATE models SET deleted = 1, updated_ms = ?2 "
+                         "WHERE id = ?1 AND deleted = 0",
+    [SQ_MODEL_HARDDEL] = "DELETE FROM models WHERE id = ?1",
+    [SQ_METRICS_DEL] = "DELETE FROM metrics WHERE model_id = ?1",
+    [SQ_CKPT_DEL] = "DELETE FROM checkpoints WHERE model_id = ?1",
+    [SQ_METRICS_PUT] = "INSERT OR REPLACE INTO metrics (model_id, epoch, data) "
+                       "VALUES (?1, ?2, ?3)",
+    [SQ_MODEL_TOUCH] = "UPDATE models SET status = CASE status WHEN 'new' "
+                       "THEN 'training' ELSE status END, updated_ms = ?2, "
+                       "last_seen_ms = ?2 WHERE id = ?1 AND deleted = 0",
+    [SQ_METRICS_GET] = "SELECT epoch, data FROM metrics WHERE model_id = ?1 "
+                       "ORDER BY epoch",
+    [SQ_MODEL_STATUS] = "SELECT status FROM models WHERE id = ?1 "
+                        "AND deleted = 0",
+    [SQ_CKPT_ADD] = "INSERT INTO checkpoints (model_id, epoch, final, "
+                    "is_best, map, size, sha256, created_ms) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [SQ_MODEL_TRAINED] = "UPDATE models SET status = 'trained', "
+                         "updated_ms = ?2, last_seen_ms = ?2 WHERE id = ?1",
+    [SQ_CKPTS] = "SELECT epoch, final, is_best, map, size, sha256, "
+                 "created_ms FROM checkpoints WHERE model_id = ?1 "
+                 "ORDER BY id DESC",
+    [SQ_BLOB_USED] = "SELECT 1 FROM checkpoints WHERE sha256 = ?1 LIMIT 1",
+    [SQ_HEARTBEAT] = "UPDATE models SET status = CASE status WHEN 'new' "
+                     "THEN 'training' ELSE status END, agent_id = ?2, "
+                     "agent_name = ?3, heartbeat_ms = ?4, last_seen_ms = ?4 "
+                     "WHERE id = ?1 AND deleted = 0",
+    [SQ_EVENT_ADD] = "INSERT INTO events (client_id, name, params, "
+                     "received_ms) VALUES (?1, ?2, ?3, ?4)",
+};
+
+typedef struct store_sqlite store_sqlite;
+
+typedef struct store_sqlite_conn {
+  sqlite3 *db;
+  sqlite3_stmt *stmt[SQ_COUNT];
+  store_sqlite *owner;
+  struct store_sqlite_conn *prev, *next;
+} store_sqlite_conn;
+
+struct store_sqlite {
+  store base;
+  char path[4096];
+  pthread_key_t tls;
+  pthread_mutex_t mu; /* guards conns */
+  store_sqlite_conn *conns;
+};
+
+static void store_sqlite_conn_close(store_sqlite_conn *c) {
+  for (int i = 0; i < SQ_COUNT; i++)
+    sqlite3_finalize(c->stmt[i]);
+  sqlite3_close(c->db);
+  free(c);
+}
+
+static void store_sqlite_unlink(store_sqlite_conn *c) {
+  store_sqlite *s = c->owner;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+}
+
+/* pthread key destructor: the thread that used this connection ended. */
+static void store_sqlite_thread_end(void *p) {
+  store_sqlite_conn *c = p;
+  store_sqlite *s = c->owner;
+  pthread_mutex_lock(&s->mu);
+  store_sqlite_unlink(c);
+  pthread_mutex_unlock(&s->mu);
+  store_sqlite_conn_close(c);
+}
+
+static sqlite3 *store_sqlite_connect(const char *path, char *err, size_t errn) {
+  sqlite3 *db = NULL;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+    snprintf(err, errn, "cannot open database %s: %s", path,
+             db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return NULL;
+  }
+  sqlite3_busy_timeout(db, STORE_SQLITE_BUSY_MS);
+  char *msg = NULL;
+  if (sqlite3_exec(db,
+                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                   NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(err, errn, "cannot set up database %s: %s", path,
+             msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    return NULL;
+  }
+  return db;
+}
+
+static store_sqlite_conn *store_sqlite_conn_get(store_sqlite *s) {
+  store_sqlite_conn *c = pthread_getspecific(s->tls);
+  if (c)
+    return c;
+  char err[512];
+  c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->db = store_sqlite_connect(s->path, err, sizeof err);
+  if (!c->db) {
+    fprintf(stderr, "chubd: %s\n", err);
+    free(c);
+    return NULL;
+  }
+  c->owner = s;
+  pthread_mutex_lock(&s->mu);
+  c->next = s->conns;
+  if (s->conns)
+    s->conns->prev = c;
+  s->conns = c;
+  pthread_mutex_unlock(&s->mu);
+  pthread_setspecific(s->tls, c);
+  return c;
+}
+
+static store_rc store_sqlite_fail(store_sqlite_conn *c, const char *what) {
+  int code = sqlite3_extended_errcode(c->db);
+  fprintf(stderr, "chubd: database error in %s: %s\n", what,
+          sqlite3_errmsg(c->db));
+  if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
+    return STORE_BUSY;
+  return STORE_ERROR;
+}
+
+/* The cached statement `which`, reset and with no bindings. */
+static sqlite3_stmt *store_sqlite_stmt(store_sqlite_conn *c, int which) {
+  if (!c->stmt[which]) {
+    if (sqlite3_prepare_v3(c->db, store_sqlite_sql[which], -1,
+                           SQLITE_PREPARE_PERSISTENT, &c->stmt[which],
+                           NULL) != SQLITE_OK) {
+      store_sqlite_fail(c, "prepare");
+      return NULL;
+    }
+  }
+  sqlite3_reset(c->stmt[which]);
+  sqlite3_clear_bindings(c->stmt[which]);
+  return c->stmt[which];
+}
+
+static int store_sqlite_exec(store_sqlite_conn *c, int which) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, which);
+  if (!st)
+    return -1;
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int store_sqlite_begin(store_sqlite_conn *c) {
+  return store_sqlite_exec(c, SQ_BEGIN);
+}
+
+static store_rc store_sqlite_commit(store_sqlite_conn *c, const char *what) {
+  if (store_sqlite_exec(c, SQ_COMMIT) < 0) {
+    store_rc rc = store_sqlite_fail(c, what);
+    store_sqlite_exec(c, SQ_ROLLBACK);
+    return rc;
+  }
+  return STORE_OK;
+}
+
+static store_rc store_sqlite_abort(store_sqlite_conn *c, const char *what) {
+  store_rc rc = store_sqlite_fail(c, what);
+  if (!sqlite3_get_autocommit(c->db))
+    store_sqlite_exec(c, SQ_ROLLBACK);
+  return rc;
+}
+
+#define STORE_SQLITE_CONN(s, c)                                                \
+  store_sqlite_conn *c = store_sqlite_conn_get((store_sqlite *)(s));           \
+  if (!c)                                                                      \
+  return STORE_ERROR
+
+static void store_sqlite_text(sqlite3_stmt *st, int col, char *out, size_t n) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  snprintf(out, n, "%s", t ? (const char *)t : "");
+}
+
+static char *store_sqlite_dup(sqlite3_stmt *st, int col) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  return strdup(t ? (const char *)t : "{}");
+}
+
+/* ---------------------------------------------------------------- keys */
+
+static store_rc store_sqlite_key_add(store *s, const char *owner,
+                                     const char *prefix,
+                                     const unsigned char hash[32],
+                                     int64_t now) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_KEY_ADD);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, now);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(c, "key_add");
+}
+
+static store_rc store_sqlite_key_find(store *s, const char *prefix,
+                                      const unsigned char hash[32],
+                                      store_key *out) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_KEY_FIND);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+  store_rc result = STORE_NOTFOUND;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const void *h = sqlite3_column_blob(st, 2);
+    if (sqlite3_column_bytes(st, 2) != 32 || !h ||
+        CRYPTO_memcmp(h, hash, 32) != 0)
+      continue;
+    out->id = sqlite3_column_int64(st, 0);
+    store_sqlite_text(st, 1, out->owner, sizeof out->owner);
+    snprintf(out->prefix, sizeof out->prefix, "%s", prefix);
+    out->created_ms = sqlite3_column_int64(st, 3);
+    out->revoked_ms = 0;
+    result = STORE_OK;
+    break;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    result = store_sqlite_fail(c, "key_find");
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc store_sqlite_key_list(store *s, store_key_cb cb, void *ud) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_KEY_LIST);
+  if (!st)
+    return STORE_ERROR;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    store_key k;
+    k.id = sqlite3_column_int64(st, 0);
+    store_sqlite_text(st, 1, k.owner, sizeof k.owner);
+    store_sqlite_text(st, 2, k.prefix, sizeof k.prefix);
+    k.created_ms = sqlite3_column_int64(st, 3);
+    k.revoked_ms = sqlite3_column_int64(st, 4);
+    if (cb(ud, &k) != 0)
+      break;
+  }
+  store_rc result = STORE_OK;
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    result = store_sqlite_fail(c, "key_list");
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc store_sqlite_key_revoke(store *s, const char *match,
+                                        int64_t now, int *count) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_KEY_REVOKE);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_int64(st, 1, now);
+  sqlite3_bind_text(st, 2, match, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_fail(c, "key_revoke");
+  *count = sqlite3_changes(c->db);
+  return STORE_OK;
+}
+
+/* -------------------------------------------------------------- models */
+
+static store_rc store_sqlite_model_add(store *s, const store_model *m) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_ADD);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, m->owner, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, m->meta, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, m->config, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, m->dataset, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 6, m->lineage, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 7, m->created_ms);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_CONSTRAINT)
+    return STORE_CONFLICT;
+  return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(c, "model_add");
+}
+
+static int store_sqlite_model_row(sqlite3_stmt *st, store_model *m) {
+  memset(m, 0, sizeof *m);
+  store_sqlite_text(st, 0, m->id, sizeof m->id);
+  store_sqlite_text(st, 1, m->owner, sizeof m->owner);
+  m->meta = store_sqlite_dup(st, 2);
+  m->config = store_sqlite_dup(st, 3);
+  m->dataset = store_sqlite_dup(st, 4);
+  m->lineage = store_sqlite_dup(st, 5);
+  store_sqlite_text(st, 6, m->status, sizeof m->status);
+  m->created_ms = sqlite3_column_int64(st, 7);
+  m->updated_ms = sqlite3_column_int64(st, 8);
+  m->last_seen_ms = sqlite3_column_int64(st, 9);
+  m->heartbeat_ms = sqlite3_column_int64(st, 10);
+  store_sqlite_text(st, 11, m->agent_id, sizeof m->agent_id);
+  store_sqlite_text(st, 12, m->agent_name, sizeof m->agent_name);
+  m->metrics_count = sqlite3_column_int64(st, 13);
+  m->last_epoch = sqlite3_column_type(st, 14) == SQLITE_NULL
+                      ? -1
+                      : sqlite3_column_int64(st, 14);
+  if (!m->meta || !m->config || !m->dataset || !m->lineage) {
+    store_model_free(m);
+    return -1;
+  }
+  return 0;
+}
+
+void store_model_free(store_model *m) {
+  free(m->meta);
+  free(m->config);
+  free(m->dataset);
+  free(m->lineage);
+  m->meta = m->config = m->dataset = m->lineage = NULL;
+}
+
+static void store_sqlite_bind_owner(sqlite3_stmt *st, int i,
+                                    const char *owner) {
+  if (owner)
+    sqlite3_bind_text(st, i, owner, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+static store_rc store_sqlite_model_get(store *s, const char *id,
+                                       const char *owner, store_model *out) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_GET);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(st, 2, owner);
+  int rc = sqlite3_step(st);
+  store_rc result;
+  if (rc == SQLITE_ROW)
+    result = store_sqlite_model_row(st, out) == 0 ? STORE_OK : STORE_ERROR;
+  else if (rc == SQLITE_DONE)
+    result = STORE_NOTFOUND;
+  else
+    result = store_sqlite_fail(c, "model_get");
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc store_sqlite_int_query(store_sqlite_conn *c, int which,
+                                       const char *a, const char *owner,
+                                       int64_t *out, const char *what) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, which);
+  if (!st)
+    return STORE_ERROR;
+  int i = 1;
+  if (a)
+    sqlite3_bind_text(st, i++, a, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(st, i, owner);
+  int rc = sqlite3_step(st);
+  store_rc result = STORE_OK;
+  if (rc == SQLITE_ROW)
+    *out = sqlite3_column_int64(st, 0);
+  else if (rc == SQLITE_DONE)
+    result = STORE_NOTFOUND;
+  else
+    result = store_sqlite_fail(c, what);
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc store_sqlite_model_list(store *s, const char *owner,
+                                        const char *after, int limit,
+                                        store_model_cb cb, void *ud,
+                                        int64_t *total, int *more) {
+  STORE_SQLITE_CONN(s, c);
+  int64_t before = INT64_MAX;
+  store_rc rc0;
+  if (after) {
+    rc0 = store_sqlite_int_query(c, SQ_MODEL_SEQ, after, owner, &before,
+                                 "model_list");
+    if (rc0 != STORE_OK)
+      return rc0;
+  }
+  rc0 = store_sqlite_int_query(c, SQ_MODEL_COUNT, NULL, owner, total,
+                               "model_list");
+  if (rc0 != STORE_OK)
+    return rc0;
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_LIST);
+  if (!st)
+    return STORE_ERROR;
+  store_sqlite_bind_owner(st, 1, owner);
+  sqlite3_bind_int64(st, 2, before);
+  sqlite3_bind_int(st, 3, limit + 1); /* one more tells whether more follow */
+  int rc, seen = 0;
+  store_rc result = STORE_OK;
+  *more = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (seen == limit) {
+      *more = 1;
+      break;
+    }
+    store_model m;
+    if (store_sqlite_model_row(st, &m) < 0) {
+      result = STORE_ERROR;
+      break;
+    }
+    int stop = cb(ud, &m);
+    store_model_free(&m);
+    seen++;
+    if (stop)
+      break;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    result = store_sqlite_fail(c, "model_list");
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc store_sqlite_model_update(store *s, const char *id,
+                                          const char *meta, const char *config,
+                                          int64_t now) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_UPDATE);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(st, 2, meta);
+  store_sqlite_bind_owner(st, 3, config);
+  sqlite3_bind_int64(st, 4, now);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_fail(c, "model_update");
+  return sqlite3_changes(c->db) ? STORE_OK : STORE_NOTFOUND;
+}
+
+static int store_sqlite_step_id(store_sqlite_conn *c, int which,
+                                const char *id) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, which);
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static store_rc store_sqlite_model_delete(store *s, const char *id, int hard) {
+  STORE_SQLITE_CONN(s, c);
+  if (store_sqlite_begin(c) < 0)
+    return store_sqlite_fail(c, "model_delete");
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_SOFTDEL);
+  if (!st)
+    return store_sqlite_abort(c, "model_delete");
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, util_now_ms());
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_abort(c, "model_delete");
+  if (sqlite3_changes(c->db) == 0) {
+    store_sqlite_exec(c, SQ_ROLLBACK);
+    return STORE_NOTFOUND;
+  }
+  if (hard && (store_sqlite_step_id(c, SQ_METRICS_DEL, id) < 0 ||
+               store_sqlite_step_id(c, SQ_CKPT_DEL, id) < 0 ||
+               store_sqlite_step_id(c, SQ_MODEL_HARDDEL, id) < 0))
+    return store_sqlite_abort(c, "model_delete");
+  return store_sqlite_commit(c, "model_delete");
+}
+
+/* ------------------------------------------------------------- metrics */
+
+static int store_sqlite_touch(store_sqlite_conn *c, const char *id,
+                              int64_t now) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_TOUCH);
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, now);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return -1;
+  return sqlite3_changes(c->db) ? 1 : 0;
+}
+
+static store_rc store_sqlite_metrics_put(store *s, const char *id,
+                                         const validate_epoch *e, size_t n,
+                                         int64_t now) {
+  STORE_SQLITE_CONN(s, c);
+  if (store_sqlite_begin(c) < 0)
+    return store_sqlite_fail(c, "metrics_put");
+  int touched = store_sqlite_touch(c, id, now);
+  if (touched < 0)
+    return store_sqlite_abort(c, "metrics_put");
+  if (touched == 0) {
+    store_sqlite_exec(c, SQ_ROLLBACK);
+    return STORE_NOTFOUND;
+  }
+  for (size_t i = 0; i < n; i++) {
+    sqlite3_stmt *st = store_sqlite_stmt(c, SQ_METRICS_PUT);
+    if (!st)
+      return store_sqlite_abort(c, "metrics_put");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, e[i].epoch);
+    sqlite3_bind_text(st, 3, e[i].json, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+      return store_sqlite_abort(c, "metrics_put");
+  }
+  return store_sqlite_commit(c, "metrics_put");
+}
+
+static store_rc store_sqlite_metrics_get(store *s, const char *id,
+                                         store_metrics_cb cb, void *ud) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_METRICS_GET);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  int rc;
+  store_rc result = STORE_OK;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const unsigned char *data = sqlite3_column_text(st, 1);
+    if (cb(ud, sqlite3_column_int64(st, 0), data ? (const char *)data : "{}") !=
+        0) {
+      result = STORE_ERROR;
+      break;
+    }
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    result = store_sqlite_fail(c, "metrics_get");
+  sqlite3_reset(st);
+  return result;
+}
+
+/* --------------------------------------------------------- checkpoints */
+
+static store_rc store_sqlite_checkpoint_add(store *s, const char *id,
+                                            const store_checkpoint *k) {
+  STORE_SQLITE_CONN(s, c);
+  if (store_sqlite_begin(c) < 0)
+    return store_sqlite_fail(c, "checkpoint_add");
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_STATUS);
+  if (!st)
+    return store_sqlite_abort(c, "checkpoint_add");
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int trained =
+      rc == SQLITE_ROW &&
+      strcmp((const char *)sqlite3_column_text(st, 0), "trained") == 0;
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW) {
+    if (rc != SQLITE_DONE)
+      return store_sqlite_abort(c, "checkpoint_add");
+    store_sqlite_exec(c, SQ_ROLLBACK);
+    return STORE_NOTFOUND;
+  }
+  if (k->final && trained) {
+    store_sqlite_exec(c, SQ_ROLLBACK);
+    return STORE_CONFLICT;
+  }
+  st = store_sqlite_stmt(c, SQ_CKPT_ADD);
+  if (!st)
+    return store_sqlite_abort(c, "checkpoint_add");
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, k->epoch);
+  sqlite3_bind_int(st, 3, k->final);
+  sqlite3_bind_int(st, 4, k->is_best);
+  if (k->has_map)
+    sqlite3_bind_double(st, 5, k->map);
+  sqlite3_bind_int64(st, 6, k->size);
+  sqlite3_bind_text(st, 7, k->sha256, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 8, k->created_ms);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_abort(c, "checkpoint_add");
+  if (k->final) {
+    st = store_sqlite_stmt(c, SQ_MODEL_TRAINED);
+    if (!st)
+      return store_sqlite_abort(c, "checkpoint_add");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, k->created_ms);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+      return store_sqlite_abort(c, "checkpoint_add");
+  } else if (store_sqlite_touch(c, id, k->created_ms) < 0) {
+    return store_sqlite_abort(c, "checkpoint_add");
+  }
+  return store_sqlite_commit(c, "checkpoint_add");
+}
+
+static store_rc store_sqlite_checkpoints(store *s, const char *id,
+                                         store_checkpoint **out, size_t *n) {
+  STORE_SQLITE_CONN(s, c);
+  *out = NULL;
+  *n = 0;
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_CKPTS);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  size_t cap = 0;
+  int rc;
+  store_rc result = STORE_OK;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (*n == cap) {
+      size_t ncap = cap ? cap * 2 : 8;
+      store_checkpoint *grown = realloc(*out, ncap * sizeof **out);
+      if (!grown) {
+        result = STORE_ERROR;
+        break;
+      }
+      *out = grown;
+      cap = ncap;
+    }
+    store_checkpoint *k = &(*out)[(*n)++];
+    k->epoch = sqlite3_column_int64(st, 0);
+    k->final = sqlite3_column_int(st, 1);
+    k->is_best = sqlite3_column_int(st, 2);
+    k->has_map = sqlite3_column_type(st, 3) != SQLITE_NULL;
+    k->map = sqlite3_column_double(st, 3);
+    k->size = sqlite3_column_int64(st, 4);
+    store_sqlite_text(st, 5, k->sha256, sizeof k->sha256);
+    k->created_ms = sqlite3_column_int64(st, 6);
+  }
+  if (result == STORE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+    result = store_sqlite_fail(c, "checkpoints");
+  sqlite3_reset(st);
+  if (result != STORE_OK) {
+    free(*out);
+    *out = NULL;
+    *n = 0;
+  }
+  return result;
+}
+
+static store_rc store_sqlite_blob_in_use(store *s, const char *sha256,
+                                         int *in_use) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_BLOB_USED);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return store_sqlite_fail(c, "blob_in_use");
+  *in_use = rc == SQLITE_ROW;
+  return STORE_OK;
+}
+
+/* ------------------------------------------------- heartbeats, events */
+
+static store_rc store_sqlite_heartbeat(store *s, const char *id,
+                                       const char *agent_id,
+                                       const char *agent_name, int64_t now) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_HEARTBEAT);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, agent_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, agent_name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, now);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_fail(c, "heartbeat");
+  return sqlite3_changes(c->db) ? STORE_OK : STORE_NOTFOUND;
+}
+
+static store_rc store_sqlite_events_add(store *s, const char *client_id,
+                                        const char *events, int64_t now) {
+  STORE_SQLITE_CONN(s, c);
+  json_t *arr = json_loads(events, 0, NULL);
+  if (!json_is_array(arr)) {
+    json_decref(arr);
+    return STORE_ERROR;
+  }
+  if (store_sqlite_begin(c) < 0) {
+    json_decref(arr);
+    return store_sqlite_fail(c, "events_add");
+  }
+  size_t i;
+  json_t *ev;
+  json_array_foreach(arr, i, ev) {
+    json_t *params = json_object_get(ev, "params");
+    char *ptext = params ? json_dumps(params, JSON_COMPACT) : strdup("{}");
+    sqlite3_stmt *st = store_sqlite_stmt(c, SQ_EVENT_ADD);
+    if (!st || !ptext) {
+      free(ptext);
+      json_decref(arr);
+      return store_sqlite_abort(c, "events_add");
+    }
+    sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, json_string_value(json_object_get(ev, "name")), -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, ptext, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(ptext);
+    if (rc != SQLITE_DONE) {
+      json_decref(arr);
+      return store_sqlite_abort(c, "events_add");
+    }
+  }
+  json_decref(arr);
+  return store_sqlite_commit(c, "events_add");
+}
+
+/* --------------------------------------------------------- open, close */
+
+static void store_sqlite_close(store *base) {
+  store_sqlite *s = (store_sqlite *)base;
+  if (!s)
+    return;
+  pthread_mutex_lock(&s->mu);
+  store_sqlite_conn *c = s->conns;
+  s->conns = NULL;
+  pthread_mutex_unlock(&s->mu);
+  while (c) {
+    store_sqlite_conn *next = c->next;
+    store_sqlite_conn_close(c);
+    c = next;
+  }
+  pthread_setspecific(s->tls, NULL);
+  pthread_key_delete(s->tls);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
+
+static const store_ops store_sqlite_ops = {
+    .name = "sqlite",
+    .close = store_sqlite_close,
+    .key_add = store_sqlite_key_add,
+    .key_find = store_sqlite_key_find,
+    .key_list = store_sqlite_key_list,
+    .key_revoke = store_sqlite_key_revoke,
+    .model_add = store_sqlite_model_add,
+    .model_get = store_sqlite_model_get,
+    .model_list = store_sqlite_model_list,
+    .model_update = store_sqlite_model_update,
+    .model_delete = store_sqlite_model_delete,
+    .metrics_put = store_sqlite_metrics_put,
+    .metrics_get = store_sqlite_metrics_get,
+    .checkpoint_add = store_sqlite_checkpoint_add,
+    .checkpoints = store_sqlite_checkpoints,
+    .blob_in_use = store_sqlite_blob_in_use,
+    .heartbeat = store_sqlite_heartbeat,
+    .events_add = store_sqlite_events_add,
+};
+
+store *store_sqlite_open(const char *dir, char *err, size_t errn) {
+  store_sqlite *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(err, errn, "out of memory");
+    return NULL;
+  }
+  s->base.ops = &store_sqlite_ops;
+  int w = snprintf(s->path, sizeof s->path, "%s/chubd.db", dir);
+  if (w < 0 || (size_t)w >= sizeof s->path) {
+    snprintf(err, errn, "data directory path too long: %s", dir);
+    free(s);
+    return NULL;
+  }
+  pthread_mutex_init(&s->mu, NULL);
+  if (pthread_key_create(&s->tls, store_sqlite_thread_end) != 0) {
+    snprintf(err, errn, "cannot create thread-local storage");
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return NULL;
+  }
+  sqlite3 *db = store_sqlite_connect(s->path, err, errn);
+  if (!db) {
+    store_sqlite_close(&s->base);
+    return NULL;
+  }
+  int ok = schema_sqlite_migrate(db, err, errn) == 0;
+  sqlite3_close(db);
+  if (!ok) {
+    store_sqlite_close(&s->base);
+    return NULL;
+  }
+  return &s->base;
+}
