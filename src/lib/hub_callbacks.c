@@ -33,8 +33,12 @@ typedef struct hub_callbacks_out {
 } hub_callbacks_out;
 
 static void hub_callbacks_put(hub_callbacks_out *o, const char *s, size_t n) {
-  if (o->len + n < o->cap)
+  if (o->len + n < o->cap) {
     memcpy(o->buf + o->len, s, n);
+  } else if (o->len + 1 < o->cap) {
+    /* Keep a correct prefix so a short buffer is never half garbage. */
+    memcpy(o->buf + o->len, s, o->cap - 1 - o->len);
+  }
   o->len += n;
 }
 

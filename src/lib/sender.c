@@ -351,8 +351,10 @@ sender *sender_start(const sender_config *cfg) {
   s->sp = cfg->sp;
   s->heartbeat_s = cfg->heartbeat_s > 0.05 ? cfg->heartbeat_s : 0.05;
   s->last_sync = chub_now();
-  /* Whatever a previous session left unacknowledged goes first. */
-  s->pending = SENDER_METRICS | SENDER_CHECKPOINT;
+  /* Whatever a previous session left unacknowledged goes first; a fresh
+   * run waits for the callbacks, so rate limits hold from the start. */
+  if (cfg->backlog)
+    s->pending = SENDER_METRICS | SENDER_CHECKPOINT;
   atomic_init(&s->abort_ms, 0);
   atomic_init(&s->superseded_before, 0);
   pthread_condattr_t ca;

@@ -32,10 +32,12 @@ typedef struct sender_config {
   const char *model_id;
   spool *sp;          /* borrowed; outlives the sender */
   double heartbeat_s; /* interval between heartbeats */
+  bool backlog;       /* the spool held unsent records at open */
 } sender_config;
 
-/* Starts the thread; it sends a first heartbeat and anything already
- * pending in the spool. NULL (logged) when the thread cannot start. */
+/* Starts the thread; it sends a first heartbeat and, with cfg->backlog,
+ * what an earlier session left pending in the spool. NULL (logged) when the
+ * thread cannot start. */
 sender *sender_start(const sender_config *cfg);
 
 /* Posts commands (SENDER_* bits). Returns at once; thread-safe. */

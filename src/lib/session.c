@@ -395,7 +395,11 @@ void chub_session_close(chub_session *s) {
 }
 
 static chub_code session_start_online(chub_session *s) {
-  sender_config cfg = {.api_root = s->set.api_root,
+  size_t m = 0, c = 0;
+  bool fin = false;
+  spool_pending_counts(s->sp, &m, &c, &fin);
+  sender_config cfg = {.backlog = m || c || fin,
+                       .api_root = s->set.api_root,
                        .api_key = s->api_key,
                        .model_id = s->model_id,
                        .sp = s->sp,
@@ -605,6 +609,10 @@ chub_code chub_session_upload_final(chub_session *s, int epoch,
                                     double deadline_s) {
   if (!s)
     return CHUB_EINVAL;
+  /* The final sync runs here, on the caller's thread, so the sender (and
+   * its heartbeats) stops first and no two threads send at once. */
+  sender_stop(s->snd, 2.0);
+  s->snd = NULL;
   unsigned long long final_seq = 0;
   struct stat st;
   if (path && stat(path, &st) == 0) {
@@ -620,10 +628,6 @@ chub_code chub_session_upload_final(chub_session *s, int epoch,
   spool_sync(s->sp);
   if (s->offline || !s->model_id)
     return CHUB_EOFFLINE;
-  /* The final sync runs here, on the caller's thread, so the sender (and
-   * its heartbeats) stops first and no two threads send at once. */
-  sender_stop(s->snd, 2.0);
-  s->snd = NULL;
   http_client *h = http_client_new(s->set.api_root, s->api_key);
   if (!h)
     return CHUB_ENOMEM;

@@ -1,0 +1,4 @@
+/* placeholder replaced below */
+int main(void) {
+  return 0;
+}

@@ -1,0 +1,654 @@
+/*
+ * test_core_protocol.c - libchub's HUB callbacks, session and sender against
+ * a scripted hub that fails on purpose (testsrv).
+ *
+ * What a user would notice is asserted from the hub's side: which requests
+ * arrived, how many attempts a failure cost, which epochs each upload
+ * carried, what the multipart body held. Waits are bounded polls on the
+ * server's request log, never timings.
+ */
+#include "core_test.h"
+#include "internal.h"
+#include "session.h"
+#include "testsrv.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#define KEY "testkey0123456789testkey0123456789abcdefgh"
+#define ROUTE_CREATE "POST /v1/models"
+#define ROUTE_METRICS "POST /v1/models/" TESTSRV_MODEL_ID
+#define ROUTE_UPLOAD "POST /v1/models/" TESTSRV_MODEL_ID "/upload"
+#define ROUTE_GET "GET /v1/models/" TESTSRV_MODEL_ID
+#define ROUTE_HEARTBEAT "POST /v1/agent/heartbeat/models/" TESTSRV_MODEL_ID
+#define ROUTE_EVENTS "POST /v1/events"
+#define MODEL_URL_PATH "/models/" TESTSRV_MODEL_ID
+
+typedef struct fixture {
+  testsrv *srv;
+  core_test_env env;
+  chub_callbacks *cb;
+  chub_trainer t;
+  chub_metric loss[2];
+  chub_metric metrics[2];
+  char last[256];
+  char best[256];
+} fixture;
+
+static int fixture_setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  f->srv = testsrv_start();
+  if (!f->srv)
+    return -1;
+  core_test_env_init(&f->env, testsrv_url(f->srv), KEY);
+  f->cb = chub_callbacks_new();
+  snprintf(f->last, sizeof f->last, "%s/last.pt", f->env.root);
+  snprintf(f->best, sizeof f->best, "%s/best.pt", f->env.root);
+  f->loss[0] = (chub_metric){"box_loss", 1.5};
+  f->loss[1] = (chub_metric){"cls_loss", 0.5};
+  f->metrics[0] = (chub_metric){"metrics/mAP50-95(B)", 0.25};
+  f->metrics[1] = (chub_metric){"val/loss", 0.75};
+  f->t.args = (chub_args){.model = "yolo11n.pt",
+                          .data = "coco8.yaml",
+                          .epochs = 5,
+                          .batch = 16,
+                          .imgsz = 640,
+                          .device = "cpu",
+                          .task = "detect",
+                          .mode = "train"};
+  f->t.tloss = f->loss;
+  f->t.n_tloss = 2;
+  f->t.metrics = f->metrics;
+  f->t.n_metrics = 2;
+  f->t.last = f->last;
+  f->t.best = f->best;
+  f->t.model_parameters = 2590620;
+  f->t.model_gflops = 6.5;
+  f->t.model_speed_ms = 1.5;
+  *state = f;
+  return 0;
+}
+
+static int fixture_teardown(void **state) {
+  fixture *f = *state;
+  if (f->t.hub_session)
+    chub_session_close(f->t.hub_session);
+  chub_callbacks_free(f->cb);
+  testsrv_stop(f->srv);
+  core_test_env_free(&f->env);
+  free(f);
+  return 0;
+}
+
+static void sha256_file(const char *path, char out[65]) {
+  FILE *fp = fopen(path, "rb");
+  assert_non_null(fp);
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+  unsigned char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+    EVP_DigestUpdate(ctx, buf, n);
+  fclose(fp);
+  unsigned char md[32];
+  unsigned int l = 0;
+  EVP_DigestFinal_ex(ctx, md, &l);
+  EVP_MD_CTX_free(ctx);
+  for (int i = 0; i < 32; i++)
+    snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* The epochs (as keys) of the i-th metrics upload, decoded; NULL if none. */
+static json_t *metrics_upload(testsrv *srv, size_t i) {
+  testsrv_request r;
+  if (!testsrv_get(srv, ROUTE_METRICS, i, &r))
+    return NULL;
+  json_t *body = json_loads(r.body, 0, NULL);
+  testsrv_request_clear(&r);
+  assert_non_null(body);
+  assert_string_equal(json_string_value(json_object_get(body, "type")),
+                      "metrics");
+  json_t *m = json_incref(json_object_get(body, "metrics"));
+  json_decref(body);
+  assert_true(json_is_object(m));
+  return m;
+}
+
+/* Every epoch the hub received over all metrics uploads, as a bitmask. */
+static unsigned long epochs_received(testsrv *srv) {
+  unsigned long mask = 0;
+  size_t n = testsrv_count(srv, ROUTE_METRICS);
+  for (size_t i = 0; i < n; i++) {
+    json_t *m = metrics_upload(srv, i);
+    const char *k;
+    json_t *v;
+    json_object_foreach(m, k, v) {
+      /* Each value is itself a JSON-encoded flat map. */
+      json_t *flat = json_loads(json_string_value(v), 0, NULL);
+      assert_non_null(flat);
+      assert_true(json_is_object(flat));
+      json_decref(flat);
+      mask |= 1ul << atoi(k);
+    }
+    json_decref(m);
+  }
+  return mask;
+}
+
+static size_t pending_metrics(chub_session *s) {
+  size_t m = 0, c = 0;
+  bool fin = false;
+  spool_pending_counts(s->sp, &m, &c, &fin);
+  return m;
+}
+
+/* Waits (bounded) until the session's spool has no pending epoch. */
+static bool wait_drained(chub_session *s) {
+  for (int i = 0; i < 1000; i++) {
+    if (pending_metrics(s) == 0)
+      return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+static chub_session *open_session(fixture *f) {
+  chub_session *s = NULL;
+  assert_int_equal(chub_session_open("yolo11n.pt", &f->t.args, &s), CHUB_OK);
+  assert_non_null(s);
+  return s;
+}
+
+static void run_epoch(fixture *f, int epoch) {
+  f->t.epoch = epoch;
+  f->loss[0].value = 1.5 / (epoch + 1);
+  f->metrics[0].value = 0.25 + 0.1 * epoch;
+  chub_callbacks_run(f->cb, CHUB_ON_FIT_EPOCH_END, &f->t);
+}
+
+static void save_model(fixture *f, int epoch, bool best) {
+  core_test_write_file(f->last, 3000 + (size_t)epoch * 17, epoch);
+  if (best)
+    core_test_write_file(f->best, 5000 + (size_t)epoch * 13, 100 + epoch);
+  f->t.fitness = 0.3 + 0.01 * epoch;
+  f->t.best_fitness = best ? f->t.fitness : 0.99;
+  chub_callbacks_run(f->cb, CHUB_ON_MODEL_SAVE, &f->t);
+}
+
+/* A full run through the callbacks, no rate limit: every epoch, every
+ * checkpoint and the final weights reach the hub with the right fields. */
+static void test_training_run(void **state) {
+  fixture *f = *state;
+  core_test_set("rate_limit_metrics", "0");
+  core_test_set("rate_limit_ckpt", "0");
+  assert_int_equal(chub_add_integration_callbacks(f->cb), CHUB_OK);
+  chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_START, &f->t);
+  assert_non_null(f->t.hub_session);
+  assert_string_equal(chub_session_model_id(f->t.hub_session),
+                      TESTSRV_MODEL_ID);
+  assert_true(core_test_logged("View model at "));
+  assert_true(core_test_logged(MODEL_URL_PATH));
+  testsrv_request r;
+  assert_true(testsrv_get(f->srv, ROUTE_CREATE, 0, &r));
+  assert_string_equal(r.api_key, KEY);
+  json_t *create = json_loads(r.body, 0, NULL);
+  testsrv_request_clear(&r);
+  assert_string_equal(json_string_value(json_object_get(
+                          json_object_get(create, "meta"), "name")),
+                      "yolo11n.pt");
+  json_decref(create);
+  chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_END, &f->t);
+  chub_callbacks_run(f->cb, CHUB_ON_TRAIN_START, &f->t);
+  for (int e = 0; e < 5; e++) {
+    run_epoch(f, e);
+    assert_true(testsrv_wait(f->srv, ROUTE_METRICS, (size_t)e + 1, 10));
+    save_model(f, e, e % 2 == 0);
+    assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, (size_t)e + 1, 10));
+  }
+  chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
+  assert_null(f->t.hub_session);
+  assert_true(core_test_logged("Syncing final model..."));
+  assert_true(core_test_logged("Done"));
+  /* One upload per epoch, each carrying that epoch. */
+  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), 5);
+  for (size_t i = 0; i < 5; i++) {
+    json_t *m = metrics_upload(f->srv, i);
+    char key[8];
+    snprintf(key, sizeof key, "%zu", i);
+    json_t *flat =
+        json_loads(json_string_value(json_object_get(m, key)), 0, NULL);
+    assert_non_null(flat);
+    assert_true(json_number_value(json_object_get(flat, "train/box_loss")) ==
+                1.5 / (double)(i + 1));
+    assert_non_null(json_object_get(flat, "metrics/mAP50-95(B)"));
+    if (i == 0)
+      assert_int_equal(
+          json_integer_value(json_object_get(flat, "model/parameters")),
+          2590620);
+    else
+      assert_null(json_object_get(flat, "model/parameters"));
+    json_decref(flat);
+    json_decref(m);
+  }
+  /* Five checkpoints then the final: multipart fields and digests. */
+  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 6);
+  for (size_t i = 0; i < 6; i++) {
+    assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, i, &r));
+    size_t len = 0;
+    const char *v = testsrv_part(&r, "type", &len);
+    bool final = i == 5;
+    assert_non_null(v);
+    assert_memory_equal(v, final ? "final" : "epoch", len);
+    v = testsrv_part(&r, "epoch", &len);
+    char num[8];
+    snprintf(num, sizeof num, "%zu", final ? 4 : i);
+    assert_int_equal(len, strlen(num));
+    assert_memory_equal(v, num, len);
+    if (final) {
+      v = testsrv_part(&r, "map", &len);
+      assert_non_null(v);
+      assert_true(strtod(v, NULL) == 0.25 + 0.1 * 4);
+      assert_non_null(testsrv_part(&r, "best.pt", &len));
+    } else {
+      v = testsrv_part(&r, "isBest", &len);
+      assert_non_null(v);
+      assert_memory_equal(v, i % 2 == 0 ? "True" : "False", len);
+      assert_non_null(testsrv_part(&r, "last.pt", &len));
+    }
+    /* The digest header matches the bytes of the file part. */
+    const char *file = testsrv_part(&r, final ? "best.pt" : "last.pt", &len);
+    unsigned char md[32];
+    unsigned int ml = 0;
+    EVP_Digest(file, len, md, &ml, EVP_sha256(), NULL);
+    char hex[65];
+    for (int k = 0; k < 32; k++)
+      snprintf(hex + 2 * k, 3, "%02x", md[k]);
+    assert_string_equal(r.sha256_header, hex);
+    testsrv_request_clear(&r);
+  }
+  char want[65];
+  sha256_file(f->best, want);
+  assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 5, &r));
+  assert_string_equal(r.sha256_header, want);
+  testsrv_request_clear(&r);
+  /* Heartbeats carried the agent name; usage events never leave a test. */
+  assert_true(testsrv_count(f->srv, ROUTE_HEARTBEAT) >= 1);
+  assert_true(testsrv_get(f->srv, ROUTE_HEARTBEAT, 0, &r));
+  assert_non_null(strstr(r.body, "chub-" CHUB_VERSION "-local"));
+  testsrv_request_clear(&r);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_EVENTS), 0);
+}
+
+/* 502, 504, 408, 500, 503 and a dropped connection are retried; the epoch
+ * arrives on the attempt after the failures. */
+static void test_retryable_statuses(void **state) {
+  fixture *f = *state;
+  chub_session *s = open_session(f);
+  testsrv_reply fails[] = {
+      {.status = 502, .retry_after = -1}, {.status = 504, .retry_after = -1},
+      {.status = 408, .retry_after = -1}, {.status = 500, .retry_after = -1},
+      {.status = 503, .retry_after = -1}, {.drop = true, .retry_after = -1}};
+  size_t expect = 0;
+  for (int e = 0; e < 6; e++) {
+    testsrv_script(f->srv, ROUTE_METRICS, fails[e]);
+    if (e == 0) { /* three in a row still fit the 3 retries */
+      testsrv_script(f->srv, ROUTE_METRICS, fails[e]);
+      testsrv_script(f->srv, ROUTE_METRICS, fails[e]);
+    }
+    char json[32];
+    snprintf(json, sizeof json, "{\"x\": %d}", e);
+    assert_int_equal(chub_session_queue_metrics(s, e, json), CHUB_OK);
+    assert_int_equal(chub_session_flush_metrics(s), CHUB_OK);
+    expect += e == 0 ? 4 : 2;
+    assert_true(testsrv_wait(f->srv, ROUTE_METRICS, expect, 20));
+    assert_true(wait_drained(s));
+  }
+  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), expect);
+  assert_int_equal(epochs_received(f->srv), 0x3f);
+  chub_session_close(s);
+}
+
+/* Four failures exhaust 1 + 3 retries: the epoch stays spooled and goes
+ * with the next upload, together with the new epoch. */
+static void test_give_up_then_merge(void **state) {
+  fixture *f = *state;
+  chub_session *s = open_session(f);
+  for (int i = 0; i < 4; i++)
+    testsrv_script(f->srv, ROUTE_METRICS,
+                   (testsrv_reply){.status = 502, .retry_after = -1});
+  chub_session_queue_metrics(s, 0, "{\"a\": 1}");
+  chub_session_flush_metrics(s);
+  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 4, 20));
+  assert_true(core_test_logged("failed after 4 attempt(s)"));
+  assert_int_equal(pending_metrics(s), 1);
+  chub_session_queue_metrics(s, 1, "{\"a\": 2}");
+  chub_session_flush_metrics(s);
+  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 5, 10));
+  assert_true(wait_drained(s));
+  json_t *m = metrics_upload(f->srv, 4);
+  assert_int_equal(json_object_size(m), 2);
+  assert_string_equal(json_string_value(json_object_get(m, "0")), "{\"a\": 1}");
+  assert_string_equal(json_string_value(json_object_get(m, "1")), "{\"a\": 2}");
+  json_decref(m);
+  chub_session_close(s);
+}
+
+/* 400 and 401 are not retried; the server's message is logged and the data
+ * stays for the next upload. */
+static void test_no_retry_on_client_errors(void **state) {
+  fixture *f = *state;
+  chub_session *s = open_session(f);
+  testsrv_script(f->srv, ROUTE_METRICS,
+                 (testsrv_reply){.status = 400,
+                                 .body = "{\"success\": false, \"message\": "
+                                         "\"metrics.0 is not a string\"}",
+                                 .retry_after = -1});
+  chub_session_queue_metrics(s, 0, "{\"a\": 1}");
+  chub_session_flush_metrics(s);
+  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 1, 10));
+  for (int i = 0; i < 200 && !core_test_logged("metrics.0 is not a string");
+       i++)
+    usleep(10000);
+  assert_true(core_test_logged("metrics.0 is not a string"));
+  assert_false(testsrv_wait(f->srv, ROUTE_METRICS, 2, 0.5));
+  assert_int_equal(pending_metrics(s), 1);
+  testsrv_script(f->srv, ROUTE_METRICS,
+                 (testsrv_reply){.status = 401, .retry_after = -1});
+  chub_session_flush_metrics(s);
+  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 2, 10));
+  for (int i = 0; i < 200 && !core_test_logged("check your API key"); i++)
+    usleep(10000);
+  assert_true(core_test_logged("check your API key"));
+  assert_false(testsrv_wait(f->srv, ROUTE_METRICS, 3, 0.5));
+  assert_int_equal(pending_metrics(s), 1);
+  chub_session_close(s);
+}
+
+/* 429 waits Retry-After when it fits the time budget, and gives up at
+ * once (data kept) when it does not. */
+static void test_rate_limited(void **state) {
+  fixture *f = *state;
+  chub_session *s = open_session(f);
+  testsrv_script(f->srv, ROUTE_METRICS,
+                 (testsrv_reply){.status = 429, .retry_after = 1});
+  chub_session_queue_metrics(s, 0, "{\"a\": 1}");
+  chub_session_flush_metrics(s);
+  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 2, 10));
+  assert_true(wait_drained(s));
+  testsrv_script(f->srv, ROUTE_METRICS,
+                 (testsrv_reply){.status = 429, .retry_after = 3600});
+  chub_session_queue_metrics(s, 1, "{\"a\": 2}");
+  chub_session_flush_metrics(s);
+  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 3, 10));
+  assert_false(testsrv_wait(f->srv, ROUTE_METRICS, 4, 0.5));
+  assert_int_equal(pending_metrics(s), 1);
+  chub_session_close(s);
+}
+
+/* With a long metrics rate limit nothing is sent during training and the
+ * final sync sends every epoch in one request; a long checkpoint limit
+ * sends no intermediate checkpoint. */
+static void test_rate_limits_hold(void **state) {
+  fixture *f = *state;
+  core_test_set("rate_limit_metrics", "3600");
+  core_test_set("rate_limit_ckpt", "3600");
+  chub_add_integration_callbacks(f->cb);
+  chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_START, &f->t);
+  assert_non_null(f->t.hub_session);
+  chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_END, &f->t);
+  for (int e = 0; e < 5; e++) {
+    run_epoch(f, e);
+    save_model(f, e, true);
+  }
+  /* The sender has been idle: its first heartbeat is the sign it ran. */
+  assert_true(testsrv_wait(f->srv, ROUTE_HEARTBEAT, 1, 10));
+  assert_false(testsrv_wait(f->srv, ROUTE_METRICS, 1, 0.3));
+  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 0);
+  assert_false(core_test_logged("Uploading checkpoint"));
+  chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), 1);
+  json_t *m = metrics_upload(f->srv, 0);
+  assert_int_equal(json_object_size(m), 5);
+  json_decref(m);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
+  testsrv_request r;
+  assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 0, &r));
+  size_t len;
+  const char *type = testsrv_part(&r, "type", &len);
+  assert_memory_equal(type, "final", len);
+  testsrv_request_clear(&r);
+}
+
+/* The second heartbeat sends back the agent id the hub issued. */
+static void test_heartbeat_agent_id(void **state) {
+  fixture *f = *state;
+  core_test_set("rate_limit_heartbeat", "1");
+  testsrv_script(f->srv, ROUTE_HEARTBEAT,
+                 (testsrv_reply){.status = 200,
+                                 .body = "{\"success\": true, \"data\": "
+                                         "{\"agentId\": \"agent-A1\"}}",
+                                 .retry_after = -1});
+  chub_session *s = open_session(f);
+  assert_true(testsrv_wait(f->srv, ROUTE_HEARTBEAT, 2, 10));
+  testsrv_request r;
+  assert_true(testsrv_get(f->srv, ROUTE_HEARTBEAT, 0, &r));
+  json_t *b = json_loads(r.body, 0, NULL);
+  assert_true(json_is_null(json_object_get(b, "agentId")));
+  json_decref(b);
+  testsrv_request_clear(&r);
+  assert_true(testsrv_get(f->srv, ROUTE_HEARTBEAT, 1, &r));
+  b = json_loads(r.body, 0, NULL);
+  assert_string_equal(json_string_value(json_object_get(b, "agentId")),
+                      "agent-A1");
+  assert_string_equal(json_string_value(json_object_get(b, "agent")),
+                      "chub-" CHUB_VERSION "-local");
+  json_decref(b);
+  testsrv_request_clear(&r);
+  chub_session_close(s);
+}
+
+/* mode=offline: nothing reaches the hub, everything spools, and `chub
+ * sync` later creates the model and uploads every epoch and the final. */
+static void test_offline_then_sync(void **state) {
+  fixture *f = *state;
+  setenv("CHUB_MODE", "offline", 1);
+  chub_session *s = NULL;
+  assert_int_equal(chub_session_open("yolo11n.pt", &f->t.args, &s),
+                   CHUB_EOFFLINE);
+  assert_non_null(s);
+  assert_null(chub_session_model_id(s));
+  char run[64];
+  snprintf(run, sizeof run, "%s", chub_session_run_id(s));
+  for (int e = 0; e < 3; e++)
+    assert_int_equal(chub_session_queue_metrics(s, e, "{\"loss\": 1.5}"),
+                     CHUB_OK);
+  core_test_write_file(f->best, 4096, 9);
+  assert_int_equal(chub_session_upload_final(s, 2, f->best, 0.5, 10),
+                   CHUB_EOFFLINE);
+  chub_session_close(s);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 0);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_HEARTBEAT), 0);
+  char listing[1024] = "";
+  FILE *fp = fmemopen(listing, sizeof listing, "w");
+  assert_int_equal(chub_list_runs(fp), CHUB_OK);
+  fclose(fp);
+  assert_non_null(strstr(listing, run));
+  assert_non_null(strstr(listing, "offline"));
+  assert_non_null(strstr(listing, "metrics 3"));
+  unsetenv("CHUB_MODE");
+  assert_int_equal(chub_sync_run(run), CHUB_OK);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 1);
+  assert_int_equal(epochs_received(f->srv), 0x7);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
+  /* Syncing again has nothing left to send. */
+  assert_int_equal(chub_sync_run(run), CHUB_OK);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 1);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
+  memset(listing, 0, sizeof listing);
+  fp = fmemopen(listing, sizeof listing, "w");
+  chub_list_runs(fp);
+  fclose(fp);
+  assert_non_null(strstr(listing, TESTSRV_MODEL_ID));
+  assert_non_null(strstr(listing, "metrics 0"));
+}
+
+/* A hub that refuses connections at open: the session opens offline. A
+ * hub that rejects the key: no session at all, one clear line. */
+static void test_open_failures(void **state) {
+  fixture *f = *state;
+  setenv("CHUB_API_ROOT", "http://127.0.0.1:1", 1);
+  chub_session *s = NULL;
+  assert_int_equal(chub_session_open("yolo11n.pt", &f->t.args, &s),
+                   CHUB_EOFFLINE);
+  assert_non_null(s);
+  assert_true(core_test_logged("gave no answer"));
+  assert_true(core_test_logged("chub sync "));
+  chub_session_close(s);
+  setenv("CHUB_API_ROOT", testsrv_url(f->srv), 1);
+  testsrv_script(f->srv, ROUTE_CREATE,
+                 (testsrv_reply){.status = 401, .retry_after = -1});
+  s = (chub_session *)1;
+  assert_int_equal(chub_session_open("yolo11n.pt", &f->t.args, &s), CHUB_EAUTH);
+  assert_null(s);
+  assert_true(core_test_logged("the hub rejected the API key; check your API "
+                               "key (chub login KEY)"));
+  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 1);
+  assert_int_equal(chub_session_open("model.txt", &f->t.args, &s), CHUB_EINVAL);
+  assert_null(s);
+}
+
+/* A model URL loads the model's train args and resume URL; an epoch the
+ * hub refused stays in the run, and the next session of the same model
+ * resumes that run and sends it. */
+static void test_load_and_resume_run(void **state) {
+  fixture *f = *state;
+  testsrv_set_model(f->srv,
+                    "{\"id\": \"" TESTSRV_MODEL_ID "\", \"status\": "
+                    "\"training\", \"has_last_weights\": true, \"resume\": "
+                    "\"/v1/models/" TESTSRV_MODEL_ID "/weights/last\", "
+                    "\"train_args\": {\"data\": \"mnist\", \"epochs\": 7, "
+                    "\"batch\": 32, \"imgsz\": 28}}");
+  char url[256];
+  snprintf(url, sizeof url, "%s/models/%s", testsrv_url(f->srv),
+           TESTSRV_MODEL_ID);
+  chub_session *s = NULL;
+  assert_int_equal(chub_session_open(url, &f->t.args, &s), CHUB_OK);
+  const chub_args *ta = chub_session_train_args(s);
+  assert_non_null(ta);
+  assert_string_equal(ta->data, "mnist");
+  assert_int_equal(ta->epochs, 7);
+  assert_int_equal(ta->batch, 32);
+  char resume[256];
+  snprintf(resume, sizeof resume, "%s/v1/models/%s/weights/last",
+           testsrv_url(f->srv), TESTSRV_MODEL_ID);
+  assert_string_equal(chub_session_resume_url(s), resume);
+  char run[64];
+  snprintf(run, sizeof run, "%s", chub_session_run_id(s));
+  testsrv_script(f->srv, ROUTE_METRICS,
+                 (testsrv_reply){.status = 400, .retry_after = -1});
+  chub_session_queue_metrics(s, 3, "{\"a\": 3}");
+  chub_session_flush_metrics(s);
+  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 1, 10));
+  chub_session_close(s);
+  assert_int_equal(chub_session_open(url, &f->t.args, &s), CHUB_OK);
+  assert_string_equal(chub_session_run_id(s), run);
+  assert_true(core_test_logged("resuming local run"));
+  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 2, 10));
+  assert_true(wait_drained(s));
+  assert_int_equal(epochs_received(f->srv), 1ul << 3);
+  chub_session_close(s);
+}
+
+/* The final sync against a hub that keeps failing stops at its deadline,
+ * says how to finish, and `chub sync` finishes once the hub is back. */
+static void test_final_deadline_then_sync(void **state) {
+  fixture *f = *state;
+  core_test_set("rate_limit_metrics", "3600");
+  core_test_set("final_sync_deadline", "1");
+  chub_add_integration_callbacks(f->cb);
+  chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_START, &f->t);
+  assert_non_null(f->t.hub_session);
+  char run[64];
+  snprintf(run, sizeof run, "%s", chub_session_run_id(f->t.hub_session));
+  chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_END, &f->t);
+  run_epoch(f, 0);
+  run_epoch(f, 1);
+  core_test_write_file(f->best, 10000, 3);
+  for (int i = 0; i < 200; i++)
+    testsrv_script(f->srv, ROUTE_METRICS,
+                   (testsrv_reply){.status = 503, .retry_after = -1});
+  chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
+  assert_null(f->t.hub_session);
+  assert_true(core_test_logged("everything stays spooled"));
+  char hint[96];
+  snprintf(hint, sizeof hint, "chub sync %s", run);
+  assert_true(core_test_logged(hint));
+  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 0);
+  testsrv_clear_script(f->srv);
+  size_t before = testsrv_count(f->srv, ROUTE_METRICS);
+  assert_int_equal(chub_sync_run(run), CHUB_OK);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), before + 1);
+  assert_int_equal(epochs_received(f->srv) & 0x3, 0x3);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
+}
+
+/* Usage-event callbacks return at once and, under tests, send nothing. */
+static void test_event_callbacks(void **state) {
+  fixture *f = *state;
+  chub_add_integration_callbacks(f->cb);
+  chub_validator v = {.args = f->t.args, .training = false};
+  chub_predictor p = {.args = f->t.args};
+  chub_exporter x = {.args = f->t.args};
+  x.args.format = "onnx";
+  chub_callbacks_run(f->cb, CHUB_ON_TRAIN_START, &f->t);
+  chub_callbacks_run(f->cb, CHUB_ON_VAL_START, &v);
+  chub_callbacks_run(f->cb, CHUB_ON_PREDICT_START, &p);
+  chub_callbacks_run(f->cb, CHUB_ON_EXPORT_START, &x);
+  assert_int_equal(chub_callbacks_count(f->cb, CHUB_ON_VAL_START), 1);
+  assert_false(testsrv_wait(f->srv, ROUTE_EVENTS, 1, 0.3));
+  /* Without a session the training callbacks do nothing at all. */
+  chub_callbacks_run(f->cb, CHUB_ON_FIT_EPOCH_END, &f->t);
+  chub_callbacks_run(f->cb, CHUB_ON_MODEL_SAVE, &f->t);
+  chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), 0);
+}
+
+/* Closing while the hub sits on a request returns (bounded by the close
+ * grace), keeping the epoch for later. */
+static void test_close_with_slow_hub(void **state) {
+  fixture *f = *state;
+  chub_session *s = open_session(f);
+  testsrv_script(f->srv, ROUTE_METRICS,
+                 (testsrv_reply){.delay_ms = 60000, .retry_after = -1});
+  chub_session_queue_metrics(s, 0, "{\"a\": 1}");
+  chub_session_flush_metrics(s);
+  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 1, 10));
+  assert_int_equal(pending_metrics(s), 1);
+  chub_session_close(s);
+}
+
+int main(void) {
+  setenv("CHUB_TESTING", "1", 1);
+#define T(name)                                                                \
+  cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+  const struct CMUnitTest tests[] = {
+      T(test_training_run),
+      T(test_retryable_statuses),
+      T(test_give_up_then_merge),
+      T(test_no_retry_on_client_errors),
+      T(test_rate_limited),
+      T(test_rate_limits_hold),
+      T(test_heartbeat_agent_id),
+      T(test_offline_then_sync),
+      T(test_open_failures),
+      T(test_load_and_resume_run),
+      T(test_final_deadline_then_sync),
+      T(test_event_callbacks),
+      T(test_close_with_slow_hub),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
