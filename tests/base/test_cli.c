@@ -454,6 +454,66 @@ static void test_sync_uploads_offline_run(void **state) {
 }
 #endif
 
+#ifdef CHUB_TEST_HAVE_SERVE
+/* `chub serve` runs the same server as chubd: it writes its port, answers
+ * /v1/health and drains on SIGTERM with status 0. */
+static void test_serve_runs_chubd(void **state) {
+  (void)state;
+  char data[400], port_file[400];
+  snprintf(data, sizeof data, "%s/chubd", tmp_root);
+  snprintf(port_file, sizeof port_file, "%s/port", tmp_root);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(e, 2);
+    execl(chub_bin, chub_bin, "serve", "--listen", "127.0.0.1:0", "--data",
+          data, "--port-file", port_file, (char *)NULL);
+    _exit(127);
+  }
+  int port = 0;
+  for (int i = 0; i < 1000 && port == 0; i++) { /* 10 s */
+    FILE *fp = fopen(port_file, "r");
+    if (fp) {
+      if (fscanf(fp, "%d", &port) != 1)
+        port = 0;
+      fclose(fp);
+    }
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    if (port == 0)
+      nanosleep(&ts, NULL);
+  }
+  if (port == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("chub serve wrote no port file");
+  }
+  char *url = th_fmt("http://127.0.0.1:%d/v1/health", port);
+  th_response r;
+  int rc = th_json_request("GET", url, NULL, NULL, &r);
+  long status = rc == 0 ? r.status : 0;
+  if (rc == 0)
+    th_response_free(&r);
+  free(url);
+  kill(pid, SIGTERM);
+  int st = -1;
+  for (int i = 0; i < 1000; i++) { /* 10 s */
+    if (waitpid(pid, &st, WNOHANG) == pid)
+      break;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    if (i == 999) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+    }
+  }
+  assert_int_equal(rc, 0);
+  assert_int_equal(status, 200);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+}
+#endif
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s PATH_TO_CHUB\n", argv[0]);
@@ -485,6 +545,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_against_real_chubd, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sync_uploads_offline_run, setup,
                                       teardown),
+#endif
+#ifdef CHUB_TEST_HAVE_SERVE
+      cmocka_unit_test_setup_teardown(test_serve_runs_chubd, setup, teardown),
 #endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
