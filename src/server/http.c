@@ -12,9 +12,14 @@
  * and the error answered at the end, so that the client, still writing,
  * reads an answer rather than a reset connection.
  *
- * Threads: a pool of epoll threads (MHD_USE_EPOLL_INTERNAL_THREAD with
+ * Threads: a pool of poll() threads (MHD_USE_POLL_INTERNAL_THREAD with
  * MHD_OPTION_THREAD_POOL_SIZE); each handles its connections start to end,
- * and the store gives each thread its own database connection.
+ * and the store gives each thread its own database connection. Not epoll:
+ * with libmicrohttpd 0.9.75's epoll mode, a client that closes its
+ * connection in the middle of a request body is never noticed (no
+ * completion, no error) until the connection timeout, which kept a
+ * half-received upload's temporary file and blocked a clean shutdown for
+ * two minutes. poll() sees the hang-up at once.
  */
 #include "server.h"
 
@@ -387,7 +392,7 @@ struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
   memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
   freeaddrinfo(ai);
   srv->loopback = http_is_loopback((struct sockaddr *)&ss);
-  unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC;
+  unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC;
   if (ss.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   if (srv->cfg.verbose)
@@ -399,7 +404,8 @@ struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
       pool, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_END);
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_END);
   if (!d) {
     snprintf(err, errn,
              "cannot listen on %s:%d (address in use, or not allowed)",

@@ -56,6 +56,13 @@ static void weights_fail(weights_upload *up, unsigned status, const char *fmt,
   vsnprintf(up->err, sizeof up->err, fmt, ap);
   va_end(ap);
   up->status = status;
+  /* Nothing of a refused upload stays on disk, not even until the
+   * connection ends: the client may look as soon as it has the answer. */
+  if (up->fd >= 0) {
+    close(up->fd);
+    unlink(up->tmp);
+    up->fd = -1;
+  }
 }
 
 void weights_upload_free(weights_upload *up) {
@@ -303,6 +310,10 @@ void weights_upload_finish(chubd_request *req, chubd_reply *rep) {
                  "best.pt)");
   if (up->status) {
     reply_error(rep, up->status, "%s", up->err);
+    return;
+  }
+  if (up->fd < 0) {
+    reply_error(rep, 507, "the server cannot store the upload (disk)");
     return;
   }
   unsigned char digest[32];
