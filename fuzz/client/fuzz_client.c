@@ -1,0 +1,67 @@
+/*
+ * fuzz_client.c - libFuzzer target for what the client parses from outside:
+ * a hub's answer body (the envelope and the data fields the session reads),
+ * a Retry-After header value, and a model identifier (URL or file name).
+ *
+ * The input's first byte picks the parser so one corpus covers all three;
+ * every parser must reject garbage with an error code and never read past
+ * the input (ASan) or misbehave on odd numbers (UBSan).
+ */
+#include "http.h"
+#include "session.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fuzz_client_envelope(const char *body, size_t len) {
+  json_t *data = NULL;
+  char msg[64];
+  chub_code rc = http_parse_envelope(body, len, &data, msg, sizeof msg);
+  if (rc != CHUB_OK) {
+    if (data)
+      abort(); /* a failed parse must not hand out data */
+    return;
+  }
+  if (strlen(msg) >= sizeof msg)
+    abort();
+  /* The fields a session reads from a model and an upload answer. */
+  json_string_value(json_object_get(data, "id"));
+  json_string_value(json_object_get(data, "agentId"));
+  json_string_value(json_object_get(data, "sha256"));
+  json_t *ta = json_object_get(data, "train_args");
+  (void)(int)json_number_value(json_object_get(ta, "epochs"));
+  json_decref(data);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size == 0)
+    return 0;
+  uint8_t which = data[0] % 3;
+  const char *rest = (const char *)data + 1;
+  size_t len = size - 1;
+  char *text = malloc(len + 1);
+  if (!text)
+    return 0;
+  memcpy(text, rest, len);
+  text[len] = '\0';
+  if (which == 0) {
+    fuzz_client_envelope(rest, len);
+  } else if (which == 1) {
+    double s = http_retry_after(text, 1700000000LL);
+    if (!(s >= 0 || s == -1))
+      abort();
+  } else {
+    session_ident id;
+    chub_code rc = session_parse_identifier(text, &id);
+    if (rc == CHUB_OK && id.kind == SESSION_IDENT_URL &&
+        strlen(id.model_id) != 20)
+      abort();
+    if (rc == CHUB_OK && id.kind == SESSION_IDENT_FILE) {
+      chub_args a = {.data = "d", .epochs = 1};
+      free(session_create_payload(&a, &id));
+    }
+  }
+  free(text);
+  return 0;
+}
