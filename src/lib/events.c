@@ -32,9 +32,8 @@
 /* The process's usage-event queue and its sender thread. */
 static struct {
   pthread_mutex_t mu;
-  pthread_cond_t wake; /* new event, flush, or exit */
-  pthread_cond_t done; /* a send finished or the thread ended */
-  bool cond_ready;
+  pthread_cond_t wake;   /* new event, flush, or exit */
+  pthread_cond_t done;   /* a send finished or the thread ended */
   json_t *queue;         /* array of {"name", "params"} */
   bool loaded;           /* settings read into the fields below */
   bool allowed;          /* sync on, rank -1/0, not under tests */
@@ -58,14 +57,41 @@ static pthread_once_t chub_events_once = PTHREAD_ONCE_INIT;
 
 /* The condition variables wait on the monotonic clock, as chub_now() does,
  * so a clock step cannot stall or rush the sender. */
-static void chub_events_init_conds(void) {
+static void chub_events_make_conds(void) {
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   pthread_cond_init(&chub_events_state.wake, &attr);
   pthread_cond_init(&chub_events_state.done, &attr);
   pthread_condattr_destroy(&attr);
-  chub_events_state.cond_ready = true;
+}
+
+/* fork(): the mutex is held across it so the child never inherits it
+ * locked mid-change. The child has no sender thread, so it starts afresh
+ * (its own thread on its own first event) and never re-sends what the
+ * parent queued. */
+static void chub_events_before_fork(void) {
+  pthread_mutex_lock(&chub_events_state.mu);
+}
+
+static void chub_events_after_fork_parent(void) {
+  pthread_mutex_unlock(&chub_events_state.mu);
+}
+
+static void chub_events_after_fork_child(void) {
+  json_array_clear(chub_events_state.queue);
+  chub_events_state.started = false;
+  chub_events_state.finished = false;
+  chub_events_state.sending = false;
+  chub_events_state.flush_now = false;
+  chub_events_make_conds();
+  pthread_mutex_unlock(&chub_events_state.mu);
+}
+
+static void chub_events_init_conds(void) {
+  chub_events_make_conds();
+  pthread_atfork(chub_events_before_fork, chub_events_after_fork_parent,
+                 chub_events_after_fork_child);
 }
 
 static void chub_events_wait_until(pthread_cond_t *cv, double deadline) {
@@ -279,12 +305,15 @@ void chub_events_push(const char *name, struct json_t *params) {
   }
   if (!chub_events_state.queue)
     chub_events_state.queue = json_array();
+  /* The queue takes the only reference, so the event is freed by the
+   * thread that sends it and never by two threads in turn. */
   if (json_array_size(chub_events_state.queue) < CHUB_EVENTS_MAX)
-    json_array_append(chub_events_state.queue, event);
+    json_array_append_new(chub_events_state.queue, event);
+  else
+    json_decref(event);
   chub_events_start();
   pthread_cond_broadcast(&chub_events_state.wake);
   pthread_mutex_unlock(&chub_events_state.mu);
-  json_decref(event);
 }
 
 /* The last path component without its extension ("data/coco8.yaml" ->

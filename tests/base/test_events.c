@@ -15,9 +15,12 @@
 #include "tb_listener.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char cfg_dir[256];
@@ -285,7 +288,95 @@ static void test_failed_send_is_silent(void **state) {
   assert_string_equal(warnings, "");
 }
 
-int main(void) {
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+
+static bool built_with_tsan(void) {
+#ifdef TEST_TSAN
+  return true;
+#else
+  return false;
+#endif
+}
+
+/* Waits at most 10 s for pid; returns its exit status or -1. */
+static int wait_child(pid_t pid) {
+  int st = -1;
+  for (int i = 0; i < 1000; i++) {
+    if (waitpid(pid, &st, WNOHANG) == pid)
+      return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
+/* An event recorded just before the program exits is still sent: the exit
+ * flush. The program is this test binary in its --record-and-exit mode. */
+static void test_sent_at_exit(void **state) {
+  (void)state;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execl("/proc/self/exe", "test_base_events", "--record-and-exit",
+          tb_listener_url(hub), (char *)NULL);
+    _exit(127);
+  }
+  assert_int_equal(wait_child(pid), 0);
+  assert_true(tb_listener_wait(hub, 1, 5));
+  json_t *doc = request_json(0);
+  json_t *ev = json_array_get(json_object_get(doc, "events"), 0);
+  assert_string_equal(json_string_value(json_object_get(ev, "name")), "export");
+  json_decref(doc);
+}
+
+/* A forked child has no sender thread of its own: it starts one for its own
+ * events and never re-sends what the parent had queued. */
+static void test_fork_child_starts_afresh(void **state) {
+  (void)state;
+  if (built_with_tsan()) {
+    skip(); /* TSan cannot start threads after a multi-threaded fork */
+  }
+  chub_events_test_reset(3600);
+  chub_event_record("train", &train_args, NULL);
+  assert_int_equal(chub_events_pending(), 1);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int pending = (int)chub_events_pending();
+    chub_event_record("predict", &train_args, NULL);
+    _exit(pending == 0 && chub_events_flush(5) ? 0 : 1);
+  }
+  assert_int_equal(wait_child(pid), 0);
+  assert_true(tb_listener_wait(hub, 1, 5));
+  json_t *doc = request_json(0);
+  json_t *events = json_object_get(doc, "events");
+  assert_int_equal(json_array_size(events), 1);
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(events, 0), "name")),
+      "predict");
+  json_decref(doc);
+  assert_int_equal(chub_events_pending(), 1); /* the parent's, still here */
+  assert_true(chub_events_flush(10));
+  assert_true(tb_listener_wait(hub, 2, 10));
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--record-and-exit") == 0) {
+    /* test_sent_at_exit's program: record, then leave at once. */
+    setenv("CHUB_API_ROOT", argv[2], 1);
+    chub_events_test_reset(3600);
+    chub_args ex = {.model = "best.pt", .format = "onnx", .mode = "export"};
+    chub_event_record("export", &ex, NULL);
+    return chub_events_pending() == 1 ? 0 : 3;
+  }
   char tmpl[] = "/tmp/chub-test-events-XXXXXX";
   if (!mkdtemp(tmpl))
     return 1;
@@ -298,6 +389,7 @@ int main(void) {
       cmocka_unit_test(test_gate),
       cmocka_unit_test_setup_teardown(test_not_sent_without_sync_or_on_rank_1,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sent_at_exit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sends_train_event_json, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_export_and_predict_params, setup,
@@ -308,6 +400,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_one_send_per_interval, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_failed_send_is_silent, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_fork_child_starts_afresh, setup,
                                       teardown),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
