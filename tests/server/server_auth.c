@@ -75,12 +75,17 @@ static void server_auth_revoked_key(void **state) {
   json_t *env = sv_expect(p, "POST", "/v1/auth", key, NULL, 200);
   json_decref(env);
 
-  /* Revoke by a prefix, as `keys list` shows it, while chubd runs. */
-  char prefix[9];
-  memcpy(prefix, key, 8);
-  prefix[8] = '\0';
+  /* Revoke by the prefix `keys list` shows, while chubd runs. */
+  const char *list_args[] = {"keys", "list", NULL};
+  char *list = NULL;
+  assert_int_equal(chubd_proc_cli(p, list_args, &list), 0);
+  char *prefix = sv_listed_prefix(list, key);
+  if (!prefix)
+    fail_msg("`keys list` shows no prefix of the new key:\n%s", list);
+  free(list);
   const char *args[] = {"keys", "revoke", prefix, NULL};
   assert_int_equal(chubd_proc_cli(p, args, NULL), 0);
+  free(prefix);
 
   env = sv_expect(p, "POST", "/v1/auth", key, NULL, 401);
   json_decref(env);
@@ -111,7 +116,7 @@ static void server_health(void **state) {
   const char *version = th_json_str(env, "data.version");
   assert_non_null(version);
   assert_true(strlen(version) > 0);
-  assert_string_equal(th_json_str(env, "data.store"), "sqlite");
+  sv_assert_str(th_json_str(env, "data.store"), "sqlite");
   json_decref(env);
 }
 

@@ -38,13 +38,13 @@ static void server_heartbeat_agent_id(void **state) {
 
   /* Sent back: the same id is answered (the client adopts the answer). */
   env = server_heartbeat_send(p, id, agent_id, 200);
-  assert_string_equal(th_json_str(env, "data.agentId"), agent_id);
+  sv_assert_str(th_json_str(env, "data.agentId"), agent_id);
   json_decref(env);
 
   json_t *m = sv_model(p, chubd_proc_key(p), id);
-  assert_string_equal(th_json_str(m, "status"), "training");
-  assert_string_equal(th_json_str(m, "agent.id"), agent_id);
-  assert_string_equal(th_json_str(m, "agent.name"), "chub-0.1.0-local");
+  sv_assert_str(th_json_str(m, "status"), "training");
+  sv_assert_str(th_json_str(m, "agent.id"), agent_id);
+  sv_assert_str(th_json_str(m, "agent.name"), "chub-0.1.0-local");
   assert_true(sv_is_rfc3339_utc(th_json_str(m, "agent.last_heartbeat")));
   json_decref(m);
   free(agent_id);
@@ -70,7 +70,7 @@ static void server_heartbeat_bad(void **state) {
   json_decref(env);
   /* Nothing above made the model train. */
   json_t *m = sv_model(p, chubd_proc_key(p), id);
-  assert_string_equal(th_json_str(m, "status"), "new");
+  sv_assert_str(th_json_str(m, "status"), "new");
   assert_null(th_json_at(m, "agent"));
   json_decref(m);
   free(path);
@@ -90,7 +90,7 @@ static void server_heartbeat_trained_stays(void **state) {
   json_t *env = server_heartbeat_send(p, id, NULL, 200);
   json_decref(env);
   json_t *m = sv_model(p, chubd_proc_key(p), id);
-  assert_string_equal(th_json_str(m, "status"), "trained");
+  sv_assert_str(th_json_str(m, "status"), "trained");
   json_decref(m);
   free(b);
   free(id);
@@ -120,13 +120,13 @@ static void server_heartbeat_disconnected(void **state) {
   env = server_heartbeat_send(p, id, agent_id, 200);
   json_decref(env);
   json_t *m = sv_model(p, chubd_proc_key(p), id);
-  assert_string_equal(th_json_str(m, "status"), "training");
+  sv_assert_str(th_json_str(m, "status"), "training");
   json_decref(m);
   /* A model with no agent at all is not disconnected: it is new. */
   char *fresh = sv_create(p, chubd_proc_key(p), "fresh.pt");
   sv_sleep_ms(1500);
   m = sv_model(p, chubd_proc_key(p), fresh);
-  assert_string_equal(th_json_str(m, "status"), "new");
+  sv_assert_str(th_json_str(m, "status"), "new");
   json_decref(m);
   free(fresh);
   free(agent_id);

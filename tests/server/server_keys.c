@@ -8,7 +8,6 @@
  */
 #include "sv.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,23 +40,6 @@ static void server_keys_unique(void **state) {
     free(k[i]);
 }
 
-/* The first token in `list` of 4..41 alnum characters that is a prefix of
- * key, or NULL: how `keys list` names a key without showing it. */
-static char *server_keys_listed_prefix(const char *list, const char *key) {
-  const char *s = list;
-  while (*s) {
-    while (*s && !isalnum((unsigned char)*s))
-      s++;
-    const char *start = s;
-    while (*s && isalnum((unsigned char)*s))
-      s++;
-    size_t n = (size_t)(s - start);
-    if (n >= 4 && n < 42 && strncmp(start, key, n) == 0)
-      return strndup(start, n);
-  }
-  return NULL;
-}
-
 static void server_keys_list_and_revoke(void **state) {
   chubd_proc *p = *state;
   char *key = chubd_proc_create_key(p, "listed-owner");
@@ -70,7 +52,7 @@ static void server_keys_list_and_revoke(void **state) {
   assert_non_null(strstr(list, "listed-owner"));
   assert_null(strstr(list, key));
   assert_null(strstr(list, chubd_proc_key(p)));
-  char *prefix = server_keys_listed_prefix(list, key);
+  char *prefix = sv_listed_prefix(list, key);
   if (!prefix)
     fail_msg("`keys list` shows no prefix of the new key:\n%s", list);
   free(list);
@@ -100,9 +82,9 @@ static void server_keys_no_plaintext(void **state) {
   json_decref(env);
   char *id = sv_create(p, key, "k.pt");
   free(id);
-  assert_int_equal(sv_files_containing(chubd_proc_data_dir(p), key, 42), 0);
+  assert_int_equal(sv_files_gone(chubd_proc_data_dir(p), key, 42, 1), 0);
   assert_int_equal(
-      sv_files_containing(chubd_proc_data_dir(p), chubd_proc_key(p), 42), 0);
+      sv_files_gone(chubd_proc_data_dir(p), chubd_proc_key(p), 42, 1), 0);
   /* Not in chubd's log either. */
   const char *log = chubd_proc_log_path(p);
   FILE *f = fopen(log, "rb");

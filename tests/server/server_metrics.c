@@ -69,7 +69,7 @@ static void server_metrics_batch_in_order(void **state) {
   json_decref(d);
 
   json_t *m = sv_model(p, chubd_proc_key(p), id);
-  assert_string_equal(th_json_str(m, "status"), "training");
+  sv_assert_str(th_json_str(m, "status"), "training");
   assert_int_equal(th_json_int(m, "metrics_count", -1), 4);
   assert_int_equal(th_json_int(m, "last_epoch", -1), 10);
   json_decref(m);
@@ -150,7 +150,7 @@ static void server_metrics_bad_bodies(void **state) {
   assert_int_equal(json_array_size(d), 0);
   json_decref(d);
   json_t *m = sv_model(p, chubd_proc_key(p), id);
-  assert_string_equal(th_json_str(m, "status"), "new");
+  sv_assert_str(th_json_str(m, "status"), "new");
   json_decref(m);
   free(id);
 }

@@ -18,27 +18,27 @@ static void server_models_create_read(void **state) {
   char *id = sv_create(p, key, "yolo11n.pt");
   json_t *m = sv_model(p, key, id);
 
-  assert_string_equal(th_json_str(m, "id"), id);
-  assert_string_equal(th_json_str(m, "meta.name"), "yolo11n.pt");
+  sv_assert_str(th_json_str(m, "id"), id);
+  sv_assert_str(th_json_str(m, "meta.name"), "yolo11n.pt");
   assert_true(sv_is_rfc3339_utc(th_json_str(m, "created_at")));
   assert_true(sv_is_rfc3339_utc(th_json_str(m, "updated_at")));
-  assert_string_equal(th_json_str(m, "status"), "new");
+  sv_assert_str(th_json_str(m, "status"), "new");
   assert_int_equal(th_json_int(m, "batch_size", -1), 16);
   assert_int_equal(th_json_int(m, "epochs", -1), 100);
   assert_int_equal(th_json_int(m, "imgsz", -1), 640);
   assert_int_equal(th_json_int(m, "patience", -1), 100);
-  assert_string_equal(th_json_str(m, "device"), "cpu");
-  assert_string_equal(th_json_str(m, "cache"), "ram");
-  assert_string_equal(th_json_str(m, "data"), "coco8.yaml");
-  assert_string_equal(th_json_str(m, "cfg"), "yolo11n");
+  sv_assert_str(th_json_str(m, "device"), "cpu");
+  sv_assert_str(th_json_str(m, "cache"), "ram");
+  sv_assert_str(th_json_str(m, "data"), "coco8.yaml");
+  sv_assert_str(th_json_str(m, "cfg"), "yolo11n");
 
-  assert_string_equal(th_json_str(m, "train_args.data"), "coco8.yaml");
+  sv_assert_str(th_json_str(m, "train_args.data"), "coco8.yaml");
   assert_int_equal(th_json_int(m, "train_args.epochs", -1), 100);
   assert_int_equal(th_json_int(m, "train_args.batch", -1), 16);
   assert_int_equal(th_json_int(m, "train_args.imgsz", -1), 640);
   assert_int_equal(th_json_int(m, "train_args.patience", -1), 100);
-  assert_string_equal(th_json_str(m, "train_args.device"), "cpu");
-  assert_string_equal(th_json_str(m, "train_args.cache"), "ram");
+  sv_assert_str(th_json_str(m, "train_args.device"), "cpu");
+  sv_assert_str(th_json_str(m, "train_args.cache"), "ram");
 
   assert_int_equal(th_json_bool(m, "has_last_weights"), 0);
   assert_int_equal(th_json_bool(m, "has_best_weights"), 0);
@@ -75,9 +75,9 @@ static void server_models_create_from_scratch(void **state) {
   assert_int_equal(th_json_bool(m, "is_pretrained"), 0);
   assert_int_equal(th_json_int(m, "epochs", -1), 3);
   assert_int_equal(th_json_int(m, "batch_size", -1), 8);
-  assert_string_equal(th_json_str(m, "cache"), "disk");
-  assert_string_equal(th_json_str(m, "data"), "fashion-mnist");
-  assert_string_equal(th_json_str(m, "cfg"), "mlp.cfg");
+  sv_assert_str(th_json_str(m, "cache"), "disk");
+  sv_assert_str(th_json_str(m, "data"), "fashion-mnist");
+  sv_assert_str(th_json_str(m, "cfg"), "mlp.cfg");
   json_decref(m);
   json_decref(env);
 }
@@ -105,13 +105,13 @@ static void server_models_patch(void **state) {
                           200);
   json_decref(env);
   json_t *m = sv_model(p, key, id);
-  assert_string_equal(th_json_str(m, "meta.name"), "after");
+  sv_assert_str(th_json_str(m, "meta.name"), "after");
   assert_int_equal(th_json_int(m, "epochs", -1), 42);
   assert_int_equal(th_json_int(m, "train_args.epochs", -1), 42);
   assert_int_equal(th_json_int(m, "batch_size", -1), 4);
   /* Untouched fields stay. */
   assert_int_equal(th_json_int(m, "imgsz", -1), 640);
-  assert_string_equal(th_json_str(m, "data"), "coco8.yaml");
+  sv_assert_str(th_json_str(m, "data"), "coco8.yaml");
   json_decref(m);
 
   /* An ill-typed field is a 400 that names it, and changes nothing. */
@@ -188,7 +188,7 @@ static void server_models_delete(void **state) {
     char *mpath = th_fmt("/v1/models/%s/metrics", id);
     env = sv_expect(p, "GET", mpath, key, NULL, 404);
     json_decref(env);
-    assert_int_equal(sv_files_equal(chubd_proc_data_dir(p), bytes, len), 0);
+    assert_int_equal(sv_files_gone(chubd_proc_data_dir(p), bytes, len, 0), 0);
     free(mpath);
     free(wpath);
     free(rpath);
@@ -227,7 +227,7 @@ static void server_models_list(void **state) {
   for (int i = 0; i < 10; i++) {
     char sub[32];
     snprintf(sub, sizeof sub, "%d.id", i);
-    assert_string_equal(th_json_str(res, sub), ids[N - 1 - i]);
+    sv_assert_str(th_json_str(res, sub), ids[N - 1 - i]);
   }
   json_decref(env);
 
@@ -244,7 +244,7 @@ static void server_models_list(void **state) {
     for (size_t i = 0; i < n; i++) {
       assert_true(seen < N);
       char *sub = th_fmt("%zu.id", i);
-      assert_string_equal(th_json_str(res, sub), ids[N - 1 - seen]);
+      sv_assert_str(th_json_str(res, sub), ids[N - 1 - seen]);
       free(sub);
       seen++;
     }
@@ -284,8 +284,8 @@ static void server_models_list_cap(void **state) {
   /* Every listed MODEL has the read fields too. */
   env = sv_expect(p, "GET", "/v1/models?limit=1", key, NULL, 200);
   json_t *m = th_json_at(env, "data.results.0");
-  assert_string_equal(th_json_str(m, "status"), "new");
-  assert_string_equal(th_json_str(m, "meta.name"), "cap.pt");
+  sv_assert_str(th_json_str(m, "status"), "new");
+  sv_assert_str(th_json_str(m, "meta.name"), "cap.pt");
   json_decref(env);
   free(key);
 }

@@ -124,12 +124,12 @@ static void server_pages_ui_json(void **state) {
 
   char *path = th_fmt("/ui/models/%s", id);
   env = sv_expect(p, "GET", path, NULL, NULL, 200);
-  assert_string_equal(th_json_str(env, "data.id"), id);
-  assert_string_equal(th_json_str(env, "data.status"), "training");
+  sv_assert_str(th_json_str(env, "data.id"), id);
+  sv_assert_str(th_json_str(env, "data.status"), "training");
   assert_int_equal(th_json_int(env, "data.metrics_count", -1), 2);
   assert_int_equal(th_json_int(env, "data.last_epoch", -1), 1);
   char *ui_url = th_fmt("/ui/models/%s/weights/%s", id, hex);
-  assert_string_equal(th_json_str(env, "data.checkpoints.0.url"), ui_url);
+  sv_assert_str(th_json_str(env, "data.checkpoints.0.url"), ui_url);
   json_decref(env);
   free(path);
 

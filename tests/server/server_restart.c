@@ -44,11 +44,11 @@ static void server_restart_check(chubd_proc *p, server_restart_fixture *f) {
   json_t *env = sv_expect(p, "POST", "/v1/auth", key, NULL, 200);
   json_decref(env);
   json_t *m = sv_model(p, key, f->id);
-  assert_string_equal(th_json_str(m, "meta.name"), "persist.pt");
+  sv_assert_str(th_json_str(m, "meta.name"), "persist.pt");
   assert_int_equal(th_json_int(m, "epochs", -1), 100);
   assert_int_equal(th_json_bool(m, "has_last_weights"), 1);
   assert_int_equal(json_array_size(th_json_at(m, "checkpoints")), 1);
-  assert_string_equal(th_json_str(m, "agent.name"), "chub-0.1.0-local");
+  sv_assert_str(th_json_str(m, "agent.name"), "chub-0.1.0-local");
   json_decref(m);
 
   char *path = th_fmt("/v1/models/%s/metrics", f->id);

@@ -103,7 +103,33 @@ json_t *sv_expect(chubd_proc *p, const char *method, const char *path,
   return env;
 }
 
-int sv_message_has(json_t *env, const char *needle) {
+/* The first token in `list` of 4..41 alnum characters that is a prefix of
+ * key, or NULL: how `keys list` names a key without showing it. */
+char *sv_listed_prefix(const char *list, const char *key) {
+  const char *s = list;
+  while (*s) {
+    while (*s && !isalnum((unsigned char)*s))
+      s++;
+    const char *start = s;
+    while (*s && isalnum((unsigned char)*s))
+      s++;
+    size_t n = (size_t)(s - start);
+    if (n >= 4 && n < 42 && strncmp(start, key, n) == 0)
+      return strndup(start, n);
+  }
+  return NULL;
+}
+
+void sv_assert_str_(const char *actual, const char *want, const char *expr,
+                    const char *file, int line) {
+  if (!actual)
+    fail_msg("%s:%d: %s is missing, expected \"%s\"", file, line, expr, want);
+  if (strcmp(actual, want) != 0)
+    fail_msg("%s:%d: %s is \"%s\", expected \"%s\"", file, line, expr, actual,
+             want);
+}
+
+json_t *env, const char *needle) {
   const char *m = th_json_str(env, "message");
   if (!m)
     return 0;
@@ -256,6 +282,18 @@ int sv_files_containing(const char *dir, const void *needle, size_t len) {
   sv_match m = {needle, len, 1, 0};
   sv_walk(dir, sv_match_file, &m, 0);
   return m.count;
+}
+
+int sv_files_gone(const char *dir, const void *data, size_t len, int contains) {
+  int n = 0;
+  for (int i = 0; i < 60; i++) {
+    n = contains ? sv_files_containing(dir, data, len)
+                 : sv_files_equal(dir, data, len);
+    if (n == 0)
+      break;
+    sv_sleep_ms(50);
+  }
+  return n;
 }
 
 static int sv_sqlite_file(const char *path, const struct stat *sb, void *ctx) {

@@ -41,6 +41,19 @@ json_t *sv_json(chubd_proc *p, const char *method, const char *path,
 json_t *sv_expect(chubd_proc *p, const char *method, const char *path,
                   const char *key, const char *json, long want);
 
+/* The first token in `list` (the output of `keys list`) of 4..41
+ * characters [A-Za-z0-9] that is a prefix of key, malloc'd, or NULL: how
+ * the list names a key without showing it, and what `keys revoke` takes. */
+char *sv_listed_prefix(const char *list, const char *key);
+
+/* Asserts a string read from an answer equals `want`; unlike
+ * assert_string_equal it reports a missing value (NULL) as a failure that
+ * names the expression instead of crashing. */
+#define sv_assert_str(actual, want)                                            \
+  sv_assert_str_((actual), (want), #actual, __FILE__, __LINE__)
+void sv_assert_str_(const char *actual, const char *want, const char *expr,
+                    const char *file, int line);
+
 /* True when the envelope's message contains `needle` (case-insensitive). */
 int sv_message_has(json_t *env, const char *needle);
 
@@ -71,6 +84,12 @@ unsigned char *sv_bytes(size_t len, unsigned seed);
  * contains is set. */
 int sv_files_equal(const char *dir, const void *data, size_t len);
 int sv_files_containing(const char *dir, const void *needle, size_t len);
+
+/* Waits (bounded: 3 s) until no file under dir holds data/len (exactly,
+ * or anywhere in it when contains is set) and returns how many still do.
+ * A rejected upload's temporary file may outlive the answer by moments;
+ * what matters to a user is that none remains. */
+int sv_files_gone(const char *dir, const void *data, size_t len, int contains);
 
 /* Path of the SQLite database under dir (the first regular file starting
  * with the SQLite header), malloc'd, or NULL. */
