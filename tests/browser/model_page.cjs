@@ -19,7 +19,8 @@
  *
  * Every chubd and trainer it starts is killed by PID on every exit path.
  * Each wait is bounded in count and time. Screenshots go to
- * DIR/browser-index.png and DIR/browser-model.png.
+ * DIR/browser-index.png, DIR/browser-model.png (the seeded run) and, with
+ * --trainer, DIR/browser-model-trainer.png.
  */
 'use strict';
 
@@ -362,8 +363,6 @@ async function seededRun(ctx, hub, shots) {
         'list: the run shows trained and 5 / 5 epochs', rowText);
   check(await row.$('a[href="/models/' + run.id + '"]') !== null,
         'list: the name links to the model page');
-  await page.screenshot({ path: path.join(shots, 'browser-index.png'),
-                          fullPage: true });
 
   await openModel(page, hub, run.id);
   const status = await page.getAttribute('#status [data-status]',
@@ -517,6 +516,9 @@ async function trainerRun(ctx, hub) {
   const status = await page.getAttribute('#status [data-status]',
                                          'data-status');
   check(status === 'trained', 'trainer run: status is trained', status);
+  await page.screenshot({ path: path.join(args.shots,
+                                          'browser-model-trainer.png'),
+                          fullPage: true });
   const { want } = await checkCharts(page, hub, m.id, 'trainer run');
   check(want.size > 0 && [...want.values()].every((n) => n === epochs),
         'trainer run: every metric has one point per epoch (' + epochs + ')',
@@ -575,6 +577,15 @@ async function main() {
     } else {
       console.log('# no --trainer given: the demo trainer run is not checked');
     }
+    /* The list with every run this test made, for a person to look at. */
+    const page = await ctx.newPage();
+    await page.goto(hub.base + '/');
+    await page.waitForSelector('#models table', { timeout: 10000 });
+    check((await page.$$('tr[data-model-id]')).length >= 2,
+          'list: every run of this test is listed');
+    await page.screenshot({ path: path.join(args.shots, 'browser-index.png'),
+                            fullPage: true });
+    await page.close();
     check(errors.length === 0, 'no JavaScript errors on any page',
           errors.join(' | '));
     check(offsite.length === 0, 'pages load nothing from outside the hub',

@@ -258,7 +258,7 @@
         },
         {
           size: 58,
-          values: (u, splits) => splits.map(fmtTick),
+          values: (u, splits) => fmtTicks(splits),
           stroke: '#475569',
           grid: { stroke: '#e2e8f0', width: 1 },
           ticks: { stroke: '#cbd5e1', width: 1 },
@@ -286,14 +286,23 @@
     };
   }
 
-  /* Axis labels: enough digits to tell neighbouring ticks apart. */
-  function fmtTick(v) {
-    if (v === null) return '';
-    const a = Math.abs(v);
-    if (a === 0) return '0';
-    if (a >= 1e6 || a < 1e-3) return v.toExponential(1);
-    if (a >= 1000) return Math.round(v).toLocaleString('en-US');
-    return String(Number(v.toPrecision(3)));
+  /* Axis labels: as many decimals as the step between ticks needs, the
+   * same for every tick (0.68, 0.70, 0.72 rather than 0.68, 0.7, 0.72). */
+  function fmtTicks(splits) {
+    const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 0;
+    const big = Math.max(...splits.map((v) => Math.abs(v || 0)));
+    if (big >= 1e6 || (big > 0 && big < 1e-3)) {
+      return splits.map((v) => (v === 0 ? '0' : v.toExponential(1)));
+    }
+    let dec = 2;
+    if (step > 0) {
+      const mag = Math.floor(Math.log10(step));
+      const mantissa = step / Math.pow(10, mag);
+      const whole = Math.abs(mantissa - Math.round(mantissa)) < 1e-9;
+      dec = Math.min(8, Math.max(0, -mag + (whole ? 0 : 1)));
+    }
+    return splits.map((v) => (v === null ? ''
+      : dec === 0 ? Math.round(v).toLocaleString('en-US') : v.toFixed(dec)));
   }
 
   /* The value shown beside a chart's title: the hovered epoch's, else the
