@@ -129,7 +129,7 @@ void sv_assert_str_(const char *actual, const char *want, const char *expr,
              want);
 }
 
-json_t *env, const char *needle) {
+int sv_message_has(json_t *env, const char *needle) {
   const char *m = th_json_str(env, "message");
   if (!m)
     return 0;
