@@ -39,6 +39,19 @@ typedef struct fault_trainer_opts {
   long long ckpt_bytes, best_bytes;
 } fault_trainer_opts;
 
+/* Whether this binary runs under a sanitizer, whose shadow memory makes
+ * resident size meaningless as a bound. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define FAULT_TRAINER_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define FAULT_TRAINER_SANITIZED 1
+#endif
+#endif
+#ifndef FAULT_TRAINER_SANITIZED
+#define FAULT_TRAINER_SANITIZED 0
+#endif
+
 /* What the final sync answered, captured from the log. */
 static int fault_trainer_final_ok;
 
@@ -83,6 +96,7 @@ static void fault_trainer_info(const fault_trainer_opts *o, chub_session *s,
           fault_trainer_model_id, fault_trainer_run_id, rss_start);
   if (rss_max >= 0)
     fprintf(f, "rss_max_kb %ld\n", rss_max);
+  fprintf(f, "sanitized %d\n", FAULT_TRAINER_SANITIZED);
   if (fclose(f) == 0)
     rename(tmp, o->info);
 }

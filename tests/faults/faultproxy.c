@@ -579,7 +579,9 @@ static void fp_serve(int cfd) {
   size_t extra = h->len - h->head_len; /* body bytes read with the head */
   if (reset_after >= 0 && (long)extra > reset_after)
     extra = (size_t)reset_after;
-  if (hit && r.kind != FP_STALL)
+  if (!hit)
+    fprintf(stderr, "faultproxy: %s -> passed\n", h->reqline);
+  else if (r.kind != FP_STALL)
     fprintf(stderr, "faultproxy: %s -> %s\n", h->reqline,
             r.kind == FP_SLOW ? "slow" : "reset mid-body");
   if (fp_send_paced(ufd, out, head_n, bps) != 0 ||
