@@ -322,17 +322,17 @@ void weights_upload_finish(chubd_request *req, chubd_reply *rep) {
   EVP_DigestFinal_ex(up->md, digest, &dlen);
   util_hex(digest, 32, sha);
   const char *expect = request_header(req, "x-chub-sha256");
-  if (expect && !util_is_sha256_hex(expect)) {
-    reply_error(rep, 400,
-                "header x-chub-sha256 must be 64 hex digits; "
-                "nothing stored");
-    return;
-  }
-  if (expect && strcasecmp(expect, sha) != 0) {
-    reply_error(rep, 400,
-                "x-chub-sha256 mismatch: the received %llu bytes hash to %s; "
-                "nothing stored",
-                (unsigned long long)up->size, sha);
+  if (expect && !util_is_sha256_hex(expect))
+    weights_fail(up, 400,
+                 "header x-chub-sha256 must be 64 hex digits; "
+                 "nothing stored");
+  else if (expect && strcasecmp(expect, sha) != 0)
+    weights_fail(up, 400,
+                 "x-chub-sha256 mismatch: the received %llu bytes hash to "
+                 "%s; nothing stored",
+                 (unsigned long long)up->size, sha);
+  if (up->status) {
+    reply_error(rep, up->status, "%s", up->err);
     return;
   }
   weights_store(req, up, sha, rep);
