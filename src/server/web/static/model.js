@@ -365,10 +365,12 @@
       }
     }
     /* A group with one chart takes half the width, so that e.g. train/loss
-     * and val/loss sit side by side instead of each leaving a gap. */
+     * and val/loss sit side by side instead of each leaving a gap; three
+     * charts (box, cls, dfl losses) share one row. */
     for (const sec of $('charts').children) {
       const n = sec.querySelectorAll('[data-metric]').length;
       sec.classList.toggle('chart-group-single', n === 1);
+      sec.classList.toggle('chart-group-three', n === 3);
     }
   }
 
