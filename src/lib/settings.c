@@ -131,19 +131,25 @@ bool chub_under_tests(void) {
   return v && *v && strcmp(v, "0") != 0;
 }
 
-static const char *chub_settings_home(void) {
-  const char *h = getenv("HOME");
-  if (h && *h)
-    return h;
-  struct passwd *pw = getpwuid(getuid());
-  return pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
-}
-
 /* Writes "{base}{suffix}" into buf; false when it does not fit. */
 static bool chub_settings_join(char *buf, size_t len, const char *base,
                                const char *suffix) {
   int n = snprintf(buf, len, "%s%s", base, suffix);
   return n >= 0 && (size_t)n < len;
+}
+
+/* The user's home directory into buf: $HOME, else the password database
+ * (getpwuid_r: settings may be loaded from several threads). */
+static const char *chub_settings_home(char *buf, size_t len) {
+  const char *h = getenv("HOME");
+  if (h && *h)
+    return chub_settings_join(buf, len, h, "") ? buf : NULL;
+  struct passwd pw, *found = NULL;
+  char scratch[4096];
+  if (getpwuid_r(getuid(), &pw, scratch, sizeof scratch, &found) != 0 ||
+      !found || !pw.pw_dir || !*pw.pw_dir)
+    return NULL;
+  return chub_settings_join(buf, len, pw.pw_dir, "") ? buf : NULL;
 }
 
 static chub_code chub_settings_dir(char *buf, size_t len) {
@@ -153,7 +159,8 @@ static chub_code chub_settings_dir(char *buf, size_t len) {
   v = getenv("XDG_CONFIG_HOME");
   if (v && *v == '/')
     return chub_settings_join(buf, len, v, "/chub") ? CHUB_OK : CHUB_EINVAL;
-  v = chub_settings_home();
+  char home[4096];
+  v = chub_settings_home(home, sizeof home);
   if (!v)
     return CHUB_EIO;
   return chub_settings_join(buf, len, v, "/.config/chub") ? CHUB_OK
@@ -195,7 +202,8 @@ static void chub_settings_default_runs_dir(char *buf, size_t len) {
   const char *v = getenv("XDG_DATA_HOME");
   if (v && *v == '/' && chub_settings_join(buf, len, v, "/chub/runs"))
     return;
-  v = chub_settings_home();
+  char home[4096];
+  v = chub_settings_home(home, sizeof home);
   if (!v || !chub_settings_join(buf, len, v, "/.local/share/chub/runs"))
     chub_settings_join(buf, len, "/tmp/chub-runs", "");
 }
@@ -474,11 +482,12 @@ static void chub_settings_trim_slash(char *s) {
 }
 
 static void chub_settings_set_runs_dir(chub_settings *out, const char *v) {
+  char home[4096];
   if (!v || !*v)
     chub_settings_default_runs_dir(out->runs_dir, sizeof out->runs_dir);
-  else if (strncmp(v, "~/", 2) == 0 && chub_settings_home())
-    snprintf(out->runs_dir, sizeof out->runs_dir, "%s%s", chub_settings_home(),
-             v + 1);
+  else if (strncmp(v, "~/", 2) == 0 && chub_settings_home(home, sizeof home) &&
+           chub_settings_join(out->runs_dir, sizeof out->runs_dir, home, v + 1))
+    return;
   else
     chub_settings_copy(out->runs_dir, sizeof out->runs_dir, v);
 }

@@ -360,6 +360,17 @@ static void test_set_validates(void **state) {
   assert_int_equal(stat(settings_file, &st), 0);
   assert_int_equal(st.st_mode & 0777, 0600);
   assert_string_equal(captured, "");
+
+  /* "~/" means the home directory, as a shell would have it. */
+  char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+  setenv("HOME", "/home/someone", 1);
+  assert_int_equal(chub_settings_set("runs_dir", "~/runs", err, sizeof err),
+                   CHUB_OK);
+  assert_int_equal(chub_settings_load(&s), CHUB_OK);
+  assert_string_equal(s.runs_dir, "/home/someone/runs");
+  if (home)
+    setenv("HOME", home, 1);
+  free(home);
 }
 
 static void test_reset_keeps_uuid(void **state) {
