@@ -27,6 +27,19 @@ static void cmd_settings_mask(const char *key, char *out, size_t len) {
   snprintf(out + i, len - i, "%s", key + n - shown);
 }
 
+/* The environment variable that overrides `key`, or NULL. */
+static const char *cmd_settings_env_var(const char *key) {
+  static const char *const map[][2] = {
+      {"api_key", "CHUB_API_KEY"},   {"api_root", "CHUB_API_ROOT"},
+      {"web_root", "CHUB_WEB_ROOT"}, {"hub", "CHUB_HUB"},
+      {"sync", "CHUB_SYNC"},         {"mode", "CHUB_MODE"},
+      {"runs_dir", "CHUB_RUNS_DIR"}};
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (strcmp(map[i][0], key) == 0)
+      return map[i][1];
+  return NULL;
+}
+
 static void cmd_settings_row(const char *key, const char *value,
                              const char *env) {
   const char *from = env && getenv(env) ? env : NULL;
@@ -108,6 +121,10 @@ static int cmd_settings_set_all(int argc, char **argv) {
       return CLI_FAILED;
     }
     printf("%s set\n", key);
+    const char *env = cmd_settings_env_var(key);
+    if (env && getenv(env))
+      cli_error("note: %s is set in the environment and overrides %s", env,
+                key);
   }
   return CLI_OK;
 }
