@@ -30,7 +30,7 @@
 
   const id = chub.modelIdFromPath();
   const $ = (sel) => document.getElementById(sel);
-  const charts = new Map(); /* metric name -> {u, card, value, group} */
+  const charts = new Map(); /* metric name -> {u, card, body, valueEl, width} */
   let timer = null;
 
   function groupOf(name) {
