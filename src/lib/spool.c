@@ -31,7 +31,7 @@
  *   metrics      i32 epoch, JSON text (no NUL)
  *   metrics-ack  i32 epoch, repeated
  *   checkpoint   u64 seq, i32 epoch, u8 flags (1 final, 2 best), f64 map,
- *                path (no NUL)
+ *                i64 size, i64 mtime_ns (the file as queued), path (no NUL)
  *   ckpt-ack     u64 seq
  */
 #include "spool.h"
@@ -64,7 +64,8 @@ enum spool_type {
   SPOOL_CKPT_ACK = 4
 };
 
-#define SPOOL_CKPT_FIXED 21 /* seq 8 + epoch 4 + flags 1 + map 8 */
+/* seq 8 + epoch 4 + flags 1 + map 8 + size 8 + mtime_ns 8 */
+#define SPOOL_CKPT_FIXED 37
 #define SPOOL_FLAG_FINAL 1u
 #define SPOOL_FLAG_BEST 2u
 
@@ -443,6 +444,8 @@ static void spool_ckpt_fixed(unsigned char fixed[SPOOL_CKPT_FIXED],
   fixed[12] = (unsigned char)((c->final ? SPOOL_FLAG_FINAL : 0) |
                               (c->is_best ? SPOOL_FLAG_BEST : 0));
   spool_put64(fixed + 13, bits);
+  spool_put64(fixed + 21, (uint64_t)c->size);
+  spool_put64(fixed + 29, (uint64_t)c->mtime_ns);
 }
 
 /* Applies one valid record found at `off` to the in-memory state; the
@@ -470,6 +473,8 @@ static chub_code spool_apply(spool *sp, int type, const unsigned char *p,
     c.final = (p[12] & SPOOL_FLAG_FINAL) != 0;
     c.is_best = (p[12] & SPOOL_FLAG_BEST) != 0;
     memcpy(&c.map, &bits, sizeof c.map);
+    c.size = (long long)spool_get64(p + 21);
+    c.mtime_ns = (long long)spool_get64(p + 29);
     c.path =
         strndup((const char *)p + SPOOL_CKPT_FIXED, len - SPOOL_CKPT_FIXED);
     if (!c.path)
@@ -1079,6 +1084,18 @@ chub_code spool_append_checkpoint(spool *sp, spool_ckpt *c) {
   if (plen == 0 || plen > SPOOL_MAX_PATH)
     return CHUB_EINVAL;
   spool_ckpt copy = *c;
+  if (copy.size == 0 && copy.mtime_ns == 0) {
+    /* Which version of the file was queued: a trainer rewrites last.pt in
+     * place, so the uploader must be able to tell the bytes changed. */
+    struct stat st;
+    if (stat(c->path, &st) == 0) {
+      copy.size = (long long)st.st_size;
+      copy.mtime_ns =
+          (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    } else {
+      copy.size = -1;
+    }
+  }
   copy.path = strdup(c->path);
   if (!copy.path)
     return CHUB_ENOMEM;
@@ -1103,6 +1120,8 @@ chub_code spool_append_checkpoint(spool *sp, spool_ckpt *c) {
   if (rc == CHUB_OK) {
     sp->next_seq++;
     c->seq = copy.seq;
+    c->size = copy.size;
+    c->mtime_ns = copy.mtime_ns;
   }
   pthread_mutex_unlock(&sp->mu);
   if (rc != CHUB_OK)

@@ -26,12 +26,19 @@ typedef struct spool spool;
 /* A checkpoint upload that was queued. Strings owned by the spool entry
  * when returned from spool_next_checkpoint (free with spool_ckpt_clear). */
 typedef struct spool_ckpt {
-  uint64_t seq;     /* assigned by spool_append_checkpoint */
+  uint64_t seq; /* assigned by spool_append_checkpoint */
   int epoch;
-  bool final;       /* type "final" (else "epoch") */
+  bool final; /* type "final" (else "epoch") */
   bool is_best;
-  double map;       /* for final */
-  char *path;       /* the trainer's file */
+  double map; /* for final */
+  char *path; /* the trainer's file */
+  /* The file as it was when queued: spool_append_checkpoint stat()s the
+   * path when both are 0 (size -1: it could not). Trainers rewrite last.pt
+   * in place, so an uploader compares these with fstat() of the file it
+   * opened, before hashing and after streaming: a different size or mtime
+   * means the queued bytes are gone (torn or newer), not this version. */
+  long long size;
+  long long mtime_ns;
 } spool_ckpt;
 
 /* Opens (creating if needed) the run directory `dir` and replays its log.
@@ -53,7 +60,8 @@ const char *spool_run_id(const spool *sp);
  * the same epoch. One write(2); no fsync. */
 chub_code spool_append_metrics(spool *sp, int epoch, const char *json);
 
-/* Appends a queued checkpoint upload; sets c->seq. */
+/* Appends a queued checkpoint upload; sets c->seq (and c->size and
+ * c->mtime_ns, see spool_ckpt). */
 chub_code spool_append_checkpoint(spool *sp, spool_ckpt *c);
 
 /* Marks epochs / a checkpoint as acknowledged by the hub. Unknown epochs

@@ -397,6 +397,41 @@ static void test_meta(void **state) {
   spool_close(sp);
 }
 
+/* A queued checkpoint remembers which version of the file it was (size and
+ * mtime), so an uploader can notice the trainer rewrote it in place. */
+static void test_ckpt_version(void **state) {
+  fixture *f = *state;
+  char path[700];
+  snprintf(path, sizeof path, "%s/last.pt", f->root);
+  const unsigned char bytes[1234] = {1, 2, 3};
+  assert_int_equal(spool_test_write(path, bytes, sizeof bytes), 0);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  long long mtime =
+      (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+  spool *sp = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  spool_ckpt c = {.epoch = 2, .path = path};
+  assert_int_equal(spool_append_checkpoint(sp, &c), CHUB_OK);
+  assert_int_equal(c.size, 1234);
+  assert_true(c.mtime_ns == mtime);
+  spool_ckpt gone = {.epoch = 3, .path = "/nonexistent/last.pt"};
+  assert_int_equal(spool_append_checkpoint(sp, &gone), CHUB_OK);
+  assert_int_equal(gone.size, -1);
+  spool_close(sp);
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  spool_ckpt got = {0};
+  assert_true(spool_next_checkpoint(sp, &got));
+  assert_int_equal(got.size, 1234);
+  assert_true(got.mtime_ns == mtime);
+  spool_ckpt_clear(&got);
+  assert_int_equal(spool_ack_checkpoint(sp, c.seq), CHUB_OK);
+  assert_true(spool_next_checkpoint(sp, &got));
+  assert_int_equal(got.size, -1);
+  spool_ckpt_clear(&got);
+  spool_close(sp);
+}
+
 static void test_one_owner_at_a_time(void **state) {
   fixture *f = *state;
   spool *a = NULL, *b = NULL;
@@ -472,6 +507,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_bound_refuses_with_one_warning,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ckpt_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_one_owner_at_a_time, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
