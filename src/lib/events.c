@@ -195,8 +195,9 @@ static void *chub_events_main(void *arg) {
 
     pthread_mutex_lock(&chub_events_state.mu);
     chub_events_state.sending = false;
-    if (chub_events_state.stopping)
-      json_array_clear(chub_events_state.queue); /* one try at exit */
+    if (chub_events_state.stopping &&
+        chub_now() > chub_events_state.exit_deadline)
+      json_array_clear(chub_events_state.queue); /* the exit cap is spent */
   }
   chub_events_state.finished = true;
   pthread_cond_broadcast(&chub_events_state.done);

@@ -425,6 +425,8 @@ static json_t *chub_settings_read(const char *path, bool *changed) {
       *changed = true; /* first use */
       return chub_settings_defaults(NULL);
     }
+    if (err == 0 && !S_ISREG(st.st_mode))
+      err = EISDIR;
     if (err != 0 || access(path, R_OK) != 0) {
       chub_log(CHUB_LOG_WARN, "cannot read settings %s: %s; using defaults",
                path, strerror(err ? err : errno));
