@@ -3,13 +3,13 @@
  * the hub is slow or down, next to the reference's way of doing the same.
  *
  * chub: on_fit_epoch_end and on_model_save run through chub_callbacks_run
- * with both rate limits at 0 (the worst case: every call spools and pokes
- * the sender) against a hub that accepted the session and then stops
- * answering (slow) or stops listening (down).
- * Reference: the same work done the reference's way, in C, in this
- * process: a blocking POST of the epoch's metrics per call (timeout
- * 100 ms), and a thread spawned per request. Prints median, p99 and max per
- * call and the ratio of medians; asserts nothing.
+ * with the default rate limits (3 s, 900 s) and with both at 0 (the worst
+ * case: every call spools and pokes the sender) against a hub that accepted the
+ * session and then stops answering (slow) or stops listening (down). Reference:
+ * the same work done the reference's way, in C, in this process: a blocking
+ * POST of the epoch's metrics per call (timeout 100 ms), and a thread spawned
+ * per request. Prints median, p99 and max per call and the ratio of medians;
+ * asserts nothing.
  */
 #include "internal.h"
 #include "session.h"
@@ -221,9 +221,12 @@ static void bench_env(char *root, size_t len) {
   setenv("CHUB_RUNS_DIR", path, 1);
   setenv("CHUB_TESTING", "1", 1);
   setenv("CHUB_API_KEY", "benchkey0123456789benchkey0123456789abcdef", 1);
+}
+
+static void bench_rates(const char *metrics, const char *ckpt) {
   char err[128];
-  chub_settings_set("rate_limit_metrics", "0", err, sizeof err);
-  chub_settings_set("rate_limit_ckpt", "0", err, sizeof err);
+  chub_settings_set("rate_limit_metrics", metrics, err, sizeof err);
+  chub_settings_set("rate_limit_ckpt", ckpt, err, sizeof err);
 }
 
 /* One chub run against a hub that goes slow (`down` false) or away. */
@@ -262,12 +265,16 @@ int main(void) {
   bench_env(root, sizeof root);
   chub_set_log(bench_quiet_log, NULL, CHUB_LOG_ERROR);
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  printf("HUB callbacks on the training thread (%d calls each, rate limits "
-         "0)\n",
-         BENCH_CALLS);
-  bench_stats fit_slow, save_slow, fit_down, save_down;
+  printf("HUB callbacks on the training thread (%d calls each)\n", BENCH_CALLS);
+  bench_stats fit_slow, save_slow, fit_down, save_down, fit_def, save_def;
+  bench_rates("3", "900");
+  bench_chub(root, false, &fit_def, &save_def);
+  bench_rates("0", "0");
   bench_chub(root, false, &fit_slow, &save_slow);
   bench_chub(root, true, &fit_down, &save_down);
+  bench_print("chub on_fit_epoch_end, hub slow, default rate limits", fit_def);
+  bench_print("chub on_model_save,    hub slow, default rate limits", save_def);
+  printf("rate limits 0 (every call spools and wakes the sender):\n");
   bench_print("chub on_fit_epoch_end, hub slow (never answers)", fit_slow);
   bench_print("chub on_model_save,    hub slow (never answers)", save_slow);
   bench_print("chub on_fit_epoch_end, hub down (refused)", fit_down);

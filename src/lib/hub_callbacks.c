@@ -62,19 +62,20 @@ static void hub_callbacks_put_string(hub_callbacks_out *o, const char *s) {
   hub_callbacks_put(o, run, (size_t)(s - run));
 }
 
-/* The shortest of %.15g / %.17g that reads back as the same double, as
- * Python's repr does for json.dumps. */
+/* %.17g reads back as exactly the same double. It is longer than Python's
+ * shortest repr for some values (0.1 prints as 0.10000000000000001) but the
+ * hub decodes the same number, and one snprintf costs half of "try %.15g,
+ * check with strtod, else %.17g" on this hot path (see bench/callbacks). */
 static void hub_callbacks_put_number(hub_callbacks_out *o, double v,
                                      bool integer) {
   char num[40];
   int n;
-  if (integer && fabs(v) < 9e15) {
-    n = snprintf(num, sizeof num, "%lld", (long long)v);
-  } else {
-    n = snprintf(num, sizeof num, "%.15g", v);
-    if (strtod(num, NULL) != v)
-      n = snprintf(num, sizeof num, "%.17g", v);
-  }
+  /* Whole numbers print as integers (counts) or as "3.0" (measurements,
+   * as Python prints a float), without going through %g. */
+  if (fabs(v) < 9e15 && v == (double)(long long)v)
+    n = snprintf(num, sizeof num, integer ? "%lld" : "%lld.0", (long long)v);
+  else
+    n = snprintf(num, sizeof num, "%.17g", v);
   hub_callbacks_put(o, num, (size_t)n);
 }
 

@@ -38,8 +38,10 @@ struct sender {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  unsigned pending; /* guarded by mu */
-  bool stop;        /* guarded by mu */
+  /* Set by posters without the mutex when the bit is already there;
+   * taken by the thread under the mutex. */
+  _Atomic unsigned pending;
+  bool stop; /* guarded by mu */
   _Atomic long long abort_ms;
   _Atomic unsigned long long superseded_before;
   http_client *http;
@@ -319,12 +321,11 @@ static void *sender_main(void *arg) {
   double next_heartbeat = chub_now();
   pthread_mutex_lock(&s->mu);
   for (;;) {
-    while (!s->stop && !s->pending && chub_now() < next_heartbeat)
+    while (!s->stop && !atomic_load(&s->pending) && chub_now() < next_heartbeat)
       sender_wait(s, next_heartbeat);
     if (s->stop)
       break;
-    unsigned cmds = s->pending;
-    s->pending = 0;
+    unsigned cmds = atomic_exchange(&s->pending, 0u);
     pthread_mutex_unlock(&s->mu);
     if ((cmds & SENDER_HEARTBEAT) || chub_now() >= next_heartbeat) {
       sender_heartbeat(s);
@@ -354,7 +355,7 @@ sender *sender_start(const sender_config *cfg) {
   /* Whatever a previous session left unacknowledged goes first; a fresh
    * run waits for the callbacks, so rate limits hold from the start. */
   if (cfg->backlog)
-    s->pending = SENDER_METRICS | SENDER_CHECKPOINT;
+    atomic_store(&s->pending, SENDER_METRICS | SENDER_CHECKPOINT);
   atomic_init(&s->abort_ms, 0);
   atomic_init(&s->superseded_before, 0);
   pthread_condattr_t ca;
@@ -385,8 +386,11 @@ fail:
 }
 
 void sender_post(sender *s, unsigned commands) {
+  /* Already pending and not yet taken: the thread will see it, and whoever
+   * set it signals; the training thread skips the mutex entirely. */
+  if ((atomic_fetch_or(&s->pending, commands) & commands) == commands)
+    return;
   pthread_mutex_lock(&s->mu);
-  s->pending |= commands;
   pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
 }
