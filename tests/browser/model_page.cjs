@@ -436,6 +436,22 @@ async function login(ctx, hub) {
   }
   check(page.url() === hub.base + '/',
         'login: the hub\'s key leads to the model list', page.url());
+
+  /* Sent to /login from a page, the person goes back there; a next that
+   * names another host is ignored. */
+  const back = '/models/AAAAAAAAAAAAAAAAAAAA';
+  for (const [next, want] of [[back, back], ['//example.invalid/x', '/']]) {
+    await page.goto(hub.base + '/login?next=' + encodeURIComponent(next));
+    await page.fill('#key', hub.key);
+    await page.click('#login button');
+    try {
+      await page.waitForURL(hub.base + want, { timeout: 10000 });
+    } catch (e) {
+      /* reported just below */
+    }
+    check(page.url() === hub.base + want,
+          'login: with next=' + next + ' lands on ' + want, page.url());
+  }
   await page.close();
 }
 

@@ -3,6 +3,7 @@
  * session cookie, and off to /login on 401), building DOM nodes without
  * innerHTML (model names and metric names come from trainers, so nothing is
  * ever parsed as HTML), and formatting times, sizes and numbers for a person.
+ * The page a person was sent away from rides along as /login?next=PATH.
  */
 'use strict';
 
@@ -32,7 +33,8 @@ const chub = (() => {
       throw new ApiError(0, 'the hub did not answer (' + e.message + ')');
     }
     if (res.status === 401 && !options.noLoginRedirect) {
-      window.location.assign('/login');
+      window.location.assign('/login?next=' +
+                             encodeURIComponent(window.location.pathname));
       return new Promise(() => {});
     }
     let body = null;

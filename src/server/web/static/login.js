@@ -1,7 +1,7 @@
 /*
  * login.js - the sign-in form: POST the key to /ui/login, which answers with
- * an HttpOnly cookie (the page never keeps the key itself), then go to the
- * model list.
+ * an HttpOnly cookie (the page never keeps the key itself), then go back
+ * to the page that asked for it, else to the model list.
  */
 'use strict';
 
@@ -10,6 +10,13 @@
   const input = document.getElementById('key');
   const error = document.getElementById('login-error');
   const button = form.querySelector('button');
+
+  /* Back to the page that asked for a key; only a path on this hub, so
+   * that a crafted link cannot send the person elsewhere after signing in. */
+  function nextPage() {
+    const next = new URLSearchParams(window.location.search).get('next');
+    return next && /^\/(?![\/\\])/.test(next) ? next : '/';
+  }
 
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -25,7 +32,7 @@
         body: JSON.stringify({ key }),
         noLoginRedirect: true,
       });
-      window.location.assign('/');
+      window.location.assign(nextPage());
     } catch (e) {
       error.textContent = e.status === 401
           ? 'This hub does not know that key (or it was revoked).'
