@@ -631,6 +631,104 @@ static void test_close_with_slow_hub(void **state) {
   chub_session_close(s);
 }
 
+static size_t pending_checkpoints(chub_session *s) {
+  size_t m = 0, c = 0;
+  bool fin = false;
+  spool_pending_counts(s->sp, &m, &c, &fin);
+  return c + (fin ? 1 : 0);
+}
+
+static bool wait_no_checkpoints(chub_session *s) {
+  for (int i = 0; i < 1000; i++) {
+    if (pending_checkpoints(s) == 0)
+      return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+/* A checkpoint file rewritten in place while it was being uploaded may
+ * have been sent torn: it stays queued and the next upload sends the file
+ * as it is now, with that content's digest. */
+static void test_torn_checkpoint_is_sent_again(void **state) {
+  fixture *f = *state;
+  chub_session *s = open_session(f);
+  core_test_write_file(f->last, 3000, 1);
+  testsrv_script(f->srv, ROUTE_UPLOAD,
+                 (testsrv_reply){.delay_ms = 500, .retry_after = -1});
+  assert_int_equal(chub_session_queue_checkpoint(s, 0, f->last, true), CHUB_OK);
+  /* The server has the whole body and sits on its answer: rewrite now. */
+  assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, 1, 10));
+  core_test_write_file(f->last, 3500, 2);
+  for (int i = 0; i < 500 && !core_test_logged("changed while it was uploaded");
+       i++)
+    usleep(10000);
+  assert_true(core_test_logged("changed while it was uploaded"));
+  assert_int_equal(pending_checkpoints(s), 1);
+  sender_post(s->snd, SENDER_CHECKPOINT);
+  assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, 2, 10));
+  assert_true(wait_no_checkpoints(s));
+  char want[65];
+  sha256_file(f->last, want);
+  testsrv_request r;
+  assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 1, &r));
+  assert_string_equal(r.sha256_header, want);
+  testsrv_request_clear(&r);
+  chub_session_close(s);
+}
+
+/* Checkpoints queued while an older one is still uploading supersede each
+ * other: only the newest is sent next. */
+static void test_superseded_checkpoints_dropped(void **state) {
+  fixture *f = *state;
+  chub_session *s = open_session(f);
+  core_test_write_file(f->last, 2000, 1);
+  testsrv_script(f->srv, ROUTE_UPLOAD,
+                 (testsrv_reply){.delay_ms = 300, .retry_after = -1});
+  chub_session_queue_checkpoint(s, 0, f->last, false);
+  assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, 1, 10));
+  chub_session_queue_checkpoint(s, 1, f->last, false);
+  chub_session_queue_checkpoint(s, 2, f->last, true);
+  assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, 2, 10));
+  assert_true(wait_no_checkpoints(s));
+  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 2);
+  testsrv_request r;
+  assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 1, &r));
+  size_t len = 0;
+  const char *epoch = testsrv_part(&r, "epoch", &len);
+  assert_non_null(epoch);
+  assert_memory_equal(epoch, "2", len);
+  const char *best = testsrv_part(&r, "isBest", &len);
+  assert_memory_equal(best, "True", len);
+  testsrv_request_clear(&r);
+  chub_session_close(s);
+}
+
+/* Without best weights the final sync still delivers every metric and
+ * says why no weights went; on a non-terminal it prints progress lines. */
+static void test_final_without_weights(void **state) {
+  fixture *f = *state;
+  chub_session *s = open_session(f);
+  chub_session_queue_metrics(s, 0, "{\"a\": 1}");
+  chub_session_queue_metrics(s, 1, "{\"a\": 2}");
+  char missing[300];
+  snprintf(missing, sizeof missing, "%s/nope/best.pt", f->env.root);
+  assert_int_equal(chub_session_upload_final(s, 1, missing, 0.5, 30), CHUB_OK);
+  assert_true(core_test_logged("no best weights at"));
+  assert_int_equal(epochs_received(f->srv), 0x3);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 0);
+  chub_session_close(s);
+  /* With weights: a progress line reaches the log (stderr is not a tty
+   * under ctest). */
+  s = open_session(f);
+  core_test_write_file(f->best, 200000, 5);
+  assert_int_equal(chub_session_upload_final(s, 1, f->best, 0.5, 30), CHUB_OK);
+  if (!isatty(STDERR_FILENO))
+    assert_true(core_test_logged("Uploading best.pt: "));
+  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
+  chub_session_close(s);
+}
+
 int main(void) {
   setenv("CHUB_TESTING", "1", 1);
 #define T(name)                                                                \
@@ -649,6 +747,9 @@ int main(void) {
       T(test_final_deadline_then_sync),
       T(test_event_callbacks),
       T(test_close_with_slow_hub),
+      T(test_torn_checkpoint_is_sent_again),
+      T(test_superseded_checkpoints_dropped),
+      T(test_final_without_weights),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
