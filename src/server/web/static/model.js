@@ -310,6 +310,12 @@
   function showValue(el, u, idx) {
     const xs = u.data[0];
     const ys = u.data[1];
+    if (idx === null) {
+      /* What a screen reader says for the chart. */
+      const n = ys.filter((v) => v !== null).length;
+      u.root.parentNode.setAttribute('aria-label', u.series[1].label +
+        ' over ' + n + (n === 1 ? ' epoch' : ' epochs'));
+    }
     let i = idx;
     if (i === null) {
       for (i = ys.length - 1; i >= 0 && ys[i] === null; i--) {
@@ -327,7 +333,7 @@
   function makeChart(name, series) {
     const g = groupOf(name);
     const valueEl = h('span', { class: 'chart-value num' });
-    const body = h('div', { class: 'chart-body' });
+    const body = h('div', { class: 'chart-body', role: 'img' });
     const card = h('div', { class: 'card chart', 'data-metric': name,
                             'data-points': series.points },
       h('div', { class: 'chart-head' },
