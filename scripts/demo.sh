@@ -81,6 +81,11 @@ if [ -s "$PIDFILE" ] && [ -s "$PORTFILE" ]; then
     PID=$old
     URL=http://127.0.0.1:$port
     say "reusing chubd (pid $PID) at $URL"
+  elif is_chubd "$old"; then
+    # Ours (its PID is in our file) but not answering: replace it.
+    say "chubd (pid $old) from an earlier demo does not answer; restarting it"
+    PID=$old
+    stop_chubd
   else
     rm -f "$PIDFILE" "$PORTFILE"
   fi

@@ -12,6 +12,7 @@
 set -u
 SRC=$1
 BUILD=$2
+# shellcheck source=/dev/null # the path comes from CMake
 . "$3"
 
 fail() {
