@@ -68,7 +68,7 @@ static int cmd_runs_sync_all(void) {
     return CLI_FAILED;
   DIR *d = opendir(s.runs_dir);
   if (!d) {
-    printf("no runs in %s\n", s.runs_dir);
+    printf("nothing to sync in %s (no runs yet)\n", s.runs_dir);
     return CLI_OK;
   }
   char **names = NULL;
@@ -113,14 +113,33 @@ static int cmd_runs_sync_all(void) {
   return failed ? CLI_FAILED : CLI_OK;
 }
 
+/* Says once, before any run is tried, why nothing could be uploaded. */
+static bool cmd_runs_can_sync(void) {
+  chub_settings s;
+  if (chub_settings_load(&s) != CHUB_OK)
+    return false;
+  if (strcmp(s.mode, "offline") == 0) {
+    cli_error("mode is offline; switch it on with: chub settings mode=online");
+    return false;
+  }
+  if (!s.api_key[0]) {
+    cli_error("no API key is set; log in first with: chub login KEY");
+    return false;
+  }
+  return true;
+}
+
 int cmd_runs_sync(int argc, char **argv) {
-  if (argc == 1 || (argc == 2 && strcmp(argv[1], "--all") == 0))
-    return cmd_runs_sync_all();
-  size_t failed = 0;
-  for (int i = 1; i < argc; i++) {
+  bool all = argc == 1 || (argc == 2 && strcmp(argv[1], "--all") == 0);
+  for (int i = 1; !all && i < argc; i++) {
     if (argv[i][0] == '-')
       return cli_usage_error("unknown option '%s' for sync", argv[i]);
   }
+  if (!cmd_runs_can_sync())
+    return CLI_FAILED;
+  if (all)
+    return cmd_runs_sync_all();
+  size_t failed = 0;
   for (int i = 1; i < argc; i++)
     failed += cmd_runs_sync_one(argv[i]) ? 0 : 1;
   return failed ? CLI_FAILED : CLI_OK;

@@ -352,10 +352,19 @@ static void test_models_lists_hub_answer(void **state) {
 
 static void test_sync_with_no_runs(void **state) {
   (void)state;
-  assert_int_equal(run_chub((const char *[]){"sync", "--all", NULL}), 0);
-  ASSERT_CONTAINS(out, "runs");
-  assert_int_equal(run_chub((const char *[]){"runs", NULL}), 0);
+  /* Not logged in: said once, before any run is tried. */
+  assert_int_equal(run_chub((const char *[]){"sync", NULL}), 1);
+  ASSERT_CONTAINS(err, "chub login KEY");
   assert_int_equal(run_chub((const char *[]){"login", good_key, NULL}), 0);
+  assert_int_equal(run_chub((const char *[]){"sync", "--all", NULL}), 0);
+  ASSERT_CONTAINS(out, "nothing to sync");
+  assert_int_equal(run_chub((const char *[]){"runs", NULL}), 0);
+  assert_int_equal(run_chub((const char *[]){"settings", "mode=offline", NULL}),
+                   0);
+  assert_int_equal(run_chub((const char *[]){"sync", NULL}), 1);
+  ASSERT_CONTAINS(err, "mode=online");
+  assert_int_equal(run_chub((const char *[]){"settings", "mode=online", NULL}),
+                   0);
   assert_int_equal(run_chub((const char *[]){"sync", "no-such-run", NULL}), 1);
   ASSERT_CONTAINS(err, "no-such-run");
 }
