@@ -290,6 +290,33 @@ static void server_models_list_cap(void **state) {
   free(key);
 }
 
+static void server_models_list_bad_params(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  /* A limit that is not a positive integer, a cursor that is not an id. */
+  const char *bad_limit[] = {"/v1/models?limit=abc", "/v1/models?limit=-1",
+                             "/v1/models?limit=0", "/v1/models?limit=1.5"};
+  for (size_t i = 0; i < sizeof bad_limit / sizeof *bad_limit; i++) {
+    json_t *env = sv_expect(p, "GET", bad_limit[i], key, NULL, 400);
+    assert_true(sv_message_has(env, "limit"));
+    json_decref(env);
+  }
+  json_t *env =
+      sv_expect(p, "GET", "/v1/models?last_doc_id=..%2Fx", key, NULL, 400);
+  assert_true(sv_message_has(env, "last_doc_id"));
+  json_decref(env);
+  /* Soft delete with a value that is no boolean spelling. */
+  char *id = sv_create(p, key, "keep.pt");
+  char *path = th_fmt("/v1/models/%s?hard=maybe", id);
+  env = sv_expect(p, "DELETE", path, key, NULL, 400);
+  assert_true(sv_message_has(env, "hard"));
+  json_decref(env);
+  json_t *m = sv_model(p, key, id);
+  json_decref(m);
+  free(path);
+  free(id);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(server_models_create_read),
@@ -299,6 +326,7 @@ int main(void) {
       cmocka_unit_test(server_models_delete),
       cmocka_unit_test(server_models_list),
       cmocka_unit_test(server_models_list_cap),
+      cmocka_unit_test(server_models_list_bad_params),
   };
   return cmocka_run_group_tests_name("server_models", tests, sv_group_setup,
                                      sv_group_teardown);

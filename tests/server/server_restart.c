@@ -5,10 +5,12 @@
  */
 #include "sv.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct server_restart_fixture {
   char *id;
@@ -147,10 +149,55 @@ static void server_restart_kill9(void **state) {
   free(f.id);
 }
 
+/* SIGTERM drains: an upload already in flight is finished and answered,
+ * then chubd exits 0, and the checkpoint is there after a restart. */
+static void server_restart_sigterm_drains(void **state) {
+  (void)state;
+  chubd_proc *p = sv_start(NULL);
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "drain.pt");
+  size_t len = 300000;
+  unsigned char *b = sv_bytes(len, 50);
+  size_t req_len;
+  char *req = sv_raw_upload(id, key, b, len, &req_len);
+  int fd = sv_connect(chubd_proc_port(p));
+  sv_send(fd, req, req_len / 2);
+  sv_sleep_ms(200); /* let chubd start on the request before the signal */
+  assert_int_equal(kill(chubd_proc_pid(p), SIGTERM), 0);
+  sv_sleep_ms(200);
+  sv_send(fd, req + req_len / 2, req_len - req_len / 2);
+  char *answer = sv_recv(fd, 10000);
+  close(fd);
+  if (strncmp(answer, "HTTP/1.1 200", 12) != 0)
+    fail_msg("upload in flight at SIGTERM answered: %.300s", answer);
+  free(answer);
+  /* It was already told to stop: reaping gives the exit status. */
+  assert_int_equal(chubd_proc_stop(p), 0);
+  assert_int_equal(chubd_proc_restart(p), 0);
+  char *url =
+      th_fmt("%s/v1/models/%s/weights/last", chubd_proc_base_url(p), id);
+  char *key_h = th_fmt("x-api-key: %s", key);
+  const char *hdrs[] = {key_h, NULL};
+  th_response r;
+  assert_int_equal(th_request_hdrs("GET", url, hdrs, NULL, 0, &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.body_len, len);
+  assert_memory_equal(r.body, b, len);
+  th_response_free(&r);
+  assert_int_equal(chubd_proc_stop(p), 0);
+  chubd_proc_free(p);
+  free(key_h);
+  free(url);
+  free(req);
+  free(b);
+  free(id);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(server_restart_clean),
       cmocka_unit_test(server_restart_kill9),
+      cmocka_unit_test(server_restart_sigterm_drains),
   };
   return cmocka_run_group_tests_name("server_restart", tests, NULL, NULL);
 }

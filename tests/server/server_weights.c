@@ -234,6 +234,32 @@ static void server_weights_sha_mismatch(void **state) {
   free(id);
 }
 
+static void server_weights_bool_spellings(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "bools.pt");
+  const char *spell[] = {"True", "False", "true", "false", "1", "0"};
+  for (int i = 0; i < 6; i++) {
+    unsigned char *b = sv_bytes(512, 300 + (unsigned)i);
+    th_response r;
+    assert_int_equal(
+        sv_upload(p, key, id, i, "epoch", spell[i], b, 512, NULL, &r), 200);
+    th_response_free(&r);
+    json_t *m = sv_model(p, key, id);
+    /* Newest first: entry 0 is the one just sent. */
+    assert_int_equal(th_json_int(m, "checkpoints.0.epoch", -1), i);
+    assert_int_equal(th_json_bool(m, "checkpoints.0.is_best"), i % 2 == 0);
+    json_decref(m);
+    free(b);
+  }
+  /* A sha256 that names no checkpoint of this model. */
+  char *path = th_fmt("/v1/models/%s/weights/%064d", id, 0);
+  json_t *env = sv_expect(p, "GET", path, key, NULL, 404);
+  json_decref(env);
+  free(path);
+  free(id);
+}
+
 static void server_weights_range(void **state) {
   chubd_proc *p = *state;
   const char *key = chubd_proc_key(p);
@@ -283,42 +309,6 @@ static void server_weights_range(void **state) {
   free(id);
 }
 
-/* Builds a multipart upload request by hand, for the raw socket. */
-static char *server_weights_raw_upload(const char *id, const char *key,
-                                       const unsigned char *bytes, size_t len,
-                                       size_t *out_len) {
-  const char *bd = "chubtestboundary7d3a";
-  char *head_part = th_fmt(
-      "--%s\r\nContent-Disposition: form-data; name=\"epoch\"\r\n\r\n1\r\n"
-      "--%s\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nepoch\r\n"
-      "--%s\r\nContent-Disposition: form-data; name=\"isBest\"\r\n\r\nFalse\r\n"
-      "--%s\r\nContent-Disposition: form-data; name=\"last.pt\"; "
-      "filename=\"last.pt\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-      bd, bd, bd, bd);
-  char *tail = th_fmt("\r\n--%s--\r\n", bd);
-  size_t body_len = strlen(head_part) + len + strlen(tail);
-  char *req_head = th_fmt("POST /v1/models/%s/upload HTTP/1.1\r\n"
-                          "Host: 127.0.0.1\r\nx-api-key: %s\r\n"
-                          "Content-Type: multipart/form-data; boundary=%s\r\n"
-                          "Content-Length: %zu\r\n\r\n",
-                          id, key, bd, body_len);
-  size_t total = strlen(req_head) + body_len;
-  char *req = malloc(total);
-  size_t off = 0;
-  memcpy(req + off, req_head, strlen(req_head));
-  off += strlen(req_head);
-  memcpy(req + off, head_part, strlen(head_part));
-  off += strlen(head_part);
-  memcpy(req + off, bytes, len);
-  off += len;
-  memcpy(req + off, tail, strlen(tail));
-  *out_len = total;
-  free(req_head);
-  free(tail);
-  free(head_part);
-  return req;
-}
-
 static void server_weights_half_body(void **state) {
   chubd_proc *p = *state;
   const char *key = chubd_proc_key(p);
@@ -326,7 +316,7 @@ static void server_weights_half_body(void **state) {
   size_t len = 400000;
   unsigned char *b = sv_bytes(len, 30);
   size_t req_len;
-  char *req = server_weights_raw_upload(id, key, b, len, &req_len);
+  char *req = sv_raw_upload(id, key, b, len, &req_len);
   /* Half the body, then the connection closes: a crashed client. */
   sv_raw(chubd_proc_port(p), req, req_len / 2, 0);
 
@@ -368,6 +358,29 @@ static void server_weights_bad_uploads(void **state) {
   th_response r;
   json_t *env;
 
+  /* No epoch. */
+  const char *no_epoch[] = {"type", "epoch", "isBest", "False", NULL};
+  assert_int_equal(th_upload(url, key, no_epoch, "last.pt", "last.pt", b, 1000,
+                             NULL, NULL, &r),
+                   0);
+  assert_int_equal(r.status, 400);
+  env = th_envelope(&r);
+  assert_non_null(env);
+  assert_true(sv_message_has(env, "epoch"));
+  json_decref(env);
+  th_response_free(&r);
+  /* isBest that is no boolean spelling. */
+  const char *bad_best[] = {"epoch",  "1",   "type", "epoch",
+                            "isBest", "yes", NULL};
+  assert_int_equal(th_upload(url, key, bad_best, "last.pt", "last.pt", b, 1000,
+                             NULL, NULL, &r),
+                   0);
+  assert_int_equal(r.status, 400);
+  env = th_envelope(&r);
+  assert_non_null(env);
+  assert_true(sv_message_has(env, "isBest"));
+  json_decref(env);
+  th_response_free(&r);
   /* No file part. */
   const char *no_file[] = {"epoch", "1", "type", "epoch", NULL};
   assert_int_equal(
@@ -416,6 +429,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(server_weights_upload_download),
       cmocka_unit_test(server_weights_sha_mismatch),
+      cmocka_unit_test(server_weights_bool_spellings),
       cmocka_unit_test(server_weights_range),
       cmocka_unit_test(server_weights_half_body),
       cmocka_unit_test(server_weights_bad_uploads),

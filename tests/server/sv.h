@@ -100,6 +100,21 @@ char *sv_find_sqlite(const char *dir);
  * returns it malloc'd; otherwise returns NULL. */
 char *sv_raw(int port, const void *data, size_t len, int read_answer);
 
+/* A connected TCP socket to 127.0.0.1:port (fails the test otherwise),
+ * for requests sent in pieces; sv_send writes all of data. */
+int sv_connect(int port);
+void sv_send(int fd, const void *data, size_t len);
+
+/* Reads what arrives on fd for at most `ms` milliseconds or until the peer
+ * closes; malloc'd, NUL-terminated. */
+char *sv_recv(int fd, int ms);
+
+/* A whole HTTP/1.1 multipart upload request (epoch 1, type epoch, isBest
+ * False, file part last.pt = bytes) built by hand for a raw socket, so a
+ * test can send part of it. malloc'd; *out_len is its length. */
+char *sv_raw_upload(const char *id, const char *key, const unsigned char *bytes,
+                    size_t len, size_t *out_len);
+
 /* Polls GET /v1/health until chubd answers 200, at most `ms` milliseconds;
  * returns 1 if it did. */
 int sv_alive(chubd_proc *p, int ms);

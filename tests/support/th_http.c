@@ -137,6 +137,7 @@ static int th_http_perform(CURL *c, const char *method, const char *url,
 int th_request_hdrs(const char *method, const char *url,
                     const char *const headers[], const void *body, size_t len,
                     th_response *out) {
+  memset(out, 0, sizeof *out);
   CURL *c = curl_easy_init();
   if (!c)
     return -1;
@@ -201,6 +202,7 @@ int th_upload(const char *url, const char *key, const char *const fields[],
               const char *file_field, const char *file_name, const void *data,
               size_t len, const char *path, const char *const headers[],
               th_response *out) {
+  memset(out, 0, sizeof *out);
   CURL *c = curl_easy_init();
   if (!c)
     return -1;
