@@ -101,9 +101,15 @@ static void chub_events_wait_until(pthread_cond_t *cv, double deadline) {
   pthread_cond_timedwait(cv, &chub_events_state.mu, &ts);
 }
 
-bool chub_events_allowed(const chub_settings *s) {
+/* The gates; `ignore_tests` is set only by chub_events_test_reset(). */
+static bool chub_events_gate(const chub_settings *s, bool ignore_tests) {
   int rank = chub_rank();
-  return s && s->sync && (rank == -1 || rank == 0) && !chub_under_tests();
+  return s && s->sync && (rank == -1 || rank == 0) &&
+         (ignore_tests || !chub_under_tests());
+}
+
+bool chub_events_allowed(const chub_settings *s) {
+  return chub_events_gate(s, false);
 }
 
 /* ------------------------------------------------------------ sending */
@@ -258,12 +264,10 @@ static void chub_events_load_settings(void) {
   bool ok = chub_settings_load(&s) == CHUB_OK;
   bool allowed = false;
   if (ok) {
-    bool under_tests = chub_under_tests();
     pthread_mutex_lock(&chub_events_state.mu);
     bool ignore = chub_events_state.ignore_test_gate;
     pthread_mutex_unlock(&chub_events_state.mu);
-    int rank = chub_rank();
-    allowed = s.sync && (rank == -1 || rank == 0) && (ignore || !under_tests);
+    allowed = chub_events_gate(&s, ignore);
   }
   pthread_mutex_lock(&chub_events_state.mu);
   chub_events_state.loaded = true;

@@ -1,8 +1,10 @@
 /*
  * internal.h - what libchub's files share and a trainer never sees.
  *
- * Logging and the settings snapshot are the library's only global state and
- * live here, so that every other file stays a pure mechanism.
+ * Logging (log.c), the settings file lock (settings.c) and the usage-event
+ * queue (events.c) are the library's only process-wide state, each kept in
+ * one named struct in its file, so that every other file stays a pure
+ * mechanism.
  */
 #ifndef CHUB_INTERNAL_H
 #define CHUB_INTERNAL_H
