@@ -215,12 +215,16 @@ int main(int argc, char **argv) {
   fault_trainer_info(&o, t.hub_session, rss_start, -1);
   chub_callbacks_run(cb, CHUB_ON_PRETRAIN_ROUTINE_END, &t);
   chub_callbacks_run(cb, CHUB_ON_TRAIN_START, &t);
+  /* outlive the loop: on_train_end reads the last epoch's metrics */
+  chub_metric tloss[] = {{"loss", 0}};
+  chub_metric metrics[] = {{"metrics/accuracy_top1", 0},
+                           {"metrics/mAP50-95(B)", 0}};
   for (int e = o.start; e < o.epochs; e++) {
     t.epoch = e;
     chub_callbacks_run(cb, CHUB_ON_TRAIN_EPOCH_START, &t);
-    chub_metric tloss[] = {{"loss", fault_data_loss(e)}};
-    chub_metric metrics[] = {{"metrics/accuracy_top1", fault_data_top1(e)},
-                             {"metrics/mAP50-95(B)", fault_data_map(e)}};
+    tloss[0].value = fault_data_loss(e);
+    metrics[0].value = fault_data_top1(e);
+    metrics[1].value = fault_data_map(e);
     t.tloss = tloss;
     t.n_tloss = 1;
     t.metrics = metrics;
