@@ -33,12 +33,10 @@ void heartbeat_post(chubd_request *req, chubd_reply *rep) {
     return;
   }
   store *st = req->srv->st;
-  store_model m;
-  if (models_lookup(req, rep, &m) < 0) {
+  if (models_check(req, rep) < 0) {
     json_decref(body);
     return;
   }
-  store_model_free(&m);
   store_rc rc = st->ops->heartbeat(st, req->r.id, id, agent, util_now_ms());
   json_decref(body);
   if (rc != STORE_OK) {

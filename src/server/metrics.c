@@ -29,12 +29,10 @@ void metrics_post(chubd_request *req, chubd_reply *rep) {
     return;
   }
   store *st = req->srv->st;
-  store_model m;
-  if (models_lookup(req, rep, &m) < 0) {
+  if (models_check(req, rep) < 0) {
     validate_epochs_free(e, n);
     return;
   }
-  store_model_free(&m);
   store_rc rc = st->ops->metrics_put(st, req->r.id, e, n, util_now_ms());
   validate_epochs_free(e, n);
   if (rc != STORE_OK) {
@@ -58,10 +56,8 @@ static int metrics_row(void *ud, int64_t epoch, const char *json) {
 }
 
 void metrics_get(chubd_request *req, chubd_reply *rep) {
-  store_model m;
-  if (models_lookup(req, rep, &m) < 0)
+  if (models_check(req, rep) < 0)
     return;
-  store_model_free(&m);
   json_t *arr = json_array();
   store *st = req->srv->st;
   store_rc rc = st->ops->metrics_get(st, req->r.id, metrics_row, arr);

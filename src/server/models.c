@@ -215,6 +215,18 @@ int models_lookup(chubd_request *req, chubd_reply *rep, store_model *m) {
   return 0;
 }
 
+int models_check(chubd_request *req, chubd_reply *rep) {
+  store *st = req->srv->st;
+  store_rc rc = st->ops->model_check(st, req->r.id, req->owner);
+  if (rc == STORE_OK)
+    return 0;
+  if (rc == STORE_NOTFOUND)
+    reply_error(rep, 404, "model %s not found", req->r.id);
+  else
+    reply_store(rep, rc, "model");
+  return -1;
+}
+
 /* Parses and checks the request body; NULL with rep filled on error. */
 static json_t *models_body(chubd_request *req, chubd_reply *rep,
                            int (*check)(json_t *, char *)) {

@@ -110,6 +110,8 @@ void models_patch(chubd_request *req, chubd_reply *rep);
 void models_delete(chubd_request *req, chubd_reply *rep);
 /* The model as the caller may see it, or a 404 reply. */
 int models_lookup(chubd_request *req, chubd_reply *rep, store_model *m);
+/* Whether the caller may see the model, or a 404 reply; no model read. */
+int models_check(chubd_request *req, chubd_reply *rep);
 /* Which of the checkpoints k (newest first) `last` and `best` name, as
  * indexes, -1 when none: last is the newest epoch checkpoint (else the
  * final), best the newest final (else the newest isBest checkpoint). */

@@ -85,6 +85,9 @@ typedef struct store_ops {
   /* owner NULL: any owner. Soft-deleted models are not found. */
   store_rc (*model_get)(store *s, const char *id, const char *owner,
                         store_model *out);
+  /* STORE_OK when the model exists (and is owner's, unless owner is
+   * NULL); cheaper than model_get, for the hot paths. */
+  store_rc (*model_check)(store *s, const char *id, const char *owner);
   /* Newest first, after model `after` (NULL: from the newest), at most
    * limit; *total counts all of the owner's models, *more says whether
    * models follow the last one given. */

@@ -141,6 +141,10 @@ struct store_sqlite {
   pthread_key_t tls;
   pthread_mutex_t mu; /* guards conns */
   store_sqlite_conn *conns;
+  /* chubd's own writers queue here rather than in SQLite's busy handler,
+   * whose sleeps (up to 100 ms each) would throttle concurrent metrics
+   * uploads; busy_timeout still covers other processes (`chubd keys`). */
+  pthread_mutex_t write_mu;
 };
 
 static void store_sqlite_conn_close(store_sqlite_conn *c) {
@@ -182,7 +186,8 @@ static sqlite3 *store_sqlite_connect(const char *path, char *err, size_t errn) {
   sqlite3_busy_timeout(db, STORE_SQLITE_BUSY_MS);
   char *msg = NULL;
   if (sqlite3_exec(db,
-                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                   "PRAGMA mmap_size = 268435456;",
                    NULL, NULL, &msg) != SQLITE_OK) {
     snprintf(err, errn, "cannot set up database %s: %s", path,
              msg ? msg : sqlite3_errmsg(db));
@@ -252,22 +257,42 @@ static int store_sqlite_exec(store_sqlite_conn *c, int which) {
 }
 
 static int store_sqlite_begin(store_sqlite_conn *c) {
-  return store_sqlite_exec(c, SQ_BEGIN);
+  pthread_mutex_lock(&c->owner->write_mu);
+  if (store_sqlite_exec(c, SQ_BEGIN) < 0) {
+    pthread_mutex_unlock(&c->owner->write_mu);
+    return -1;
+  }
+  return 0;
+}
+
+static void store_sqlite_rollback(store_sqlite_conn *c) {
+  store_sqlite_exec(c, SQ_ROLLBACK);
+  pthread_mutex_unlock(&c->owner->write_mu);
 }
 
 static store_rc store_sqlite_commit(store_sqlite_conn *c, const char *what) {
+  store_rc rc = STORE_OK;
   if (store_sqlite_exec(c, SQ_COMMIT) < 0) {
-    store_rc rc = store_sqlite_fail(c, what);
+    rc = store_sqlite_fail(c, what);
     store_sqlite_exec(c, SQ_ROLLBACK);
-    return rc;
   }
-  return STORE_OK;
+  pthread_mutex_unlock(&c->owner->write_mu);
+  return rc;
 }
 
 static store_rc store_sqlite_abort(store_sqlite_conn *c, const char *what) {
   store_rc rc = store_sqlite_fail(c, what);
   if (!sqlite3_get_autocommit(c->db))
     store_sqlite_exec(c, SQ_ROLLBACK);
+  pthread_mutex_unlock(&c->owner->write_mu);
+  return rc;
+}
+
+/* One write statement outside a transaction, in the writers' queue. */
+static int store_sqlite_write(store_sqlite_conn *c, sqlite3_stmt *st) {
+  pthread_mutex_lock(&c->owner->write_mu);
+  int rc = sqlite3_step(st);
+  pthread_mutex_unlock(&c->owner->write_mu);
   return rc;
 }
 
@@ -300,7 +325,7 @@ static store_rc store_sqlite_key_add(store *s, const char *owner,
   sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now);
-  int rc = sqlite3_step(st);
+  int rc = store_sqlite_write(c, st);
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(c, "key_add");
 }
@@ -365,7 +390,7 @@ static store_rc store_sqlite_key_revoke(store *s, const char *match,
     return STORE_ERROR;
   sqlite3_bind_int64(st, 1, now);
   sqlite3_bind_text(st, 2, match, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
+  int rc = store_sqlite_write(c, st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE)
     return store_sqlite_fail(c, "key_revoke");
@@ -387,7 +412,7 @@ static store_rc store_sqlite_model_add(store *s, const store_model *m) {
   sqlite3_bind_text(st, 5, m->dataset, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 6, m->lineage, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 7, m->created_ms);
-  int rc = sqlite3_step(st);
+  int rc = store_sqlite_write(c, st);
   sqlite3_reset(st);
   if (rc == SQLITE_CONSTRAINT)
     return STORE_CONFLICT;
@@ -478,6 +503,14 @@ static store_rc store_sqlite_int_query(store_sqlite_conn *c, int which,
   return result;
 }
 
+static store_rc store_sqlite_model_check(store *s, const char *id,
+                                         const char *owner) {
+  STORE_SQLITE_CONN(s, c);
+  int64_t seq;
+  return store_sqlite_int_query(c, SQ_MODEL_SEQ, id, owner, &seq,
+                                "model_check");
+}
+
 static store_rc store_sqlite_model_list(store *s, const char *owner,
                                         const char *after, int limit,
                                         store_model_cb cb, void *ud,
@@ -537,7 +570,7 @@ static store_rc store_sqlite_model_update(store *s, const char *id,
   store_sqlite_bind_owner(st, 2, meta);
   store_sqlite_bind_owner(st, 3, config);
   sqlite3_bind_int64(st, 4, now);
-  int rc = sqlite3_step(st);
+  int rc = store_sqlite_write(c, st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE)
     return store_sqlite_fail(c, "model_update");
@@ -569,7 +602,7 @@ static store_rc store_sqlite_model_delete(store *s, const char *id, int hard) {
   if (rc != SQLITE_DONE)
     return store_sqlite_abort(c, "model_delete");
   if (sqlite3_changes(c->db) == 0) {
-    store_sqlite_exec(c, SQ_ROLLBACK);
+    store_sqlite_rollback(c);
     return STORE_NOTFOUND;
   }
   if (hard && (store_sqlite_step_id(c, SQ_METRICS_DEL, id) < 0 ||
@@ -605,7 +638,7 @@ static store_rc store_sqlite_metrics_put(store *s, const char *id,
   if (touched < 0)
     return store_sqlite_abort(c, "metrics_put");
   if (touched == 0) {
-    store_sqlite_exec(c, SQ_ROLLBACK);
+    store_sqlite_rollback(c);
     return STORE_NOTFOUND;
   }
   for (size_t i = 0; i < n; i++) {
@@ -665,11 +698,11 @@ static store_rc store_sqlite_checkpoint_add(store *s, const char *id,
   if (rc != SQLITE_ROW) {
     if (rc != SQLITE_DONE)
       return store_sqlite_abort(c, "checkpoint_add");
-    store_sqlite_exec(c, SQ_ROLLBACK);
+    store_sqlite_rollback(c);
     return STORE_NOTFOUND;
   }
   if (k->final && trained) {
-    store_sqlite_exec(c, SQ_ROLLBACK);
+    store_sqlite_rollback(c);
     return STORE_CONFLICT;
   }
   st = store_sqlite_stmt(c, SQ_CKPT_ADD);
@@ -776,7 +809,7 @@ static store_rc store_sqlite_heartbeat(store *s, const char *id,
   sqlite3_bind_text(st, 2, agent_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, agent_name, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now);
-  int rc = sqlite3_step(st);
+  int rc = store_sqlite_write(c, st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE)
     return store_sqlite_fail(c, "heartbeat");
@@ -841,6 +874,7 @@ static void store_sqlite_close(store *base) {
   pthread_setspecific(s->tls, NULL);
   pthread_key_delete(s->tls);
   pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->write_mu);
   free(s);
 }
 
@@ -853,6 +887,7 @@ static const store_ops store_sqlite_ops = {
     .key_revoke = store_sqlite_key_revoke,
     .model_add = store_sqlite_model_add,
     .model_get = store_sqlite_model_get,
+    .model_check = store_sqlite_model_check,
     .model_list = store_sqlite_model_list,
     .model_update = store_sqlite_model_update,
     .model_delete = store_sqlite_model_delete,
@@ -879,9 +914,11 @@ store *store_sqlite_open(const char *dir, char *err, size_t errn) {
     return NULL;
   }
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->write_mu, NULL);
   if (pthread_key_create(&s->tls, store_sqlite_thread_end) != 0) {
     snprintf(err, errn, "cannot create thread-local storage");
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->write_mu);
     free(s);
     return NULL;
   }

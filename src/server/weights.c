@@ -185,10 +185,8 @@ unsigned weights_upload_begin(chubd_request *req, chubd_reply *rep) {
                 (unsigned long long)req->srv->cfg.max_upload);
     return 413;
   }
-  store_model m;
-  if (models_lookup(req, rep, &m) < 0)
+  if (models_check(req, rep) < 0)
     return rep->status;
-  store_model_free(&m);
   weights_upload *up = calloc(1, sizeof *up);
   if (!up) {
     reply_error(rep, 503, "server out of memory");
@@ -362,10 +360,8 @@ static int weights_etag_matches(const char *inm, const char *sha) {
 }
 
 void weights_get(chubd_request *req, chubd_reply *rep) {
-  store_model m;
-  if (models_lookup(req, rep, &m) < 0)
+  if (models_check(req, rep) < 0)
     return;
-  store_model_free(&m);
   store *st = req->srv->st;
   store_checkpoint *k = NULL;
   size_t n = 0;
