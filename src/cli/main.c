@@ -80,8 +80,18 @@ int main(int argc, char **argv) {
     printf("chub %s\n", CHUB_VERSION);
     return CLI_OK;
   }
-  for (size_t i = 0; i < CLI_NCOMMANDS; i++)
-    if (!strcmp(cmd, cli_commands[i].name))
-      return cli_commands[i].run(argc - 1, argv + 1);
+  bool wants_help =
+      argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+  for (size_t i = 0; i < CLI_NCOMMANDS; i++) {
+    if (strcmp(cmd, cli_commands[i].name) != 0)
+      continue;
+    /* `chub serve --help` is chubd's own help. */
+    if (wants_help && cli_commands[i].run != cmd_serve_main) {
+      printf("usage: chub %s %s\n  %s\n", cli_commands[i].name,
+             cli_commands[i].args, cli_commands[i].help);
+      return CLI_OK;
+    }
+    return cli_commands[i].run(argc - 1, argv + 1);
+  }
   return cli_usage_error("unknown command '%s'", cmd);
 }

@@ -318,6 +318,10 @@ static void test_unknown_command_and_help(void **state) {
   ASSERT_CONTAINS(out, "login KEY");
   ASSERT_CONTAINS(out, "sync");
   assert_int_equal(run_chub((const char *[]){"help", NULL}), 0);
+  /* A command's --help is never taken for its argument. */
+  assert_int_equal(run_chub((const char *[]){"login", "--help", NULL}), 0);
+  ASSERT_CONTAINS(out, "usage: chub login KEY");
+  assert_int_equal(tb_listener_count(hub), 0);
   assert_int_equal(run_chub((const char *[]){"--version", NULL}), 0);
   assert_string_equal(out, "chub 0.1.0\n");
   assert_int_equal(run_chub((const char *[]){"sync", "--bogus", NULL}), 2);
