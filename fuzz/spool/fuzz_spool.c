@@ -73,7 +73,14 @@ static void fuzz_spool_replay(const uint8_t *data, size_t size, size_t valid) {
   close(fd);
 
   spool *sp = NULL;
-  if (spool_open(fuzz_spool_dir, 0, &sp) != CHUB_OK)
+  chub_code rc = spool_open(fuzz_spool_dir, 0, &sp);
+  if (rc == CHUB_ECORRUPT) {
+    /* a record of a newer format: the log must be left as it was */
+    if (sp || fuzz_spool_size() != (long long)size)
+      abort();
+    return;
+  }
+  if (rc != CHUB_OK)
     abort();
   if (fuzz_spool_size() != (long long)valid)
     abort(); /* replay and the scanner disagree on the valid prefix */

@@ -51,7 +51,7 @@
 #include <unistd.h>
 
 #define SPOOL_MAGIC 0x4c505343u /* "CSPL" read as little-endian u32 */
-#define SPOOL_VERSION 1
+#define SPOOL_VERSION 2 /* 2: checkpoints carry the file's size and mtime */
 #define SPOOL_HEADER 16
 #define SPOOL_MAX_PAYLOAD (1u << 20) /* metrics JSON of one epoch, a path */
 #define SPOOL_MAX_PATH 4096
@@ -158,9 +158,10 @@ static uint64_t spool_get64(const unsigned char *p) {
 
 /* What spool_check() made of the bytes at the start of a buffer. */
 enum spool_verdict {
-  SPOOL_VALID,  /* a whole, checksummed, well-formed record */
-  SPOOL_TORN,   /* the header or the payload runs past the end */
-  SPOOL_CORRUPT /* the bytes are complete but not a record */
+  SPOOL_VALID,   /* a whole, checksummed, well-formed record */
+  SPOOL_TORN,    /* the header or the payload runs past the end */
+  SPOOL_CORRUPT, /* the bytes are complete but not a record */
+  SPOOL_NEWER    /* a whole, checksummed record of a later format */
 };
 
 /* Sequence numbers start at 1 and stay far from overflowing next_seq. */
@@ -201,12 +202,15 @@ static enum spool_verdict spool_check_header(const unsigned char *buf,
                                              size_t avail, uint32_t *len) {
   if (avail < SPOOL_HEADER)
     return SPOOL_TORN;
-  if (spool_get32(buf) != SPOOL_MAGIC || buf[4] < SPOOL_METRICS ||
-      buf[4] > SPOOL_CKPT_ACK || buf[5] != SPOOL_VERSION || buf[6] != 0 ||
-      buf[7] != 0)
+  if (spool_get32(buf) != SPOOL_MAGIC)
     return SPOOL_CORRUPT;
   *len = spool_get32(buf + 8);
   if (*len > SPOOL_MAX_PAYLOAD)
+    return SPOOL_CORRUPT;
+  if (buf[5] > SPOOL_VERSION)
+    return SPOOL_NEWER; /* confirmed by the checksum in spool_check */
+  if (buf[4] < SPOOL_METRICS || buf[4] > SPOOL_CKPT_ACK ||
+      buf[5] != SPOOL_VERSION || buf[6] != 0 || buf[7] != 0)
     return SPOOL_CORRUPT;
   return SPOOL_VALID;
 }
@@ -218,14 +222,17 @@ static enum spool_verdict spool_check(const unsigned char *buf, size_t avail,
                                       uint32_t *plen, size_t *total) {
   uint32_t len = 0;
   enum spool_verdict v = spool_check_header(buf, avail, &len);
-  if (v != SPOOL_VALID)
+  if (v != SPOOL_VALID && v != SPOOL_NEWER)
     return v;
   if (avail - SPOOL_HEADER < len)
     return SPOOL_TORN;
   uint32_t crc = spool_crc(0, buf, 12);
   crc = spool_crc(crc, buf + SPOOL_HEADER, len);
-  if (crc != spool_get32(buf + 12) ||
-      !spool_payload_ok(buf[4], buf + SPOOL_HEADER, len))
+  if (crc != spool_get32(buf + 12))
+    return SPOOL_CORRUPT;
+  if (v == SPOOL_NEWER)
+    return SPOOL_NEWER;
+  if (!spool_payload_ok(buf[4], buf + SPOOL_HEADER, len))
     return SPOOL_CORRUPT;
   *type = buf[4];
   *payload = buf + SPOOL_HEADER;
@@ -623,8 +630,9 @@ static bool spool_record_after(spool_window *w, int fd, off_t size, off_t off) {
     if (avail == SIZE_MAX)
       return false;
     uint32_t len = 0;
-    if (spool_check_header(w->data + (pos - w->start), avail, &len) !=
-        SPOOL_VALID)
+    enum spool_verdict v =
+        spool_check_header(w->data + (pos - w->start), avail, &len);
+    if (v != SPOOL_VALID && v != SPOOL_NEWER)
       continue;
     avail = spool_window_at(w, fd, size, pos, SPOOL_HEADER + len);
     if (avail == SIZE_MAX)
@@ -632,8 +640,9 @@ static bool spool_record_after(spool_window *w, int fd, off_t size, off_t off) {
     int type;
     const unsigned char *payload;
     size_t total;
-    if (spool_check(w->data + (pos - w->start), avail, &type, &payload, &len,
-                    &total) == SPOOL_VALID)
+    v = spool_check(w->data + (pos - w->start), avail, &type, &payload, &len,
+                    &total);
+    if (v == SPOOL_VALID || v == SPOOL_NEWER)
       return true;
   }
   return false;
@@ -697,7 +706,7 @@ static chub_code spool_replay(spool *sp) {
     int type = 0;
     const unsigned char *payload = NULL;
     size_t total = 0;
-    if (v == SPOOL_VALID) {
+    if (v == SPOOL_VALID || v == SPOOL_NEWER) {
       avail = spool_window_at(&w, sp->fd, size, off, SPOOL_HEADER + len);
       if (avail == SIZE_MAX) {
         rc = CHUB_EIO;
@@ -705,6 +714,17 @@ static chub_code spool_replay(spool *sp) {
       }
       v = spool_check(w.data + (off - w.start), avail, &type, &payload, &len,
                       &total);
+    }
+    if (v == SPOOL_NEWER) {
+      /* Cutting here would destroy records a newer chub still needs. */
+      chub_log(CHUB_LOG_ERROR,
+               "spool %s was written by a newer chub (record format %d at "
+               "byte %lld); leaving it untouched: use that version to sync "
+               "run %s",
+               sp->log_path, w.data[off - w.start + 5], (long long)off,
+               sp->run_id);
+      rc = CHUB_ECORRUPT;
+      break;
     }
     if (v != SPOOL_VALID) {
       bool torn = !spool_record_after(&w, sp->fd, size, off);

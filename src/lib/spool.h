@@ -46,7 +46,9 @@ typedef struct spool_ckpt {
  * it first compacts, and if still over returns CHUB_EFULL (one warning that
  * names the run, then a count when room comes back). A torn last record is
  * dropped quietly; damage before the last record is cut off with a warning
- * naming the file, the cut bytes kept in spool.log.damaged. One spool per
+ * naming the file, the cut bytes kept in spool.log.damaged. A log written
+ * by a newer chub (a later record format) is left untouched and the open
+ * fails with CHUB_ECORRUPT and a line saying so. One spool per
  * run at a time: the directory is flock()ed, and a second open (in this or
  * another process) fails with CHUB_EIO and a log line saying it is in use. */
 chub_code spool_open(const char *dir, long long max_bytes, spool **out);

@@ -689,9 +689,9 @@ static pid_t fs_train_async(fs_env *e, const char *info,
   return fs_spawn(e, a.argv);
 }
 
-/* Waits (bounded) until the trainer wrote its info file. */
+/* Waits (bounded: 30 s) until the trainer wrote its info file. */
 static int fs_wait_info(const char *info, fs_info *in) {
-  for (int i = 0; i < 1000; i++) {
+  for (int i = 0; i < 3000; i++) {
     if (fs_info_read(info, in) == 0)
       return 0;
     fs_sleep_ms(10);
@@ -952,9 +952,10 @@ static int fs_ckpt_rewrite(fs_env *e) {
                 "count=6\n");
   char info[700];
   snprintf(info, sizeof info, "%s/train.info", e->work);
-  const char *const extra[] = {"--epochs",     "10",           "--ckpt-bytes",
-                               "2097152",      "--rewrite-ms", "400",
-                               "--best-bytes", "524288",       NULL};
+  const char *const extra[] = {
+      "--epochs", "10",         "--ckpt-bytes", "2097152",      "--rewrite-ms",
+      "400",      "--sleep-ms", "300",          "--best-bytes", "524288",
+      NULL};
   bool ok = fs_expect_status(e, "the trainer", fs_train(e, info, extra), 0);
   fs_info in;
   fs_info_read(info, &in);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <zlib.h>
 
 #include <cmocka.h>
 
@@ -432,6 +433,32 @@ static void test_ckpt_version(void **state) {
   spool_close(sp);
 }
 
+/* A record of a later format (a newer chub wrote it) is not damage: the
+ * log is left exactly as it is and the open says why it refuses. The
+ * record's checksum is zlib's crc32, computed here independently. */
+static void test_newer_format_left_untouched(void **state) {
+  fixture *f = *state;
+  long long last = build_log(f, 4);
+  size_t len = 0;
+  unsigned char *buf = spool_test_slurp(f->log_path, &len);
+  buf[last + 5] = 99; /* the format byte of the last record */
+  uLong crc = crc32(0L, buf + last, 12);
+  crc = crc32(crc, buf + last + 16, (uInt)(len - (size_t)last - 16));
+  for (int i = 0; i < 4; i++)
+    buf[last + 12 + i] = (unsigned char)(crc >> (8 * i));
+  assert_int_equal(spool_test_write(f->log_path, buf, len), 0);
+  spool *sp = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_ECORRUPT);
+  assert_null(sp);
+  assert_non_null(strstr(test_log.text, "newer chub"));
+  assert_int_equal(spool_test_size(f->log_path), (long long)len);
+  size_t len2 = 0;
+  unsigned char *after = spool_test_slurp(f->log_path, &len2);
+  assert_memory_equal(after, buf, len);
+  free(after);
+  free(buf);
+}
+
 static void test_one_owner_at_a_time(void **state) {
   fixture *f = *state;
   spool *a = NULL, *b = NULL;
@@ -508,6 +535,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ckpt_version, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_newer_format_left_untouched, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_one_owner_at_a_time, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
