@@ -314,16 +314,20 @@ static int fashion_mnist_load_data(fashion_mnist_run *run) {
   return 0;
 }
 
+/* Frees the run and everything it holds. A session still open here (the
+ * run failed before on_train_end) is closed, leaving its spool for
+ * `chub sync`. */
 static void fashion_mnist_free(fashion_mnist_run *run) {
   chub_session_close(run->trainer.hub_session);
-  run->trainer.hub_session = NULL;
-  chub_callbacks_free(run->cb);
+  if (run->cb)
+    chub_callbacks_free(run->cb);
   mlp_work_free(&run->work);
   mlp_work_free(&run->eval_work);
   mlp_free(&run->net);
   idx_free(&run->train);
   idx_free(&run->test);
   free(run->order);
+  free(run);
 }
 
 /* From the pretrain routine to teardown; returns the exit status. */
@@ -380,36 +384,44 @@ static int fashion_mnist_train(fashion_mnist_run *run) {
 }
 
 int main(int argc, char **argv) {
-  static fashion_mnist_run run; /* large; one per process */
-  if (options_parse(&run.opt, argc, argv, stderr) != 0) {
+  /* Heap, not stack: the run holds two 4 KiB paths and more. */
+  fashion_mnist_run *run = calloc(1, sizeof *run);
+  if (!run) {
+    fprintf(stderr, "fashion_mnist: out of memory\n");
+    return 1;
+  }
+  if (options_parse(&run->opt, argc, argv, stderr) != 0) {
     fprintf(stderr, "\n");
     options_usage(stderr, argv[0]);
+    fashion_mnist_free(run);
     return 2;
   }
-  if (run.opt.help) {
+  if (run->opt.help) {
     options_usage(stdout, argv[0]);
+    fashion_mnist_free(run);
     return 0;
   }
-  if (fashion_mnist_mkdirs(run.opt.out) != 0) {
-    fprintf(stderr, "fashion_mnist: cannot create --out %s: %s\n", run.opt.out,
+  if (fashion_mnist_mkdirs(run->opt.out) != 0) {
+    fprintf(stderr, "fashion_mnist: cannot create --out %s: %s\n", run->opt.out,
             strerror(errno));
+    fashion_mnist_free(run);
     return 2;
   }
-  snprintf(run.last_path, sizeof run.last_path, "%s/last.bin", run.opt.out);
-  snprintf(run.best_path, sizeof run.best_path, "%s/best.bin", run.opt.out);
-  if (fashion_mnist_load_data(&run) != 0) {
-    fashion_mnist_free(&run);
+  snprintf(run->last_path, sizeof run->last_path, "%s/last.bin", run->opt.out);
+  snprintf(run->best_path, sizeof run->best_path, "%s/best.bin", run->opt.out);
+  if (fashion_mnist_load_data(run) != 0) {
+    fashion_mnist_free(run);
     return 2;
   }
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
-  run.cb = chub_callbacks_new();
-  if (!run.cb) {
+  run->cb = chub_callbacks_new();
+  if (!run->cb) {
     fprintf(stderr, "fashion_mnist: out of memory\n");
-    fashion_mnist_free(&run);
+    fashion_mnist_free(run);
     return 1;
   }
-  chub_code rc = chub_add_integration_callbacks(run.cb);
+  chub_code rc = chub_add_integration_callbacks(run->cb);
   if (rc == CHUB_EDISABLED)
     printf("fashion_mnist: hub reporting is off (setting hub=false); "
            "training locally\n");
@@ -417,25 +429,25 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fashion_mnist: cannot add the HUB callbacks: %s\n",
             chub_strerror(rc));
 
-  chub_args args = {.model = run.opt.model,
+  chub_args args = {.model = run->opt.model,
                     .data = "fashion-mnist",
-                    .epochs = run.opt.epochs,
-                    .batch = run.opt.batch,
+                    .epochs = run->opt.epochs,
+                    .batch = run->opt.batch,
                     .imgsz = 28,
-                    .patience = run.opt.epochs,
+                    .patience = run->opt.epochs,
                     .device = "cpu",
                     .cache = "ram",
                     .task = "classify",
                     .mode = "train"};
-  run.trainer.args = args;
-  run.trainer.last = run.last_path;
-  run.trainer.best = run.best_path;
-  run.validator.args = args;
-  run.validator.args.mode = "val";
-  run.validator.training = true;
+  run->trainer.args = args;
+  run->trainer.last = run->last_path;
+  run->trainer.best = run->best_path;
+  run->validator.args = args;
+  run->validator.args.mode = "val";
+  run->validator.training = true;
 
-  int status = fashion_mnist_train(&run);
-  fashion_mnist_free(&run);
+  int status = fashion_mnist_train(run);
+  fashion_mnist_free(run);
   curl_global_cleanup();
   return status;
 }
