@@ -54,7 +54,7 @@ chubd_start "$CHUBD_BIN" - --rate-limit 1000000 --rate-burst 1000000 || {
   exit 1
 }
 trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
+trap 'cleanup; exit 130' HUP INT PIPE TERM
 MODEL=$(curl -sf -X POST -H "x-api-key: $CHUBD_KEY" \
   -H "Content-Type: application/json" \
   -d '{"config": {"batchSize": 16, "epochs": 100, "imageSize": 640, "patience": 100, "device": "cpu", "cache": "ram"}, "dataset": {"name": "coco8.yaml"}, "lineage": {"architecture": {"name": "yolo11n"}}, "meta": {"name": "bench.pt"}}' \

@@ -166,6 +166,16 @@ static void server_models_delete(void **state) {
     }
     json_decref(env);
     assert_int_equal(sv_files_equal(chubd_proc_data_dir(p), bytes, len), 1);
+    /* Hidden means hidden for writes too. */
+    assert_int_equal(sv_metrics(p, key, id, "{\"5\": \"{\\\"a\\\": 1}\"}"),
+                     404);
+    th_response r;
+    assert_int_equal(
+        sv_upload(p, key, id, 5, "epoch", "False", bytes, 100, NULL, &r), 404);
+    th_response_free(&r);
+    env =
+        sv_expect(p, "PATCH", rpath, key, "{\"meta\": {\"name\": \"z\"}}", 404);
+    json_decref(env);
     free(rpath);
     free(path);
     free(bytes);

@@ -36,7 +36,7 @@ chubd_start() {
   CHUBD_LOG=$CHUBD_WORK/chubd.log
   CHUBD_PORT_FILE=$CHUBD_WORK/port
   trap chubd_cleanup EXIT
-  trap 'chubd_cleanup; exit 130' INT TERM
+  trap 'chubd_cleanup; exit 130' HUP INT PIPE TERM
   CHUBD_KEY=$(chubd_key owner) || {
     echo "chubd.sh: keys create failed" >&2
     cat "$CHUBD_LOG" >&2
@@ -51,8 +51,8 @@ chubd_launch_() {
   "$CHUBD_BIN" --listen 127.0.0.1:0 --data "$CHUBD_DATA" \
     --port-file "$CHUBD_PORT_FILE" $CHUBD_EXTRA </dev/null 2>>"$CHUBD_LOG" &
   CHUBD_PID=$!
-  i=0
-  while [ $i -lt 500 ]; do
+  chubd_i_=0
+  while [ $chubd_i_ -lt 500 ]; do
     if [ -s "$CHUBD_PORT_FILE" ]; then
       CHUBD_PORT=$(head -n1 "$CHUBD_PORT_FILE")
       CHUBD_URL=http://127.0.0.1:$CHUBD_PORT
@@ -65,7 +65,7 @@ chubd_launch_() {
       return 1
     fi
     sleep 0.02
-    i=$((i + 1))
+    chubd_i_=$((chubd_i_ + 1))
   done
   echo "chubd.sh: no port file within 10 s; its stderr:" >&2
   cat "$CHUBD_LOG" >&2
@@ -74,9 +74,9 @@ chubd_launch_() {
 }
 
 chubd_key() {
-  out=$("$CHUBD_BIN" --data "$CHUBD_DATA" keys create "$1" 2>>"$CHUBD_LOG") ||
-    return 1
-  printf '%s\n' "$out" | head -n1
+  chubd_out_=$("$CHUBD_BIN" --data "$CHUBD_DATA" keys create "$1" \
+    2>>"$CHUBD_LOG") || return 1
+  printf '%s\n' "$chubd_out_" | head -n1
 }
 
 chubd_cli() {
@@ -85,37 +85,37 @@ chubd_cli() {
 
 chubd_stop() {
   [ -n "$CHUBD_PID" ] || return 0
-  kill -TERM "$CHUBD_PID" 2>/dev/null
-  i=0
-  while kill -0 "$CHUBD_PID" 2>/dev/null && [ $i -lt 500 ]; do
+  kill -TERM "$CHUBD_PID" 2>/dev/null || true
+  chubd_i_=0
+  while kill -0 "$CHUBD_PID" 2>/dev/null && [ $chubd_i_ -lt 500 ]; do
     sleep 0.02
-    i=$((i + 1))
+    chubd_i_=$((chubd_i_ + 1))
   done
   if kill -0 "$CHUBD_PID" 2>/dev/null; then
     echo "chubd.sh: chubd ignored SIGTERM for 10 s; SIGKILL" >&2
-    kill -KILL "$CHUBD_PID" 2>/dev/null
+    kill -KILL "$CHUBD_PID" 2>/dev/null || true
   fi
-  wait "$CHUBD_PID" 2>/dev/null
-  rc=$?
+  chubd_rc_=0
+  wait "$CHUBD_PID" 2>/dev/null || chubd_rc_=$?
   CHUBD_PID=
-  return $rc
+  return $chubd_rc_
 }
 
 chubd_kill9() {
   [ -n "$CHUBD_PID" ] || return 0
-  kill -KILL "$CHUBD_PID" 2>/dev/null
-  wait "$CHUBD_PID" 2>/dev/null
+  kill -KILL "$CHUBD_PID" 2>/dev/null || true
+  wait "$CHUBD_PID" 2>/dev/null || true
   CHUBD_PID=
   return 0
 }
 
 chubd_restart() {
-  chubd_stop
+  chubd_stop || true
   chubd_launch_
 }
 
 chubd_cleanup() {
-  chubd_stop
+  chubd_stop || true
   if [ -n "$CHUBD_WORK" ] && [ -d "$CHUBD_WORK" ]; then
     if [ -n "${CHUB_KEEP_TMP:-}" ]; then
       echo "chubd.sh: keeping $CHUBD_WORK" >&2
