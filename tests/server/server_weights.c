@@ -127,6 +127,17 @@ static void server_weights_upload_download(void **state) {
   server_weights_expect_file(p, last, b1, len1, fname);
   free(fname);
   server_weights_expect_file(p, sha_url, b1, len1, NULL);
+  /* By sha256 the file is named after its epoch: {id}-epoch N.pt (the
+   * spacing is the server's choice). */
+  server_weights_dl dl;
+  server_weights_get(p, sha_url, NULL, &dl);
+  assert_non_null(dl.disposition);
+  char *stem = th_fmt("filename=\"%s-epoch", id);
+  if (!strstr(dl.disposition, stem) || !strstr(dl.disposition, "3.pt\""))
+    fail_msg("Content-Disposition \"%s\" does not name %s-epoch 3.pt",
+             dl.disposition, id);
+  free(stem);
+  server_weights_dl_free(&dl);
 
   /* A second checkpoint, isBest spelt in lowercase: last moves. */
   size_t len2 = 123457;
@@ -260,6 +271,53 @@ static void server_weights_bool_spellings(void **state) {
   json_t *env = sv_expect(p, "GET", path, key, NULL, 404);
   json_decref(env);
   free(path);
+  free(id);
+}
+
+/* A checkpoint big enough that no server would hold it in one buffer by
+ * accident, streamed from a file: stored and served byte-exact. */
+static void server_weights_large(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "large.pt");
+  size_t len = 24u << 20;
+  unsigned char *b = sv_bytes(len, 60);
+  char hex[65];
+  th_sha256_hex(b, len, hex);
+  /* The source file lives outside chubd's data dir, which tests scan. */
+  const char *tmp = getenv("TMPDIR");
+  char *file = th_fmt("%s/chubd-upload-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  int fd = mkstemp(file);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(b, 1, len, f), len);
+  fclose(f);
+  char *url = th_fmt("%s/v1/models/%s/upload", chubd_proc_base_url(p), id);
+  const char *fields[] = {"epoch",  "7",    "type", "epoch",
+                          "isBest", "True", NULL};
+  char *sha_h = th_fmt("x-chub-sha256: %s", hex);
+  const char *hdrs[] = {sha_h, NULL};
+  th_response r;
+  assert_int_equal(th_upload(url, key, fields, "last.pt", "last.pt", NULL, 0,
+                             file, hdrs, &r),
+                   0);
+  remove(file); /* before any assert can leave it behind */
+  if (r.status != 200)
+    fail_msg("24 MiB upload: %ld %.300s", r.status, r.body);
+  json_t *env = th_envelope(&r);
+  assert_non_null(env);
+  sv_assert_str(th_json_str(env, "data.sha256"), hex);
+  assert_int_equal(th_json_int(env, "data.size", -1), (long long)len);
+  json_decref(env);
+  th_response_free(&r);
+  char *last = th_fmt("/v1/models/%s/weights/last", id);
+  server_weights_expect_file(p, last, b, len, NULL);
+  free(last);
+  free(sha_h);
+  free(url);
+  free(file);
+  free(b);
   free(id);
 }
 
@@ -433,6 +491,7 @@ int main(void) {
       cmocka_unit_test(server_weights_upload_download),
       cmocka_unit_test(server_weights_sha_mismatch),
       cmocka_unit_test(server_weights_bool_spellings),
+      cmocka_unit_test(server_weights_large),
       cmocka_unit_test(server_weights_range),
       cmocka_unit_test(server_weights_half_body),
       cmocka_unit_test(server_weights_bad_uploads),

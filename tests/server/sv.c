@@ -75,6 +75,12 @@ json_t *sv_json(chubd_proc *p, const char *method, const char *path,
     chubd_proc_dump_log(p, 4096);
     fail_msg("%s %s: no answer from chubd", method, url);
   }
+  /* hub-api.md: JSON answers are application/json. */
+  char *ct = th_header(r.headers, "Content-Type");
+  if (!ct || strncmp(ct, "application/json", 16) != 0)
+    fail_msg("%s %s answered %ld with Content-Type %s, not application/json",
+             method, path, r.status, ct ? ct : "(none)");
+  free(ct);
   json_t *env = th_envelope(&r);
   if (!env) {
     fprintf(stderr, "sv: %s %s with body %.300s\n", method, path,
