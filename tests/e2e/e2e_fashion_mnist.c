@@ -5,8 +5,9 @@
  * a real training run: every epoch's metrics arrived under the right names,
  * checkpoints were uploaded, the final weights on the hub are byte for byte
  * the local best.bin, the model is `trained`, and the agent's heartbeat was
- * recorded. Also resuming a hub model from its last weights, and the
- * trainer's answers to a bad flag and a missing dataset.
+ * recorded. Also resuming a hub model from its last weights, a run with the
+ * hub down delivered later by `chub sync`, and the trainer's answers to a
+ * bad flag and a missing or corrupt dataset.
  *
  * The trainer runs as a child process with its own temporary settings,
  * runs and output directories, so the user's own settings are never read.
@@ -42,12 +43,13 @@ typedef struct e2e {
   char runs[300];   /* CHUB_RUNS_DIR */
 } e2e;
 
-/* Runs the trainer with `args` and the test environment (plus `extra_env`,
- * NULL-terminated "K=V" strings, or NULL). Output (stdout and stderr) is
- * returned in *output (malloc'd). Returns the exit status, or -1 when it
- * could not run, died of a signal or outlived E2E_TRAIN_TIMEOUT_S. */
-static int e2e_run_trainer(const e2e *t, const char *const args[],
-                           const char *const extra_env[], char **output) {
+/* Runs program `bin` with `args` and the test environment (plus
+ * `extra_env`, NULL-terminated "K=V" strings applied last, or NULL). Output
+ * (stdout and stderr) is returned in *output (malloc'd). Returns the exit
+ * status, or -1 when it could not run, died of a signal or outlived
+ * E2E_TRAIN_TIMEOUT_S. */
+static int e2e_run(const e2e *t, const char *bin, const char *const args[],
+                   const char *const extra_env[], char **output) {
   char out_path[400];
   snprintf(out_path, sizeof out_path, "%s/trainer.out", t->tmp);
   pid_t pid = fork();
@@ -71,12 +73,12 @@ static int e2e_run_trainer(const e2e *t, const char *const args[],
     unsetenv("FASHION_MNIST_DIR");
     for (size_t i = 0; extra_env && extra_env[i]; i++)
       putenv((char *)extra_env[i]);
-    const char *argv[32] = {TRAINER_BIN};
+    const char *argv[32] = {bin};
     size_t n = 1;
     for (size_t i = 0; args[i] && n < 31; i++)
       argv[n++] = args[i];
     argv[n] = NULL;
-    execv(TRAINER_BIN, (char *const *)argv);
+    execv(bin, (char *const *)argv);
     _exit(127);
   }
   int wstatus = 0, done = 0;
@@ -88,7 +90,7 @@ static int e2e_run_trainer(const e2e *t, const char *const args[],
       nanosleep(&(struct timespec){0, 100000000L}, NULL);
   }
   if (!done) {
-    fprintf(stderr, "e2e: trainer still running after %d s; killing it\n",
+    fprintf(stderr, "e2e: %s still running after %d s; killing it\n", bin,
             E2E_TRAIN_TIMEOUT_S);
     kill(pid, SIGKILL);
     waitpid(pid, &wstatus, 0);
@@ -103,11 +105,16 @@ static int e2e_run_trainer(const e2e *t, const char *const args[],
     fclose(fp);
   *output = buf;
   if (buf)
-    fprintf(stderr, "---- trainer output ----\n%s------------------------\n",
+    fprintf(stderr, "---- %s output ----\n%s------------------------\n", bin,
             buf);
   if (!done || !WIFEXITED(wstatus))
     return -1;
   return WEXITSTATUS(wstatus);
+}
+
+static int e2e_run_trainer(const e2e *t, const char *const args[],
+                           const char *const extra_env[], char **output) {
+  return e2e_run(t, TRAINER_BIN, args, extra_env, output);
 }
 
 static int e2e_setup(void **state) {
@@ -352,6 +359,52 @@ static void e2e_resumes_hub_model(void **state) {
   free(local_dir);
 }
 
+/* With the hub down the run still trains, spools, and `chub sync` later
+ * delivers every epoch and the final weights. */
+static void e2e_offline_then_sync(void **state) {
+  e2e *t = *state;
+  char *out_dir = th_fmt("%s/out-offline", t->tmp);
+  const char *args[] = {"--limit", "2000",  "--epochs", "2",
+                        "--out",   out_dir, NULL};
+  /* Port 1 on loopback refuses at once: no hub answers. */
+  const char *down[] = {"CHUB_API_ROOT=http://127.0.0.1:1", NULL};
+  char *output = NULL;
+  assert_int_equal(e2e_run_trainer(t, args, down, &output), 0);
+  assert_non_null(strstr(output, "epoch   2/2"));
+  const char *sync = strstr(output, "chub sync ");
+  assert_non_null(sync);
+  sync += strlen("chub sync ");
+  char *run_id = th_fmt("%.*s", (int)strcspn(sync, " \n"), sync);
+  free(output);
+
+  char *before = th_fmt("/v1/models?limit=100");
+  json_t *root = e2e_get(t, before);
+  long long models_before =
+      (long long)json_array_size(th_json_at(root, "data.results"));
+  json_decref(root);
+
+  const char *sync_args[] = {"sync", run_id, NULL};
+  assert_int_equal(e2e_run(t, CHUB_BIN, sync_args, NULL, &output), 0);
+  free(output);
+
+  root = e2e_get(t, before);
+  json_t *results = th_json_at(root, "data.results");
+  assert_int_equal((long long)json_array_size(results), models_before + 1);
+  char *id = strdup(th_json_str(results, "0.id")); /* newest first */
+  json_decref(root);
+  e2e_check_metrics(t, id, 0, 2);
+  char *path = th_fmt("/v1/models/%s", id);
+  root = e2e_get(t, path);
+  assert_string_equal(th_json_str(root, "data.status"), "trained");
+  json_decref(root);
+
+  free(path);
+  free(id);
+  free(before);
+  free(run_id);
+  free(out_dir);
+}
+
 static void e2e_missing_dataset_exits_2(void **state) {
   e2e *t = *state;
   char *empty = th_fmt("%s/no-dataset", t->tmp);
@@ -427,6 +480,7 @@ int main(void) {
       cmocka_unit_test(e2e_corrupt_dataset_exits_2),
       cmocka_unit_test(e2e_trains_and_reports),
       cmocka_unit_test(e2e_resumes_hub_model),
+      cmocka_unit_test(e2e_offline_then_sync),
   };
   return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }
