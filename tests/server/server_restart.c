@@ -87,6 +87,10 @@ static void server_restart_clean(void **state) {
   assert_int_equal(chubd_proc_stop(p), 0);
   assert_int_equal(chubd_proc_restart(p), 0);
   server_restart_check(p, &f);
+  /* SIGINT (Ctrl-C in a terminal) is a clean stop too. */
+  assert_int_equal(chubd_proc_signal(p, SIGINT), 0);
+  assert_int_equal(chubd_proc_restart(p), 0);
+  server_restart_check(p, &f);
   /* Things still work after the restart, not only reads. */
   char *id2 = sv_create(p, chubd_proc_key(p), "after.pt");
   assert_string_not_equal(id2, f.id);

@@ -382,15 +382,19 @@ chubd_proc *chubd_proc_start(const char *chubd_bin, const char *data_dir,
 }
 
 int chubd_proc_stop(chubd_proc *p) {
+  return chubd_proc_signal(p, SIGTERM);
+}
+
+int chubd_proc_signal(chubd_proc *p, int sig) {
   if (!p || p->pid <= 0)
     return -1;
   int ws = 0;
-  kill(p->pid, SIGTERM);
+  kill(p->pid, sig);
   if (chubd_proc_wait(p->pid, CHUBD_PROC_STOP_TIMEOUT_MS, &ws) != 0) {
     fprintf(stderr,
-            "chubd_proc: chubd pid %d ignored SIGTERM for %d ms; "
+            "chubd_proc: chubd pid %d ignored signal %d for %d ms; "
             "sending SIGKILL\n",
-            (int)p->pid, CHUBD_PROC_STOP_TIMEOUT_MS);
+            (int)p->pid, sig, CHUBD_PROC_STOP_TIMEOUT_MS);
     kill(p->pid, SIGKILL);
     waitpid(p->pid, &ws, 0);
   }

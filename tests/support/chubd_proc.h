@@ -45,6 +45,10 @@ int chubd_proc_cli(chubd_proc *p, const char *const args[], char **out);
  * not running. */
 int chubd_proc_stop(chubd_proc *p);
 
+/* Sends `sig` (SIGINT, SIGTERM, ...), then as chubd_proc_stop: waits at
+ * most 10 s, then SIGKILL. Returns the exit status as chubd_proc_stop. */
+int chubd_proc_signal(chubd_proc *p, int sig);
+
 /* SIGKILL and reap: the crash case. */
 void chubd_proc_kill9(chubd_proc *p);
 
