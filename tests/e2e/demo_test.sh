@@ -31,6 +31,7 @@ cleanup_state() {
   if [ -n "${CHUB_KEEP_TMP:-}" ]; then echo "keeping $STATE" >&2; else rm -rf "$STATE"; fi
 }
 trap cleanup_state EXIT
+trap 'exit 143' INT TERM # so that the EXIT trap runs when ctest gives up
 
 run_demo() {
   # A high first port keeps the test away from a demo a person may be
