@@ -30,6 +30,11 @@ static unsigned auth_lookup(chubd_request *req, const char *key,
   unsigned char hash[32];
   char prefix[KEYS_PREFIX_LEN + 1];
   keys_hash(key, hash);
+  keycache_token token;
+  if (keycache_get(req->srv->kc, hash, &req->key, &token) == 0) {
+    req->has_key = 1;
+    return 0;
+  }
   keys_prefix(key, prefix);
   store *st = req->srv->st;
   store_rc rc = st->ops->key_find(st, prefix, hash, &req->key);
@@ -41,6 +46,7 @@ static unsigned auth_lookup(chubd_request *req, const char *key,
     reply_store(rep, rc, "API key");
     return rep->status;
   }
+  keycache_put(req->srv->kc, hash, &req->key, &token);
   req->has_key = 1;
   return 0;
 }

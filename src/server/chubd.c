@@ -210,7 +210,7 @@ static int chubd_keys(chubd_config *cfg, int argc, char **argv) {
     fprintf(stderr, "chubd: %s\n", err);
     return 1;
   }
-  int rc = keys_command(st, argc, argv);
+  int rc = keys_command(st, cfg->data_dir, argc, argv);
   st->ops->close(st);
   return rc;
 }
@@ -227,6 +227,7 @@ static int chubd_serve(chubd_server *srv) {
     return 1;
   }
   srv->rl = ratelimit_new(srv->cfg.rate, srv->cfg.burst);
+  srv->kc = keycache_new(srv->cfg.data_dir);
   pthread_mutex_init(&srv->blobs_mu, NULL);
   atomic_init(&srv->in_flight, 0);
 
@@ -238,8 +239,9 @@ static int chubd_serve(chubd_server *srv) {
   signal(SIGPIPE, SIG_IGN);
 
   int status = 1;
-  struct MHD_Daemon *d = srv->rl ? http_start(srv, err, sizeof err) : NULL;
-  if (!srv->rl)
+  struct MHD_Daemon *d =
+      srv->rl && srv->kc ? http_start(srv, err, sizeof err) : NULL;
+  if (!srv->rl || !srv->kc)
     snprintf(err, sizeof err, "out of memory");
   if (!d) {
     fprintf(stderr, "chubd: %s\n", err);
@@ -266,6 +268,7 @@ static int chubd_serve(chubd_server *srv) {
 out:
   srv->st->ops->close(srv->st);
   ratelimit_free(srv->rl);
+  keycache_free(srv->kc);
   pthread_mutex_destroy(&srv->blobs_mu);
   if (status == 0)
     fprintf(stderr, "chubd: stopped\n");

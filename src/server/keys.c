@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 
+#include "keycache.h"
 #include "util.h"
 
 void keys_hash(const char *key, unsigned char out[32]) {
@@ -95,13 +96,25 @@ static int keys_revoke(store *st, const char *match) {
   return 0;
 }
 
-int keys_command(store *st, int argc, char **argv) {
+/* Tells a running chubd that the keys changed (see keycache.c). */
+static int keys_changed(const char *data_dir, int rc) {
+  if (rc == 0 && keycache_stamp(data_dir) < 0) {
+    fprintf(stderr,
+            "chubd: cannot write %s/keys.stamp; a running chubd may "
+            "accept a revoked key until it restarts\n",
+            data_dir);
+    return 1;
+  }
+  return rc;
+}
+
+int keys_command(store *st, const char *data_dir, int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "create") == 0)
-    return keys_create(st, argv[2]);
+    return keys_changed(data_dir, keys_create(st, argv[2]));
   if (argc == 2 && strcmp(argv[1], "list") == 0)
     return keys_list(st);
   if (argc == 3 && strcmp(argv[1], "revoke") == 0)
-    return keys_revoke(st, argv[2]);
+    return keys_changed(data_dir, keys_revoke(st, argv[2]));
   fprintf(stderr, "usage: chubd [--data DIR] keys create NAME | keys list | "
                   "keys revoke PREFIX|NAME\n");
   return 2;

@@ -19,7 +19,7 @@ void keys_prefix(const char *key, char out[KEYS_PREFIX_LEN + 1]);
 int keys_owner_ok(const char *name);
 
 /* Runs `keys create NAME`, `keys list`, `keys revoke PREFIX|NAME` with
- * argv[0] == "keys". Returns the exit status. */
-int keys_command(store *st, int argc, char **argv);
+ * argv[0] == "keys" on the store of data_dir. Returns the exit status. */
+int keys_command(store *st, const char *data_dir, int argc, char **argv);
 
 #endif

@@ -28,13 +28,15 @@ void metrics_post(chubd_request *req, chubd_reply *rep) {
     reply_error(rep, 400, "%s", err);
     return;
   }
+  /* The model and owner check happens inside the write transaction. */
   store *st = req->srv->st;
-  if (models_check(req, rep) < 0) {
-    validate_epochs_free(e, n);
+  store_rc rc =
+      st->ops->metrics_put(st, req->r.id, req->owner, e, n, util_now_ms());
+  validate_epochs_free(e, n);
+  if (rc == STORE_NOTFOUND) {
+    reply_error(rep, 404, "model %s not found", req->r.id);
     return;
   }
-  store_rc rc = st->ops->metrics_put(st, req->r.id, e, n, util_now_ms());
-  validate_epochs_free(e, n);
   if (rc != STORE_OK) {
     reply_store(rep, rc, "model");
     return;

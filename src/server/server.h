@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "keycache.h"
 #include "ratelimit.h"
 #include "route.h"
 #include "store.h"
@@ -42,6 +43,7 @@ typedef struct chubd_server {
   chubd_config cfg;
   store *st;
   ratelimit *rl;
+  keycache *kc;
   int loopback;             /* listening on loopback: pages need no key */
   pthread_mutex_t blobs_mu; /* orders blob commits against blob removal */
   atomic_int in_flight;     /* requests between first call and completion */

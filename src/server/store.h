@@ -99,9 +99,10 @@ typedef struct store_ops {
                            const char *config, int64_t now);
   store_rc (*model_delete)(store *s, const char *id, int hard);
 
-  /* Stores (replaces) each epoch, moves new -> training; one transaction. */
-  store_rc (*metrics_put)(store *s, const char *id, const validate_epoch *e,
-                          size_t n, int64_t now);
+  /* Stores (replaces) each epoch of owner's model (owner NULL: anyone's),
+   * moves new -> training; one transaction, STORE_NOTFOUND for no model. */
+  store_rc (*metrics_put)(store *s, const char *id, const char *owner,
+                          const validate_epoch *e, size_t n, int64_t now);
   store_rc (*metrics_get)(store *s, const char *id, store_metrics_cb cb,
                           void *ud);
 

@@ -104,7 +104,8 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                        "VALUES (?1, ?2, ?3)",
     [SQ_MODEL_TOUCH] = "UPDATE models SET status = CASE status WHEN 'new' "
                        "THEN 'training' ELSE status END, updated_ms = ?2, "
-                       "last_seen_ms = ?2 WHERE id = ?1 AND deleted = 0",
+                       "last_seen_ms = ?2 WHERE id = ?1 AND deleted = 0 "
+                       "AND (?3 IS NULL OR owner = ?3)",
     [SQ_METRICS_GET] = "SELECT epoch, data FROM metrics WHERE model_id = ?1 "
                        "ORDER BY epoch",
     [SQ_MODEL_STATUS] = "SELECT status FROM models WHERE id = ?1 "
@@ -141,10 +142,12 @@ struct store_sqlite {
   pthread_key_t tls;
   pthread_mutex_t mu; /* guards conns */
   store_sqlite_conn *conns;
-  /* chubd's own writers queue here rather than in SQLite's busy handler,
-   * whose sleeps (up to 100 ms each) would throttle concurrent metrics
-   * uploads; busy_timeout still covers other processes (`chubd keys`). */
+  /* chubd's own writers queue here, on one connection, rather than in
+   * SQLite's busy handler, whose sleeps (up to 100 ms each) would throttle
+   * concurrent metrics uploads; busy_timeout still covers other processes
+   * (`chubd keys`). */
   pthread_mutex_t write_mu;
+  store_sqlite_conn *writer;
 };
 
 static void store_sqlite_conn_close(store_sqlite_conn *c) {
@@ -256,45 +259,45 @@ static int store_sqlite_exec(store_sqlite_conn *c, int which) {
   return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Write transactions run on the writer connection with write_mu held (see
+ * STORE_SQLITE_WRITE), so these only speak to SQLite. */
 static int store_sqlite_begin(store_sqlite_conn *c) {
-  pthread_mutex_lock(&c->owner->write_mu);
-  if (store_sqlite_exec(c, SQ_BEGIN) < 0) {
-    pthread_mutex_unlock(&c->owner->write_mu);
-    return -1;
-  }
-  return 0;
+  return store_sqlite_exec(c, SQ_BEGIN);
 }
 
 static void store_sqlite_rollback(store_sqlite_conn *c) {
   store_sqlite_exec(c, SQ_ROLLBACK);
-  pthread_mutex_unlock(&c->owner->write_mu);
 }
 
 static store_rc store_sqlite_commit(store_sqlite_conn *c, const char *what) {
-  store_rc rc = STORE_OK;
   if (store_sqlite_exec(c, SQ_COMMIT) < 0) {
-    rc = store_sqlite_fail(c, what);
+    store_rc rc = store_sqlite_fail(c, what);
     store_sqlite_exec(c, SQ_ROLLBACK);
+    return rc;
   }
-  pthread_mutex_unlock(&c->owner->write_mu);
-  return rc;
+  return STORE_OK;
 }
 
 static store_rc store_sqlite_abort(store_sqlite_conn *c, const char *what) {
   store_rc rc = store_sqlite_fail(c, what);
   if (!sqlite3_get_autocommit(c->db))
     store_sqlite_exec(c, SQ_ROLLBACK);
-  pthread_mutex_unlock(&c->owner->write_mu);
   return rc;
 }
 
-/* One write statement outside a transaction, in the writers' queue. */
-static int store_sqlite_write(store_sqlite_conn *c, sqlite3_stmt *st) {
-  pthread_mutex_lock(&c->owner->write_mu);
-  int rc = sqlite3_step(st);
-  pthread_mutex_unlock(&c->owner->write_mu);
-  return rc;
-}
+/* Runs `call` (which uses w_, the writer connection) with write_mu held:
+ * every write of this process goes through one connection, one at a time,
+ * so that connection's page cache stays valid between writes and nothing
+ * waits in SQLite's sleeping busy handler. */
+#define STORE_SQLITE_WRITE(s, call)                                            \
+  do {                                                                         \
+    store_sqlite *ss_ = (store_sqlite *)(s);                                   \
+    pthread_mutex_lock(&ss_->write_mu);                                        \
+    store_sqlite_conn *w_ = ss_->writer;                                       \
+    store_rc rc_ = (call);                                                     \
+    pthread_mutex_unlock(&ss_->write_mu);                                      \
+    return rc_;                                                                \
+  } while (0)
 
 #define STORE_SQLITE_CONN(s, c)                                                \
   store_sqlite_conn *c = store_sqlite_conn_get((store_sqlite *)(s));           \
@@ -313,11 +316,11 @@ static char *store_sqlite_dup(sqlite3_stmt *st, int col) {
 
 /* ---------------------------------------------------------------- keys */
 
-static store_rc store_sqlite_key_add(store *s, const char *owner,
-                                     const char *prefix,
-                                     const unsigned char hash[32],
-                                     int64_t now) {
-  STORE_SQLITE_CONN(s, c);
+static store_rc store_sqlite_key_add_locked(store_sqlite_conn *c,
+                                            const char *owner,
+                                            const char *prefix,
+                                            const unsigned char hash[32],
+                                            int64_t now) {
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_KEY_ADD);
   if (!st)
     return STORE_ERROR;
@@ -325,9 +328,17 @@ static store_rc store_sqlite_key_add(store *s, const char *owner,
   sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now);
-  int rc = store_sqlite_write(c, st);
+  int rc = sqlite3_step(st);
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(c, "key_add");
+}
+
+static store_rc store_sqlite_key_add(store *s, const char *owner,
+                                     const char *prefix,
+                                     const unsigned char hash[32],
+                                     int64_t now) {
+  STORE_SQLITE_WRITE(s,
+                     store_sqlite_key_add_locked(w_, owner, prefix, hash, now));
 }
 
 static store_rc store_sqlite_key_find(store *s, const char *prefix,
@@ -382,15 +393,15 @@ static store_rc store_sqlite_key_list(store *s, store_key_cb cb, void *ud) {
   return result;
 }
 
-static store_rc store_sqlite_key_revoke(store *s, const char *match,
-                                        int64_t now, int *count) {
-  STORE_SQLITE_CONN(s, c);
+static store_rc store_sqlite_key_revoke_locked(store_sqlite_conn *c,
+                                               const char *match, int64_t now,
+                                               int *count) {
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_KEY_REVOKE);
   if (!st)
     return STORE_ERROR;
   sqlite3_bind_int64(st, 1, now);
   sqlite3_bind_text(st, 2, match, -1, SQLITE_STATIC);
-  int rc = store_sqlite_write(c, st);
+  int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE)
     return store_sqlite_fail(c, "key_revoke");
@@ -398,10 +409,15 @@ static store_rc store_sqlite_key_revoke(store *s, const char *match,
   return STORE_OK;
 }
 
+static store_rc store_sqlite_key_revoke(store *s, const char *match,
+                                        int64_t now, int *count) {
+  STORE_SQLITE_WRITE(s, store_sqlite_key_revoke_locked(w_, match, now, count));
+}
+
 /* -------------------------------------------------------------- models */
 
-static store_rc store_sqlite_model_add(store *s, const store_model *m) {
-  STORE_SQLITE_CONN(s, c);
+static store_rc store_sqlite_model_add_locked(store_sqlite_conn *c,
+                                              const store_model *m) {
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_ADD);
   if (!st)
     return STORE_ERROR;
@@ -412,11 +428,15 @@ static store_rc store_sqlite_model_add(store *s, const store_model *m) {
   sqlite3_bind_text(st, 5, m->dataset, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 6, m->lineage, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 7, m->created_ms);
-  int rc = store_sqlite_write(c, st);
+  int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc == SQLITE_CONSTRAINT)
     return STORE_CONFLICT;
   return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(c, "model_add");
+}
+
+static store_rc store_sqlite_model_add(store *s, const store_model *m) {
+  STORE_SQLITE_WRITE(s, store_sqlite_model_add_locked(w_, m));
 }
 
 static int store_sqlite_model_row(sqlite3_stmt *st, store_model *m) {
@@ -559,10 +579,11 @@ static store_rc store_sqlite_model_list(store *s, const char *owner,
   return result;
 }
 
-static store_rc store_sqlite_model_update(store *s, const char *id,
-                                          const char *meta, const char *config,
-                                          int64_t now) {
-  STORE_SQLITE_CONN(s, c);
+static store_rc store_sqlite_model_update_locked(store_sqlite_conn *c,
+                                                 const char *id,
+                                                 const char *meta,
+                                                 const char *config,
+                                                 int64_t now) {
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_UPDATE);
   if (!st)
     return STORE_ERROR;
@@ -570,11 +591,18 @@ static store_rc store_sqlite_model_update(store *s, const char *id,
   store_sqlite_bind_owner(st, 2, meta);
   store_sqlite_bind_owner(st, 3, config);
   sqlite3_bind_int64(st, 4, now);
-  int rc = store_sqlite_write(c, st);
+  int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE)
     return store_sqlite_fail(c, "model_update");
   return sqlite3_changes(c->db) ? STORE_OK : STORE_NOTFOUND;
+}
+
+static store_rc store_sqlite_model_update(store *s, const char *id,
+                                          const char *meta, const char *config,
+                                          int64_t now) {
+  STORE_SQLITE_WRITE(
+      s, store_sqlite_model_update_locked(w_, id, meta, config, now));
 }
 
 static int store_sqlite_step_id(store_sqlite_conn *c, int which,
@@ -588,8 +616,8 @@ static int store_sqlite_step_id(store_sqlite_conn *c, int which,
   return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static store_rc store_sqlite_model_delete(store *s, const char *id, int hard) {
-  STORE_SQLITE_CONN(s, c);
+static store_rc store_sqlite_model_delete_locked(store_sqlite_conn *c,
+                                                 const char *id, int hard) {
   if (store_sqlite_begin(c) < 0)
     return store_sqlite_fail(c, "model_delete");
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_SOFTDEL);
@@ -612,15 +640,20 @@ static store_rc store_sqlite_model_delete(store *s, const char *id, int hard) {
   return store_sqlite_commit(c, "model_delete");
 }
 
+static store_rc store_sqlite_model_delete(store *s, const char *id, int hard) {
+  STORE_SQLITE_WRITE(s, store_sqlite_model_delete_locked(w_, id, hard));
+}
+
 /* ------------------------------------------------------------- metrics */
 
 static int store_sqlite_touch(store_sqlite_conn *c, const char *id,
-                              int64_t now) {
+                              const char *owner, int64_t now) {
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_TOUCH);
   if (!st)
     return -1;
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, now);
+  store_sqlite_bind_owner(st, 3, owner);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE)
@@ -628,13 +661,14 @@ static int store_sqlite_touch(store_sqlite_conn *c, const char *id,
   return sqlite3_changes(c->db) ? 1 : 0;
 }
 
-static store_rc store_sqlite_metrics_put(store *s, const char *id,
-                                         const validate_epoch *e, size_t n,
-                                         int64_t now) {
-  STORE_SQLITE_CONN(s, c);
+static store_rc store_sqlite_metrics_put_locked(store_sqlite_conn *c,
+                                                const char *id,
+                                                const char *owner,
+                                                const validate_epoch *e,
+                                                size_t n, int64_t now) {
   if (store_sqlite_begin(c) < 0)
     return store_sqlite_fail(c, "metrics_put");
-  int touched = store_sqlite_touch(c, id, now);
+  int touched = store_sqlite_touch(c, id, owner, now);
   if (touched < 0)
     return store_sqlite_abort(c, "metrics_put");
   if (touched == 0) {
@@ -654,6 +688,14 @@ static store_rc store_sqlite_metrics_put(store *s, const char *id,
       return store_sqlite_abort(c, "metrics_put");
   }
   return store_sqlite_commit(c, "metrics_put");
+}
+
+static store_rc store_sqlite_metrics_put(store *s, const char *id,
+                                         const char *owner,
+                                         const validate_epoch *e, size_t n,
+                                         int64_t now) {
+  STORE_SQLITE_WRITE(s,
+                     store_sqlite_metrics_put_locked(w_, id, owner, e, n, now));
 }
 
 static store_rc store_sqlite_metrics_get(store *s, const char *id,
@@ -681,9 +723,9 @@ static store_rc store_sqlite_metrics_get(store *s, const char *id,
 
 /* --------------------------------------------------------- checkpoints */
 
-static store_rc store_sqlite_checkpoint_add(store *s, const char *id,
-                                            const store_checkpoint *k) {
-  STORE_SQLITE_CONN(s, c);
+static store_rc store_sqlite_checkpoint_add_locked(store_sqlite_conn *c,
+                                                   const char *id,
+                                                   const store_checkpoint *k) {
   if (store_sqlite_begin(c) < 0)
     return store_sqlite_fail(c, "checkpoint_add");
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_STATUS);
@@ -731,10 +773,15 @@ static store_rc store_sqlite_checkpoint_add(store *s, const char *id,
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
       return store_sqlite_abort(c, "checkpoint_add");
-  } else if (store_sqlite_touch(c, id, k->created_ms) < 0) {
+  } else if (store_sqlite_touch(c, id, NULL, k->created_ms) < 0) {
     return store_sqlite_abort(c, "checkpoint_add");
   }
   return store_sqlite_commit(c, "checkpoint_add");
+}
+
+static store_rc store_sqlite_checkpoint_add(store *s, const char *id,
+                                            const store_checkpoint *k) {
+  STORE_SQLITE_WRITE(s, store_sqlite_checkpoint_add_locked(w_, id, k));
 }
 
 static store_rc store_sqlite_checkpoints(store *s, const char *id,
@@ -798,10 +845,11 @@ static store_rc store_sqlite_blob_in_use(store *s, const char *sha256,
 
 /* ------------------------------------------------- heartbeats, events */
 
-static store_rc store_sqlite_heartbeat(store *s, const char *id,
-                                       const char *agent_id,
-                                       const char *agent_name, int64_t now) {
-  STORE_SQLITE_CONN(s, c);
+static store_rc store_sqlite_heartbeat_locked(store_sqlite_conn *c,
+                                              const char *id,
+                                              const char *agent_id,
+                                              const char *agent_name,
+                                              int64_t now) {
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_HEARTBEAT);
   if (!st)
     return STORE_ERROR;
@@ -809,16 +857,24 @@ static store_rc store_sqlite_heartbeat(store *s, const char *id,
   sqlite3_bind_text(st, 2, agent_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, agent_name, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now);
-  int rc = store_sqlite_write(c, st);
+  int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE)
     return store_sqlite_fail(c, "heartbeat");
   return sqlite3_changes(c->db) ? STORE_OK : STORE_NOTFOUND;
 }
 
-static store_rc store_sqlite_events_add(store *s, const char *client_id,
-                                        const char *events, int64_t now) {
-  STORE_SQLITE_CONN(s, c);
+static store_rc store_sqlite_heartbeat(store *s, const char *id,
+                                       const char *agent_id,
+                                       const char *agent_name, int64_t now) {
+  STORE_SQLITE_WRITE(
+      s, store_sqlite_heartbeat_locked(w_, id, agent_id, agent_name, now));
+}
+
+static store_rc store_sqlite_events_add_locked(store_sqlite_conn *c,
+                                               const char *client_id,
+                                               const char *events,
+                                               int64_t now) {
   json_t *arr = json_loads(events, 0, NULL);
   if (!json_is_array(arr)) {
     json_decref(arr);
@@ -856,12 +912,20 @@ static store_rc store_sqlite_events_add(store *s, const char *client_id,
   return store_sqlite_commit(c, "events_add");
 }
 
+static store_rc store_sqlite_events_add(store *s, const char *client_id,
+                                        const char *events, int64_t now) {
+  STORE_SQLITE_WRITE(
+      s, store_sqlite_events_add_locked(w_, client_id, events, now));
+}
+
 /* --------------------------------------------------------- open, close */
 
 static void store_sqlite_close(store *base) {
   store_sqlite *s = (store_sqlite *)base;
   if (!s)
     return;
+  if (s->writer)
+    store_sqlite_conn_close(s->writer);
   pthread_mutex_lock(&s->mu);
   store_sqlite_conn *c = s->conns;
   s->conns = NULL;
@@ -927,11 +991,19 @@ store *store_sqlite_open(const char *dir, char *err, size_t errn) {
     store_sqlite_close(&s->base);
     return NULL;
   }
-  int ok = schema_sqlite_migrate(db, err, errn) == 0;
-  sqlite3_close(db);
-  if (!ok) {
+  if (schema_sqlite_migrate(db, err, errn) < 0) {
+    sqlite3_close(db);
     store_sqlite_close(&s->base);
     return NULL;
   }
+  s->writer = calloc(1, sizeof *s->writer);
+  if (!s->writer) {
+    snprintf(err, errn, "out of memory");
+    sqlite3_close(db);
+    store_sqlite_close(&s->base);
+    return NULL;
+  }
+  s->writer->db = db;
+  s->writer->owner = s;
   return &s->base;
 }

@@ -1,0 +1,36 @@
+/*
+ * keycache.h - recently seen API keys, so that a request does not read the
+ * database to check its key.
+ */
+#ifndef CHUBD_KEYCACHE_H
+#define CHUBD_KEYCACHE_H
+
+#include "store.h"
+
+typedef struct keycache keycache;
+
+/* What DATA/keys.stamp said when a lookup began. */
+typedef struct keycache_token {
+  char stamp[40];
+} keycache_token;
+
+/* A cache for the keys of data_dir, whose keys.stamp file `chubd keys`
+ * replaces whenever it creates or revokes a key. NULL when out of memory. */
+keycache *keycache_new(const char *data_dir);
+void keycache_free(keycache *kc);
+
+/* The cached key with this hash: 0 and *out filled, or -1 when not cached
+ * (or the keys changed since). Either way *token records the keys' state
+ * for a keycache_put() after asking the store. */
+int keycache_get(keycache *kc, const unsigned char hash[32], store_key *out,
+                 keycache_token *token);
+
+/* Remembers a key the store confirmed, unless the keys changed since
+ * *token was taken (the answer might already be stale). */
+void keycache_put(keycache *kc, const unsigned char hash[32],
+                  const store_key *k, const keycache_token *token);
+
+/* Marks the keys as changed, for `chubd keys` after it wrote the store. */
+int keycache_stamp(const char *data_dir);
+
+#endif
