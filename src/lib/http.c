@@ -410,7 +410,7 @@ static long http_attempt_once(http_client *c, const char *method,
 
 /* Sleeps `s` seconds in short slices, returning false early when the
  * client's abort deadline passes. */
-static bool http_sleep(const http_client *c, double s) {
+bool http_sleep(const http_client *c, double s) {
   double end = chub_now() + s;
   for (;;) {
     if (http_should_abort(c))

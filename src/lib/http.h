@@ -85,6 +85,10 @@ chub_code http_call(http_client *c, const char *method, const char *path,
 
 void http_result_clear(http_result *res);
 
+/* Sleeps `s` seconds in short slices; false (early) once the client's abort
+ * deadline passed, so a stopping session never waits out a sleep. */
+bool http_sleep(const http_client *c, double s);
+
 /* Parses the envelope {"success", "message", "data"} of `body`. On
  * success *data (if not NULL) holds a new reference to data (json null
  * when absent). `msg` receives the message (empty when none). Returns

@@ -30,6 +30,12 @@ enum { SENDER_COMPACT_AFTER = 1000 };
 /* Checkpoint uploads attempted per wake-up, so a stream of failures cannot
  * spin the thread. */
 enum { SENDER_CKPTS_PER_WAKE = 8 };
+/* A checkpoint untouched this long is taken as written; checked up to
+ * SENDER_SETTLE_TRIES times per attempt. */
+#define SENDER_SETTLE_S 0.5
+enum { SENDER_SETTLE_TRIES = 10 };
+/* When a checkpoint could not be sent whole, try again this much later. */
+#define SENDER_CKPT_RETRY_S 1.0
 
 const http_policy sender_policy_upload = {3, 30.0, 30.0};
 const http_policy sender_policy_heartbeat = {0, 30.0, 30.0};
@@ -43,7 +49,10 @@ struct sender {
   _Atomic unsigned pending;
   bool stop; /* guarded by mu */
   _Atomic long long abort_ms;
-  _Atomic unsigned long long superseded_before;
+  /* The newest checkpoint queued in this process and when (wall-clock
+   * ms): older epoch checkpoints are superseded by it. */
+  _Atomic unsigned long long newest_seq;
+  _Atomic long long newest_queued_ms;
   http_client *http;
   spool *sp;
   char *model_id;
@@ -116,9 +125,44 @@ chub_code sender_upload_metrics(http_client *h, spool *sp, const char *model_id,
   return CHUB_OK;
 }
 
+double sender_wall_now(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* Whether the file behind fd holds a whole checkpoint, filling *st.
+ * The trainer calls on_model_save after it finished writing, so a file not
+ * modified since `queued_at` (wall-clock seconds) is exactly what it saved.
+ * A file written since (the next epoch rewriting it in place: truncate,
+ * then slices) may be caught between two writes, every byte unchanged
+ * while we read it yet not a whole file; then wait until it has not been
+ * modified for SENDER_SETTLE_S, bounded, and let the caller try again later
+ * if the trainer keeps writing. An empty file is never a checkpoint. */
+static bool sender_settled(const http_client *h, int fd, struct stat *st,
+                           double queued_at) {
+  for (int i = 0; i < SENDER_SETTLE_TRIES; i++) {
+    if (fstat(fd, st) != 0)
+      return false;
+    double mtime =
+        (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
+    if (st->st_size > 0 && queued_at > 0 && mtime <= queued_at)
+      return true;
+    double age = sender_wall_now() - mtime;
+    if (st->st_size > 0 && age >= SENDER_SETTLE_S)
+      return true;
+    double wait = SENDER_SETTLE_S - age;
+    if (wait > SENDER_SETTLE_S)
+      wait = SENDER_SETTLE_S; /* mtime in the future: poll */
+    if (!http_sleep(h, wait))
+      return false;
+  }
+  return false;
+}
+
 chub_code sender_upload_checkpoint(http_client *h, spool *sp,
                                    const char *model_id, const spool_ckpt *c,
-                                   const http_policy *policy,
+                                   double queued_at, const http_policy *policy,
                                    http_progress_fn progress, void *user) {
   int fd = open(c->path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -130,9 +174,15 @@ chub_code sender_upload_checkpoint(http_client *h, spool *sp,
     return CHUB_EIO;
   }
   struct stat before, after;
+  if (!sender_settled(h, fd, &before, queued_at)) {
+    chub_log(CHUB_LOG_DEBUG,
+             "checkpoint %s is still being written; trying again shortly",
+             c->path);
+    close(fd);
+    return CHUB_EIO;
+  }
   char sha[65];
-  if (fstat(fd, &before) != 0 ||
-      chub_sha256_fd_n(fd, (long long)before.st_size, sha) != CHUB_OK) {
+  if (chub_sha256_fd_n(fd, (long long)before.st_size, sha) != CHUB_OK) {
     chub_log(CHUB_LOG_WARN, "checkpoint %s cannot be read: %s; kept queued",
              c->path, strerror(errno));
     close(fd);
@@ -278,24 +328,34 @@ static void sender_metrics(sender *s) {
   s->metrics_failing = rc != CHUB_OK;
 }
 
-static void sender_checkpoints(sender *s) {
+/* Returns true when a checkpoint is left that was not sent only because
+ * its file was being written (worth a retry soon, not at the next save). */
+static bool sender_checkpoints(sender *s) {
   for (int i = 0; i < SENDER_CKPTS_PER_WAKE; i++) {
     spool_ckpt c;
     if (!spool_next_checkpoint(s->sp, &c))
-      return;
-    if (!c.final && c.seq < atomic_load(&s->superseded_before)) {
+      return false;
+    unsigned long long newest = atomic_load(&s->newest_seq);
+    if (!c.final && c.seq < newest) {
       spool_ack_checkpoint(s->sp, c.seq);
       spool_ckpt_clear(&c);
       s->acked_since_compact++;
       continue;
     }
-    chub_code rc = sender_upload_checkpoint(s->http, s->sp, s->model_id, &c,
-                                            &sender_policy_upload, NULL, NULL);
+    double queued_at = c.seq == newest
+                           ? (double)atomic_load(&s->newest_queued_ms) / 1000.0
+                           : 0;
+    chub_code rc =
+        sender_upload_checkpoint(s->http, s->sp, s->model_id, &c, queued_at,
+                                 &sender_policy_upload, NULL, NULL);
     spool_ckpt_clear(&c);
+    if (rc == CHUB_EIO)
+      return true;
     if (rc != CHUB_OK)
-      return;
+      return false;
     s->acked_since_compact++;
   }
+  return false;
 }
 
 static void sender_housekeeping(sender *s) {
@@ -319,22 +379,29 @@ static void sender_wait(sender *s, double until) {
 static void *sender_main(void *arg) {
   sender *s = arg;
   double next_heartbeat = chub_now();
+  double ckpt_retry = 0; /* 0: no checkpoint waits for a retry */
   pthread_mutex_lock(&s->mu);
   for (;;) {
-    while (!s->stop && !atomic_load(&s->pending) && chub_now() < next_heartbeat)
-      sender_wait(s, next_heartbeat);
+    double until = next_heartbeat;
+    if (ckpt_retry > 0 && ckpt_retry < until)
+      until = ckpt_retry;
+    while (!s->stop && !atomic_load(&s->pending) && chub_now() < until)
+      sender_wait(s, until);
     if (s->stop)
       break;
     unsigned cmds = atomic_exchange(&s->pending, 0u);
     pthread_mutex_unlock(&s->mu);
-    if ((cmds & SENDER_HEARTBEAT) || chub_now() >= next_heartbeat) {
+    double now = chub_now();
+    if (ckpt_retry > 0 && now >= ckpt_retry)
+      cmds |= SENDER_CHECKPOINT;
+    if ((cmds & SENDER_HEARTBEAT) || now >= next_heartbeat) {
       sender_heartbeat(s);
       next_heartbeat = chub_now() + s->heartbeat_s;
     }
     if (cmds & SENDER_METRICS)
       sender_metrics(s);
     if (cmds & SENDER_CHECKPOINT)
-      sender_checkpoints(s);
+      ckpt_retry = sender_checkpoints(s) ? chub_now() + SENDER_CKPT_RETRY_S : 0;
     sender_housekeeping(s);
     pthread_mutex_lock(&s->mu);
   }
@@ -357,7 +424,8 @@ sender *sender_start(const sender_config *cfg) {
   if (cfg->backlog)
     atomic_store(&s->pending, SENDER_METRICS | SENDER_CHECKPOINT);
   atomic_init(&s->abort_ms, 0);
-  atomic_init(&s->superseded_before, 0);
+  atomic_init(&s->newest_seq, 0);
+  atomic_init(&s->newest_queued_ms, 0);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -395,8 +463,10 @@ void sender_post(sender *s, unsigned commands) {
   pthread_mutex_unlock(&s->mu);
 }
 
-void sender_supersede(sender *s, unsigned long long seq) {
-  atomic_store(&s->superseded_before, seq);
+void sender_note_checkpoint(sender *s, unsigned long long seq,
+                            double queued_at) {
+  atomic_store(&s->newest_queued_ms, (long long)(queued_at * 1000.0));
+  atomic_store(&s->newest_seq, seq);
 }
 
 void sender_stop(sender *s, double grace_s) {

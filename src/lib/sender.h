@@ -48,9 +48,14 @@ void sender_post(sender *s, unsigned commands);
  * the spool. NULL is a no-op. */
 void sender_stop(sender *s, double grace_s);
 
-/* Marks checkpoint uploads queued before `seq` as superseded: the thread
- * drops an older pending epoch checkpoint instead of uploading it. */
-void sender_supersede(sender *s, unsigned long long seq);
+/* Notes the newest checkpoint queued, `seq`, and when (sender_wall_now()):
+ * the thread drops older pending epoch checkpoints instead of uploading
+ * them, and knows that this one's file was whole at `queued_at`. */
+void sender_note_checkpoint(sender *s, unsigned long long seq,
+                            double queued_at);
+
+/* Wall-clock seconds, comparable with file modification times. */
+double sender_wall_now(void);
 
 /* The request policies of hub-api.md. */
 extern const http_policy sender_policy_upload; /* 3 retries within 30 s */
@@ -63,12 +68,14 @@ chub_code sender_upload_metrics(http_client *h, spool *sp, const char *model_id,
                                 const http_policy *policy);
 
 /* Uploads checkpoint `c` streamed from disk with its SHA-256 and
- * acknowledges it in the spool when the hub stored it. A file modified
- * while it was read is left pending (CHUB_EAGAIN-like: CHUB_EIO). A file
- * that no longer exists is logged and acknowledged: it can never be sent. */
+ * acknowledges it in the spool when the hub stored it. `queued_at` is when
+ * the trainer said the file was whole (sender_wall_now(); 0 if unknown). A
+ * file being written, or modified while it was read, is left pending and
+ * CHUB_EIO returned: try again shortly. A file that no longer exists is
+ * logged, acknowledged (it can never be sent) and CHUB_EIO returned. */
 chub_code sender_upload_checkpoint(http_client *h, spool *sp,
                                    const char *model_id, const spool_ckpt *c,
-                                   const http_policy *policy,
+                                   double queued_at, const http_policy *policy,
                                    http_progress_fn progress, void *user);
 
 /* A progress display for long uploads: a bar redrawn in place when stderr

@@ -562,6 +562,8 @@ chub_code chub_session_queue_checkpoint(chub_session *s, int epoch,
                                         const char *path, bool is_best) {
   if (!s || !path)
     return CHUB_EINVAL;
+  /* The trainer calls this after it finished writing `path`. */
+  double queued_at = sender_wall_now();
   char *abs = session_abs_path(path);
   if (!abs)
     return CHUB_ENOMEM;
@@ -572,7 +574,7 @@ chub_code chub_session_queue_checkpoint(chub_session *s, int epoch,
     return rc;
   if (!s->snd)
     return CHUB_EOFFLINE;
-  sender_supersede(s->snd, c.seq);
+  sender_note_checkpoint(s->snd, c.seq, queued_at);
   sender_post(s->snd, SENDER_CHECKPOINT);
   return CHUB_OK;
 }
@@ -581,6 +583,7 @@ chub_code chub_session_queue_checkpoint(chub_session *s, int epoch,
  * checkpoints queued before the final one are superseded by it. */
 static chub_code session_final_checkpoints(chub_session *s, http_client *h,
                                            unsigned long long final_seq,
+                                           double final_at,
                                            const http_policy *policy) {
   for (int i = 0; i < 100000; i++) {
     spool_ckpt c;
@@ -593,7 +596,8 @@ static chub_code session_final_checkpoints(chub_session *s, http_client *h,
       sender_progress prog;
       sender_progress_init(&prog,
                            c.final ? "Uploading best.pt" : "Uploading last.pt");
-      rc = sender_upload_checkpoint(h, s->sp, s->model_id, &c, policy,
+      rc = sender_upload_checkpoint(h, s->sp, s->model_id, &c,
+                                    c.seq == final_seq ? final_at : 0, policy,
                                     sender_progress_cb, &prog);
       sender_progress_done(&prog);
     }
@@ -614,6 +618,7 @@ chub_code chub_session_upload_final(chub_session *s, int epoch,
   sender_stop(s->snd, 2.0);
   s->snd = NULL;
   unsigned long long final_seq = 0;
+  double final_at = sender_wall_now();
   struct stat st;
   if (path && stat(path, &st) == 0) {
     char *abs = session_abs_path(path);
@@ -639,7 +644,7 @@ chub_code chub_session_upload_final(chub_session *s, int epoch,
   http_policy policy = {10, deadline_s / http_client_scale(h), 30.0};
   chub_code rc = sender_upload_metrics(h, s->sp, s->model_id, &policy);
   if (rc == CHUB_OK)
-    rc = session_final_checkpoints(s, h, final_seq, &policy);
+    rc = session_final_checkpoints(s, h, final_seq, final_at, &policy);
   http_client_free(h);
   spool_sync(s->sp);
   if (rc == CHUB_OK) {

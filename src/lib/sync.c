@@ -97,7 +97,7 @@ static chub_code sync_checkpoints(spool *sp, http_client *h,
       sender_progress prog;
       sender_progress_init(&prog, ck.final ? "Uploading best.pt"
                                            : "Uploading last.pt");
-      rc = sender_upload_checkpoint(h, sp, model_id, &ck, &sync_policy,
+      rc = sender_upload_checkpoint(h, sp, model_id, &ck, 0, &sync_policy,
                                     sender_progress_cb, &prog);
       sender_progress_done(&prog);
     }
