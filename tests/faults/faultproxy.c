@@ -26,8 +26,10 @@
  * Rules are tried in order; the first that matches and still has a count
  * fires. The control file, re-read whenever it changes (checked as each
  * connection arrives), holds one rule per line plus `upstream PORT` (chubd
- * restarted on a new port) and `down` (refuse every connection: the hub is
- * gone) or `up`; its rules replace the current ones with fresh counts.
+ * restarted on a new port), `down` (refuse every connection: the hub is
+ * gone) or `up`, and `gap N` (after each fault, let N requests through
+ * untouched, so faults spread over a run instead of arriving in a burst);
+ * its rules replace the current ones with fresh counts.
  * --stats FILE is rewritten (atomically) after every request with
  * `requests R` and `faults F` lines. Each request logs one line on stderr.
  *
@@ -84,6 +86,8 @@ typedef struct fp_state {
   int upstream_port;
   char upstream_host[64];
   bool down;
+  long gap;         /* requests let through after each fault */
+  long since_fault; /* requests let through since the last fault */
   const char *control;
   struct timespec control_mtime;
   off_t control_size;
@@ -186,6 +190,7 @@ static void fp_control_reload(void) {
   fp_rule rules[FP_MAX_RULES];
   int n = 0;
   bool down = false;
+  long gap = 0;
   char line[600];
   while (fgets(line, sizeof line, f)) {
     line[strcspn(line, "\r\n")] = '\0';
@@ -197,6 +202,8 @@ static void fp_control_reload(void) {
       down = true;
     } else if (!strcmp(line, "up")) {
       down = false;
+    } else if (!strncmp(line, "gap ", 4)) {
+      gap = atol(line + 4);
     } else if (n < FP_MAX_RULES && fp_rule_parse(line, &rules[n]) == 0) {
       n++;
     }
@@ -205,6 +212,8 @@ static void fp_control_reload(void) {
   memcpy(fp.rules, rules, sizeof rules[0] * (size_t)n);
   fp.n_rules = n;
   fp.down = down;
+  fp.gap = gap;
+  fp.since_fault = gap;
   fprintf(stderr, "faultproxy: control %s: %d rules, upstream %d, %s\n",
           fp.control, n, fp.upstream_port, down ? "down" : "up");
 }
@@ -231,7 +240,10 @@ static bool fp_decide(const char *reqline, fp_rule *out, bool *down,
   *down = fp.down;
   *port = fp.upstream_port;
   bool hit = false;
-  for (int i = 0; i < fp.n_rules && !*down; i++) {
+  bool rest = fp.since_fault < fp.gap;
+  if (rest)
+    fp.since_fault++;
+  for (int i = 0; i < fp.n_rules && !*down && !rest; i++) {
     fp_rule *r = &fp.rules[i];
     if (fnmatch(r->match, reqline, 0) != 0)
       continue;
@@ -241,6 +253,7 @@ static bool fp_decide(const char *reqline, fp_rule *out, bool *down,
     r->fired++;
     *out = *r;
     hit = true;
+    fp.since_fault = 0;
     break;
   }
   if (hit || *down)
