@@ -297,12 +297,21 @@ static char *session_absolute_url(const chub_session *s, const char *url) {
   return out;
 }
 
-static chub_code session_load(chub_session *s, http_client *h, const char *id) {
+/* What the open request got back, for session_report_failure. */
+typedef struct session_answer {
+  long status;
+  char msg[256];
+} session_answer;
+
+static chub_code session_load(chub_session *s, http_client *h, const char *id,
+                              session_answer *ans) {
   char path[64];
   snprintf(path, sizeof path, "/v1/models/%s", id);
   http_result res;
   chub_code rc =
       http_call(h, "GET", path, NULL, NULL, &session_policy_open, &res);
+  ans->status = res.status;
+  snprintf(ans->msg, sizeof ans->msg, "%s", res.message);
   if (rc == CHUB_OK) {
     session_set_model(s, id);
     session_take_train_args(s, res.data);
@@ -328,11 +337,12 @@ static chub_code session_load(chub_session *s, http_client *h, const char *id) {
 }
 
 static chub_code session_create(chub_session *s, http_client *h,
-                                const char *payload, char *msg, size_t msglen) {
+                                const char *payload, session_answer *ans) {
   http_result res;
   chub_code rc = http_call(h, "POST", "/v1/models", payload, NULL,
                            &session_policy_open, &res);
-  snprintf(msg, msglen, "%s", res.message);
+  ans->status = res.status;
+  snprintf(ans->msg, sizeof ans->msg, "%s", res.message);
   if (rc == CHUB_OK) {
     const char *id = json_string_value(json_object_get(res.data, "id"));
     session_ident check;
@@ -340,7 +350,8 @@ static chub_code session_create(chub_session *s, http_client *h,
     snprintf(url, sizeof url, "http://h/models/%s", id ? id : "");
     if (!id || strlen(id) != 20 ||
         session_parse_identifier(url, &check) != CHUB_OK) {
-      snprintf(msg, msglen, "the answer to create has no valid model id");
+      snprintf(ans->msg, sizeof ans->msg,
+               "the answer to create has no valid model id");
       rc = CHUB_EPROTO;
     } else {
       session_set_model(s, id);
@@ -351,9 +362,12 @@ static chub_code session_create(chub_session *s, http_client *h,
 }
 
 /* Logs why the hub refused and whether training goes on offline. Returns
- * true when the refusal means "open offline" (no answer). */
+ * true when the failure means "open offline": no answer, or a status the
+ * retry policy treats as passing (5xx, 408, 429) that outlasted it. */
 static bool session_report_failure(chub_code rc, const char *what,
-                                   const chub_session *s, const char *msg) {
+                                   const chub_session *s,
+                                   const session_answer *ans) {
+  const char *msg = ans->msg;
   switch (rc) {
   case CHUB_EAUTH:
     chub_log(CHUB_LOG_ERROR, "the hub rejected the API key; check your API "
@@ -369,7 +383,7 @@ static bool session_report_failure(chub_code rc, const char *what,
   case CHUB_ETIMEDOUT:
     return true;
   default:
-    if (rc == CHUB_EHTTP && strncmp(msg, "HTTP 5", 6) == 0)
+    if (rc == CHUB_EHTTP && http_retryable(ans->status))
       return true;
     chub_log(CHUB_LOG_ERROR,
              "the hub at %s refused %s: %s; training continues without the "
@@ -444,28 +458,28 @@ chub_code chub_session_open(const char *model, const chub_args *args,
       return CHUB_ENOMEM;
     }
   }
-  char msg[256] = "";
+  session_answer ans = {0, ""};
   if (!s->offline) {
     http_client *h = http_client_new(s->set.api_root, s->api_key);
     if (!h)
       rc = CHUB_ENOMEM;
     else if (id.kind == SESSION_IDENT_URL)
-      rc = session_load(s, h, id.model_id);
+      rc = session_load(s, h, id.model_id, &ans);
     else
-      rc = session_create(s, h, payload, msg, sizeof msg);
+      rc = session_create(s, h, payload, &ans);
     http_client_free(h);
     if (rc != CHUB_OK) {
       if (!session_report_failure(
               rc, id.kind == SESSION_IDENT_URL ? id.model_id : "the new model",
-              s, msg)) {
+              s, &ans)) {
         free(payload);
         chub_session_close(s);
         return rc;
       }
       chub_log(CHUB_LOG_WARN,
-               "the hub at %s gave no answer; training "
-               "continues offline",
-               s->set.api_root);
+               "the hub at %s gave no answer (%s); training continues "
+               "offline",
+               s->set.api_root, ans.msg[0] ? ans.msg : chub_strerror(rc));
       s->offline = true;
     }
   }

@@ -509,6 +509,15 @@ static void test_open_failures(void **state) {
   assert_true(core_test_logged("chub sync "));
   chub_session_close(s);
   setenv("CHUB_API_ROOT", testsrv_url(f->srv), 1);
+  /* A hub that keeps failing with 503 is as good as no answer. */
+  for (int i = 0; i < 2; i++)
+    testsrv_script(f->srv, ROUTE_CREATE,
+                   (testsrv_reply){.status = 503, .retry_after = -1});
+  assert_int_equal(chub_session_open("yolo11n.pt", &f->t.args, &s),
+                   CHUB_EOFFLINE);
+  assert_non_null(s);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 2);
+  chub_session_close(s);
   testsrv_script(f->srv, ROUTE_CREATE,
                  (testsrv_reply){.status = 401, .retry_after = -1});
   s = (chub_session *)1;
@@ -516,7 +525,7 @@ static void test_open_failures(void **state) {
   assert_null(s);
   assert_true(core_test_logged("the hub rejected the API key; check your API "
                                "key (chub login KEY)"));
-  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 1);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 3);
   assert_int_equal(chub_session_open("model.txt", &f->t.args, &s), CHUB_EINVAL);
   assert_null(s);
 }
