@@ -9,9 +9,9 @@
 
 typedef struct keycache keycache;
 
-/* What DATA/keys.stamp said when a lookup began. */
+/* The state of DATA/keys.stamp when a lookup began. */
 typedef struct keycache_token {
-  char stamp[40];
+  unsigned long long ino, size;
 } keycache_token;
 
 /* A cache for the keys of data_dir, whose keys.stamp file `chubd keys`

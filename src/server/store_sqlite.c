@@ -57,6 +57,7 @@ enum store_sqlite_stmt {
   SQ_METRICS_PUT,
   SQ_MODEL_TOUCH,
   SQ_METRICS_GET,
+  SQ_MODEL_PEEK,
   SQ_MODEL_STATUS,
   SQ_CKPT_ADD,
   SQ_MODEL_TRAINED,
@@ -108,6 +109,8 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                        "AND (?3 IS NULL OR owner = ?3)",
     [SQ_METRICS_GET] = "SELECT epoch, data FROM metrics WHERE model_id = ?1 "
                        "ORDER BY epoch",
+    [SQ_MODEL_PEEK] = "SELECT status, last_seen_ms FROM models WHERE id = ?1 "
+                      "AND deleted = 0 AND (?2 IS NULL OR owner = ?2)",
     [SQ_MODEL_STATUS] = "SELECT status FROM models WHERE id = ?1 "
                         "AND deleted = 0",
     [SQ_CKPT_ADD] = "INSERT INTO checkpoints (model_id, epoch, final, "
@@ -668,13 +671,25 @@ static store_rc store_sqlite_metrics_put_locked(store_sqlite_conn *c,
                                                 size_t n, int64_t now) {
   if (store_sqlite_begin(c) < 0)
     return store_sqlite_fail(c, "metrics_put");
-  int touched = store_sqlite_touch(c, id, owner, now);
-  if (touched < 0)
+  /* The model row is rewritten only when its status or its last-seen time
+   * (shown to the second) would change: one page less to write per upload
+   * while metrics stream in. */
+  sqlite3_stmt *peek = store_sqlite_stmt(c, SQ_MODEL_PEEK);
+  if (!peek)
     return store_sqlite_abort(c, "metrics_put");
-  if (touched == 0) {
+  sqlite3_bind_text(peek, 1, id, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(peek, 2, owner);
+  int rc = sqlite3_step(peek);
+  int stale = rc == SQLITE_ROW &&
+              (strcmp((const char *)sqlite3_column_text(peek, 0), "new") == 0 ||
+               now - sqlite3_column_int64(peek, 1) >= 1000);
+  sqlite3_reset(peek);
+  if (rc == SQLITE_DONE) {
     store_sqlite_rollback(c);
     return STORE_NOTFOUND;
   }
+  if (rc != SQLITE_ROW || (stale && store_sqlite_touch(c, id, NULL, now) < 0))
+    return store_sqlite_abort(c, "metrics_put");
   for (size_t i = 0; i < n; i++) {
     sqlite3_stmt *st = store_sqlite_stmt(c, SQ_METRICS_PUT);
     if (!st)
@@ -682,9 +697,9 @@ static store_rc store_sqlite_metrics_put_locked(store_sqlite_conn *c,
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, e[i].epoch);
     sqlite3_bind_text(st, 3, e[i].json, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    int step = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (step != SQLITE_DONE)
       return store_sqlite_abort(c, "metrics_put");
   }
   return store_sqlite_commit(c, "metrics_put");

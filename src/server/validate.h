@@ -36,7 +36,7 @@ int validate_model_patch(json_t *body, char err[VALIDATE_ERR]);
 /* One epoch of an accepted metrics upload: the decoded, re-encoded map. */
 typedef struct validate_epoch {
   long long epoch;
-  char *json; /* compact JSON object of numbers; malloc'd */
+  char *json; /* the JSON object of numbers as sent; malloc'd */
 } validate_epoch;
 
 /* POST /v1/models/{id} {"type": "metrics", "metrics": {...}}. On success
