@@ -171,7 +171,7 @@ chub_code sender_upload_checkpoint(http_client *h, spool *sp,
              "from the upload queue",
              c->path, c->epoch, strerror(errno));
     spool_ack_checkpoint(sp, c->seq);
-    return CHUB_EIO;
+    return CHUB_OK;
   }
   struct stat before, after;
   if (!sender_settled(h, fd, &before, queued_at)) {

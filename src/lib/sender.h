@@ -72,7 +72,8 @@ chub_code sender_upload_metrics(http_client *h, spool *sp, const char *model_id,
  * the trainer said the file was whole (sender_wall_now(); 0 if unknown). A
  * file being written, or modified while it was read, is left pending and
  * CHUB_EIO returned: try again shortly. A file that no longer exists is
- * logged, acknowledged (it can never be sent) and CHUB_EIO returned. */
+ * logged and acknowledged (it can never be sent): CHUB_OK, nothing is left
+ * to do for it. */
 chub_code sender_upload_checkpoint(http_client *h, spool *sp,
                                    const char *model_id, const spool_ckpt *c,
                                    double queued_at, const http_policy *policy,

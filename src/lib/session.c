@@ -26,6 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How often the final sync tries a checkpoint whose file is being written
+ * before it gives up (each try waits for the file to settle). */
+enum { SESSION_UNSETTLED_TRIES = 3 };
+
 /* Opening waits at most about this long for the hub. */
 static const http_policy session_policy_open = {1, 6.0, 5.0};
 
@@ -493,7 +497,10 @@ chub_code chub_session_open(const char *model, const chub_args *args,
     return rc;
   }
   spool_meta_set(s->sp, "api_root", s->set.api_root);
-  spool_meta_set(s->sp, "identifier", model);
+  /* Without its query: a ?api_key= must not end up in run.json. */
+  char ident[1024];
+  snprintf(ident, sizeof ident, "%.*s", (int)strcspn(model, "?"), model);
+  spool_meta_set(s->sp, "identifier", ident);
   if (payload)
     spool_meta_set(s->sp, "create", payload);
   free(payload);
@@ -599,6 +606,7 @@ static chub_code session_final_checkpoints(chub_session *s, http_client *h,
                                            unsigned long long final_seq,
                                            double final_at,
                                            const http_policy *policy) {
+  int unsettled = 0;
   for (int i = 0; i < 100000; i++) {
     spool_ckpt c;
     if (!spool_next_checkpoint(s->sp, &c))
@@ -616,6 +624,9 @@ static chub_code session_final_checkpoints(chub_session *s, http_client *h,
       sender_progress_done(&prog);
     }
     spool_ckpt_clear(&c);
+    /* A file caught mid-write stays pending; give it a few more tries. */
+    if (rc == CHUB_EIO && ++unsettled < SESSION_UNSETTLED_TRIES)
+      continue;
     if (rc != CHUB_OK)
       return rc;
   }

@@ -27,6 +27,9 @@
  * background sender, still bounded. */
 static const http_policy sync_policy = {5, 120.0, 30.0};
 
+/* How often a checkpoint whose file is being written is tried. */
+enum { SYNC_UNSETTLED_TRIES = 3 };
+
 static chub_code sync_run_dir(const chub_settings *set, const char *run,
                               char *dir, size_t len) {
   int n = strchr(run, '/') ? snprintf(dir, len, "%s", run)
@@ -84,6 +87,7 @@ static chub_code sync_checkpoints(spool *sp, http_client *h,
   size_t m = 0, c = 0;
   bool fin = false;
   spool_pending_counts(sp, &m, &c, &fin);
+  int unsettled = 0;
   /* Bounded by what is pending now: each pass acknowledges one or stops. */
   for (size_t i = 0; i < c + (fin ? 1 : 0) + 1; i++) {
     spool_ckpt ck;
@@ -102,6 +106,11 @@ static chub_code sync_checkpoints(spool *sp, http_client *h,
       sender_progress_done(&prog);
     }
     spool_ckpt_clear(&ck);
+    /* A file caught mid-write stays pending; give it a few more tries. */
+    if (rc == CHUB_EIO && ++unsettled < SYNC_UNSETTLED_TRIES) {
+      i--;
+      continue;
+    }
     if (rc != CHUB_OK)
       return rc;
   }
