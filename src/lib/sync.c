@@ -124,6 +124,10 @@ chub_code chub_sync_run(const char *run) {
   chub_code rc = chub_settings_load(&set);
   if (rc != CHUB_OK)
     return rc;
+  char dir[PATH_MAX];
+  rc = sync_run_dir(&set, run, dir, sizeof dir);
+  if (rc != CHUB_OK)
+    return rc;
   if (strcmp(set.mode, "offline") == 0) {
     chub_log(CHUB_LOG_ERROR, "mode is offline; switch it on with: chub "
                              "settings mode=online");
@@ -134,10 +138,6 @@ chub_code chub_sync_run(const char *run) {
                              "login KEY");
     return CHUB_EAUTH;
   }
-  char dir[PATH_MAX];
-  rc = sync_run_dir(&set, run, dir, sizeof dir);
-  if (rc != CHUB_OK)
-    return rc;
   spool *sp = NULL;
   rc = spool_open(dir, set.spool_max_bytes, &sp);
   if (rc != CHUB_OK)

@@ -738,6 +738,56 @@ static void test_final_without_weights(void **state) {
   chub_session_close(s);
 }
 
+/* A long backlog goes in batches of at most 100 epochs per request, every
+ * epoch exactly once. */
+static void test_backlog_in_batches(void **state) {
+  fixture *f = *state;
+  chub_session *s = open_session(f);
+  for (int e = 0; e < 250; e++)
+    assert_int_equal(chub_session_queue_metrics(s, e, "{\"l\": 0.5}"), CHUB_OK);
+  chub_session_flush_metrics(s);
+  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 3, 20));
+  assert_true(wait_drained(s));
+  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), 3);
+  size_t total = 0;
+  for (size_t i = 0; i < 3; i++) {
+    json_t *m = metrics_upload(f->srv, i);
+    assert_true(json_object_size(m) <= 100);
+    total += json_object_size(m);
+    json_decref(m);
+  }
+  assert_int_equal(total, 250);
+  chub_session_close(s);
+}
+
+/* The callbacks open no session on a rank other than -1/0, nor without a
+ * key in online mode (as the reference gates on the key). */
+static void test_pretrain_gates(void **state) {
+  fixture *f = *state;
+  chub_add_integration_callbacks(f->cb);
+  setenv("RANK", "1", 1);
+  chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_START, &f->t);
+  unsetenv("RANK");
+  assert_null(f->t.hub_session);
+  unsetenv("CHUB_API_KEY");
+  chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_START, &f->t);
+  assert_null(f->t.hub_session);
+  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 0);
+  /* Offline mode opens a local run even without a key. */
+  setenv("CHUB_MODE", "offline", 1);
+  chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_START, &f->t);
+  unsetenv("CHUB_MODE");
+  assert_non_null(f->t.hub_session);
+  assert_null(chub_session_model_id(f->t.hub_session));
+  chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
+  assert_null(f->t.hub_session);
+  assert_true(core_test_logged("is saved offline; upload it with: chub sync"));
+  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 0);
+  /* A run that does not exist is named in the error. */
+  assert_int_equal(chub_sync_run("no-such-run"), CHUB_EINVAL);
+  assert_true(core_test_logged("no run no-such-run"));
+}
+
 int main(void) {
   setenv("CHUB_TESTING", "1", 1);
 #define T(name)                                                                \
@@ -759,6 +809,8 @@ int main(void) {
       T(test_torn_checkpoint_is_sent_again),
       T(test_superseded_checkpoints_dropped),
       T(test_final_without_weights),
+      T(test_backlog_in_batches),
+      T(test_pretrain_gates),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
