@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #define KEYCACHE_SLOTS 256 /* a power of two; more keys just evict */
 
 typedef struct keycache_slot {
@@ -84,7 +86,7 @@ int keycache_get(keycache *kc, const unsigned char hash[32], store_key *out,
     kc->filled = *token;
   }
   keycache_slot *s = keycache_slot_of(kc, hash);
-  if (s->used && memcmp(s->hash, hash, 32) == 0) {
+  if (s->used && CRYPTO_memcmp(s->hash, hash, 32) == 0) {
     *out = s->key;
     found = 0;
   }
