@@ -299,7 +299,10 @@ static void test_sha256_fd(void **state) {
 }
 
 int main(void) {
-  setenv("CHUB_TESTING", "1", 1);
+  /* Nothing here reads settings or runs, but keep the user's own out of
+   * reach all the same. */
+  core_test_env env;
+  core_test_env_init(&env, NULL, NULL);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_identifier_urls),
       cmocka_unit_test(test_identifier_rejects),
@@ -311,5 +314,7 @@ int main(void) {
       cmocka_unit_test(test_envelope),
       cmocka_unit_test(test_sha256_fd),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  core_test_env_free(&env);
+  return failed;
 }
