@@ -453,6 +453,9 @@ chub_code http_call(http_client *c, const char *method, const char *path,
     if (status == 0) {
       snprintf(res->message, sizeof res->message, "no answer (%s)", err);
       rc = CHUB_ENET;
+    } else if (status >= 200 && status < 300 && a.len == 0) {
+      rc = CHUB_OK; /* e.g. 204: done, nothing to read */
+      res->data = json_null();
     } else if (status >= 200 && status < 300) {
       rc = http_parse_envelope(a.body, a.len, &res->data, res->message,
                                sizeof res->message);
