@@ -562,6 +562,8 @@ static int fs_check_model(fs_env *e, const char *id, const fs_expect *x,
       r->torn++;
     }
   }
+  printf("scenario %s: model %s holds %zu checkpoints, %d of them torn\n",
+         e->name, id, json_array_size(cks), r->torn);
   if (x->final && finals != 1) {
     fprintf(stderr, "%s: %d final checkpoints listed, want 1\n", e->name,
             finals);
@@ -760,15 +762,20 @@ static int fs_hub_down_middle(fs_env *e) {
   char info[700];
   snprintf(info, sizeof info, "%s/train.info", e->work);
   const char *const extra[] = {"--epochs",     "30",           "--sleep-ms",
-                               "60",           "--ckpt-bytes", "65536",
+                               "150",          "--ckpt-bytes", "65536",
                                "--best-bytes", "50331648",     NULL};
   pid_t pid = fs_train_async(e, info, extra);
   fs_info in;
   bool ok = fs_wait_info(info, &in) == 0;
-  fs_sleep_ms(500);
+  fs_sleep_ms(800);
   fs_control(e, "down\n");
-  fs_sleep_ms(1000);
+  fs_sleep_ms(2500);
+  long refused = fs_proxy_faults(e);
   fs_control(e, NULL);
+  if (refused <= 0) {
+    fprintf(stderr, "%s: no request met the hub while it was down\n", e->name);
+    ok = false;
+  }
   ok &= fs_expect_status(e, "the trainer", fs_wait(e, pid, FS_CHILD_TIMEOUT_S),
                          0);
   fs_info_read(info, &in);
