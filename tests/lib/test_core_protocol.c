@@ -12,8 +12,11 @@
 #include "session.h"
 #include "testsrv.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
+#include <sys/socket.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -496,11 +499,25 @@ static void test_offline_then_sync(void **state) {
   assert_non_null(strstr(listing, "metrics 0"));
 }
 
+/* A loopback port nobody listens on: bound, then closed. */
+static int refused_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof a;
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
 /* A hub that refuses connections at open: the session opens offline. A
  * hub that rejects the key: no session at all, one clear line. */
 static void test_open_failures(void **state) {
   fixture *f = *state;
-  setenv("CHUB_API_ROOT", "http://127.0.0.1:1", 1);
+  char refused[64];
+  snprintf(refused, sizeof refused, "http://127.0.0.1:%d", refused_port());
+  setenv("CHUB_API_ROOT", refused, 1);
   chub_session *s = NULL;
   assert_int_equal(chub_session_open("yolo11n.pt", &f->t.args, &s),
                    CHUB_EOFFLINE);
