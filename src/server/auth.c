@@ -52,10 +52,10 @@ static unsigned auth_lookup(chubd_request *req, const char *key,
 }
 
 static const char *auth_header_key(chubd_request *req) {
-  const char *key = request_header(req, "x-api-key");
+  const char *key = http_header(req, "x-api-key");
   if (key && *key)
     return key;
-  const char *bearer = request_header(req, "authorization");
+  const char *bearer = http_header(req, "authorization");
   if (bearer && strncasecmp(bearer, "Bearer ", 7) == 0) {
     bearer += 7;
     while (*bearer == ' ')
@@ -95,7 +95,7 @@ unsigned auth_identify(chubd_request *req, chubd_reply *rep) {
       return 0;
     }
     char key[UTIL_KEY_LEN + 2];
-    if (validate_cookie(request_header(req, "cookie"), AUTH_COOKIE, key,
+    if (validate_cookie(http_header(req, "cookie"), AUTH_COOKIE, key,
                         sizeof key) < 0) {
       reply_error(rep, 401, "log in first: no chub_key cookie");
       return 401;
@@ -131,7 +131,7 @@ void auth_health(chubd_request *req, chubd_reply *rep) {
 /* The key from a login body: JSON {"key": "..."} or form key=... */
 static int auth_login_key(chubd_request *req, char *out, size_t n,
                           chubd_reply *rep) {
-  const char *ctype = request_header(req, "content-type");
+  const char *ctype = http_header(req, "content-type");
   if (ctype &&
       strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0) {
     if (validate_form_value(req->body, req->body_len, "key", out, n) < 0) {

@@ -54,6 +54,14 @@ typedef struct http_req {
   uint64_t bytes;
 } http_req;
 
+const char *http_header(const chubd_request *req, const char *name) {
+  return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const chubd_request *req, const char *name) {
+  return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
 static int http_takes_json(const route *r) {
   switch (r->kind) {
   case ROUTE_EVENTS:
@@ -70,7 +78,7 @@ static int http_takes_json(const route *r) {
 }
 
 static int http_json_ctype_ok(const chubd_request *req) {
-  const char *ct = request_header(req, "content-type");
+  const char *ct = http_header(req, "content-type");
   if (!ct)
     return 0;
   if (strncasecmp(ct, "application/json", 16) == 0 &&
@@ -81,7 +89,7 @@ static int http_json_ctype_ok(const chubd_request *req) {
 }
 
 static uint64_t http_declared_length(const chubd_request *req, int *known) {
-  const char *cl = request_header(req, "content-length");
+  const char *cl = http_header(req, "content-length");
   long long v;
   *known = 0;
   if (cl && validate_uint(cl, INT64_MAX / 2, &v) == 0) {
@@ -96,8 +104,8 @@ static uint64_t http_declared_length(const chubd_request *req, int *known) {
 static int http_answer_now(const chubd_request *req) {
   int known;
   uint64_t len = http_declared_length(req, &known);
-  const char *te = request_header(req, "transfer-encoding");
-  const char *expect = request_header(req, "expect");
+  const char *te = http_header(req, "transfer-encoding");
+  const char *expect = http_header(req, "expect");
   if (!te && (!known || len == 0))
     return 1; /* no body at all */
   if (expect && strncasecmp(expect, "100-continue", 12) == 0)

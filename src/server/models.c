@@ -52,7 +52,7 @@ static const char *models_status(const chubd_server *srv,
 
 /* "http://HOST" as the client reached us, for absolute download URLs. */
 static void models_base_url(const chubd_request *req, char *out, size_t n) {
-  const char *host = request_header(req, "host");
+  const char *host = http_header(req, "host");
   if (host && *host && strlen(host) < 200 && !strpbrk(host, " /\"\\"))
     snprintf(out, n, "http://%s", host);
   else
@@ -313,7 +313,7 @@ static int models_list_row(void *ud, const store_model *m) {
 
 void models_list(chubd_request *req, chubd_reply *rep) {
   long long limit = MODELS_LIMIT_DEFAULT;
-  const char *q = request_query(req, "limit");
+  const char *q = http_query(req, "limit");
   if (q && validate_uint(q, 1000000000LL, &limit) < 0) {
     reply_error(rep, 400,
                 "query field \"limit\" must be an integer from "
@@ -330,7 +330,7 @@ void models_list(chubd_request *req, chubd_reply *rep) {
   }
   if (limit > MODELS_LIMIT_MAX)
     limit = MODELS_LIMIT_MAX;
-  const char *after = request_query(req, "last_doc_id");
+  const char *after = http_query(req, "last_doc_id");
   if (after && *after == '\0')
     after = NULL;
   if (after && !util_is_alnum_n(after, UTIL_ID_LEN)) {
@@ -422,7 +422,7 @@ static void models_drop_blobs(chubd_request *req, store_checkpoint *k,
 
 void models_delete(chubd_request *req, chubd_reply *rep) {
   int hard = 0;
-  const char *q = request_query(req, "hard");
+  const char *q = http_query(req, "hard");
   if (q && validate_bool(q, &hard) < 0) {
     reply_error(rep, 400,
                 "query field \"hard\" must be True, False, true, "

@@ -1,7 +1,6 @@
 /*
  * reply.c - builds the answers handlers give: the JSON envelope of
- * hub-api.md ({"success", "message", "data"}) and extra headers, plus the
- * request accessors handlers use to read headers and the query string.
+ * hub-api.md ({"success", "message", "data"}) and extra headers.
  */
 #include "server.h"
 
@@ -108,12 +107,4 @@ void reply_store(chubd_reply *rep, store_rc rc, const char *what) {
     reply_error(rep, 500, "database error (see the chubd log)");
     return;
   }
-}
-
-const char *request_header(const chubd_request *req, const char *name) {
-  return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
-}
-
-const char *request_query(const chubd_request *req, const char *name) {
-  return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }

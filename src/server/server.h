@@ -93,9 +93,6 @@ void reply_data(chubd_reply *rep, unsigned status, json_t *data,
 void reply_error(chubd_reply *rep, unsigned status, const char *fmt, ...);
 /* 404 / 409 / 503 / 500 for a store result that is not STORE_OK. */
 void reply_store(chubd_reply *rep, store_rc rc, const char *what);
-/* A request header, or NULL. */
-const char *request_header(const chubd_request *req, const char *name);
-const char *request_query(const chubd_request *req, const char *name);
 
 /* auth.c: keys on requests, /v1/auth, /v1/health, /ui login/logout */
 unsigned auth_identify(chubd_request *req, chubd_reply *rep);
@@ -140,7 +137,10 @@ void heartbeat_post(chubd_request *req, chubd_reply *rep);
 void events_post(chubd_request *req, chubd_reply *rep);
 void pages_get(chubd_request *req, chubd_reply *rep);
 
-/* http.c: the libmicrohttpd daemon. */
+/* http.c: the libmicrohttpd daemon, and a request's header or query
+ * field (NULL when absent). */
+const char *http_header(const chubd_request *req, const char *name);
+const char *http_query(const chubd_request *req, const char *name);
 struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn);
 int http_bound_port(struct MHD_Daemon *d);
 void http_stop(chubd_server *srv, struct MHD_Daemon *d);

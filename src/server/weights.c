@@ -172,12 +172,12 @@ static enum MHD_Result weights_iter(void *cls, enum MHD_ValueKind kind,
 }
 
 unsigned weights_upload_begin(chubd_request *req, chubd_reply *rep) {
-  const char *ctype = request_header(req, "content-type");
+  const char *ctype = http_header(req, "content-type");
   if (!ctype || strncasecmp(ctype, "multipart/form-data", 19) != 0) {
     reply_error(rep, 415, "uploads must be multipart/form-data");
     return 415;
   }
-  const char *clen = request_header(req, "content-length");
+  const char *clen = http_header(req, "content-length");
   long long declared;
   if (clen && validate_uint(clen, INT64_MAX / 2, &declared) == 0 &&
       (uint64_t)declared > req->srv->cfg.max_upload + 64 * 1024) {
@@ -319,7 +319,7 @@ void weights_upload_finish(chubd_request *req, chubd_reply *rep) {
   char sha[65];
   EVP_DigestFinal_ex(up->md, digest, &dlen);
   util_hex(digest, 32, sha);
-  const char *expect = request_header(req, "x-chub-sha256");
+  const char *expect = http_header(req, "x-chub-sha256");
   if (expect && !util_is_sha256_hex(expect))
     weights_fail(up, 400,
                  "header x-chub-sha256 must be 64 hex digits; "
@@ -404,13 +404,13 @@ void weights_get(chubd_request *req, chubd_reply *rep) {
   reply_header(rep, "Accept-Ranges", "bytes");
   reply_header(rep, "Content-Disposition", "attachment; filename=\"%s-%s.pt\"",
                req->r.id, label);
-  if (weights_etag_matches(request_header(req, "if-none-match"), c.sha256)) {
+  if (weights_etag_matches(http_header(req, "if-none-match"), c.sha256)) {
     close(fd);
     rep->status = 304;
     return;
   }
   uint64_t first = 0, last = size ? size - 1 : 0;
-  int range = validate_range(request_header(req, "range"), size, &first, &last);
+  int range = validate_range(http_header(req, "range"), size, &first, &last);
   if (range < 0) {
     close(fd);
     reply_header(rep, "Content-Range", "bytes */%llu",
