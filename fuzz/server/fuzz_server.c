@@ -149,7 +149,7 @@ static fuzz_server_ctx *fuzz_server_start(void) {
   cfg->max_upload = 1024 * 1024;
   cfg->rate = 1e9;
   cfg->burst = 1e9;
-  if (blobs_prepare(cfg->data_dir, err, sizeof err) < 0 ||
+  if (blobs_prepare(cfg->data_dir, 1, err, sizeof err) < 0 ||
       !(c->srv.st = store_sqlite_open(cfg->data_dir, err, sizeof err)) ||
       !(c->srv.rl = ratelimit_new(cfg->rate, cfg->burst)) ||
       !(c->srv.kc = keycache_new(cfg->data_dir))) {

@@ -45,7 +45,7 @@ static int blobs_mkdir_p(const char *dir, char *err, size_t errn) {
   return blobs_mkdir(buf, err, errn);
 }
 
-int blobs_prepare(const char *data_dir, char *err, size_t errn) {
+int blobs_prepare(const char *data_dir, int clean_tmp, char *err, size_t errn) {
   char path[4200];
   if (blobs_mkdir_p(data_dir, err, errn) < 0)
     return -1;
@@ -55,6 +55,8 @@ int blobs_prepare(const char *data_dir, char *err, size_t errn) {
   snprintf(path, sizeof path, "%s/tmp", data_dir);
   if (blobs_mkdir(path, err, errn) < 0)
     return -1;
+  if (!clean_tmp)
+    return 0;
   DIR *d = opendir(path);
   if (!d) {
     snprintf(err, errn, "cannot read directory %s: %s", path, strerror(errno));

@@ -7,9 +7,10 @@
 
 #include <stddef.h>
 
-/* Creates DATA, DATA/blobs and DATA/tmp, and removes whatever an earlier
- * run left in DATA/tmp (uploads cut short by a crash). 0, or -1 with err. */
-int blobs_prepare(const char *data_dir, char *err, size_t errn);
+/* Creates DATA, DATA/blobs and DATA/tmp and, with clean_tmp, removes what
+ * an earlier run left in DATA/tmp (uploads cut short by a crash; only the
+ * one chubd serving DATA may do that). 0, or -1 with err. */
+int blobs_prepare(const char *data_dir, int clean_tmp, char *err, size_t errn);
 
 /* A new temporary file under DATA/tmp; its path goes to path. Returns the
  * fd, or -1. */

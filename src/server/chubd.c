@@ -11,11 +11,13 @@
 #include "chubd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "blobs.h"
@@ -196,14 +198,11 @@ static int chubd_write_port_file(const char *path, int port) {
 
 static int chubd_keys(chubd_config *cfg, int argc, char **argv) {
   char err[512];
-  if (access(cfg->data_dir, F_OK) != 0) {
-    /* A first `keys create` makes the data directory; the server cleans
-     * DATA/tmp only itself, never while another chubd may be uploading. */
-    char cmd_err[512];
-    if (blobs_prepare(cfg->data_dir, cmd_err, sizeof cmd_err) < 0) {
-      fprintf(stderr, "chubd: %s\n", cmd_err);
-      return 1;
-    }
+  /* A first `keys create` makes the data directory; DATA/tmp is left
+   * alone, a chubd may be uploading into it. */
+  if (blobs_prepare(cfg->data_dir, 0, err, sizeof err) < 0) {
+    fprintf(stderr, "chubd: %s\n", err);
+    return 1;
   }
   store *st = store_sqlite_open(cfg->data_dir, err, sizeof err);
   if (!st) {
@@ -215,15 +214,41 @@ static int chubd_keys(chubd_config *cfg, int argc, char **argv) {
   return rc;
 }
 
+/* Holds DATA/chubd.lock for the life of the process: a second chubd on
+ * the same directory would clean the first one's uploads in progress. The
+ * kernel drops the lock when the process ends, however it ends. */
+static int chubd_lock_data(const char *data_dir) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/chubd.lock", data_dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    fprintf(stderr, "chubd: cannot open %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    fprintf(stderr, "chubd: another chubd already serves %s\n", data_dir);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 static int chubd_serve(chubd_server *srv) {
-  char err[512];
-  if (blobs_prepare(srv->cfg.data_dir, err, sizeof err) < 0) {
-    fprintf(stderr, "chubd: %s\n", err);
+  char err[512] = "";
+  int lock_fd = -1;
+  if (blobs_prepare(srv->cfg.data_dir, 0, err, sizeof err) < 0 ||
+      (lock_fd = chubd_lock_data(srv->cfg.data_dir)) < 0 ||
+      blobs_prepare(srv->cfg.data_dir, 1, err, sizeof err) < 0) {
+    if (err[0]) /* chubd_lock_data() speaks for itself */
+      fprintf(stderr, "chubd: %s\n", err);
+    if (lock_fd >= 0)
+      close(lock_fd);
     return 1;
   }
   srv->st = store_sqlite_open(srv->cfg.data_dir, err, sizeof err);
   if (!srv->st) {
     fprintf(stderr, "chubd: %s\n", err);
+    close(lock_fd);
     return 1;
   }
   srv->rl = ratelimit_new(srv->cfg.rate, srv->cfg.burst);
@@ -270,6 +295,7 @@ out:
   ratelimit_free(srv->rl);
   keycache_free(srv->kc);
   pthread_mutex_destroy(&srv->blobs_mu);
+  close(lock_fd);
   if (status == 0)
     fprintf(stderr, "chubd: stopped\n");
   return status;
