@@ -21,7 +21,7 @@ DURATION=${BENCH_DURATION:-10}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
 
-for tool in wrk nginx curl python3; do
+for tool in wrk nginx curl awk truncate; do
   command -v "$tool" >/dev/null 2>&1 || {
     echo "bench/chubd: $tool is not installed (make deps installs it)" >&2
     exit 1
@@ -35,17 +35,20 @@ CHUBD_BIN=$(find "$BUILD" -name chubd -type f -perm -u+x 2>/dev/null | head -n1)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/chubd-bench-XXXXXX")
 NGINX_PID=
-cleanup() {
+stop_nginx() {
   if [ -n "$NGINX_PID" ]; then
     kill -TERM "$NGINX_PID" 2>/dev/null || true
     wait "$NGINX_PID" 2>/dev/null || true
     NGINX_PID=
   fi
+}
+cleanup() {
+  stop_nginx
   chubd_cleanup
   rm -rf "$WORK"
 }
-# chubd.sh installs its own EXIT trap in chubd_start; ours replaces it
-# after the start and calls its cleanup too.
+# chubd.sh installs its own traps in chubd_start; ours replace them after
+# the start and call its cleanup too.
 . "$ROOT/tests/support/chubd.sh"
 
 # chubd: its own temp data dir, a key, a model, a rate limit out of the way.
@@ -58,12 +61,18 @@ trap 'cleanup; exit 130' HUP INT PIPE TERM
 MODEL=$(curl -sf -X POST -H "x-api-key: $CHUBD_KEY" \
   -H "Content-Type: application/json" \
   -d '{"config": {"batchSize": 16, "epochs": 100, "imageSize": 640, "patience": 100, "device": "cpu", "cache": "ram"}, "dataset": {"name": "coco8.yaml"}, "lineage": {"architecture": {"name": "yolo11n"}}, "meta": {"name": "bench.pt"}}' \
-  "$CHUBD_URL/v1/models" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+  "$CHUBD_URL/v1/models" | sed -n 's/.*"id": *"\([A-Za-z0-9]\{20\}\)".*/\1/p')
+[ -n "$MODEL" ] || {
+  echo "bench/chubd: chubd did not create a model" >&2
+  exit 1
+}
 
-# nginx: a config of our own, as the current user, in the foreground.
-NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# nginx: a config of our own, as the current user, in the foreground, on a
+# random high port (another port if that one is taken).
 mkdir -p "$WORK/nginx/logs"
-cat >"$WORK/nginx/nginx.conf" <<EOF
+start_nginx() { # ATTEMPT
+  NGINX_PORT=$(awk -v s="$$$1" 'BEGIN { srand(s); print int(20000 + rand() * 40000) }')
+  cat >"$WORK/nginx/nginx.conf" <<CONF
 daemon off;
 worker_processes 2;
 pid $WORK/nginx/nginx.pid;
@@ -84,18 +93,28 @@ http {
     location / { default_type application/json; return 200 "{}"; }
   }
 }
-EOF
-nginx -p "$WORK/nginx" -e "$WORK/nginx/logs/error.log" -c "$WORK/nginx/nginx.conf" &
-NGINX_PID=$!
-i=0
-until curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/"; do
-  i=$((i + 1))
-  if [ $i -gt 100 ] || ! kill -0 "$NGINX_PID" 2>/dev/null; then
+CONF
+  nginx -p "$WORK/nginx" -e "$WORK/nginx/logs/error.log" \
+    -c "$WORK/nginx/nginx.conf" &
+  NGINX_PID=$!
+  n=0
+  until curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/"; do
+    n=$((n + 1))
+    if [ $n -gt 100 ] || ! kill -0 "$NGINX_PID" 2>/dev/null; then
+      stop_nginx
+      return 1
+    fi
+    sleep 0.05
+  done
+}
+attempt=1
+until start_nginx $attempt; do
+  attempt=$((attempt + 1))
+  if [ $attempt -gt 5 ]; then
     echo "bench/chubd: nginx did not start:" >&2
     cat "$WORK/nginx/logs/error.log" >&2
     exit 1
   fi
-  sleep 0.05
 done
 
 run_wrk() { # URL KEY -> the RESULT line of metrics.lua
@@ -105,6 +124,9 @@ run_wrk() { # URL KEY -> the RESULT line of metrics.lua
 field() { # LINE NAME
   printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
+ms() { # MICROSECONDS -> milliseconds with 3 decimals
+  awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'
+}
 
 echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body: one metrics epoch per request, a new epoch every time (inserts)"
 NG=$(run_wrk "http://127.0.0.1:$NGINX_PORT" "$CHUBD_KEY")
@@ -113,18 +135,15 @@ printf '%-6s %12s %12s %12s %10s %8s\n' server req/s p50_ms p99_ms requests non2
 for s in nginx chubd; do
   if [ $s = nginx ]; then L=$NG; else L=$CH; fi
   printf '%-6s %12s %12s %12s %10s %8s\n' $s "$(field "$L" rps)" \
-    "$(python3 -c "print('%.3f' % ($(field "$L" p50_us) / 1000))")" \
-    "$(python3 -c "print('%.3f' % ($(field "$L" p99_us) / 1000))")" \
+    "$(ms "$(field "$L" p50_us)")" "$(ms "$(field "$L" p99_us)")" \
     "$(field "$L" requests)" "$(field "$L" non2xx)"
 done
-python3 -c "print('chubd/nginx requests/s ratio: %.3f' % ($(field "$CH" rps) / $(field "$NG" rps)))"
+awk -v c="$(field "$CH" rps)" -v n="$(field "$NG" rps)" \
+  'BEGIN { printf "chubd/nginx requests/s ratio: %.3f\n", c / n }'
 STORED=$(curl -sf -H "x-api-key: $CHUBD_KEY" "$CHUBD_URL/v1/models/$MODEL" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["data"].get("metrics_count"))')
+  sed -n 's/.*"metrics_count": *\([0-9]*\).*/\1/p')
 echo "chubd stored metrics epochs after the run: $STORED"
-
-kill -TERM "$NGINX_PID" 2>/dev/null || true
-wait "$NGINX_PID" 2>/dev/null || true
-NGINX_PID=
+stop_nginx
 
 # 1 GiB checkpoint upload: peak RSS before and after.
 hwm() { sed -n 's/^VmHWM:[[:space:]]*//p' "/proc/$CHUBD_PID/status"; }
@@ -134,7 +153,8 @@ OUT=$(curl -s -o "$WORK/upload.json" -w '%{http_code} %{time_total} %{speed_uplo
   -H "x-api-key: $CHUBD_KEY" -H "Expect:" \
   -F epoch=1 -F type=epoch -F isBest=False -F "last.pt=@$WORK/big.pt" \
   "$CHUBD_URL/v1/models/$MODEL/upload")
+# shellcheck disable=SC2086 # three fields, split on purpose
 set -- $OUT
-echo "upload: HTTP $1 in $2 s ($(python3 -c "print('%.0f' % ($3 / 1048576))") MiB/s): $(head -c 200 "$WORK/upload.json")"
+echo "upload: HTTP $1 in $2 s ($(awk -v b="$3" 'BEGIN { printf "%.0f", b / 1048576 }') MiB/s): $(head -c 200 "$WORK/upload.json")"
 echo "chubd VmHWM after the 1 GiB upload:  $(hwm)"
 rm -f "$WORK/big.pt"
