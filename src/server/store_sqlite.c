@@ -1,19 +1,23 @@
 /*
  * store_sqlite.c - the store on SQLite: one database file, DATA/chubd.db.
  *
- * Each thread that touches the store gets its own connection (a
- * pthread-specific value) with its prepared statements cached, so the hot
- * path (a metrics upload) runs already-prepared statements in one
- * transaction and never opens anything. Connections are closed when their
- * thread ends or when the store is closed.
+ * Reads: each thread that reads gets its own connection (a pthread-specific
+ * value) with its prepared statements cached; connections are closed when
+ * their thread ends or when the store is closed. Writes: every write of
+ * the process goes through one writer connection, one at a time behind a
+ * mutex, so its page cache stays valid from one write to the next (per-
+ * thread writers re-read every page another thread had changed) and no
+ * thread sleeps in SQLite's busy handler. The hot path, a metrics upload,
+ * is one transaction of already-prepared statements: check the model and
+ * its owner, insert or replace each epoch, and touch the model row at most
+ * once a second.
  *
  * Durability: WAL with synchronous=NORMAL. A transaction is in the WAL file
  * (handed to the kernel) when COMMIT returns, so an acknowledged metric
  * survives chubd being killed at any moment; only a power cut can lose the
  * last transactions, and that is the trade for not waiting on fsync for
- * every metrics upload. Writers take the lock up front (BEGIN IMMEDIATE) so
- * that two writers never deadlock upgrading a read lock, and wait for each
- * other through busy_timeout.
+ * every metrics upload. The writer takes the lock up front (BEGIN
+ * IMMEDIATE) and other processes (`chubd keys`) wait through busy_timeout.
  */
 #include "store.h"
 
