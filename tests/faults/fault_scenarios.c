@@ -757,11 +757,11 @@ static int fs_hub_down(fs_env *e) {
  * end; the final sync finishes it without `chub sync`. The final weights
  * are large, to show the client streams them (memory stays flat). */
 static int fs_hub_down_middle(fs_env *e) {
-  const int n = 30;
+  const int n = 60;
   const long long best_bytes = 48ll << 20;
   char info[700];
   snprintf(info, sizeof info, "%s/train.info", e->work);
-  const char *const extra[] = {"--epochs",     "30",           "--sleep-ms",
+  const char *const extra[] = {"--epochs",     "60",           "--sleep-ms",
                                "150",          "--ckpt-bytes", "65536",
                                "--best-bytes", "50331648",     NULL};
   pid_t pid = fs_train_async(e, info, extra);
@@ -769,8 +769,13 @@ static int fs_hub_down_middle(fs_env *e) {
   bool ok = fs_wait_info(info, &in) == 0;
   fs_sleep_ms(800);
   fs_control(e, "down\n");
-  fs_sleep_ms(2500);
-  long refused = fs_proxy_faults(e);
+  /* down until the client met it twice (the sender's pace varies), at
+   * most 6 s, well inside the run */
+  long refused = 0;
+  for (int i = 0; i < 300 && refused < 2; i++) {
+    fs_sleep_ms(20);
+    refused = fs_proxy_faults(e);
+  }
   fs_control(e, NULL);
   if (refused <= 0) {
     fprintf(stderr, "%s: no request met the hub while it was down\n", e->name);

@@ -44,6 +44,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,28 @@ typedef struct fp_state {
 static fp_state fp = {.mu = PTHREAD_MUTEX_INITIALIZER,
                       .conn_cv = PTHREAD_COND_INITIALIZER};
 
+/* ------------------------------------------------------------ log */
+
+/* One line on stderr, stamped with seconds since the proxy started so a
+ * failing scenario's log shows when each request came. */
+static void fp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fp_log(const char *fmt, ...) {
+  static struct timespec start; /* set on first use, by the main thread */
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  if (start.tv_sec == 0 && start.tv_nsec == 0)
+    start = now;
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "faultproxy: %8.3f %s",
+          (double)(now.tv_sec - start.tv_sec) +
+              (double)(now.tv_nsec - start.tv_nsec) / 1e9,
+          line);
+}
+
 /* ------------------------------------------------------------ rules */
 
 static int fp_rule_parse(const char *spec, fp_rule *r) {
@@ -114,8 +137,7 @@ static int fp_rule_parse(const char *spec, fp_rule *r) {
       f++;
     char *eq = strchr(f, '=');
     if (!eq) {
-      fprintf(stderr, "faultproxy: rule field '%s' has no '=' in '%s'\n", f,
-              spec);
+      fp_log("rule field '%s' has no '=' in '%s'\n", f, spec);
       return -1;
     }
     *eq = '\0';
@@ -132,8 +154,7 @@ static int fp_rule_parse(const char *spec, fp_rule *r) {
       char *end = NULL;
       long n = strtol(v, &end, 10);
       if (!*v || *end || n < 0) {
-        fprintf(stderr, "faultproxy: %s=%s is not a count in '%s'\n", k, v,
-                spec);
+        fp_log("%s=%s is not a count in '%s'\n", k, v, spec);
         return -1;
       }
       if (!strcmp(k, "after"))
@@ -151,7 +172,7 @@ static int fp_rule_parse(const char *spec, fp_rule *r) {
       else if (!strcmp(k, "count"))
         r->count = n;
       else {
-        fprintf(stderr, "faultproxy: unknown field '%s' in '%s'\n", k, spec);
+        fp_log("unknown field '%s' in '%s'\n", k, spec);
         return -1;
       }
     }
@@ -165,8 +186,7 @@ static int fp_rule_parse(const char *spec, fp_rule *r) {
   }
   if ((r->kind == FP_STATUS && (r->code < 100 || r->code > 599)) ||
       (r->kind == FP_SLOW && r->bps == 0)) {
-    fprintf(stderr, "faultproxy: rule '%s' needs code=100..599 or bps>0\n",
-            spec);
+    fp_log("rule '%s' needs code=100..599 or bps>0\n", spec);
     return -1;
   }
   return 0;
@@ -214,8 +234,8 @@ static void fp_control_reload(void) {
   fp.down = down;
   fp.gap = gap;
   fp.since_fault = gap;
-  fprintf(stderr, "faultproxy: control %s: %d rules, upstream %d, %s\n",
-          fp.control, n, fp.upstream_port, down ? "down" : "up");
+  fp_log("control %s: %d rules, upstream %d, %s\n", fp.control, n,
+         fp.upstream_port, down ? "down" : "up");
 }
 
 static void fp_stats_write(void) {
@@ -559,28 +579,26 @@ static void fp_serve(int cfd) {
   int port = 0;
   bool hit = fp_decide(h->reqline, &r, &down, &port);
   if (down || (hit && r.kind == FP_REFUSE)) {
-    fprintf(stderr, "faultproxy: %s -> refused%s\n", h->reqline,
-            down ? " (down)" : "");
+    fp_log("%s -> refused%s\n", h->reqline, down ? " (down)" : "");
     fp_rst_close(cfd);
     free(h);
     free(out);
     return;
   }
   if (hit && r.kind == FP_STATUS) {
-    fprintf(stderr, "faultproxy: %s -> answered %ld\n", h->reqline, r.code);
+    fp_log("%s -> answered %ld\n", h->reqline, r.code);
     fp_answer(cfd, h, &r);
     free(h);
     free(out);
     return;
   }
   if (hit && r.kind == FP_STALL) {
-    fprintf(stderr, "faultproxy: %s -> stalled %ld s\n", h->reqline, r.secs);
+    fp_log("%s -> stalled %ld s\n", h->reqline, r.secs);
     sleep((unsigned)r.secs);
   }
   int ufd = fp_connect_upstream(port);
   if (ufd < 0) {
-    fprintf(stderr, "faultproxy: %s -> upstream %d not reachable\n", h->reqline,
-            port);
+    fp_log("%s -> upstream %d not reachable\n", h->reqline, port);
     fp_rst_close(cfd);
     free(h);
     free(out);
@@ -593,10 +611,10 @@ static void fp_serve(int cfd) {
   if (reset_after >= 0 && (long)extra > reset_after)
     extra = (size_t)reset_after;
   if (!hit)
-    fprintf(stderr, "faultproxy: %s -> passed\n", h->reqline);
+    fp_log("%s -> passed\n", h->reqline);
   else if (r.kind != FP_STALL)
-    fprintf(stderr, "faultproxy: %s -> %s\n", h->reqline,
-            r.kind == FP_SLOW ? "slow" : "reset mid-body");
+    fp_log("%s -> %s\n", h->reqline,
+           r.kind == FP_SLOW ? "slow" : "reset mid-body");
   if (fp_send_paced(ufd, out, head_n, bps) != 0 ||
       fp_send_paced(ufd, h->buf + h->head_len, extra, bps) != 0) {
     fp_rst_close(ufd);
@@ -688,8 +706,8 @@ int main(int argc, char **argv) {
     perror("faultproxy: cannot write the port file");
     return 1;
   }
-  fprintf(stderr, "faultproxy: listening on 127.0.0.1:%d, upstream %s:%d\n",
-          ntohs(a.sin_port), fp.upstream_host, fp.upstream_port);
+  fp_log("listening on 127.0.0.1:%d, upstream %s:%d\n", ntohs(a.sin_port),
+         fp.upstream_host, fp.upstream_port);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
