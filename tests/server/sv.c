@@ -27,6 +27,10 @@
 #error "SV_CHUBD_BIN must be the path of the chubd binary"
 #endif
 
+const char *sv_chubd_bin(void) {
+  return SV_CHUBD_BIN;
+}
+
 chubd_proc *sv_start(const char *const extra[]) {
   chubd_proc *p = chubd_proc_start(SV_CHUBD_BIN, NULL, extra);
   if (!p)

@@ -24,6 +24,9 @@
  * does not start. */
 chubd_proc *sv_start(const char *const extra[]);
 
+/* Path of the chubd under test. */
+const char *sv_chubd_bin(void);
+
 /* cmocka group setup/teardown that start one chubd for a whole file with
  * a rate limit high enough never to interfere. */
 int sv_group_setup(void **state);

@@ -40,7 +40,9 @@ struct chubd_proc {
   int port;
   char port_file[4096];
   char log_path[4096];
-  char base_url[64];
+  char host[64];
+  char listen[96];
+  char base_url[128];
   char *key;
 };
 
@@ -194,7 +196,7 @@ static int chubd_proc_launch(chubd_proc *p) {
   int n = 0;
   argv[n++] = p->bin;
   argv[n++] = "--listen";
-  argv[n++] = "127.0.0.1:0";
+  argv[n++] = p->listen;
   argv[n++] = "--data";
   argv[n++] = p->data_dir;
   argv[n++] = "--port-file";
@@ -221,7 +223,7 @@ static int chubd_proc_launch(chubd_proc *p) {
     int port = chubd_proc_read_port(p->port_file);
     if (port) {
       p->port = port;
-      snprintf(p->base_url, sizeof p->base_url, "http://127.0.0.1:%d", port);
+      snprintf(p->base_url, sizeof p->base_url, "http://%s:%d", p->host, port);
       return 0;
     }
     int ws;
@@ -335,9 +337,17 @@ char *chubd_proc_create_key(chubd_proc *p, const char *owner) {
 
 chubd_proc *chubd_proc_start(const char *chubd_bin, const char *data_dir,
                              const char *const extra_args[]) {
+  return chubd_proc_start_on(chubd_bin, "127.0.0.1", data_dir, extra_args);
+}
+
+chubd_proc *chubd_proc_start_on(const char *chubd_bin, const char *host,
+                                const char *data_dir,
+                                const char *const extra_args[]) {
   chubd_proc *p = calloc(1, sizeof *p);
   if (!p)
     return NULL;
+  snprintf(p->host, sizeof p->host, "%s", host);
+  snprintf(p->listen, sizeof p->listen, "%s:0", host);
   p->bin = chubd_proc_strdup(chubd_bin);
   const char *tmp = getenv("TMPDIR");
   char templ[4096];

@@ -29,6 +29,12 @@ typedef struct chubd_proc chubd_proc;
 chubd_proc *chubd_proc_start(const char *chubd_bin, const char *data_dir,
                              const char *const extra_args[]);
 
+/* As chubd_proc_start, listening on `host` (an IPv4 address, e.g. one in a
+ * test's private network namespace) instead of 127.0.0.1. */
+chubd_proc *chubd_proc_start_on(const char *chubd_bin, const char *host,
+                                const char *data_dir,
+                                const char *const extra_args[]);
+
 /* Runs `chubd --data DIR keys create NAME` and returns the key it printed
  * (malloc'd, without the newline; the caller frees), or NULL on failure.
  * Works while the server runs. */
@@ -63,7 +69,7 @@ void chubd_proc_free(chubd_proc *p);
 
 int chubd_proc_port(const chubd_proc *p);
 pid_t chubd_proc_pid(const chubd_proc *p);            /* 0 when not running */
-const char *chubd_proc_base_url(const chubd_proc *p); /* http://127.0.0.1:N */
+const char *chubd_proc_base_url(const chubd_proc *p); /* http://HOST:N */
 const char *chubd_proc_key(const chubd_proc *p);      /* owner "owner" */
 const char *chubd_proc_data_dir(const chubd_proc *p);
 const char *chubd_proc_log_path(const chubd_proc *p); /* chubd's stderr */
