@@ -95,15 +95,32 @@ static chub_code sender_post_metrics_batch(http_client *h, spool *sp,
 chub_code sender_upload_metrics(http_client *h, spool *sp, const char *model_id,
                                 const http_policy *policy) {
   int epochs[SENDER_BATCH];
+  size_t batch = SENDER_BATCH;
   /* Every batch acknowledged shrinks the pending set, so this ends; the
    * bound guards against a spool that keeps refilling under us. */
   for (int round = 0; round < 100000; round++) {
-    size_t n = spool_pending_metrics(sp, epochs, SENDER_BATCH);
+    size_t n = spool_pending_metrics(sp, epochs, batch);
     if (n == 0)
       return CHUB_OK;
     http_result res;
     chub_code rc =
         sender_post_metrics_batch(h, sp, model_id, policy, epochs, n, &res);
+    if (rc == CHUB_EHTTP && res.status == 413 && n > 1) {
+      /* Over the hub's body limit: send fewer epochs per request. */
+      batch = n / 2;
+      http_result_clear(&res);
+      continue;
+    }
+    if (rc == CHUB_EHTTP && res.status == 413) {
+      /* One epoch the hub will never take would block every later one. */
+      chub_log(CHUB_LOG_WARN,
+               "epoch %d of model %s is larger than the hub accepts (%s); "
+               "it is dropped so that later epochs can go",
+               epochs[0], model_id, res.message);
+      http_result_clear(&res);
+      spool_ack_metrics(sp, epochs, 1);
+      continue;
+    }
     if (rc != CHUB_OK) {
       if (rc == CHUB_EAUTH)
         chub_log(CHUB_LOG_WARN,

@@ -814,6 +814,53 @@ static void test_pretrain_gates(void **state) {
   assert_true(core_test_logged("no run no-such-run"));
 }
 
+/* A body over the hub's limit (413) is split until it fits; a single
+ * epoch the hub never takes is dropped with a line saying so, so that it
+ * does not hold back the epochs after it. */
+static void test_too_large_splits(void **state) {
+  fixture *f = *state;
+  chub_session *s = open_session(f);
+  for (int e = 0; e < 4; e++)
+    chub_session_queue_metrics(s, e, "{\"l\": 1}");
+  /* 4 epochs -> 413, 2 -> 413, 1 (epoch 0) -> 413: dropped; then the rest. */
+  for (int i = 0; i < 3; i++)
+    testsrv_script(f->srv, ROUTE_METRICS,
+                   (testsrv_reply){.status = 413, .retry_after = -1});
+  chub_session_flush_metrics(s);
+  assert_true(wait_drained(s));
+  assert_true(core_test_logged("epoch 0 of model"));
+  assert_true(core_test_logged("larger than the hub accepts"));
+  /* The three refused requests carried 4, 2 and 1 epochs; what came after
+   * them carried epochs 1-3, each once. */
+  size_t n = testsrv_count(f->srv, ROUTE_METRICS);
+  assert_true(n >= 4);
+  json_t *m = metrics_upload(f->srv, 0);
+  assert_int_equal(json_object_size(m), 4);
+  json_decref(m);
+  m = metrics_upload(f->srv, 1);
+  assert_int_equal(json_object_size(m), 2);
+  json_decref(m);
+  m = metrics_upload(f->srv, 2);
+  assert_int_equal(json_object_size(m), 1);
+  assert_non_null(json_object_get(m, "0"));
+  json_decref(m);
+  unsigned long later = 0;
+  size_t count = 0;
+  for (size_t i = 3; i < n; i++) {
+    m = metrics_upload(f->srv, i);
+    const char *k;
+    json_t *v;
+    json_object_foreach(m, k, v) {
+      later |= 1ul << atoi(k);
+      count++;
+    }
+    json_decref(m);
+  }
+  assert_int_equal(later, 0xe);
+  assert_int_equal(count, 3);
+  chub_session_close(s);
+}
+
 int main(void) {
   setenv("CHUB_TESTING", "1", 1);
 #define T(name)                                                                \
@@ -837,6 +884,7 @@ int main(void) {
       T(test_final_without_weights),
       T(test_backlog_in_batches),
       T(test_pretrain_gates),
+      T(test_too_large_splits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
