@@ -272,6 +272,25 @@ static void server_metrics_concurrent(void **state) {
     assert_true(fabs(server_metrics_num(d, path) - e) < 1e-9);
   }
   json_decref(d);
+
+  /* The same epoch from every writer at once: still one record, holding
+   * one of the values sent. */
+  for (int i = 0; i < W; i++) {
+    w[i] = (server_metrics_writer){p, id, 1000, 1, 0};
+    assert_int_equal(pthread_create(&t[i], NULL, server_metrics_write, &w[i]),
+                     0);
+  }
+  for (int i = 0; i < W; i++) {
+    pthread_join(t[i], NULL);
+    failures += w[i].failures;
+  }
+  assert_int_equal(failures, 0);
+  d = server_metrics_read(p, id);
+  assert_int_equal(json_array_size(d), W * PER + 1);
+  char last[48];
+  snprintf(last, sizeof last, "%d.epoch", W * PER);
+  assert_int_equal(th_json_int(d, last, -1), 1000);
+  json_decref(d);
   free(id);
 }
 

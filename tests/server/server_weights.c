@@ -10,9 +10,12 @@
  */
 #include "sv.h"
 
+#include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct server_weights_dl {
   th_response r;
@@ -321,6 +324,153 @@ static void server_weights_large(void **state) {
   free(id);
 }
 
+/* A multipart body with the file part first and the fields after it:
+ * clients order parts as they like, so the server cannot rely on having
+ * read `type` and `epoch` before the file streams in. */
+static char *server_weights_file_first(const unsigned char *bytes, size_t len,
+                                       const char *bd, int epoch,
+                                       size_t *out_len) {
+  char *head = th_fmt("--%s\r\nContent-Disposition: form-data; "
+                      "name=\"last.pt\"; filename=\"x.bin\"\r\n"
+                      "Content-Type: application/octet-stream\r\n\r\n",
+                      bd);
+  char *tail = th_fmt(
+      "\r\n--%s\r\nContent-Disposition: form-data; name=\"isBest\"\r\n\r\n"
+      "0\r\n--%s\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\n"
+      "epoch\r\n--%s\r\nContent-Disposition: form-data; "
+      "name=\"epoch\"\r\n\r\n%d\r\n--%s--\r\n",
+      bd, bd, bd, epoch, bd);
+  size_t total = strlen(head) + len + strlen(tail);
+  char *body = malloc(total);
+  memcpy(body, head, strlen(head));
+  memcpy(body + strlen(head), bytes, len);
+  memcpy(body + strlen(head) + len, tail, strlen(tail));
+  *out_len = total;
+  free(tail);
+  free(head);
+  return body;
+}
+
+static void server_weights_part_order_and_chunked(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "order.pt");
+  char *last = th_fmt("/v1/models/%s/weights/last", id);
+
+  /* File first, fields after, sent with a Content-Length. */
+  size_t len = 70000, body_len;
+  unsigned char *b = sv_bytes(len, 70);
+  char *body = server_weights_file_first(b, len, "ordertest", 2, &body_len);
+  char *url = th_fmt("%s/v1/models/%s/upload", chubd_proc_base_url(p), id);
+  char *key_h = th_fmt("x-api-key: %s", key);
+  const char *hdrs[] = {
+      key_h, "Content-Type: multipart/form-data; boundary=ordertest", NULL};
+  th_response r;
+  assert_int_equal(th_request_hdrs("POST", url, hdrs, body, body_len, &r), 0);
+  if (r.status != 200)
+    fail_msg("file-first multipart: %ld %.300s", r.status, r.body);
+  th_response_free(&r);
+  server_weights_expect_file(p, last, b, len, NULL);
+  json_t *m = sv_model(p, key, id);
+  assert_int_equal(th_json_int(m, "checkpoints.0.epoch", -1), 2);
+  json_decref(m);
+  free(body);
+
+  /* Chunked transfer encoding (no Content-Length), as a client streaming
+   * from disk may send it; HTTP/1.1 servers must accept it. */
+  size_t len2 = 50000;
+  unsigned char *b2 = sv_bytes(len2, 71);
+  body = server_weights_file_first(b2, len2, "chunkedtest", 3, &body_len);
+  char *head =
+      th_fmt("POST /v1/models/%s/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "x-api-key: %s\r\nContent-Type: multipart/form-data; "
+             "boundary=chunkedtest\r\nTransfer-Encoding: chunked\r\n\r\n",
+             id, key);
+  int fd = sv_connect(chubd_proc_port(p));
+  sv_send(fd, head, strlen(head));
+  for (size_t off = 0; off < body_len; off += 8192) {
+    size_t n = body_len - off < 8192 ? body_len - off : 8192;
+    char size_line[32];
+    snprintf(size_line, sizeof size_line, "%zx\r\n", n);
+    sv_send(fd, size_line, strlen(size_line));
+    sv_send(fd, body + off, n);
+    sv_send(fd, "\r\n", 2);
+  }
+  sv_send(fd, "0\r\n\r\n", 5);
+  char *answer = sv_recv(fd, 10000);
+  close(fd);
+  if (strncmp(answer, "HTTP/1.1 200", 12) != 0)
+    fail_msg("chunked upload answered: %.300s", answer);
+  free(answer);
+  server_weights_expect_file(p, last, b2, len2, NULL);
+  free(head);
+  free(body);
+  free(b2);
+  free(key_h);
+  free(url);
+  free(b);
+  free(last);
+  free(id);
+}
+
+/* Two finals racing for one model: exactly one wins, the other gets 409,
+ * and the best weights are the winner's bytes. */
+typedef struct server_weights_racer {
+  chubd_proc *p;
+  const char *id;
+  unsigned char *bytes;
+  size_t len;
+  long status;
+} server_weights_racer;
+
+static void *server_weights_race(void *arg) {
+  server_weights_racer *w = arg;
+  char *url =
+      th_fmt("%s/v1/models/%s/upload", chubd_proc_base_url(w->p), w->id);
+  const char *fields[] = {"epoch", "9", "type", "final", "map", "0.5", NULL};
+  th_response r;
+  w->status = th_upload(url, chubd_proc_key(w->p), fields, "best.pt", "best.pt",
+                        w->bytes, w->len, NULL, NULL, &r) == 0
+                  ? r.status
+                  : -1;
+  th_response_free(&r);
+  free(url);
+  return NULL;
+}
+
+static void server_weights_final_race(void **state) {
+  chubd_proc *p = *state;
+  for (int round = 0; round < 3; round++) {
+    char *id = sv_create(p, chubd_proc_key(p), "race.pt");
+    server_weights_racer w[2];
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+      w[i] = (server_weights_racer){p, id, NULL, 200000 + (size_t)i, 0};
+      w[i].bytes = sv_bytes(w[i].len, 500 + (unsigned)(round * 2 + i));
+      assert_int_equal(pthread_create(&t[i], NULL, server_weights_race, &w[i]),
+                       0);
+    }
+    for (int i = 0; i < 2; i++)
+      pthread_join(t[i], NULL);
+    int winner = w[0].status == 200 ? 0 : 1;
+    if (w[winner].status != 200 || w[1 - winner].status != 409)
+      fail_msg("two finals answered %ld and %ld, expected 200 and 409",
+               w[0].status, w[1].status);
+    char *best = th_fmt("/v1/models/%s/weights/best", id);
+    server_weights_expect_file(p, best, w[winner].bytes, w[winner].len, NULL);
+    json_t *m = sv_model(p, chubd_proc_key(p), id);
+    sv_assert_str(th_json_str(m, "status"), "trained");
+    json_decref(m);
+    assert_int_equal(sv_files_gone(chubd_proc_data_dir(p), w[1 - winner].bytes,
+                                   w[1 - winner].len, 0),
+                     0);
+    free(best);
+    free(w[0].bytes);
+    free(w[1].bytes);
+    free(id);
+  }
+}
+
 static void server_weights_range(void **state) {
   chubd_proc *p = *state;
   const char *key = chubd_proc_key(p);
@@ -487,15 +637,21 @@ static void server_weights_bad_uploads(void **state) {
 }
 
 int main(void) {
+  /* Threads below share libcurl: initialise it once, up front. */
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(server_weights_upload_download),
       cmocka_unit_test(server_weights_sha_mismatch),
       cmocka_unit_test(server_weights_bool_spellings),
       cmocka_unit_test(server_weights_large),
+      cmocka_unit_test(server_weights_part_order_and_chunked),
+      cmocka_unit_test(server_weights_final_race),
       cmocka_unit_test(server_weights_range),
       cmocka_unit_test(server_weights_half_body),
       cmocka_unit_test(server_weights_bad_uploads),
   };
-  return cmocka_run_group_tests_name("server_weights", tests, sv_group_setup,
-                                     sv_group_teardown);
+  int rc = cmocka_run_group_tests_name("server_weights", tests, sv_group_setup,
+                                       sv_group_teardown);
+  curl_global_cleanup();
+  return rc;
 }
