@@ -122,7 +122,7 @@ static void server_health(void **state) {
 
 static void server_listening_line(void **state) {
   chubd_proc *p = *state;
-  /* contracts.md: chubd logs its address on stderr when ready. */
+  /* chubd logs its address on stderr when ready. */
   FILE *f = fopen(chubd_proc_log_path(p), "r");
   assert_non_null(f);
   char line[512];

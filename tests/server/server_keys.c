@@ -1,5 +1,5 @@
 /*
- * server_keys.c - conformance: API key management (contracts.md
+ * server_keys.c - conformance: API key management (the chubd interface spec
  * `chubd --data DIR keys create NAME | keys list | keys revoke PREFIX`).
  *
  * A key is shown once, at creation; afterwards only its prefix is ever

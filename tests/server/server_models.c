@@ -49,7 +49,7 @@ static void server_models_create_read(void **state) {
   assert_null(th_json_at(m, "resume"));
   assert_null(th_json_at(m, "weights"));
   assert_null(th_json_at(m, "agent"));
-  /* contracts.md extension fields. */
+  /* Extension fields of the chubd interface spec. */
   json_t *ck = th_json_at(m, "checkpoints");
   assert_true(json_is_array(ck));
   assert_int_equal(json_array_size(ck), 0);

@@ -1,6 +1,6 @@
 /*
- * server_pages.c - conformance: the pages and their JSON (contracts.md
- * "chubd pages and their JSON").
+ * server_pages.c - conformance: the pages and their JSON (the chubd interface
+ * spec "chubd pages and their JSON").
  *
  * On loopback the pages and the /ui/ JSON need no key. The assets a page names
  * are read from the HTML chubd serves, so every reference is checked to

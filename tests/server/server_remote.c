@@ -1,6 +1,6 @@
 /*
  * server_remote.c - conformance: page auth when chubd does not listen on a
- * loopback address (contracts.md "Page auth").
+ * loopback address (the chubd interface spec "Page auth").
  *
  * Off loopback, the /ui/ JSON needs the chub_key cookie from POST /ui/login and
  * shows only that key's owner's models. To test that without touching any

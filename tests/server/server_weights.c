@@ -1,7 +1,7 @@
 /*
  * server_weights.c - conformance: weights upload and download
  * (hub-api.md POST /v1/models/{id}/upload, GET .../weights/{last|best},
- * contracts.md checkpoints list and weights/{sha256}).
+ * the chubd interface spec checkpoints list and weights/{sha256}).
  *
  * What a user must be able to trust: a checkpoint is stored whole and
  * verified or not at all (a digest mismatch or a body cut in half leaves

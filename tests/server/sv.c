@@ -58,7 +58,7 @@ int sv_group_teardown(void **state) {
   chubd_proc *p = *state;
   int rc = 0;
   if (p) {
-    /* SIGTERM must drain and exit 0 (contracts.md); say so if not. */
+    /* SIGTERM must drain and exit 0; say so if not. */
     int st = chubd_proc_stop(p);
     if (st != 0) {
       fprintf(stderr, "sv: chubd exited %d on SIGTERM, expected 0\n", st);

@@ -1,10 +1,10 @@
 /*
  * sv.h - helpers shared by chubd's conformance suite (tests/server/).
  *
- * The suite is written from hub-api.md and contracts.md, not from chubd's
- * code: each helper states one thing the spec promises (every JSON answer
- * is an envelope, an upload answers size and sha256) and fails the running
- * cmocka test when chubd does not keep it, printing what came back.
+ * The suite is written from hub-api.md and the chubd interface spec, not from
+ * chubd's code: each helper states one thing the spec promises (every JSON
+ * answer is an envelope, an upload answers size and sha256) and fails the
+ * running cmocka test when chubd does not keep it, printing what came back.
  */
 #ifndef SV_H
 #define SV_H
