@@ -120,6 +120,10 @@ static bool http_should_abort(const http_client *c) {
   return d != 0 && (long long)(chub_now() * 1000.0) >= d;
 }
 
+bool http_client_aborted(const void *c) {
+  return http_should_abort(c);
+}
+
 void http_result_clear(http_result *res) {
   if (res->data)
     json_decref(res->data);

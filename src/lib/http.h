@@ -111,7 +111,15 @@ double http_backoff(int attempt, double scale, unsigned *seed);
  * relative to `now_unix`); -1 when absent or unreadable. */
 double http_retry_after(const char *value, long long now_unix);
 
+/* Whether the client's abort deadline passed (a stopping session). */
+bool http_client_aborted(const void *c);
+
 /* sha256.c: hex SHA-256 of the first `limit` bytes of fd (all when < 0). */
 chub_code chub_sha256_fd_n(int fd, long long limit, char hex[65]);
+
+/* The same, giving up with CHUB_ETIMEDOUT as soon as stop(arg) is true
+ * (checked between chunks; stop may be NULL). */
+chub_code chub_sha256_fd_stop(int fd, long long limit, char hex[65],
+                              bool (*stop)(const void *), const void *arg);
 
 #endif

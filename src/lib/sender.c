@@ -199,7 +199,13 @@ chub_code sender_upload_checkpoint(http_client *h, spool *sp,
     return CHUB_EIO;
   }
   char sha[65];
-  if (chub_sha256_fd_n(fd, (long long)before.st_size, sha) != CHUB_OK) {
+  chub_code hrc = chub_sha256_fd_stop(fd, (long long)before.st_size, sha,
+                                      http_client_aborted, h);
+  if (hrc == CHUB_ETIMEDOUT) {
+    close(fd);
+    return CHUB_ETIMEDOUT;
+  }
+  if (hrc != CHUB_OK) {
     chub_log(CHUB_LOG_WARN, "checkpoint %s cannot be read: %s; kept queued",
              c->path, strerror(errno));
     close(fd);

@@ -16,6 +16,11 @@
 enum { SHA256_CHUNK = 1 << 16 };
 
 chub_code chub_sha256_fd_n(int fd, long long limit, char hex[65]) {
+  return chub_sha256_fd_stop(fd, limit, hex, NULL, NULL);
+}
+
+chub_code chub_sha256_fd_stop(int fd, long long limit, char hex[65],
+                              bool (*stop)(const void *), const void *arg) {
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   if (!ctx)
     return CHUB_ENOMEM;
@@ -28,6 +33,11 @@ chub_code chub_sha256_fd_n(int fd, long long limit, char hex[65]) {
   long long off = 0;
   chub_code rc = CHUB_OK;
   while (limit < 0 || off < limit) {
+    /* A multi-gigabyte file takes seconds; a closing session cannot wait. */
+    if (stop && stop(arg)) {
+      rc = CHUB_ETIMEDOUT;
+      break;
+    }
     size_t want = sizeof buf;
     if (limit >= 0 && (long long)want > limit - off)
       want = (size_t)(limit - off);
