@@ -38,7 +38,9 @@ enum { SENDER_SETTLE_TRIES = 10 };
 #define SENDER_CKPT_RETRY_S 1.0
 
 const http_policy sender_policy_upload = {3, 30.0, 30.0};
-const http_policy sender_policy_heartbeat = {0, 30.0, 30.0};
+/* A heartbeat is one short attempt: the next one comes anyway, and a slow
+ * hub must not hold the metrics behind it for long. */
+const http_policy sender_policy_heartbeat = {0, 10.0, 10.0};
 
 struct sender {
   pthread_t thread;
