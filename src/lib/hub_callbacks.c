@@ -42,14 +42,43 @@ static void hub_callbacks_put(hub_callbacks_out *o, const char *s, size_t n) {
   o->len += n;
 }
 
-static void hub_callbacks_put_string(hub_callbacks_out *o, const char *s) {
+/* The length of the valid UTF-8 sequence at s (2-4), or 0. */
+static size_t hub_callbacks_utf8_len(const unsigned char *s) {
+  size_t n = s[0] >= 0xf0 && s[0] <= 0xf4   ? 4
+             : s[0] >= 0xe0                 ? 3
+             : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+                                            : 0;
+  for (size_t i = 1; i < n; i++)
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+  /* No overlong forms, surrogates or code points past U+10FFFF. */
+  if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+      (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+    return 0;
+  return n;
+}
+
+/* A metric name as JSON string content. Bytes that are not UTF-8 (a name
+ * in Latin-1, say) are escaped as the code point of the same value, so the
+ * hub never refuses a whole batch over one name. */
+static void hub_callbacks_put_string(hub_callbacks_out *o, const char *str) {
   static const char hex[] = "0123456789abcdef";
-  const char *run = s;
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c >= 0x20 && c != '"' && c != '\\')
+  const unsigned char *s = (const unsigned char *)str;
+  const unsigned char *run = s;
+  while (*s) {
+    unsigned char c = *s;
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      s++;
       continue;
-    hub_callbacks_put(o, run, (size_t)(s - run));
+    }
+    if (c >= 0x80) {
+      size_t n = hub_callbacks_utf8_len(s);
+      if (n) {
+        s += n;
+        continue;
+      }
+    }
+    hub_callbacks_put(o, (const char *)run, (size_t)(s - run));
     char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
     if (c == '"' || c == '\\') {
       esc[1] = (char)c;
@@ -57,9 +86,9 @@ static void hub_callbacks_put_string(hub_callbacks_out *o, const char *s) {
     } else {
       hub_callbacks_put(o, esc, 6);
     }
-    run = s + 1;
+    run = ++s;
   }
-  hub_callbacks_put(o, run, (size_t)(s - run));
+  hub_callbacks_put(o, (const char *)run, (size_t)(s - run));
 }
 
 /* %.17g reads back as exactly the same double. It is longer than Python's

@@ -204,6 +204,17 @@ static void test_flat_map_edge_cases(void **state) {
               3.0);
   assert_true(json_real_value(json_object_get(j, "m")) == 1e-300);
   json_decref(j);
+  /* UTF-8 names pass as they are; other bytes become valid JSON. */
+  chub_metric names[] = {
+      {"val/\xc2\xb5s", 1.5}, {"lat1/\xb5s", 2.5}, {"cut\xe2\x82", 3.5}};
+  chub_trainer u = {.epoch = 2, .metrics = names, .n_metrics = 3};
+  j = flat_map(&u, &dropped);
+  assert_int_equal(json_object_size(j), 3);
+  assert_true(json_real_value(json_object_get(j, "val/\xc2\xb5s")) == 1.5);
+  assert_true(json_real_value(json_object_get(j, "lat1/\xc2\xb5s")) == 2.5);
+  assert_true(json_real_value(json_object_get(j, "cut\xc3\xa2\xc2\x82")) ==
+              3.5);
+  json_decref(j);
   /* A buffer too small reports the size needed and stays terminated. */
   char tiny[8];
   dropped = false;
