@@ -871,8 +871,44 @@ static int fs_every_fault(fs_env *e) {
   return fs_report(e, n * runs, &r, ok);
 }
 
+/* The highest epoch the hub holds for model `id` (-1: none) and whether
+ * the model is trained. */
+static void fs_hub_state(fs_env *e, const char *id, int *last, bool *trained) {
+  *last = -1;
+  *trained = false;
+  char *url =
+      th_fmt("%s/v1/models/%s/metrics", chubd_proc_base_url(e->hub), id);
+  th_response resp = {0};
+  if (th_json_request("GET", url, chubd_proc_key(e->hub), NULL, &resp) == 0 &&
+      resp.status == 200) {
+    json_t *root = th_json_parse(resp.body);
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(root, "data"), i, row) {
+      int ep = (int)json_integer_value(json_object_get(row, "epoch"));
+      if (ep > *last)
+        *last = ep;
+    }
+    json_decref(root);
+  }
+  th_response_free(&resp);
+  free(url);
+  url = th_fmt("%s/v1/models/%s", chubd_proc_base_url(e->hub), id);
+  resp = (th_response){0};
+  if (th_json_request("GET", url, chubd_proc_key(e->hub), NULL, &resp) == 0 &&
+      resp.status == 200) {
+    json_t *root = th_json_parse(resp.body);
+    const char *st = th_json_str(root, "data.status");
+    *trained = st && !strcmp(st, "trained");
+    json_decref(root);
+  }
+  th_response_free(&resp);
+  free(url);
+}
+
 /* 4. The trainer is SIGKILLed at a random epoch (20 seeds); the leftover
- * run is synced and training resumed, in either order. */
+ * run is synced and training resumed, in either order. Then 10 more are
+ * killed from outside at a random moment. */
 static int fs_trainer_killed(fs_env *e) {
   const int n = 6, seeds = 20;
   fs_result total = {0};
@@ -927,7 +963,66 @@ static int fs_trainer_killed(fs_env *e) {
     total.torn += r.torn;
     ok &= s_ok;
   }
-  return fs_report(e, n * seeds, &total, ok);
+  int epochs = n * seeds;
+  /* Then 10 seeds killed from outside at a random moment (inside a
+   * callback, mid-upload, mid-write of last.pt): the leftover run is
+   * synced, then training resumes after the last epoch the hub holds. */
+  const int n2 = 12;
+  for (int seed = 1; seed <= 10; seed++) {
+    srand(1000u + (unsigned)seed);
+    long delay = 100 + rand() % 1000;
+    char dir[700], info[700], info2[700], start[16];
+    snprintf(dir, sizeof dir, "%s/ext%d", e->wdir, seed);
+    mkdir(dir, 0700);
+    snprintf(info, sizeof info, "%s/ext%d.info", e->work, seed);
+    snprintf(info2, sizeof info2, "%s/extresume%d.info", e->work, seed);
+    const char *const first[] = {"--dir",        dir,          "--epochs",
+                                 "12",           "--sleep-ms", "80",
+                                 "--ckpt-bytes", "262144",     NULL};
+    pid_t pid = fs_train_async(e, info, first);
+    fs_sleep_ms(delay);
+    kill(pid, SIGKILL);
+    int st = fs_wait(e, pid, 30);
+    fs_info in;
+    if (fs_info_read(info, &in) != 0 || !strcmp(in.run_id, "-")) {
+      printf("scenario %s: external seed %d killed after %ld ms, before the "
+             "session opened: nothing spooled\n",
+             e->name, seed, delay);
+      continue;
+    }
+    bool s_ok = fs_expect_status(e, "chub sync of the killed run",
+                                 fs_sync(e, in.run_id), 0);
+    char id[64];
+    fs_run_model_id(e, in.run_id, id, sizeof id);
+    int last = -1;
+    bool trained = false;
+    fs_hub_state(e, id, &last, &trained);
+    if (!trained) {
+      char url[256];
+      snprintf(url, sizeof url, "%s/models/%s", e->proxy_url, id);
+      snprintf(start, sizeof start, "%d", last + 1);
+      const char *const resume[] = {"--dir",        dir,      "--epochs", "12",
+                                    "--ckpt-bytes", "262144", "--model",  url,
+                                    "--start",      start,    NULL};
+      s_ok &= fs_expect_status(e, "the resumed trainer",
+                               fs_train(e, info2, resume), 0);
+    }
+    fs_expect x = {n2, 262144, 65536, true};
+    fs_result r = {0};
+    fs_check(e, id, &x, &r);
+    printf("scenario %s: external seed %d killed after %ld ms (%s), hub "
+           "held epochs 0..%d%s: lost %d, duplicated %d\n",
+           e->name, seed, delay,
+           st == 128 + SIGKILL ? "killed" : "had finished", last,
+           trained ? ", trained" : ", resumed", r.lost + r.wrong, r.duplicated);
+    total.lost += r.lost;
+    total.wrong += r.wrong;
+    total.duplicated += r.duplicated;
+    total.torn += r.torn;
+    epochs += n2;
+    ok &= s_ok;
+  }
+  return fs_report(e, epochs, &total, ok);
 }
 
 /* 5. chubd is SIGKILLed while a checkpoint upload streams through a slow

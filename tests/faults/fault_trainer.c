@@ -246,6 +246,7 @@ int main(int argc, char **argv) {
   if (fault_trainer_write(best, fault_data_seed_best(o.epochs), o.best_bytes,
                           0) != 0)
     return 2;
+  t.epoch = o.epochs - 1; /* a resume with nothing left still ends there */
   chub_session *s = t.hub_session;
   fault_trainer_info(&o, s, rss_start, -1);
   chub_callbacks_run(cb, CHUB_ON_TRAIN_END, &t);
