@@ -18,6 +18,7 @@
  * report or hang in it is a finding like any other.
  */
 #include <arpa/inet.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
@@ -133,6 +134,30 @@ static void fuzz_server_forms(const uint8_t *data, size_t size) {
   free(h);
 }
 
+static int fuzz_server_rm(const char *path, const struct stat *sb, int type,
+                          struct FTW *ftw) {
+  (void)sb;
+  (void)type;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+/* At exit: stop the in-process chubd and remove its data directory, so a
+ * fuzzing run leaves nothing behind in /tmp. */
+static void fuzz_server_stop(void) {
+  fuzz_server_ctx *c = fuzz_server_live;
+  if (!c)
+    return;
+  fuzz_server_live = NULL;
+  http_stop(&c->srv, c->daemon);
+  c->srv.st->ops->close(c->srv.st);
+  ratelimit_free(c->srv.rl);
+  keycache_free(c->srv.kc);
+  nftw(c->srv.cfg.data_dir, fuzz_server_rm, 16, FTW_DEPTH | FTW_PHYS);
+  free(c);
+}
+
 static fuzz_server_ctx *fuzz_server_start(void) {
   if (fuzz_server_live)
     return fuzz_server_live;
@@ -181,6 +206,7 @@ static fuzz_server_ctx *fuzz_server_start(void) {
   }
   c->port = http_bound_port(c->daemon);
   fuzz_server_live = c;
+  atexit(fuzz_server_stop);
   return c;
 }
 
