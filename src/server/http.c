@@ -242,7 +242,11 @@ static void http_first_call(http_req *h) {
     int known;
     uint64_t len = http_declared_length(req, &known);
     if (!http_json_ctype_ok(req))
-      reply_error(rep, 415, "Content-Type must be application/json");
+      reply_error(rep, 415,
+                  req->r.kind == ROUTE_UI_LOGIN
+                      ? "Content-Type must be application/json or "
+                        "application/x-www-form-urlencoded"
+                      : "Content-Type must be application/json");
     else if (known && len > srv->cfg.max_body)
       reply_error(rep, 413,
                   "request body of %llu bytes is over the limit "

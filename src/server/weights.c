@@ -163,6 +163,8 @@ static enum MHD_Result weights_iter(void *cls, enum MHD_ValueKind kind,
   } else if (!up->status) {
     if (up->value_len + size >= sizeof up->value) {
       weights_fail(up, 400, "form field \"%s\" is too long", up->part_key);
+    } else if (size && memchr(data, '\0', size)) {
+      weights_fail(up, 400, "form field \"%s\" holds a NUL byte", up->part_key);
     } else {
       memcpy(up->value + up->value_len, data, size);
       up->value_len += size;
