@@ -102,12 +102,55 @@ static void server_keys_no_plaintext(void **state) {
   free(key);
 }
 
+/* Even a --verbose log, which a person may paste into a bug report, never
+ * holds a key, whichever header carried it. */
+static void server_keys_not_in_verbose_log(void **state) {
+  (void)state;
+  const char *args[] = {"--verbose", NULL};
+  chubd_proc *p = sv_start(args);
+  const char *key = chubd_proc_key(p);
+  json_t *env = sv_expect(p, "POST", "/v1/auth", key, NULL, 200);
+  json_decref(env);
+  char *id = sv_create(p, key, "v.pt");
+  char *url = th_fmt("%s/v1/models/%s", chubd_proc_base_url(p), id);
+  char *authz = th_fmt("authorization: Bearer %s", key);
+  const char *hdrs[] = {authz, NULL};
+  th_response r;
+  assert_int_equal(th_request_hdrs("GET", url, hdrs, NULL, 0, &r), 0);
+  assert_int_equal(r.status, 200);
+  th_response_free(&r);
+  char *login = th_fmt("%s/ui/login", chubd_proc_base_url(p));
+  char *body = th_fmt("{\"key\": \"%s\"}", key);
+  const char *json_h[] = {"Content-Type: application/json", NULL};
+  assert_int_equal(
+      th_request_hdrs("POST", login, json_h, body, strlen(body), &r), 0);
+  th_response_free(&r);
+  assert_int_equal(chubd_proc_stop(p), 0);
+  FILE *f = fopen(chubd_proc_log_path(p), "rb");
+  assert_non_null(f);
+  size_t cap = 1 << 20;
+  char *buf = malloc(cap);
+  size_t n = fread(buf, 1, cap, f);
+  fclose(f);
+  int leaked = memmem(buf, n, key, 42) != NULL;
+  free(buf);
+  if (leaked)
+    fail_msg("chubd's --verbose log holds the key");
+  free(body);
+  free(login);
+  free(authz);
+  free(url);
+  free(id);
+  chubd_proc_free(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(server_keys_create_prints_key),
       cmocka_unit_test(server_keys_unique),
       cmocka_unit_test(server_keys_list_and_revoke),
       cmocka_unit_test(server_keys_no_plaintext),
+      cmocka_unit_test(server_keys_not_in_verbose_log),
   };
   return cmocka_run_group_tests_name("server_keys", tests, sv_group_setup,
                                      sv_group_teardown);
