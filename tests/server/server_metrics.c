@@ -148,6 +148,14 @@ static void server_metrics_bad_bodies(void **state) {
       p, id, "{\"type\": \"metrics\", \"metrics\": {\"-1\": \"{}\"}}", "-1");
   server_metrics_bad(
       p, id, "{\"type\": \"metrics\", \"metrics\": {\"1.5\": \"{}\"}}", "1.5");
+  /* Not an epoch either: overflow, exponent, sign, space. */
+  const char *keys[] = {"99999999999999999999", "1e3", "+1", " 1"};
+  for (int i = 0; i < 4; i++) {
+    char *body = th_fmt(
+        "{\"type\": \"metrics\", \"metrics\": {\"%s\": \"{}\"}}", keys[i]);
+    server_metrics_bad(p, id, body, keys[i]);
+    free(body);
+  }
   json_t *d = server_metrics_read(p, id);
   assert_int_equal(json_array_size(d), 0);
   json_decref(d);

@@ -506,6 +506,17 @@ static void server_weights_range(void **state) {
   free(cr);
   server_weights_dl_free(&dl);
 
+  /* A suffix range: the last 500 bytes. */
+  server_weights_get(p, last, "bytes=-500", &dl);
+  assert_int_equal(dl.r.status, 206);
+  assert_int_equal(dl.r.body_len, 500);
+  assert_memory_equal(dl.r.body, b + len - 500, 500);
+  cr = th_header(dl.r.headers, "Content-Range");
+  assert_non_null(cr);
+  assert_string_equal(cr, "bytes 99500-99999/100000");
+  free(cr);
+  server_weights_dl_free(&dl);
+
   /* Beyond the end: 416, and (RFC 9110 "SHOULD") the size. */
   server_weights_get(p, last, "bytes=100000-100100", &dl);
   assert_int_equal(dl.r.status, 416);
@@ -591,6 +602,13 @@ static void server_weights_bad_uploads(void **state) {
   assert_non_null(env);
   assert_true(sv_message_has(env, "isBest"));
   json_decref(env);
+  th_response_free(&r);
+  /* A negative epoch. */
+  const char *neg_epoch[] = {"epoch", "-1", "type", "epoch", NULL};
+  assert_int_equal(th_upload(url, key, neg_epoch, "last.pt", "last.pt", b, 1000,
+                             NULL, NULL, &r),
+                   0);
+  assert_int_equal(r.status, 400);
   th_response_free(&r);
   /* No file part. */
   const char *no_file[] = {"epoch", "1", "type", "epoch", NULL};
