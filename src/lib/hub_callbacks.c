@@ -44,10 +44,11 @@ static void hub_callbacks_put(hub_callbacks_out *o, const char *s, size_t n) {
 
 /* The length of the valid UTF-8 sequence at s (2-4), or 0. */
 static size_t hub_callbacks_utf8_len(const unsigned char *s) {
-  size_t n = s[0] >= 0xf0 && s[0] <= 0xf4   ? 4
-             : s[0] >= 0xe0                 ? 3
-             : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
-                                            : 0;
+  size_t n = s[0] >= 0xf5   ? 0
+             : s[0] >= 0xf0 ? 4
+             : s[0] >= 0xe0 ? 3
+             : s[0] >= 0xc2 ? 2
+                            : 0;
   for (size_t i = 1; i < n; i++)
     if ((s[i] & 0xc0) != 0x80)
       return 0;
@@ -58,26 +59,32 @@ static size_t hub_callbacks_utf8_len(const unsigned char *s) {
   return n;
 }
 
-/* A metric name as JSON string content. Bytes that are not UTF-8 (a name
- * in Latin-1, say) are escaped as the code point of the same value, so the
- * hub never refuses a whole batch over one name. */
+/* Whether `str` is UTF-8 the hub's JSON parser accepts. */
+static bool hub_callbacks_utf8_valid(const char *str) {
+  for (const unsigned char *s = (const unsigned char *)str; *s;) {
+    if (*s < 0x80) {
+      s++;
+      continue;
+    }
+    size_t n = hub_callbacks_utf8_len(s);
+    if (!n)
+      return false;
+    s += n;
+  }
+  return true;
+}
+
+/* A metric name (valid UTF-8) as JSON string content: only quotes,
+ * backslashes and control characters are escaped, so two different names
+ * never become the same key. */
 static void hub_callbacks_put_string(hub_callbacks_out *o, const char *str) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *s = (const unsigned char *)str;
   const unsigned char *run = s;
-  while (*s) {
+  for (; *s; s++) {
     unsigned char c = *s;
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      s++;
+    if (c >= 0x20 && c != '"' && c != '\\')
       continue;
-    }
-    if (c >= 0x80) {
-      size_t n = hub_callbacks_utf8_len(s);
-      if (n) {
-        s += n;
-        continue;
-      }
-    }
     hub_callbacks_put(o, (const char *)run, (size_t)(s - run));
     char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
     if (c == '"' || c == '\\') {
@@ -86,7 +93,7 @@ static void hub_callbacks_put_string(hub_callbacks_out *o, const char *str) {
     } else {
       hub_callbacks_put(o, esc, 6);
     }
-    run = ++s;
+    run = s + 1;
   }
   hub_callbacks_put(o, (const char *)run, (size_t)(s - run));
 }
@@ -128,7 +135,8 @@ static bool hub_callbacks_same_key(const hub_callbacks_item *a,
 
 /* The epoch's flat map as JSON into `buf`; returns the length it needs
  * (excluding the NUL), so a result >= cap means "call again with more".
- * Non-finite values are left out and *dropped set. */
+ * Non-finite values and names that are not UTF-8 are left out and *dropped
+ * set. */
 size_t hub_callbacks_metrics_json(const chub_trainer *t, char *buf, size_t cap,
                                   bool *dropped) {
   hub_callbacks_item stack[64];
@@ -160,7 +168,9 @@ size_t hub_callbacks_metrics_json(const chub_trainer *t, char *buf, size_t cap,
   for (size_t i = 0; i < n; i++) {
     if (!items[i].name)
       continue;
-    if (!isfinite(items[i].value)) {
+    /* JSON has no NaN, and a name that is not UTF-8 would make the hub
+     * refuse the whole batch: such entries are left out. */
+    if (!isfinite(items[i].value) || !hub_callbacks_utf8_valid(items[i].name)) {
       *dropped = true;
       continue;
     }
@@ -229,8 +239,9 @@ static void hub_callbacks_on_fit_epoch_end(void *subject, void *user) {
   }
   if (dropped && !s->warned_nonfinite) {
     chub_log(CHUB_LOG_WARN,
-             "epoch %d has a NaN or infinite metric; such values are left "
-             "out of the upload (logged once)",
+             "epoch %d has a NaN or infinite metric, or a metric name that "
+             "is not UTF-8; such entries are left out of the upload (logged "
+             "once)",
              t->epoch);
     s->warned_nonfinite = true;
   }

@@ -71,7 +71,8 @@ void session_index_run(const char *runs_dir, const char *model_id,
 /* hub_callbacks.c: the epoch's flat map of `t` as JSON into `buf` (train
  * loss items as "train/NAME", then the metrics, at epoch 0 the model info).
  * Returns the length needed without the NUL; call again with a bigger
- * buffer when it is >= cap. Non-finite values are left out (*dropped). */
+ * buffer when it is >= cap. Non-finite values and names that are not
+ * UTF-8 are left out (*dropped). */
 size_t hub_callbacks_metrics_json(const chub_trainer *t, char *buf, size_t cap,
                                   bool *dropped);
 
