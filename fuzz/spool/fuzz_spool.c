@@ -17,8 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The one run directory this fuzzing process works in, made on first use. */
-static char fuzz_spool_dir[256];
+/* The one run directory this fuzzing process works in (and its parent),
+ * made on first use and removed at exit. */
+static char fuzz_spool_dir[256], fuzz_spool_root[256];
 
 static void fuzz_spool_count(int type, const unsigned char *payload, size_t len,
                              void *user) {
@@ -37,14 +38,33 @@ static void fuzz_spool_quiet(chub_log_level level, const char *line,
   (void)user;
 }
 
+static void fuzz_spool_clean(void);
+
+static void fuzz_spool_remove(void) {
+  char path[400];
+  fuzz_spool_clean();
+  snprintf(path, sizeof path, "%s/run.json", fuzz_spool_dir);
+  unlink(path);
+  rmdir(fuzz_spool_dir);
+  rmdir(fuzz_spool_root);
+}
+
 static void fuzz_spool_setup(void) {
   if (fuzz_spool_dir[0])
     return;
   chub_set_log(fuzz_spool_quiet, NULL, CHUB_LOG_ERROR);
-  char tmpl[] = "/tmp/chub-fuzz-spool-XXXXXX";
-  if (!mkdtemp(tmpl))
+  /* tmpfs when there is one: replay fsyncs, and a disk would make every
+   * input cost milliseconds */
+  char tmpl[] = "/dev/shm/chub-fuzz-spool-XXXXXX";
+  char tmpl2[] = "/tmp/chub-fuzz-spool-XXXXXX";
+  char *dir = mkdtemp(tmpl);
+  if (!dir)
+    dir = mkdtemp(tmpl2);
+  if (!dir)
     abort();
-  snprintf(fuzz_spool_dir, sizeof fuzz_spool_dir, "%s/run", tmpl);
+  snprintf(fuzz_spool_root, sizeof fuzz_spool_root, "%s", dir);
+  snprintf(fuzz_spool_dir, sizeof fuzz_spool_dir, "%s/run", dir);
+  atexit(fuzz_spool_remove);
 }
 
 static void fuzz_spool_clean(void) {
