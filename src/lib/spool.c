@@ -10,7 +10,11 @@
  *  - Every record is framed (magic, type, version, length) and carries a
  *    CRC-32 over its header and payload. Replay stops at the first record
  *    that is torn or corrupt and truncates the log there, so a later append
- *    never lands after garbage and no record is ever misread.
+ *    never lands after garbage and no record is ever misread. A crash can
+ *    only tear the last record, so bad bytes that hide a later valid record
+ *    are damage: they are kept in spool.log.damaged and named in a warning.
+ *    A record of a later format (a newer chub wrote it) is not damage: the
+ *    log is left untouched and the open fails, saying so.
  *  - Memory stays small: the index holds pending epochs (number, offset,
  *    length), never their JSON, which is read back with pread when needed;
  *    pending checkpoints are a handful of paths.
