@@ -168,8 +168,8 @@ static bool sender_settled(const http_client *h, int fd, struct stat *st,
     if (st->st_size > 0 && queued_at > 0 && mtime <= queued_at)
       return true;
     double age = sender_wall_now() - mtime;
-    if (st->st_size > 0 && age >= SENDER_SETTLE_S)
-      return true;
+    if (age >= SENDER_SETTLE_S)
+      return st->st_size > 0; /* settled; but empty is no checkpoint */
     double wait = SENDER_SETTLE_S - age;
     if (wait > SENDER_SETTLE_S)
       wait = SENDER_SETTLE_S; /* mtime in the future: poll */

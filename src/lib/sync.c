@@ -88,8 +88,10 @@ static chub_code sync_checkpoints(spool *sp, http_client *h,
   bool fin = false;
   spool_pending_counts(sp, &m, &c, &fin);
   int unsettled = 0;
-  /* Bounded by what is pending now: each pass acknowledges one or stops. */
-  for (size_t i = 0; i < c + (fin ? 1 : 0) + 1; i++) {
+  /* Bounded by what is pending now: each pass acknowledges one, retries a
+   * file caught mid-write a few times, or stops. */
+  size_t passes = (c + (fin ? 1 : 0) + 1) * SYNC_UNSETTLED_TRIES;
+  for (size_t i = 0; i < passes; i++) {
     spool_ckpt ck;
     if (!spool_next_checkpoint(sp, &ck))
       return CHUB_OK;
@@ -105,12 +107,21 @@ static chub_code sync_checkpoints(spool *sp, http_client *h,
                                     sender_progress_cb, &prog);
       sender_progress_done(&prog);
     }
-    spool_ckpt_clear(&ck);
-    /* A file caught mid-write stays pending; give it a few more tries. */
-    if (rc == CHUB_EIO && ++unsettled < SYNC_UNSETTLED_TRIES) {
-      i--;
-      continue;
+    if (rc == CHUB_EIO && ++unsettled >= SYNC_UNSETTLED_TRIES) {
+      /* No session writes this run any more: a file still empty or
+       * changing is not the checkpoint that was queued, and waiting will
+       * not bring it back. Drop it rather than block what follows. */
+      chub_log(CHUB_LOG_WARN,
+               "checkpoint %s (epoch %d) is empty or keeps changing; it is "
+               "dropped from run %s",
+               ck.path, ck.epoch, spool_run_id(sp));
+      spool_ack_checkpoint(sp, ck.seq);
+      unsettled = 0;
+      rc = CHUB_OK;
     }
+    spool_ckpt_clear(&ck);
+    if (rc == CHUB_EIO)
+      continue;
     if (rc != CHUB_OK)
       return rc;
   }

@@ -861,6 +861,39 @@ static void test_too_large_splits(void **state) {
   chub_session_close(s);
 }
 
+/* A run left by a killed trainer may hold a checkpoint whose file is now
+ * empty: `chub sync` drops it with a line saying so and still sends the
+ * rest. */
+static void test_sync_drops_empty_checkpoint(void **state) {
+  fixture *f = *state;
+  setenv("CHUB_MODE", "offline", 1);
+  chub_session *s = NULL;
+  assert_int_equal(chub_session_open("yolo11n.pt", &f->t.args, &s),
+                   CHUB_EOFFLINE);
+  char run[64];
+  snprintf(run, sizeof run, "%s", chub_session_run_id(s));
+  char empty[300];
+  snprintf(empty, sizeof empty, "%s/empty.pt", f->env.root);
+  core_test_write_file(empty, 0, 0);
+  core_test_write_file(f->last, 4000, 4);
+  chub_session_queue_metrics(s, 0, "{\"a\": 1}");
+  chub_session_queue_checkpoint(s, 0, empty, false);
+  chub_session_queue_checkpoint(s, 1, f->last, true);
+  chub_session_close(s);
+  unsetenv("CHUB_MODE");
+  assert_int_equal(chub_sync_run(run), CHUB_OK);
+  assert_true(core_test_logged("is empty or keeps changing"));
+  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
+  testsrv_request r;
+  assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 0, &r));
+  size_t len = 0;
+  const char *epoch = testsrv_part(&r, "epoch", &len);
+  assert_non_null(epoch);
+  assert_memory_equal(epoch, "1", len);
+  testsrv_request_clear(&r);
+  assert_int_equal(epochs_received(f->srv), 0x1);
+}
+
 int main(void) {
   setenv("CHUB_TESTING", "1", 1);
 #define T(name)                                                                \
@@ -885,6 +918,7 @@ int main(void) {
       T(test_backlog_in_batches),
       T(test_pretrain_gates),
       T(test_too_large_splits),
+      T(test_sync_drops_empty_checkpoint),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
