@@ -122,6 +122,8 @@ static int chubd_parse(int argc, char **argv, chubd_config *cfg, int *next) {
       return chubd_bad("unknown option %s", arg);
     memcpy(name, arg, nlen);
     name[nlen] = '\0';
+    if (eq && (!strcmp(name, "--help") || !strcmp(name, "--version")))
+      return chubd_bad("option %s takes no value", name);
     if (!strcmp(name, "--help")) {
       chubd_usage(stdout);
       return 1;
@@ -131,9 +133,19 @@ static int chubd_parse(int argc, char **argv, chubd_config *cfg, int *next) {
       return 1;
     }
     if (!strcmp(name, "--verbose")) {
+      if (eq)
+        return chubd_bad("option %s takes no value", name);
       cfg->verbose = 1;
       continue;
     }
+    static const char *const valued[] = {
+        "--listen",   "--data",       "--port-file",  "--agent-timeout",
+        "--max-body", "--max-upload", "--rate-limit", "--rate-burst"};
+    int known = 0;
+    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+      known |= strcmp(name, valued[k]) == 0;
+    if (!known)
+      return chubd_bad("unknown option %s", name);
     if (eq)
       val = eq + 1;
     else if (i + 1 < argc)
