@@ -322,6 +322,7 @@ struct spool {
   bool full;            /* the last append was refused for the bound */
   size_t refused;       /* appends refused since the bound was first hit */
   unsigned compactions; /* bumped by each compaction, for spool_sync */
+  bool compacting;      /* spool_compact is copying without the mutex */
 };
 
 static chub_code spool_errno_code(int err) {
@@ -891,9 +892,27 @@ static off_t spool_out_tell(const spool_out *o) {
   return o->off + (off_t)o->len;
 }
 
+/* What a compaction keeps: the pending records as of one moment, and the
+ * log to copy the metrics records from. */
+typedef struct spool_snap {
+  int fd;
+  const char *log_path;
+  const spool_epoch *epochs; /* sorted by epoch */
+  size_t n_epochs;
+  const spool_ckpt *ckpts;
+  size_t n_ckpts;
+  uint64_t next_seq;
+} spool_snap;
+
+static spool_snap spool_snap_of(const spool *sp) {
+  return (spool_snap){sp->fd,    sp->log_path, sp->epochs,  sp->n_epochs,
+                      sp->ckpts, sp->n_ckpts,  sp->next_seq};
+}
+
 /* Copies the pending epochs' records (verifying each) and re-frames the
  * pending checkpoints into o; fills new_off with the epochs' new offsets. */
-static chub_code spool_compact_write(spool *sp, spool_out *o, off_t *new_off) {
+static chub_code spool_compact_write(const spool_snap *sp, spool_out *o,
+                                     off_t *new_off) {
   unsigned char *rec = NULL;
   size_t rec_cap = 0;
   chub_code rc = CHUB_OK;
@@ -955,6 +974,7 @@ static chub_code spool_compact_write(spool *sp, spool_out *o, off_t *new_off) {
 }
 
 static chub_code spool_compact_locked(spool *sp) {
+  spool_snap snap = spool_snap_of(sp);
   char tmp[PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s.tmp", sp->log_path);
   off_t *new_off = malloc((sp->n_epochs ? sp->n_epochs : 1) * sizeof *new_off);
@@ -967,7 +987,7 @@ static chub_code spool_compact_locked(spool *sp) {
   o->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   o->off = 0;
   o->len = 0;
-  chub_code rc = o->fd < 0 ? CHUB_EIO : spool_compact_write(sp, o, new_off);
+  chub_code rc = o->fd < 0 ? CHUB_EIO : spool_compact_write(&snap, o, new_off);
   if (rc == CHUB_OK && fsync(o->fd) != 0)
     rc = CHUB_EIO;
   if (rc == CHUB_OK && rename(tmp, sp->log_path) != 0)
@@ -998,10 +1018,177 @@ static chub_code spool_compact_locked(spool *sp) {
   return CHUB_OK;
 }
 
+/* Copies bytes [from, to) of one file to `at` in another. */
+static chub_code spool_copy_range(int src, off_t from, off_t to, int dst,
+                                  off_t at) {
+  unsigned char buf[65536];
+  while (from < to) {
+    size_t n =
+        (size_t)(to - from < (off_t)sizeof buf ? to - from : (off_t)sizeof buf);
+    if (spool_pread_all(src, buf, n, from) != 0 ||
+        spool_pwrite_all(dst, buf, n, at) != 0)
+      return CHUB_EIO;
+    from += (off_t)n;
+    at += (off_t)n;
+  }
+  return CHUB_OK;
+}
+
+/* Where epoch entry `ep` lands in the compacted log: records appended
+ * after the snapshot (at or past end0) moved with the tail; older ones
+ * were copied from the snapshot. -1 when it is in neither (a bug). */
+static off_t spool_moved(const spool_epoch *ep, off_t end0, off_t base,
+                         const spool_epoch *snap, size_t n,
+                         const off_t *snap_off) {
+  if (ep->off >= end0)
+    return base + (ep->off - end0);
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (snap[mid].epoch < ep->epoch)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < n && snap[lo].epoch == ep->epoch && snap[lo].off == ep->off
+             ? snap_off[lo]
+             : -1;
+}
+
+/* Swaps the compacted file in (called with the mutex held, everything up
+ * to sp->end copied and fsynced): new offsets, rename, new descriptor. */
+static chub_code spool_compact_swap(spool *sp, const char *tmp, int fd,
+                                    off_t end0, off_t base, off_t out_end,
+                                    const spool_epoch *snap, size_t n,
+                                    const off_t *snap_off) {
+  off_t *moved = malloc((sp->n_epochs ? sp->n_epochs : 1) * sizeof *moved);
+  if (!moved)
+    return CHUB_ENOMEM;
+  for (size_t i = 0; i < sp->n_epochs; i++) {
+    moved[i] = spool_moved(&sp->epochs[i], end0, base, snap, n, snap_off);
+    if (moved[i] < 0) {
+      chub_log(CHUB_LOG_ERROR,
+               "spool %s: epoch %d has no place in the compacted log; not "
+               "compacting",
+               sp->log_path, sp->epochs[i].epoch);
+      free(moved);
+      return CHUB_ECORRUPT;
+    }
+  }
+  if (rename(tmp, sp->log_path) != 0) {
+    chub_log(CHUB_LOG_ERROR, "cannot compact spool %s via %s: %s", sp->log_path,
+             tmp, strerror(errno));
+    free(moved);
+    return CHUB_EIO;
+  }
+  for (size_t i = 0; i < sp->n_epochs; i++)
+    sp->epochs[i].off = moved[i];
+  free(moved);
+  close(sp->fd);
+  sp->fd = fd;
+  sp->end = out_end;
+  sp->synced = out_end;
+  sp->compactions++;
+  return CHUB_OK;
+}
+
+/* The compaction the sender asks for. The copy and its fsync run without
+ * the mutex, so the training thread's appends never wait on the disk;
+ * what was appended meanwhile is carried over byte for byte (its replay
+ * over the kept records gives the same state as over the old log), with an
+ * fsync outside the mutex again until no new append arrived, so the swap
+ * itself is only a rename. A compaction forced meanwhile by the bound
+ * (spool_compact_locked) wins; this one is then dropped. */
 chub_code spool_compact(spool *sp) {
   pthread_mutex_lock(&sp->mu);
-  chub_code rc = spool_compact_locked(sp);
+  if (sp->compacting) {
+    pthread_mutex_unlock(&sp->mu);
+    return CHUB_OK;
+  }
+  sp->compacting = true;
+  unsigned gen = sp->compactions;
+  off_t end0 = sp->end;
+  size_t ne = sp->n_epochs, nc = sp->n_ckpts;
+  spool_epoch *eps = malloc((ne ? ne : 1) * sizeof *eps);
+  spool_ckpt *cks = calloc(nc ? nc : 1, sizeof *cks);
+  off_t *snap_off = malloc((ne ? ne : 1) * sizeof *snap_off);
+  spool_out *o = malloc(sizeof *o);
+  int src = dup(sp->fd);
+  chub_code rc =
+      eps && cks && snap_off && o && src >= 0 ? CHUB_OK : CHUB_ENOMEM;
+  if (rc == CHUB_OK) {
+    memcpy(eps, sp->epochs, ne * sizeof *eps);
+    for (size_t i = 0; i < nc && rc == CHUB_OK; i++) {
+      cks[i] = sp->ckpts[i];
+      cks[i].path = strdup(sp->ckpts[i].path);
+      if (!cks[i].path)
+        rc = CHUB_ENOMEM;
+    }
+  }
+  spool_snap snap = {src, sp->log_path, eps, ne, cks, nc, sp->next_seq};
   pthread_mutex_unlock(&sp->mu);
+
+  char tmp[PATH_MAX];
+  snprintf(tmp, sizeof tmp, "%s.ctmp", sp->log_path);
+  if (o)
+    *o = (spool_out){.fd = -1};
+  if (rc == CHUB_OK) {
+    o->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    rc = o->fd < 0 ? CHUB_EIO : spool_compact_write(&snap, o, snap_off);
+  }
+  if (rc == CHUB_OK && fsync(o->fd) != 0)
+    rc = CHUB_EIO;
+  off_t base = rc == CHUB_OK ? spool_out_tell(o) : 0;
+  off_t copied = end0, out_end = base;
+  bool swapped = false;
+  for (int round = 0; rc == CHUB_OK; round++) {
+    pthread_mutex_lock(&sp->mu);
+    if (sp->compactions != gen) {
+      pthread_mutex_unlock(&sp->mu);
+      break; /* the bound forced a compaction meanwhile */
+    }
+    if (sp->end > copied) {
+      off_t to = sp->end;
+      rc = spool_copy_range(sp->fd, copied, to, o->fd, out_end);
+      out_end += to - copied;
+      copied = to;
+      if (rc == CHUB_OK && round < 3) {
+        pthread_mutex_unlock(&sp->mu);
+        if (fsync(o->fd) != 0)
+          rc = CHUB_EIO;
+        continue;
+      }
+      /* appends keep coming: the last stretch is flushed under the mutex */
+      if (rc == CHUB_OK && fsync(o->fd) != 0)
+        rc = CHUB_EIO;
+    }
+    if (rc == CHUB_OK)
+      rc = spool_compact_swap(sp, tmp, o->fd, end0, base, out_end, eps, ne,
+                              snap_off);
+    swapped = rc == CHUB_OK;
+    pthread_mutex_unlock(&sp->mu);
+    break;
+  }
+  if (swapped)
+    fsync(sp->dir_fd);
+  else if (o && o->fd >= 0) {
+    close(o->fd);
+    unlink(tmp);
+  }
+  if (rc == CHUB_EIO)
+    chub_log(CHUB_LOG_ERROR, "cannot compact spool %s: %s", sp->log_path,
+             strerror(errno));
+  pthread_mutex_lock(&sp->mu);
+  sp->compacting = false;
+  pthread_mutex_unlock(&sp->mu);
+  for (size_t i = 0; cks && i < nc; i++)
+    free(cks[i].path);
+  free(cks);
+  free(eps);
+  free(snap_off);
+  free(o);
+  if (src >= 0)
+    close(src);
   return rc;
 }
 
@@ -1156,15 +1343,17 @@ chub_code spool_append_checkpoint(spool *sp, spool_ckpt *c) {
 /* ------------------------------------------------------------ acks */
 
 /* Logs an acknowledgement record after the in-memory state already dropped
- * what it names. Past the bound (or when most of the log is dead) the log
- * is compacted instead, which needs no acknowledgement record at all. */
+ * what it names. Past the bound the log is compacted instead, which needs
+ * no acknowledgement record at all; when most of the log is dead the caller
+ * compacts afterwards, without the mutex. */
 static chub_code spool_ack_locked(spool *sp, int type, const unsigned char *p,
-                                  size_t len) {
+                                  size_t len, bool *compact_after) {
   size_t n = SPOOL_HEADER + len;
   bool over = sp->max_bytes > 0 && sp->end + (off_t)n > sp->max_bytes;
-  bool mostly_dead = sp->end >= (1 << 20) && sp->live * 4 < sp->end;
-  if ((over || mostly_dead) && spool_compact_locked(sp) == CHUB_OK)
+  if (over && spool_compact_locked(sp) == CHUB_OK)
     return CHUB_OK;
+  /* Mostly dead: compact once the mutex is released (spool_compact). */
+  *compact_after = sp->end >= (1 << 20) && sp->live * 4 < sp->end;
   unsigned char stack[SPOOL_STACK_RECORD];
   unsigned char *rec = n <= sizeof stack ? stack : malloc(n);
   if (!rec)
@@ -1198,10 +1387,13 @@ chub_code spool_ack_metrics(spool *sp, const int *epochs, size_t n) {
     spool_put32(p + 4 * k++, (uint32_t)epochs[i]);
     spool_epoch_drop(sp, at);
   }
+  bool compact = false;
   chub_code rc =
-      k ? spool_ack_locked(sp, SPOOL_METRICS_ACK, p, 4 * k) : CHUB_OK;
+      k ? spool_ack_locked(sp, SPOOL_METRICS_ACK, p, 4 * k, &compact) : CHUB_OK;
   pthread_mutex_unlock(&sp->mu);
   free(p);
+  if (compact)
+    spool_compact(sp);
   return rc;
 }
 
@@ -1210,14 +1402,17 @@ chub_code spool_ack_checkpoint(spool *sp, uint64_t seq) {
     return CHUB_EINVAL;
   pthread_mutex_lock(&sp->mu);
   chub_code rc = CHUB_OK;
+  bool compact = false;
   size_t at = spool_ckpt_find(sp, seq);
   if (at != SIZE_MAX) {
     unsigned char p[8];
     spool_put64(p, seq);
     spool_ckpt_drop(sp, at);
-    rc = spool_ack_locked(sp, SPOOL_CKPT_ACK, p, 8);
+    rc = spool_ack_locked(sp, SPOOL_CKPT_ACK, p, 8, &compact);
   }
   pthread_mutex_unlock(&sp->mu);
+  if (compact)
+    spool_compact(sp);
   return rc;
 }
 
