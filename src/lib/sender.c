@@ -150,33 +150,51 @@ double sender_wall_now(void) {
   return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
+/* What the file behind a queued checkpoint holds now. */
+typedef enum sender_file {
+  SENDER_FILE_WHOLE, /* a whole version: upload it */
+  SENDER_FILE_BUSY,  /* being written: try again shortly */
+  SENDER_FILE_GONE   /* the queued bytes are gone and nobody will redo them */
+} sender_file;
+
 /* Whether the file behind fd holds a whole checkpoint, filling *st.
- * The trainer calls on_model_save after it finished writing, so a file not
- * modified since `queued_at` (wall-clock seconds) is exactly what it saved.
- * A file written since (the next epoch rewriting it in place: truncate,
- * then slices) may be caught between two writes, every byte unchanged
- * while we read it yet not a whole file; then wait until it has not been
- * modified for SENDER_SETTLE_S, bounded, and let the caller try again later
- * if the trainer keeps writing. An empty file is never a checkpoint. */
-static bool sender_settled(const http_client *h, int fd, struct stat *st,
-                           double queued_at) {
+ * The spool recorded the file's size and mtime when on_model_save queued
+ * it, after the trainer finished writing: the same size and mtime now is
+ * exactly that version. Anything else means the file was rewritten in
+ * place since. With a live trainer (`queued_at` > 0, wall-clock seconds)
+ * that is a newer save, possibly still being written (truncate, then
+ * slices: every byte we read could be unchanged while we upload, yet not a
+ * whole file), so wait until it has not been modified for SENDER_SETTLE_S,
+ * bounded. Without one (a run left by an earlier process) the bytes may be
+ * a save cut short by a kill: never upload those. An empty file is never a
+ * checkpoint. Records without size and mtime fall back to the settle
+ * rule. */
+static sender_file sender_settled(const http_client *h, int fd, struct stat *st,
+                                  const spool_ckpt *c, double queued_at) {
+  bool recorded = c->size > 0 || c->mtime_ns > 0;
   for (int i = 0; i < SENDER_SETTLE_TRIES; i++) {
     if (fstat(fd, st) != 0)
-      return false;
-    double mtime =
-        (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
-    if (st->st_size > 0 && queued_at > 0 && mtime <= queued_at)
-      return true;
+      return SENDER_FILE_BUSY;
+    long long mtime_ns =
+        (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    if (recorded && st->st_size > 0 && (long long)st->st_size == c->size &&
+        mtime_ns == c->mtime_ns)
+      return SENDER_FILE_WHOLE;
+    if (recorded && queued_at <= 0)
+      return SENDER_FILE_GONE;
+    double mtime = (double)mtime_ns / 1e9;
+    if (!recorded && st->st_size > 0 && queued_at > 0 && mtime <= queued_at)
+      return SENDER_FILE_WHOLE;
     double age = sender_wall_now() - mtime;
     if (age >= SENDER_SETTLE_S)
-      return st->st_size > 0; /* settled; but empty is no checkpoint */
+      return st->st_size > 0 ? SENDER_FILE_WHOLE : SENDER_FILE_BUSY;
     double wait = SENDER_SETTLE_S - age;
     if (wait > SENDER_SETTLE_S)
       wait = SENDER_SETTLE_S; /* mtime in the future: poll */
     if (!http_sleep(h, wait))
-      return false;
+      return SENDER_FILE_BUSY;
   }
-  return false;
+  return SENDER_FILE_BUSY;
 }
 
 chub_code sender_upload_checkpoint(http_client *h, spool *sp,
@@ -193,7 +211,24 @@ chub_code sender_upload_checkpoint(http_client *h, spool *sp,
     return CHUB_OK;
   }
   struct stat before, after;
-  if (!sender_settled(h, fd, &before, queued_at)) {
+  sender_file state = sender_settled(h, fd, &before, c, queued_at);
+  if (state == SENDER_FILE_GONE) {
+    if (before.st_size == 0)
+      chub_log(CHUB_LOG_WARN,
+               "checkpoint %s (epoch %d) is empty; it is "
+               "dropped",
+               c->path, c->epoch);
+    else
+      chub_log(CHUB_LOG_WARN,
+               "checkpoint %s (epoch %d) was rewritten since it was queued "
+               "and no running trainer will queue it again; it is dropped "
+               "rather than sent possibly cut short",
+               c->path, c->epoch);
+    close(fd);
+    spool_ack_checkpoint(sp, c->seq);
+    return CHUB_OK;
+  }
+  if (state == SENDER_FILE_BUSY) {
     chub_log(CHUB_LOG_DEBUG,
              "checkpoint %s is still being written; trying again shortly",
              c->path);

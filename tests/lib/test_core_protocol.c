@@ -861,10 +861,11 @@ static void test_too_large_splits(void **state) {
   chub_session_close(s);
 }
 
-/* A run left by a killed trainer may hold a checkpoint whose file is now
- * empty: `chub sync` drops it with a line saying so and still sends the
- * rest. */
-static void test_sync_drops_empty_checkpoint(void **state) {
+/* A run left by a killed trainer may hold checkpoints whose files no
+ * longer hold what was queued: empty, or rewritten in place (perhaps cut
+ * short by the kill). `chub sync` drops those with a line saying so, never
+ * uploads them, and still sends the rest. */
+static void test_sync_drops_gone_checkpoints(void **state) {
   fixture *f = *state;
   setenv("CHUB_MODE", "offline", 1);
   chub_session *s = NULL;
@@ -872,17 +873,23 @@ static void test_sync_drops_empty_checkpoint(void **state) {
                    CHUB_EOFFLINE);
   char run[64];
   snprintf(run, sizeof run, "%s", chub_session_run_id(s));
-  char empty[300];
+  char empty[300], rewritten[300];
   snprintf(empty, sizeof empty, "%s/empty.pt", f->env.root);
+  snprintf(rewritten, sizeof rewritten, "%s/rewritten.pt", f->env.root);
   core_test_write_file(empty, 0, 0);
   core_test_write_file(f->last, 4000, 4);
+  core_test_write_file(rewritten, 6000, 6);
   chub_session_queue_metrics(s, 0, "{\"a\": 1}");
   chub_session_queue_checkpoint(s, 0, empty, false);
   chub_session_queue_checkpoint(s, 1, f->last, true);
+  chub_session_queue_checkpoint(s, 2, rewritten, false);
   chub_session_close(s);
+  /* Cut short after it was queued, as a kill mid-save leaves it. */
+  core_test_write_file(rewritten, 2500, 7);
   unsetenv("CHUB_MODE");
   assert_int_equal(chub_sync_run(run), CHUB_OK);
-  assert_true(core_test_logged("is empty or keeps changing"));
+  assert_true(core_test_logged("empty.pt (epoch 0) is empty"));
+  assert_true(core_test_logged("rewritten since it was queued"));
   assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
   testsrv_request r;
   assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 0, &r));
@@ -890,6 +897,9 @@ static void test_sync_drops_empty_checkpoint(void **state) {
   const char *epoch = testsrv_part(&r, "epoch", &len);
   assert_non_null(epoch);
   assert_memory_equal(epoch, "1", len);
+  char want[65];
+  sha256_file(f->last, want);
+  assert_string_equal(r.sha256_header, want);
   testsrv_request_clear(&r);
   assert_int_equal(epochs_received(f->srv), 0x1);
 }
@@ -918,7 +928,7 @@ int main(void) {
       T(test_backlog_in_batches),
       T(test_pretrain_gates),
       T(test_too_large_splits),
-      T(test_sync_drops_empty_checkpoint),
+      T(test_sync_drops_gone_checkpoints),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
