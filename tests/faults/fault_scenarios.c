@@ -18,6 +18,7 @@
 #include "chub.h"
 #include "chubd_proc.h"
 #include "fault_data.h"
+#include "spool.h"
 #include "th.h"
 
 #include <dirent.h>
@@ -389,6 +390,30 @@ static void fs_run_model_id(fs_env *e, const char *run, char *out, size_t len) {
 
 /* ------------------------------------------------------------ checks */
 
+/* After a successful sync the run's spool must hold nothing: a person
+ * running `chub runs` would otherwise be told there is more to upload.
+ * Returns how many records are still pending (or -1 when it cannot tell). */
+static long fs_run_pending(fs_env *e, const char *run) {
+  char dir[900];
+  snprintf(dir, sizeof dir, "%s/%s", e->runs, run);
+  struct stat st;
+  if (stat(dir, &st) != 0)
+    return 0; /* the sync removed the finished run */
+  spool *sp = NULL;
+  if (spool_open(dir, 0, &sp) != CHUB_OK)
+    return -1;
+  size_t m = 0, c = 0;
+  bool fin = false;
+  spool_pending_counts(sp, &m, &c, &fin);
+  spool_close(sp);
+  if (m || c)
+    fprintf(stderr,
+            "%s: run %s still holds %zu epochs and %zu checkpoints "
+            "after its sync\n",
+            e->name, run, m, c);
+  return (long)(m + c);
+}
+
 static void fs_sha_stream(uint64_t seed, long long bytes, char hex[65]) {
   unsigned char *buf = malloc(bytes > 0 ? (size_t)bytes : 1);
   fault_data_fill(buf, (size_t)bytes, seed, 0);
@@ -750,6 +775,7 @@ static int fs_hub_down(fs_env *e) {
   fs_check(e, id, &x, &r2);
   r.duplicated += r2.duplicated;
   r.lost += r2.lost;
+  ok &= fs_run_pending(e, in.run_id) == 0;
   return fs_report(e, n, &r, ok);
 }
 
@@ -952,6 +978,7 @@ static int fs_trainer_killed(fs_env *e) {
     fs_expect x = {n, 65536, 65536, true};
     fs_result r = {0};
     fs_check(e, in.model_id, &x, &r);
+    s_ok &= fs_run_pending(e, in.run_id) == 0;
     printf("scenario %s: seed %d killed at epoch %d (%s), %s: lost %d, "
            "duplicated %d\n",
            e->name, seed, kill_at, phase,
@@ -1010,6 +1037,7 @@ static int fs_trainer_killed(fs_env *e) {
     fs_expect x = {n2, 262144, 65536, true};
     fs_result r = {0};
     fs_check(e, id, &x, &r);
+    s_ok &= fs_run_pending(e, in.run_id) == 0;
     printf("scenario %s: external seed %d killed after %ld ms (%s), hub "
            "held epochs 0..%d%s: lost %d, duplicated %d\n",
            e->name, seed, delay,
