@@ -14,7 +14,8 @@
  *   8  a multipart/form-data body, sent as a weights upload to that chubd
  * In 7 and 8, "@KEY@" and "@ID@" are replaced by a valid API key and model
  * id, so that the fuzzer gets past authentication. The in-process chubd
- * runs on 127.0.0.1:0 with a temporary data directory; any crash, sanitizer
+ * runs on 127.0.0.1:0 with a temporary data directory (on tmpfs when
+ * /dev/shm exists, removed at exit); any crash, sanitizer
  * report or hang in it is a finding like any other.
  */
 #include <arpa/inet.h>
@@ -162,13 +163,18 @@ static fuzz_server_ctx *fuzz_server_start(void) {
   if (fuzz_server_live)
     return fuzz_server_live;
   fuzz_server_ctx *c = calloc(1, sizeof *c);
-  char tmpl[] = "/tmp/fuzz-chubd-XXXXXX";
+  /* tmpfs when there is one: chubd fsyncs every stored upload. */
+  char tmpl[] = "/dev/shm/fuzz-chubd-XXXXXX";
+  char fallback[] = "/tmp/fuzz-chubd-XXXXXX";
+  char *dir = mkdtemp(tmpl);
   char err[512];
-  if (!c || !mkdtemp(tmpl))
+  if (!dir)
+    dir = mkdtemp(fallback);
+  if (!c || !dir)
     abort();
   chubd_config *cfg = &c->srv.cfg;
   snprintf(cfg->host, sizeof cfg->host, "127.0.0.1");
-  snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", tmpl);
+  snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", dir);
   cfg->agent_timeout_s = 600;
   cfg->max_body = 64 * 1024;
   cfg->max_upload = 1024 * 1024;
