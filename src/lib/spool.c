@@ -1117,7 +1117,8 @@ chub_code spool_compact(spool *sp) {
   chub_code rc =
       eps && cks && snap_off && o && src >= 0 ? CHUB_OK : CHUB_ENOMEM;
   if (rc == CHUB_OK) {
-    memcpy(eps, sp->epochs, ne * sizeof *eps);
+    if (ne)
+      memcpy(eps, sp->epochs, ne * sizeof *eps);
     for (size_t i = 0; i < nc && rc == CHUB_OK; i++) {
       cks[i] = sp->ckpts[i];
       cks[i].path = strdup(sp->ckpts[i].path);

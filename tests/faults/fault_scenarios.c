@@ -897,6 +897,21 @@ static int fs_every_fault(fs_env *e) {
   return fs_report(e, n * runs, &r, ok);
 }
 
+/* A resumed trainer either finished its final sync (0) or, when the hub
+ * did not answer its load or final in time (a loaded machine), ended
+ * offline (3) with its run spooled: then `chub sync` must finish it. */
+static bool fs_resumed(fs_env *e, int status, const char *info) {
+  if (status != 3)
+    return fs_expect_status(e, "the resumed trainer", status, 0);
+  fs_info in;
+  if (fs_info_read(info, &in) != 0 || !strcmp(in.run_id, "-"))
+    return fs_expect_status(e, "the resumed trainer (no run id)", status, 0);
+  printf("scenario %s: the resumed run %s ended offline; syncing it\n", e->name,
+         in.run_id);
+  return fs_expect_status(e, "chub sync of the resumed run",
+                          fs_sync(e, in.run_id), 0);
+}
+
 /* The highest epoch the hub holds for model `id` (-1: none) and whether
  * the model is trained. */
 static void fs_hub_state(fs_env *e, const char *id, int *last, bool *trained) {
@@ -970,8 +985,7 @@ static int fs_trainer_killed(fs_env *e) {
     int sync_st = -1;
     if (sync_first)
       sync_st = fs_sync(e, in.run_id);
-    s_ok &= fs_expect_status(e, "the resumed trainer",
-                             fs_train(e, info2, resume), 0);
+    s_ok &= fs_resumed(e, fs_train(e, info2, resume), info2);
     if (!sync_first)
       sync_st = fs_sync(e, in.run_id);
     s_ok &= fs_expect_status(e, "chub sync of the killed run", sync_st, 0);
@@ -1031,8 +1045,7 @@ static int fs_trainer_killed(fs_env *e) {
       const char *const resume[] = {"--dir",        dir,      "--epochs", "12",
                                     "--ckpt-bytes", "262144", "--model",  url,
                                     "--start",      start,    NULL};
-      s_ok &= fs_expect_status(e, "the resumed trainer",
-                               fs_train(e, info2, resume), 0);
+      s_ok &= fs_resumed(e, fs_train(e, info2, resume), info2);
     }
     fs_expect x = {n2, 262144, 65536, true};
     fs_result r = {0};
