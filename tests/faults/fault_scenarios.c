@@ -9,7 +9,7 @@
  *   fault_scenarios SCENARIO --chubd BIN --cli BIN --proxy BIN --trainer BIN
  *
  * SCENARIO: hub_down, hub_down_middle, every_fault, trainer_killed,
- * chubd_killed, ckpt_rewrite. Each prints one line
+ * chubd_killed, ckpt_rewrite, final_answer_lost. Each prints one line
  *   scenario NAME: epochs N, faults F, lost L, duplicated D
  * and exits non-zero on any loss, duplicate, torn file, failed integrity
  * check or memory that grew with the checkpoint size. Every child process
@@ -1137,6 +1137,44 @@ static int fs_ckpt_rewrite(fs_env *e) {
   return fs_report(e, n, &r, ok);
 }
 
+/* 7. The hub stored the final weights but its answer never reached the
+ * trainer, which was killed while the proxy held that answer: `chub sync`
+ * must recognise that the hub already holds exactly these weights and
+ * finish without an error, leaving nothing pending. */
+static int fs_final_answer_lost(fs_env *e) {
+  const int n = 4;
+  char err[256] = "";
+  /* no epoch checkpoints: the one upload is the final */
+  if (chub_settings_set("rate_limit_ckpt", "600000", err, sizeof err) !=
+      CHUB_OK) {
+    fprintf(stderr, "%s: cannot set rate_limit_ckpt: %s\n", e->name, err);
+    return 1;
+  }
+  fs_control(e, "kind=hold,secs=30,match=POST /v1/models/*/upload,count=1\n");
+  char info[700];
+  snprintf(info, sizeof info, "%s/train.info", e->work);
+  const char *const extra[] = {
+      "--epochs", "4", "--ckpt-bytes", "65536", "--best-bytes", "131072", NULL};
+  pid_t pid = fs_train_async(e, info, extra);
+  bool ok = fs_wait_proxy_log(e, "-> answer held", 60) == 0;
+  if (!ok)
+    fprintf(stderr, "%s: the final upload never got its answer\n", e->name);
+  kill(pid, SIGKILL);
+  ok &= fs_expect_status(e, "the trainer", fs_wait(e, pid, 10), 128 + SIGKILL);
+  fs_control(e, NULL);
+  fs_info in;
+  if (fs_info_read(info, &in) != 0 || !strcmp(in.run_id, "-")) {
+    fprintf(stderr, "%s: the trainer left no run id\n", e->name);
+    return 1;
+  }
+  ok &= fs_expect_status(e, "chub sync", fs_sync(e, in.run_id), 0);
+  fs_expect x = {n, 65536, 131072, true};
+  fs_result r = {0};
+  fs_check(e, in.model_id, &x, &r);
+  ok &= fs_run_pending(e, in.run_id) == 0;
+  return fs_report(e, n, &r, ok);
+}
+
 int main(int argc, char **argv) {
   fs_env e = {0};
   if (argc < 2)
@@ -1164,7 +1202,8 @@ int main(int argc, char **argv) {
                {"every_fault", fs_every_fault},
                {"trainer_killed", fs_trainer_killed},
                {"chubd_killed", fs_chubd_killed},
-               {"ckpt_rewrite", fs_ckpt_rewrite}};
+               {"ckpt_rewrite", fs_ckpt_rewrite},
+               {"final_answer_lost", fs_final_answer_lost}};
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
     if (strcmp(table[i].name, e.name) != 0)
       continue;
@@ -1181,7 +1220,8 @@ int main(int argc, char **argv) {
   }
 usage:
   fprintf(stderr, "usage: fault_scenarios hub_down|hub_down_middle|"
-                  "every_fault|trainer_killed|chubd_killed|ckpt_rewrite "
+                  "every_fault|trainer_killed|chubd_killed|ckpt_rewrite|"
+                  "final_answer_lost "
                   "--chubd BIN --cli BIN --proxy BIN --trainer BIN\n");
   return 2;
 }

@@ -17,6 +17,9 @@
  *   kind=reset,after=N       forward the head and N body bytes, then RST
  *   kind=stall,secs=S        hold the request S seconds, then forward it
  *   kind=slow,bps=B          forward both ways at B bytes per second
+ *   kind=hold,secs=S         forward the request, then hold the hub's
+ *                            answer S seconds (the work is done, the
+ *                            client does not know yet)
  *   kind=status,code=C[,retry_after=S]
  *                            answer C (408, 429, 500, 502, 503, 504...)
  *                            itself with a JSON envelope; Retry-After on 429
@@ -65,7 +68,8 @@ typedef enum fp_kind {
   FP_RESET,
   FP_STALL,
   FP_SLOW,
-  FP_STATUS
+  FP_STATUS,
+  FP_HOLD
 } fp_kind;
 
 typedef struct fp_rule {
@@ -143,9 +147,9 @@ static int fp_rule_parse(const char *spec, fp_rule *r) {
     *eq = '\0';
     const char *k = f, *v = eq + 1;
     if (!strcmp(k, "kind")) {
-      static const char *names[] = {"refuse", "reset", "stall", "slow",
-                                    "status"};
-      for (int i = 0; i < 5; i++)
+      static const char *names[] = {"refuse", "reset",  "stall",
+                                    "slow",   "status", "hold"};
+      for (int i = 0; i < 6; i++)
         if (!strcmp(v, names[i]))
           r->kind = (fp_kind)i;
     } else if (!strcmp(k, "match")) {
@@ -177,7 +181,7 @@ static int fp_rule_parse(const char *spec, fp_rule *r) {
       }
     }
   }
-  if ((int)r->kind < 0 || r->kind > FP_STATUS) {
+  if ((int)r->kind < 0 || r->kind > FP_HOLD) {
     fprintf(stderr,
             "faultproxy: rule '%s' needs kind=refuse|reset|stall|"
             "slow|status\n",
@@ -517,7 +521,7 @@ static void fp_answer(int fd, const fp_head *h, const fp_rule *r) {
 /* Pumps bytes both ways until the server closes. `reset_after` >= 0 cuts
  * both sides with RST once that many body bytes went upstream. */
 static void fp_pump(int cfd, int ufd, size_t body_sent, long reset_after,
-                    long bps) {
+                    long bps, long hold_secs, const char *reqline) {
   char buf[16384];
   bool client_open = true;
   for (;;) {
@@ -553,6 +557,12 @@ static void fp_pump(int cfd, int ufd, size_t body_sent, long reset_after,
       ssize_t n = recv(ufd, buf, sizeof buf, 0);
       if (n <= 0)
         break; /* the server answered and closed */
+      /* hold the final answer (not a "100 Continue") once */
+      if (hold_secs > 0 && !(n >= 10 && !memcmp(buf + 9, "1", 1))) {
+        fp_log("%s -> answer held %ld s\n", reqline, hold_secs);
+        sleep((unsigned)hold_secs);
+        hold_secs = 0;
+      }
       if (fp_send_paced(cfd, buf, (size_t)n, bps) != 0)
         break;
     }
@@ -606,13 +616,14 @@ static void fp_serve(int cfd) {
   }
   long bps = hit && r.kind == FP_SLOW ? r.bps : 0;
   long reset_after = hit && r.kind == FP_RESET ? r.after : -1;
+  long hold_secs = hit && r.kind == FP_HOLD ? r.secs : 0;
   size_t head_n = fp_rewrite_head(h, out);
   size_t extra = h->len - h->head_len; /* body bytes read with the head */
   if (reset_after >= 0 && (long)extra > reset_after)
     extra = (size_t)reset_after;
   if (!hit)
     fp_log("%s -> passed\n", h->reqline);
-  else if (r.kind != FP_STALL)
+  else if (r.kind == FP_SLOW || r.kind == FP_RESET)
     fp_log("%s -> %s\n", h->reqline,
            r.kind == FP_SLOW ? "slow" : "reset mid-body");
   if (fp_send_paced(ufd, out, head_n, bps) != 0 ||
@@ -624,7 +635,7 @@ static void fp_serve(int cfd) {
     fp_rst_close(ufd);
     fp_rst_close(cfd);
   } else {
-    fp_pump(cfd, ufd, extra, reset_after, bps);
+    fp_pump(cfd, ufd, extra, reset_after, bps, hold_secs, h->reqline);
   }
   free(h);
   free(out);
