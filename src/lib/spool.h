@@ -92,7 +92,12 @@ void spool_ckpt_clear(spool_ckpt *c);
 void spool_pending_counts(spool *sp, size_t *metrics, size_t *ckpts,
                           bool *final_pending);
 
-/* Rewrites the log with only pending records (tmp, fsync, rename). */
+/* Rewrites the log with only pending records (tmp, fsync, rename, fsync
+ * of the directory). The copy and its fsync run without the spool's mutex,
+ * so appends from the training thread go on meanwhile and are carried
+ * over; a second call while one runs returns CHUB_OK at once. The spool
+ * also compacts by itself when an append would pass max_bytes and when an
+ * acknowledgement leaves most of a log of 1 MiB or more dead. */
 chub_code spool_compact(spool *sp);
 
 /* run.json metadata: string values; NULL value deletes. get returns a
