@@ -197,6 +197,29 @@ static sender_file sender_settled(const http_client *h, int fd, struct stat *st,
   return SENDER_FILE_BUSY;
 }
 
+/* Whether the model's checkpoint list (a chubd extension of MODEL) holds a
+ * final upload with SHA-256 `sha`. A hub without the list answers false. */
+static bool sender_hub_has_final(http_client *h, const char *model_id,
+                                 const char *sha, const http_policy *policy) {
+  char path[96];
+  snprintf(path, sizeof path, "/v1/models/%s", model_id);
+  http_result res;
+  bool found = false;
+  if (http_call(h, "GET", path, NULL, NULL, policy, &res) == CHUB_OK) {
+    json_t *list = json_object_get(res.data, "checkpoints");
+    size_t i;
+    json_t *ck;
+    json_array_foreach(list, i, ck) {
+      const char *type = json_string_value(json_object_get(ck, "type"));
+      const char *got = json_string_value(json_object_get(ck, "sha256"));
+      if (type && got && !strcmp(type, "final") && !strcmp(got, sha))
+        found = true;
+    }
+  }
+  http_result_clear(&res);
+  return found;
+}
+
 chub_code sender_upload_checkpoint(http_client *h, spool *sp,
                                    const char *model_id, const spool_ckpt *c,
                                    double queued_at, const http_policy *policy,
@@ -288,6 +311,15 @@ chub_code sender_upload_checkpoint(http_client *h, spool *sp,
       return CHUB_EPROTO;
     }
     spool_ack_checkpoint(sp, c->seq);
+  } else if (rc == CHUB_ECONFLICT && c->final &&
+             sender_hub_has_final(h, model_id, sha, policy)) {
+    /* The hub stored this very final before its answer was lost (a kill
+     * or a dropped connection): that is an acknowledgement, not a failure. */
+    chub_log(CHUB_LOG_INFO,
+             "the hub already holds the final model %s (same SHA-256)",
+             c->path);
+    spool_ack_checkpoint(sp, c->seq);
+    rc = CHUB_OK;
   } else if (rc == CHUB_ECONFLICT) {
     chub_log(CHUB_LOG_WARN,
              "the hub refused checkpoint %s (epoch %d): %s; it is dropped",
