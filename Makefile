@@ -5,7 +5,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 SERVE      ?= 1
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-asan test-tsan fuzz demo bench format clean
+.PHONY: all deps build test test-asan test-tsan fuzz demo bench format format-check clean
 
 all: build
 
@@ -19,7 +19,7 @@ build: deps
 # Unit, protocol, server conformance, end-to-end, fault and browser tests,
 # then the whole suite again under ASan+UBSan, the sender tests under TSan,
 # and a bounded run of each fuzzer.
-test: build
+test: format-check build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory test-asan test-tsan fuzz
 
@@ -46,6 +46,10 @@ bench: build
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+# The C sources must be as clang-format leaves them.
+format-check: deps
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz

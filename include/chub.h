@@ -68,8 +68,7 @@ typedef enum chub_log_level {
 
 /* Receives one finished log line (no trailing newline). Called from the
  * thread that logs, which may be chub's sender thread. */
-typedef void (*chub_log_fn)(chub_log_level level, const char *line,
-                            void *user);
+typedef void (*chub_log_fn)(chub_log_level level, const char *line, void *user);
 
 /* Routes chub's log lines to `fn` (NULL restores the default: stderr, each
  * line prefixed "chub: "). Lines below `min_level` are dropped. Thread-safe;
@@ -97,7 +96,7 @@ typedef struct chub_settings {
   double rate_heartbeat; /* s between heartbeats (300) */
   double final_deadline; /* s on_train_end may wait for the final sync (3600) */
   long long spool_max_bytes; /* per-run spool limit (256 MiB) */
-  char runs_dir[512];    /* where run spools live */
+  char runs_dir[512];        /* where run spools live */
 } chub_settings;
 
 /* Fills `out` from the settings file and the environment, creating the file
@@ -126,17 +125,17 @@ typedef struct chub_session chub_session;
 
 /* The run's arguments, as the trainer was invoked. Strings are borrowed. */
 typedef struct chub_args {
-  const char *model;    /* local model file (creates a model) or hub URL */
-  const char *data;     /* dataset name or path */
+  const char *model; /* local model file (creates a model) or hub URL */
+  const char *data;  /* dataset name or path */
   int epochs;
   int batch;
   int imgsz;
   int patience;
-  const char *device;   /* "cpu", "cuda:0", ... */
-  const char *cache;    /* "ram", "disk" or NULL */
-  const char *task;     /* "classify", "detect", ... */
-  const char *mode;     /* "train", "val", "predict", "export" */
-  const char *format;   /* export format, for the exporter */
+  const char *device; /* "cpu", "cuda:0", ... */
+  const char *cache;  /* "ram", "disk" or NULL */
+  const char *task;   /* "classify", "detect", ... */
+  const char *mode;   /* "train", "val", "predict", "export" */
+  const char *format; /* export format, for the exporter */
 } chub_args;
 
 /* One named number. Names and values are borrowed. */
@@ -149,21 +148,21 @@ typedef struct chub_metric {
  * Arrays are borrowed and must stay valid during each callback. */
 typedef struct chub_trainer {
   chub_args args;
-  int epoch;                   /* current epoch, 0-based */
-  int start_epoch;             /* first epoch of this run (resume) */
-  const chub_metric *tloss;    /* train loss items, names without "train/" */
+  int epoch;                /* current epoch, 0-based */
+  int start_epoch;          /* first epoch of this run (resume) */
+  const chub_metric *tloss; /* train loss items, names without "train/" */
   size_t n_tloss;
-  const chub_metric *metrics;  /* e.g. "metrics/accuracy_top1", "val/loss" */
+  const chub_metric *metrics; /* e.g. "metrics/accuracy_top1", "val/loss" */
   size_t n_metrics;
   double fitness;
   double best_fitness;
-  const char *last;            /* path of the last weights */
-  const char *best;            /* path of the best weights */
-  long long model_parameters;  /* model info, sent with epoch 0 */
+  const char *last;           /* path of the last weights */
+  const char *best;           /* path of the best weights */
+  long long model_parameters; /* model info, sent with epoch 0 */
   double model_gflops;
-  double model_speed_ms;       /* inference time per image, ms */
-  double train_hours;          /* wall time trained so far, for events */
-  chub_session *hub_session;   /* set by on_pretrain_routine_start */
+  double model_speed_ms;     /* inference time per image, ms */
+  double train_hours;        /* wall time trained so far, for events */
+  chub_session *hub_session; /* set by on_pretrain_routine_start */
 } chub_trainer;
 
 typedef struct chub_validator {

@@ -12,7 +12,7 @@ typedef struct chubd_asset {
   const char *content_type; /* "text/html; charset=utf-8", ... */
   const unsigned char *data;
   size_t len;
-  const char *etag;         /* quoted hash of the bytes */
+  const char *etag; /* quoted hash of the bytes */
 } chubd_asset;
 
 /* The embedded asset at `path`, or NULL. */
