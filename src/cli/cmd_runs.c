@@ -7,6 +7,7 @@
  * a run that a training process holds open is left to that process.
  */
 #include "cli.h"
+#include "internal.h"
 #include "spool.h"
 
 #include <dirent.h>
@@ -58,38 +59,12 @@ static bool cmd_runs_sync_one(const char *run) {
   return false;
 }
 
-static int cmd_runs_compare(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int cmd_runs_sync_all(void) {
   chub_settings s;
   if (chub_settings_load(&s) != CHUB_OK)
     return CLI_FAILED;
-  DIR *d = opendir(s.runs_dir);
-  if (!d) {
-    printf("nothing to sync in %s (no runs yet)\n", s.runs_dir);
-    return CLI_OK;
-  }
-  char **names = NULL;
-  size_t n = 0, cap = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.' || strcmp(e->d_name, "by-model") == 0)
-      continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 32;
-      char **grown = realloc(names, cap * sizeof *names);
-      if (!grown)
-        break;
-      names = grown;
-    }
-    if ((names[n] = strdup(e->d_name)) != NULL)
-      n++;
-  }
-  closedir(d);
-  if (n)
-    qsort(names, n, sizeof *names, cmd_runs_compare);
+  char **names;
+  size_t n = chub_runs_names(s.runs_dir, &names);
 
   size_t synced = 0, failed = 0;
   for (size_t i = 0; i < n; i++) {
@@ -105,9 +80,8 @@ static int cmd_runs_sync_all(void) {
     } else if (busy) {
       printf("skipped %s: in use by a running session\n", names[i]);
     }
-    free(names[i]);
   }
-  free(names);
+  chub_runs_names_free(names, n);
   if (synced + failed == 0)
     printf("nothing to sync in %s\n", s.runs_dir);
   return failed ? CLI_FAILED : CLI_OK;

@@ -69,4 +69,9 @@ chub_code chub_sha256_fd(int fd, char hex[65]);
 /* Monotonic seconds, for rate limits and deadlines. */
 double chub_now(void);
 
+/* sync.c: the run ids under runs_dir (sorted, malloc'd; the by-model index
+ * left out) into *names; returns how many. Free with chub_runs_names_free. */
+size_t chub_runs_names(const char *runs_dir, char ***names);
+void chub_runs_names_free(char **names, size_t n);
+
 #endif

@@ -221,15 +221,11 @@ static void sync_list_one(FILE *fp, const chub_settings *set,
   spool_close(sp);
 }
 
-chub_code chub_list_runs(void *out) {
-  FILE *fp = out ? out : stdout;
-  chub_settings set;
-  chub_code rc = chub_settings_load(&set);
-  if (rc != CHUB_OK)
-    return rc;
-  DIR *d = opendir(set.runs_dir);
+size_t chub_runs_names(const char *runs_dir, char ***names_out) {
+  *names_out = NULL;
+  DIR *d = opendir(runs_dir);
   if (!d)
-    return errno == ENOENT ? CHUB_OK : CHUB_EIO;
+    return 0;
   char **names = NULL;
   size_t n = 0, cap = 0;
   struct dirent *e;
@@ -251,10 +247,26 @@ chub_code chub_list_runs(void *out) {
   closedir(d);
   if (n)
     qsort(names, n, sizeof *names, sync_compare);
-  for (size_t i = 0; i < n; i++) {
-    sync_list_one(fp, &set, names[i]);
+  *names_out = names;
+  return n;
+}
+
+void chub_runs_names_free(char **names, size_t n) {
+  for (size_t i = 0; i < n; i++)
     free(names[i]);
-  }
   free(names);
+}
+
+chub_code chub_list_runs(void *out) {
+  FILE *fp = out ? out : stdout;
+  chub_settings set;
+  chub_code rc = chub_settings_load(&set);
+  if (rc != CHUB_OK)
+    return rc;
+  char **names;
+  size_t n = chub_runs_names(set.runs_dir, &names);
+  for (size_t i = 0; i < n; i++)
+    sync_list_one(fp, &set, names[i]);
+  chub_runs_names_free(names, n);
   return CHUB_OK;
 }
