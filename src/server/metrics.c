@@ -41,8 +41,9 @@ void metrics_post(chubd_request *req, chubd_reply *rep) {
     reply_store(rep, rc, "model");
     return;
   }
-  reply_data(rep, 200, json_pack("{s:I}", "epochs", (json_int_t)n),
-             "metrics stored");
+  char data[48];
+  snprintf(data, sizeof data, "{\"epochs\":%zu}", n);
+  reply_data_text(rep, 200, data, "metrics stored");
 }
 
 static int metrics_row(void *ud, int64_t epoch, const char *json) {

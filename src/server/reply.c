@@ -9,9 +9,19 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Only the fields that say what is set: the header slots (a few KiB) are
+ * read up to nheaders only, and clearing them cost a memset of the whole
+ * table several times per request. */
 void reply_init(chubd_reply *rep) {
-  memset(rep, 0, sizeof *rep);
+  rep->status = 0;
+  rep->body = NULL;
+  rep->len = 0;
+  rep->static_body = NULL;
+  rep->ctype = NULL;
   rep->fd = -1;
+  rep->off = 0;
+  rep->flen = 0;
+  rep->nheaders = 0;
 }
 
 void reply_free(chubd_reply *rep) {
@@ -67,6 +77,31 @@ void reply_data(chubd_reply *rep, unsigned status, json_t *data,
     json_decref(data);
   }
   reply_set_json(rep, status, env);
+}
+
+void reply_data_text(chubd_reply *rep, unsigned status, const char *data_json,
+                     const char *message) {
+  /* The same bytes reply_data gives, without building and dumping a tree;
+   * message is a fixed string of ours that needs no escaping. */
+  static const char fmt[] = "{\"success\":true,\"message\":\"%s\","
+                            "\"data\":%s}";
+  free(rep->body);
+  rep->status = status;
+  rep->ctype = "application/json";
+  rep->len = 0;
+  int n = snprintf(NULL, 0, fmt, message, data_json);
+  rep->body = n > 0 ? malloc((size_t)n + 1) : NULL;
+  if (!rep->body) {
+    static const char oom[] =
+        "{\"success\":false,\"message\":\"server out of memory\"}";
+    rep->status = 503;
+    rep->static_body = oom;
+    rep->len = sizeof oom - 1;
+    return;
+  }
+  snprintf(rep->body, (size_t)n + 1, fmt, message, data_json);
+  rep->static_body = NULL;
+  rep->len = (size_t)n;
 }
 
 void reply_error(chubd_reply *rep, unsigned status, const char *fmt, ...) {

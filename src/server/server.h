@@ -91,6 +91,10 @@ void reply_data(chubd_reply *rep, unsigned status, json_t *data,
                 const char *message);
 /* {"success": false, "message": ...}. */
 void reply_error(chubd_reply *rep, unsigned status, const char *fmt, ...);
+/* The success envelope around data given as JSON text already encoded
+ * (compact), for hot paths whose data is a fixed shape. */
+void reply_data_text(chubd_reply *rep, unsigned status, const char *data_json,
+                     const char *message);
 /* 404 / 409 / 503 / 500 for a store result that is not STORE_OK. */
 void reply_store(chubd_reply *rep, store_rc rc, const char *what);
 

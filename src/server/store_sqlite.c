@@ -155,7 +155,24 @@ struct store_sqlite {
    * (`chubd keys`). */
   pthread_mutex_t write_mu;
   store_sqlite_conn *writer;
+  /* Metrics uploads waiting for the next group commit (see
+   * store_sqlite_metrics_put); all guarded by group_mu. */
+  pthread_mutex_t group_mu;
+  pthread_cond_t group_cv;
+  struct store_sqlite_metrics_req *group_head, *group_tail;
+  int group_leading; /* a thread is running a batch now */
 };
+
+/* One queued metrics upload, on the stack of the thread that asked. */
+typedef struct store_sqlite_metrics_req {
+  const char *id, *owner;
+  const validate_epoch *e;
+  size_t n;
+  int64_t now;
+  store_rc rc; /* the answer, valid once done */
+  int done;
+  struct store_sqlite_metrics_req *next;
+} store_sqlite_metrics_req;
 
 static void store_sqlite_conn_close(store_sqlite_conn *c) {
   for (int i = 0; i < SQ_COUNT; i++)
@@ -709,12 +726,107 @@ static store_rc store_sqlite_metrics_put_locked(store_sqlite_conn *c,
   return store_sqlite_commit(c, "metrics_put");
 }
 
-static store_rc store_sqlite_metrics_put(store *s, const char *id,
+/* One job's statements inside the batch's transaction: 0 done (rc set to
+ * STORE_OK or STORE_NOTFOUND), -1 on a database error (the batch is then
+ * rolled back and every job run again on its own). */
+static int store_sqlite_metrics_job(store_sqlite_conn *c,
+                                    store_sqlite_metrics_req *j) {
+  sqlite3_stmt *peek = store_sqlite_stmt(c, SQ_MODEL_PEEK);
+  if (!peek)
+    return -1;
+  sqlite3_bind_text(peek, 1, j->id, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(peek, 2, j->owner);
+  int rc = sqlite3_step(peek);
+  int stale = rc == SQLITE_ROW &&
+              (strcmp((const char *)sqlite3_column_text(peek, 0), "new") == 0 ||
+               j->now - sqlite3_column_int64(peek, 1) >= 1000);
+  sqlite3_reset(peek);
+  if (rc == SQLITE_DONE) {
+    j->rc = STORE_NOTFOUND;
+    return 0;
+  }
+  if (rc != SQLITE_ROW ||
+      (stale && store_sqlite_touch(c, j->id, NULL, j->now) < 0))
+    return -1;
+  for (size_t i = 0; i < j->n; i++) {
+    sqlite3_stmt *st = store_sqlite_stmt(c, SQ_METRICS_PUT);
+    if (!st)
+      return -1;
+    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, j->e[i].epoch);
+    sqlite3_bind_text(st, 3, j->e[i].json, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+      return -1;
+  }
+  j->rc = STORE_OK;
+  return 0;
+}
+
+/* Runs a batch of metrics uploads as one transaction on the writer (with
+ * write_mu held). Should anything fail, the whole transaction is rolled
+ * back and each upload runs again in a transaction of its own, so one bad
+ * upload costs the others nothing and gets its own answer. */
+static void store_sqlite_metrics_batch(store_sqlite_conn *c,
+                                       store_sqlite_metrics_req *batch) {
+  int ok = store_sqlite_begin(c) == 0;
+  for (store_sqlite_metrics_req *j = batch; ok && j; j = j->next)
+    ok = store_sqlite_metrics_job(c, j) == 0;
+  if (ok && store_sqlite_exec(c, SQ_COMMIT) == 0)
+    return;
+  store_sqlite_fail(c, "metrics_put (a batch; retrying one by one)");
+  if (!sqlite3_get_autocommit(c->db))
+    store_sqlite_exec(c, SQ_ROLLBACK);
+  for (store_sqlite_metrics_req *j = batch; j; j = j->next)
+    j->rc =
+        store_sqlite_metrics_put_locked(c, j->id, j->owner, j->e, j->n, j->now);
+}
+
+/* Group commit. Each upload queues itself; the first thread to find no
+ * batch running becomes the leader: it takes everything queued, runs it as
+ * one transaction, marks each job done after COMMIT returned, and wakes
+ * the waiters (one of whom leads the next batch). Uploads that arrive
+ * while a batch commits are committed together by the next one, so under
+ * load the cost of a transaction (locks, WAL frames of the same pages, the
+ * write() calls) is shared, and every upload is still answered only after
+ * the transaction holding it committed. */
+static store_rc store_sqlite_metrics_put(store *base, const char *id,
                                          const char *owner,
                                          const validate_epoch *e, size_t n,
                                          int64_t now) {
-  STORE_SQLITE_WRITE(s,
-                     store_sqlite_metrics_put_locked(w_, id, owner, e, n, now));
+  store_sqlite *s = (store_sqlite *)base;
+  store_sqlite_metrics_req job = {id, owner, e, n, now, STORE_ERROR, 0, NULL};
+  pthread_mutex_lock(&s->group_mu);
+  if (s->group_tail)
+    s->group_tail->next = &job;
+  else
+    s->group_head = &job;
+  s->group_tail = &job;
+  while (!job.done) {
+    if (s->group_leading) {
+      pthread_cond_wait(&s->group_cv, &s->group_mu);
+      continue;
+    }
+    store_sqlite_metrics_req *batch = s->group_head;
+    s->group_head = s->group_tail = NULL;
+    s->group_leading = 1;
+    pthread_mutex_unlock(&s->group_mu);
+
+    pthread_mutex_lock(&s->write_mu);
+    store_sqlite_metrics_batch(s->writer, batch);
+    pthread_mutex_unlock(&s->write_mu);
+
+    pthread_mutex_lock(&s->group_mu);
+    for (store_sqlite_metrics_req *j = batch, *next; j; j = next) {
+      next = j->next; /* j lives on its thread's stack: read it first */
+      j->done = 1;
+    }
+    s->group_leading = 0;
+    pthread_cond_broadcast(&s->group_cv);
+  }
+  pthread_mutex_unlock(&s->group_mu);
+  return job.rc;
 }
 
 static store_rc store_sqlite_metrics_get(store *s, const char *id,
@@ -958,6 +1070,8 @@ static void store_sqlite_close(store *base) {
   pthread_key_delete(s->tls);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->write_mu);
+  pthread_mutex_destroy(&s->group_mu);
+  pthread_cond_destroy(&s->group_cv);
   free(s);
 }
 
@@ -998,10 +1112,14 @@ store *store_sqlite_open(const char *dir, char *err, size_t errn) {
   }
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->write_mu, NULL);
+  pthread_mutex_init(&s->group_mu, NULL);
+  pthread_cond_init(&s->group_cv, NULL);
   if (pthread_key_create(&s->tls, store_sqlite_thread_end) != 0) {
     snprintf(err, errn, "cannot create thread-local storage");
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->write_mu);
+    pthread_mutex_destroy(&s->group_mu);
+    pthread_cond_destroy(&s->group_cv);
     free(s);
     return NULL;
   }
