@@ -267,6 +267,7 @@ static int chubd_serve(chubd_server *srv) {
   srv->kc = keycache_new(srv->cfg.data_dir);
   pthread_mutex_init(&srv->blobs_mu, NULL);
   atomic_init(&srv->in_flight, 0);
+  atomic_init(&srv->suspended, 0);
 
   sigset_t stop;
   sigemptyset(&stop);

@@ -5,34 +5,46 @@
  * An upload is checked whole before anything is stored, then stored in one
  * transaction, so a request is all-or-nothing and re-sending it replaces
  * the same epochs: the idempotence a client relies on to retry after a
- * crash without duplicates. Metrics are kept re-encoded compactly and
- * decoded into objects on the way out.
+ * crash without duplicates. The store answers an upload later, from its
+ * committer thread (see store_sqlite.c), so the request thread can serve
+ * other connections while the upload waits for its transaction; http.c
+ * suspends the connection meanwhile and answers after the commit. Metrics are
+ * kept re-encoded compactly and decoded into objects on the way out.
  */
 #include "server.h"
 
 #include <stdio.h>
 #include <string.h>
 
-void metrics_post(chubd_request *req, chubd_reply *rep) {
+int metrics_post_check(chubd_request *req, chubd_reply *rep, validate_epoch **e,
+                       size_t *n) {
   char err[VALIDATE_ERR];
   json_t *body;
+  *e = NULL;
+  *n = 0;
   if (validate_json_object(req->body, req->body_len, &body, err) < 0) {
     reply_error(rep, 400, "%s", err);
-    return;
+    return -1;
   }
-  validate_epoch *e = NULL;
-  size_t n = 0;
-  int bad = validate_metrics(body, &e, &n, err) < 0;
+  int bad = validate_metrics(body, e, n, err) < 0;
   json_decref(body);
   if (bad) {
     reply_error(rep, 400, "%s", err);
-    return;
+    return -1;
   }
+  return 0;
+}
+
+store_rc metrics_post_queue(chubd_request *req, const validate_epoch *e,
+                            size_t n, store_done_cb done, void *ud) {
   /* The model and owner check happens inside the write transaction. */
   store *st = req->srv->st;
-  store_rc rc =
-      st->ops->metrics_put(st, req->r.id, req->owner, e, n, util_now_ms());
-  validate_epochs_free(e, n);
+  return st->ops->metrics_put_async(st, req->r.id, req->owner, e, n,
+                                    util_now_ms(), done, ud);
+}
+
+void metrics_post_answer(chubd_request *req, chubd_reply *rep, store_rc rc,
+                         size_t n) {
   if (rc == STORE_NOTFOUND) {
     reply_error(rep, 404, "model %s not found", req->r.id);
     return;

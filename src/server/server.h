@@ -47,6 +47,7 @@ typedef struct chubd_server {
   int loopback;             /* listening on loopback: pages need no key */
   pthread_mutex_t blobs_mu; /* orders blob commits against blob removal */
   atomic_int in_flight;     /* requests between first call and completion */
+  atomic_int suspended;     /* requests waiting for the store to answer */
 } chubd_server;
 
 #define CHUBD_REPLY_HEADERS 10
@@ -121,7 +122,18 @@ int models_check(chubd_request *req, chubd_reply *rep);
 void models_pick(const store_checkpoint *k, size_t n, long *last, long *best);
 
 /* metrics.c */
-void metrics_post(chubd_request *req, chubd_reply *rep);
+/* Checks an upload: 0 with its epochs in *e, *n (the caller frees them
+ * with validate_epochs_free), or -1 with the 400 answer in rep. */
+int metrics_post_check(chubd_request *req, chubd_reply *rep, validate_epoch **e,
+                       size_t *n);
+/* Hands checked epochs to the store. STORE_OK: done(ud, rc) follows from
+ * another thread after the commit, and e must live until then; anything
+ * else was refused at once (answer with metrics_post_answer). */
+store_rc metrics_post_queue(chubd_request *req, const validate_epoch *e,
+                            size_t n, store_done_cb done, void *ud);
+/* The answer to an upload of n epochs the store answered with rc. */
+void metrics_post_answer(chubd_request *req, chubd_reply *rep, store_rc rc,
+                         size_t n);
 void metrics_get(chubd_request *req, chubd_reply *rep);
 
 /* weights.c */

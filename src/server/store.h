@@ -66,6 +66,9 @@ typedef struct store store;
 typedef int (*store_model_cb)(void *ud, const store_model *m);
 typedef int (*store_metrics_cb)(void *ud, int64_t epoch, const char *json);
 typedef int (*store_key_cb)(void *ud, const store_key *k);
+/* The answer to an operation started with an _async call; called once, on
+ * a thread of the store's. */
+typedef void (*store_done_cb)(void *ud, store_rc rc);
 
 typedef struct store_ops {
   const char *name; /* "sqlite" */
@@ -103,6 +106,13 @@ typedef struct store_ops {
    * moves new -> training; one transaction, STORE_NOTFOUND for no model. */
   store_rc (*metrics_put)(store *s, const char *id, const char *owner,
                           const validate_epoch *e, size_t n, int64_t now);
+  /* The same, answered later: STORE_OK means done(ud, rc) will be called
+   * with the result once it is committed (or failed), from another thread;
+   * id, owner and e must stay valid until then. Anything else: refused at
+   * once, done is never called. */
+  store_rc (*metrics_put_async)(store *s, const char *id, const char *owner,
+                                const validate_epoch *e, size_t n, int64_t now,
+                                store_done_cb done, void *ud);
   store_rc (*metrics_get)(store *s, const char *id, store_metrics_cb cb,
                           void *ud);
 

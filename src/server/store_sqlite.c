@@ -8,9 +8,11 @@
  * mutex, so its page cache stays valid from one write to the next (per-
  * thread writers re-read every page another thread had changed) and no
  * thread sleeps in SQLite's busy handler. The hot path, a metrics upload,
- * is one transaction of already-prepared statements: check the model and
- * its owner, insert or replace each epoch, and touch the model row at most
- * once a second.
+ * is queued to a committer thread that runs every upload queued meanwhile
+ * in one transaction of already-prepared statements (group commit): per
+ * upload, check the model and its owner, insert or replace each epoch, and
+ * touch the model row at most once a second; each upload is answered
+ * after COMMIT returned.
  *
  * Durability: WAL with synchronous=NORMAL. A transaction is in the WAL file
  * (handed to the kernel) when COMMIT returns, so an acknowledged metric
@@ -155,22 +157,25 @@ struct store_sqlite {
    * (`chubd keys`). */
   pthread_mutex_t write_mu;
   store_sqlite_conn *writer;
-  /* Metrics uploads waiting for the next group commit (see
-   * store_sqlite_metrics_put); all guarded by group_mu. */
+  /* Metrics uploads waiting for the group committer thread (see
+   * store_sqlite_group_main); all guarded by group_mu. */
   pthread_mutex_t group_mu;
-  pthread_cond_t group_cv;
+  pthread_cond_t group_cv;  /* work queued, or stopping */
+  pthread_cond_t waited_cv; /* a synchronous metrics_put was answered */
   struct store_sqlite_metrics_req *group_head, *group_tail;
-  int group_leading; /* a thread is running a batch now */
+  int group_started, group_stopping;
+  pthread_t group_thread;
 };
 
-/* One queued metrics upload, on the stack of the thread that asked. */
+/* One queued metrics upload (malloc'd; freed after done was called). */
 typedef struct store_sqlite_metrics_req {
   const char *id, *owner;
   const validate_epoch *e;
   size_t n;
   int64_t now;
-  store_rc rc; /* the answer, valid once done */
-  int done;
+  store_rc rc; /* the answer */
+  store_done_cb done;
+  void *ud;
   struct store_sqlite_metrics_req *next;
 } store_sqlite_metrics_req;
 
@@ -783,50 +788,110 @@ static void store_sqlite_metrics_batch(store_sqlite_conn *c,
         store_sqlite_metrics_put_locked(c, j->id, j->owner, j->e, j->n, j->now);
 }
 
-/* Group commit. Each upload queues itself; the first thread to find no
- * batch running becomes the leader: it takes everything queued, runs it as
- * one transaction, marks each job done after COMMIT returned, and wakes
- * the waiters (one of whom leads the next batch). Uploads that arrive
- * while a batch commits are committed together by the next one, so under
- * load the cost of a transaction (locks, WAL frames of the same pages, the
- * write() calls) is shared, and every upload is still answered only after
- * the transaction holding it committed. */
-static store_rc store_sqlite_metrics_put(store *base, const char *id,
-                                         const char *owner,
-                                         const validate_epoch *e, size_t n,
-                                         int64_t now) {
-  store_sqlite *s = (store_sqlite *)base;
-  store_sqlite_metrics_req job = {id, owner, e, n, now, STORE_ERROR, 0, NULL};
+/* The group committer: one thread that takes every metrics upload queued
+ * since its last commit, runs them as one transaction and then answers
+ * each (done is called only after COMMIT returned). Request threads hand
+ * their upload over and go on serving other connections, so uploads pile
+ * up while a transaction commits and the next one carries them all: the
+ * cost of a transaction (locks, WAL frames of the same pages, write()
+ * calls, a checkpoint now and then) is shared by the whole batch. */
+static void *store_sqlite_group_main(void *arg) {
+  store_sqlite *s = arg;
   pthread_mutex_lock(&s->group_mu);
-  if (s->group_tail)
-    s->group_tail->next = &job;
-  else
-    s->group_head = &job;
-  s->group_tail = &job;
-  while (!job.done) {
-    if (s->group_leading) {
+  for (;;) {
+    while (!s->group_head && !s->group_stopping)
       pthread_cond_wait(&s->group_cv, &s->group_mu);
-      continue;
-    }
     store_sqlite_metrics_req *batch = s->group_head;
+    if (!batch)
+      break; /* stopping, and nothing is left */
     s->group_head = s->group_tail = NULL;
-    s->group_leading = 1;
     pthread_mutex_unlock(&s->group_mu);
 
     pthread_mutex_lock(&s->write_mu);
     store_sqlite_metrics_batch(s->writer, batch);
     pthread_mutex_unlock(&s->write_mu);
-
-    pthread_mutex_lock(&s->group_mu);
     for (store_sqlite_metrics_req *j = batch, *next; j; j = next) {
-      next = j->next; /* j lives on its thread's stack: read it first */
-      j->done = 1;
+      next = j->next;
+      j->done(j->ud, j->rc);
+      free(j);
     }
-    s->group_leading = 0;
-    pthread_cond_broadcast(&s->group_cv);
+    pthread_mutex_lock(&s->group_mu);
   }
   pthread_mutex_unlock(&s->group_mu);
-  return job.rc;
+  return NULL;
+}
+
+static store_rc store_sqlite_metrics_put_async(store *base, const char *id,
+                                               const char *owner,
+                                               const validate_epoch *e,
+                                               size_t n, int64_t now,
+                                               store_done_cb done, void *ud) {
+  store_sqlite *s = (store_sqlite *)base;
+  store_sqlite_metrics_req *j = malloc(sizeof *j);
+  if (!j)
+    return STORE_ERROR;
+  *j = (store_sqlite_metrics_req){.id = id,
+                                  .owner = owner,
+                                  .e = e,
+                                  .n = n,
+                                  .now = now,
+                                  .rc = STORE_ERROR,
+                                  .done = done,
+                                  .ud = ud};
+  pthread_mutex_lock(&s->group_mu);
+  if (!s->group_started) {
+    /* Started on first use, so that `chubd keys` never starts it. */
+    if (s->group_stopping || pthread_create(&s->group_thread, NULL,
+                                            store_sqlite_group_main, s) != 0) {
+      pthread_mutex_unlock(&s->group_mu);
+      free(j);
+      fprintf(stderr, "chubd: cannot start the metrics committer thread\n");
+      return STORE_ERROR;
+    }
+    s->group_started = 1;
+  }
+  if (s->group_tail)
+    s->group_tail->next = j;
+  else
+    s->group_head = j;
+  s->group_tail = j;
+  pthread_cond_signal(&s->group_cv);
+  pthread_mutex_unlock(&s->group_mu);
+  return STORE_OK;
+}
+
+/* metrics_put for callers that wait: the same queue, answered on
+ * waited_cv. */
+typedef struct store_sqlite_waiter {
+  store_sqlite *s;
+  store_rc rc;
+  int done;
+} store_sqlite_waiter;
+
+static void store_sqlite_wake(void *ud, store_rc rc) {
+  store_sqlite_waiter *w = ud;
+  pthread_mutex_lock(&w->s->group_mu);
+  w->rc = rc;
+  w->done = 1;
+  pthread_cond_broadcast(&w->s->waited_cv);
+  pthread_mutex_unlock(&w->s->group_mu);
+}
+
+static store_rc store_sqlite_metrics_put(store *base, const char *id,
+                                         const char *owner,
+                                         const validate_epoch *e, size_t n,
+                                         int64_t now) {
+  store_sqlite *s = (store_sqlite *)base;
+  store_sqlite_waiter w = {s, STORE_ERROR, 0};
+  store_rc rc = store_sqlite_metrics_put_async(base, id, owner, e, n, now,
+                                               store_sqlite_wake, &w);
+  if (rc != STORE_OK)
+    return rc;
+  pthread_mutex_lock(&s->group_mu);
+  while (!w.done)
+    pthread_cond_wait(&s->waited_cv, &s->group_mu);
+  pthread_mutex_unlock(&s->group_mu);
+  return w.rc;
 }
 
 static store_rc store_sqlite_metrics_get(store *s, const char *id,
@@ -1055,6 +1120,14 @@ static void store_sqlite_close(store *base) {
   store_sqlite *s = (store_sqlite *)base;
   if (!s)
     return;
+  /* The committer finishes what is queued (answering it) and ends. */
+  pthread_mutex_lock(&s->group_mu);
+  s->group_stopping = 1;
+  int started = s->group_started;
+  pthread_cond_signal(&s->group_cv);
+  pthread_mutex_unlock(&s->group_mu);
+  if (started)
+    pthread_join(s->group_thread, NULL);
   if (s->writer)
     store_sqlite_conn_close(s->writer);
   pthread_mutex_lock(&s->mu);
@@ -1072,6 +1145,7 @@ static void store_sqlite_close(store *base) {
   pthread_mutex_destroy(&s->write_mu);
   pthread_mutex_destroy(&s->group_mu);
   pthread_cond_destroy(&s->group_cv);
+  pthread_cond_destroy(&s->waited_cv);
   free(s);
 }
 
@@ -1089,6 +1163,7 @@ static const store_ops store_sqlite_ops = {
     .model_update = store_sqlite_model_update,
     .model_delete = store_sqlite_model_delete,
     .metrics_put = store_sqlite_metrics_put,
+    .metrics_put_async = store_sqlite_metrics_put_async,
     .metrics_get = store_sqlite_metrics_get,
     .checkpoint_add = store_sqlite_checkpoint_add,
     .checkpoints = store_sqlite_checkpoints,
@@ -1114,12 +1189,14 @@ store *store_sqlite_open(const char *dir, char *err, size_t errn) {
   pthread_mutex_init(&s->write_mu, NULL);
   pthread_mutex_init(&s->group_mu, NULL);
   pthread_cond_init(&s->group_cv, NULL);
+  pthread_cond_init(&s->waited_cv, NULL);
   if (pthread_key_create(&s->tls, store_sqlite_thread_end) != 0) {
     snprintf(err, errn, "cannot create thread-local storage");
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->write_mu);
     pthread_mutex_destroy(&s->group_mu);
     pthread_cond_destroy(&s->group_cv);
+    pthread_cond_destroy(&s->waited_cv);
     free(s);
     return NULL;
   }
