@@ -775,7 +775,15 @@ static int store_sqlite_metrics_job(store_sqlite_conn *c,
  * upload costs the others nothing and gets its own answer. */
 static void store_sqlite_metrics_batch(store_sqlite_conn *c,
                                        store_sqlite_metrics_req *batch) {
-  int ok = store_sqlite_begin(c) == 0;
+  if (store_sqlite_begin(c) < 0) {
+    /* The database stayed locked (another process) or cannot be written:
+     * one by one would only wait that long again for each upload. */
+    store_rc rc = store_sqlite_fail(c, "metrics_put");
+    for (store_sqlite_metrics_req *j = batch; j; j = j->next)
+      j->rc = rc;
+    return;
+  }
+  int ok = 1;
   for (store_sqlite_metrics_req *j = batch; ok && j; j = j->next)
     ok = store_sqlite_metrics_job(c, j) == 0;
   if (ok && store_sqlite_exec(c, SQ_COMMIT) == 0)
