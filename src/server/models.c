@@ -160,8 +160,8 @@ static void models_config_fields(json_t *o, json_t *config, json_t *dataset,
     json_object_set(o, "parent", parent);
 }
 
-/* MODEL as hub-api.md and contracts.md describe it; NULL when out of
- * memory or the store failed (then rep holds the error). */
+/* MODEL as hub-api.md (and the README's chubd extensions) describe it; NULL
+ * when out of memory or the store failed (then rep holds the error). */
 static json_t *models_json(chubd_request *req, const store_model *m,
                            chubd_reply *rep) {
   store *st = req->srv->st;
