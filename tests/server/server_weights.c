@@ -571,73 +571,54 @@ static void server_weights_half_body(void **state) {
   free(id);
 }
 
+/* Uploads `fields` (with the file part when `file` is not NULL) and expects
+ * a 400 whose message names `names` (NULL: any 400). */
+static void server_weights_expect_400(const char *url, const char *key,
+                                      const char *const *fields,
+                                      const unsigned char *file,
+                                      const char *names) {
+  th_response r;
+  assert_int_equal(th_upload(url, key, fields, file ? "last.pt" : NULL,
+                             file ? "last.pt" : NULL, file, file ? 1000 : 0,
+                             NULL, NULL, &r),
+                   0);
+  assert_int_equal(r.status, 400);
+  if (names) {
+    json_t *env = th_envelope(&r);
+    assert_non_null(env);
+    assert_true(sv_message_has(env, names));
+    json_decref(env);
+  }
+  th_response_free(&r);
+}
+
 static void server_weights_bad_uploads(void **state) {
   chubd_proc *p = *state;
   const char *key = chubd_proc_key(p);
   char *id = sv_create(p, key, "bad.pt");
   char *url = th_fmt("%s/v1/models/%s/upload", chubd_proc_base_url(p), id);
   unsigned char *b = sv_bytes(1000, 40);
-  th_response r;
   json_t *env;
 
   /* No epoch. */
   const char *no_epoch[] = {"type", "epoch", "isBest", "False", NULL};
-  assert_int_equal(th_upload(url, key, no_epoch, "last.pt", "last.pt", b, 1000,
-                             NULL, NULL, &r),
-                   0);
-  assert_int_equal(r.status, 400);
-  env = th_envelope(&r);
-  assert_non_null(env);
-  assert_true(sv_message_has(env, "epoch"));
-  json_decref(env);
-  th_response_free(&r);
+  server_weights_expect_400(url, key, no_epoch, b, "epoch");
   /* isBest that is no boolean spelling. */
   const char *bad_best[] = {"epoch",  "1",   "type", "epoch",
                             "isBest", "yes", NULL};
-  assert_int_equal(th_upload(url, key, bad_best, "last.pt", "last.pt", b, 1000,
-                             NULL, NULL, &r),
-                   0);
-  assert_int_equal(r.status, 400);
-  env = th_envelope(&r);
-  assert_non_null(env);
-  assert_true(sv_message_has(env, "isBest"));
-  json_decref(env);
-  th_response_free(&r);
+  server_weights_expect_400(url, key, bad_best, b, "isBest");
   /* A negative epoch. */
   const char *neg_epoch[] = {"epoch", "-1", "type", "epoch", NULL};
-  assert_int_equal(th_upload(url, key, neg_epoch, "last.pt", "last.pt", b, 1000,
-                             NULL, NULL, &r),
-                   0);
-  assert_int_equal(r.status, 400);
-  th_response_free(&r);
+  server_weights_expect_400(url, key, neg_epoch, b, NULL);
   /* No file part. */
   const char *no_file[] = {"epoch", "1", "type", "epoch", NULL};
-  assert_int_equal(
-      th_upload(url, key, no_file, NULL, NULL, NULL, 0, NULL, NULL, &r), 0);
-  assert_int_equal(r.status, 400);
-  th_response_free(&r);
+  server_weights_expect_400(url, key, no_file, NULL, NULL);
   /* A type that is neither epoch nor final. */
   const char *bad_type[] = {"epoch", "1", "type", "weird", NULL};
-  assert_int_equal(th_upload(url, key, bad_type, "last.pt", "last.pt", b, 1000,
-                             NULL, NULL, &r),
-                   0);
-  assert_int_equal(r.status, 400);
-  env = th_envelope(&r);
-  assert_non_null(env);
-  assert_true(sv_message_has(env, "type"));
-  json_decref(env);
-  th_response_free(&r);
+  server_weights_expect_400(url, key, bad_type, b, "type");
   /* An epoch that is not an integer. */
   const char *bad_epoch[] = {"epoch", "three", "type", "epoch", NULL};
-  assert_int_equal(th_upload(url, key, bad_epoch, "last.pt", "last.pt", b, 1000,
-                             NULL, NULL, &r),
-                   0);
-  assert_int_equal(r.status, 400);
-  env = th_envelope(&r);
-  assert_non_null(env);
-  assert_true(sv_message_has(env, "epoch"));
-  json_decref(env);
-  th_response_free(&r);
+  server_weights_expect_400(url, key, bad_epoch, b, "epoch");
   /* A JSON body where multipart is expected. */
   char *path = th_fmt("/v1/models/%s/upload", id);
   long status = 0;
