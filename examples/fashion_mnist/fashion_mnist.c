@@ -207,22 +207,6 @@ static int fashion_mnist_epoch(fashion_mnist_run *run) {
   return 0;
 }
 
-/* The key to download a hub model's weights with: ?api_key= in the model
- * URL, else the settings' key. */
-static void fashion_mnist_api_key(const char *model, char *key, size_t len) {
-  const char *q = strstr(model, "api_key=");
-  key[0] = '\0';
-  if (q) {
-    q += strlen("api_key=");
-    size_t n = strcspn(q, "&#");
-    snprintf(key, len, "%.*s", (int)n, q);
-    return;
-  }
-  chub_settings s;
-  if (chub_settings_load(&s) == CHUB_OK)
-    snprintf(key, len, "%s", s.api_key);
-}
-
 /* Sets up the network for a hub model URL: the hub's epochs and batch
  * (unless given as flags), then its last weights when it has them. */
 static int fashion_mnist_from_hub(fashion_mnist_run *run) {
@@ -257,11 +241,11 @@ static int fashion_mnist_from_hub(fashion_mnist_run *run) {
     snprintf(run->arch, sizeof run->arch, "mlp.cfg");
     return mlp_init(&run->net, n, sizes, run->opt.seed);
   }
-  char path[4096], key[256], err[1024];
+  char path[4096], err[1024];
   weights_meta meta;
   snprintf(path, sizeof path, "%s/resume.bin", run->opt.out);
-  fashion_mnist_api_key(run->opt.model, key, sizeof key);
-  if (fetch_file(url, key, path, err, sizeof err) != 0 ||
+  /* The hub's resume URL is a signed download URL: it needs no key. */
+  if (fetch_file(url, path, err, sizeof err) != 0 ||
       weights_load(path, &run->net, &meta, err, sizeof err) != 0) {
     fprintf(stderr, "fashion_mnist: %s\n", err);
     return -1;

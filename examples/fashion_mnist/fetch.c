@@ -13,9 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-int fetch_file(const char *url, const char *api_key, const char *path,
-               char *err, size_t errlen) {
-  char tmp[4096], header[256];
+int fetch_file(const char *url, const char *path, char *err, size_t errlen) {
+  char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *fp = fopen(tmp, "wb");
   if (!fp) {
@@ -23,17 +22,11 @@ int fetch_file(const char *url, const char *api_key, const char *path,
     return -1;
   }
   CURL *curl = curl_easy_init();
-  struct curl_slist *headers = NULL;
-  if (api_key && *api_key) {
-    snprintf(header, sizeof header, "x-api-key: %s", api_key);
-    headers = curl_slist_append(headers, header);
-  }
   char curl_err[CURL_ERROR_SIZE] = "";
   CURLcode rc = CURLE_FAILED_INIT;
   long status = 0;
   if (curl) {
     curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, fp);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -44,7 +37,6 @@ int fetch_file(const char *url, const char *api_key, const char *path,
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(curl);
   }
-  curl_slist_free_all(headers);
   int closed = fclose(fp);
   if (rc != CURLE_OK) {
     snprintf(err, errlen, "cannot download %s: %s", url,

@@ -6,10 +6,10 @@
 
 #include <stddef.h>
 
-/* GETs `url` (sending `api_key` as x-api-key when not empty) into `path`,
- * through `path`.tmp and a rename. Returns 0, or -1 with a message naming
- * the URL and the failure in `err`. Blocks; gives up after 5 minutes. */
-int fetch_file(const char *url, const char *api_key, const char *path,
-               char *err, size_t errlen);
+/* GETs `url`, a hub's signed download URL (no key is sent: the URL is
+ * the permission), into `path`, through `path`.tmp and a rename. Returns
+ * 0, or -1 with a message naming the URL and the failure in `err`.
+ * Blocks; gives up after 5 minutes. */
+int fetch_file(const char *url, const char *path, char *err, size_t errlen);
 
 #endif

@@ -13,6 +13,7 @@
 #include "http.h"
 #include "internal.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
@@ -305,6 +306,20 @@ static void http_mime_field(curl_mime *mime, const char *name,
   curl_mime_data(p, value, CURL_ZERO_TERMINATED);
 }
 
+/* best.pt / last.pt, or best.SUFFIX when the local file has another plain
+ * suffix (a C trainer's .bin): the hub keeps it for download names. */
+static void http_upload_filename(const http_upload *up, char *out, size_t n) {
+  const char *stem = up->final ? "best" : "last";
+  const char *base = up->path ? strrchr(up->path, '/') : NULL;
+  base = base ? base + 1 : up->path;
+  const char *dot = base ? strrchr(base, '.') : NULL;
+  size_t len = dot ? strlen(dot + 1) : 0;
+  bool plain = dot && dot != base && len > 0 && len < 16;
+  for (size_t i = 0; plain && i < len; i++)
+    plain = isalnum((unsigned char)dot[1 + i]) != 0;
+  snprintf(out, n, "%s.%s", stem, plain ? dot + 1 : "pt");
+}
+
 static curl_mime *http_build_mime(CURL *curl, const http_upload *up,
                                   http_reader *reader) {
   curl_mime *mime = curl_mime_init(curl);
@@ -321,9 +336,11 @@ static curl_mime *http_build_mime(CURL *curl, const http_upload *up,
     http_mime_field(mime, "isBest", up->is_best ? "True" : "False");
   }
   const char *part = up->final ? "best.pt" : "last.pt";
+  char filename[32];
+  http_upload_filename(up, filename, sizeof filename);
   curl_mimepart *p = curl_mime_addpart(mime);
   curl_mime_name(p, part);
-  curl_mime_filename(p, part);
+  curl_mime_filename(p, filename);
   curl_mime_type(p, "application/octet-stream");
   reader->fd = up->fd;
   reader->size = up->size;

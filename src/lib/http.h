@@ -50,6 +50,7 @@ typedef void (*http_progress_fn)(long long sent, long long total, void *user);
  * bytes), with the form fields of hub-api.md and header x-chub-sha256. */
 typedef struct http_upload {
   int fd;
+  const char *path; /* the local file; its suffix names the upload */
   long long size;
   const char *sha256;
   int epoch;

@@ -272,6 +272,7 @@ chub_code sender_upload_checkpoint(http_client *h, spool *sp,
     return CHUB_EIO;
   }
   http_upload up = {.fd = fd,
+                    .path = c->path,
                     .size = (long long)before.st_size,
                     .sha256 = sha,
                     .epoch = c->epoch,

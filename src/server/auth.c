@@ -103,10 +103,20 @@ unsigned auth_identify(chubd_request *req, chubd_reply *rep) {
     status = auth_lookup(req, key, rep);
   } else {
     const char *key = auth_header_key(req);
+    if (!key && req->r.kind == ROUTE_MODEL_BLOB && http_query(req, "sig")) {
+      status = links_verify(req, rep);
+      if (status || req->key.id == 0)
+        return status;
+      return auth_rate(req, rep); /* the issuing key's bucket */
+    }
     if (!key) {
       reply_error(rep, 401,
-                  "API key required: send header x-api-key; "
-                  "check your API key");
+                  "API key required: send header x-api-key%s; "
+                  "check your API key",
+                  req->r.kind == ROUTE_MODEL_BLOB
+                      ? ", or use the signed URL the model's weights, "
+                        "resume or checkpoints give"
+                      : "");
       return 401;
     }
     status = auth_lookup(req, key, rep);

@@ -42,6 +42,13 @@ static void chubd_usage(FILE *out) {
           "  --max-upload BYTES   largest weights upload (8589934592)\n"
           "  --rate-limit N       requests per second per key (100)\n"
           "  --rate-burst N       burst per key (200)\n"
+          "  --public-url URL     root of the download URLs chubd hands out "
+          "(default\n"
+          "                       http://LISTEN-HOST:PORT; env "
+          "CHUBD_PUBLIC_URL)\n"
+          "  --url-ttl S          lifetime of a signed download URL in "
+          "seconds\n"
+          "                       (86400; env CHUBD_URL_TTL)\n"
           "  --help, --version\n");
 }
 
@@ -92,6 +99,55 @@ static int chubd_parse_number(const char *s, double min, double max,
   return 0;
 }
 
+/* http[s]://HOST[:PORT][/PATH], kept without a trailing slash. */
+static int chubd_set_public_url(chubd_config *cfg, const char *url) {
+  size_t n = strlen(url);
+  const char *host = strncmp(url, "http://", 7) == 0    ? url + 7
+                     : strncmp(url, "https://", 8) == 0 ? url + 8
+                                                        : NULL;
+  if (!host || n >= sizeof cfg->public_url - 1 || *host == '\0' || *host == '/')
+    return -1;
+  for (const char *p = url; *p; p++)
+    if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127 ||
+        strchr("\"<>\\^`{|}?#", *p))
+      return -1;
+  while (n > 0 && url[n - 1] == '/')
+    n--;
+  memcpy(cfg->public_url, url, n);
+  cfg->public_url[n] = '\0';
+  return 0;
+}
+
+/* CHUBD_PUBLIC_URL and CHUBD_URL_TTL, which the flags override. */
+static int chubd_env(chubd_config *cfg) {
+  const char *v = getenv("CHUBD_PUBLIC_URL");
+  double d;
+  if (v && *v && chubd_set_public_url(cfg, v) < 0)
+    return chubd_bad("CHUBD_PUBLIC_URL wants http[s]://HOST[:PORT][/PATH], "
+                     "not \"%s\"",
+                     v);
+  v = getenv("CHUBD_URL_TTL");
+  if (v && *v) {
+    if (chubd_parse_number(v, 1, 3e7, &d) < 0)
+      return chubd_bad("CHUBD_URL_TTL wants seconds from 1 to 30000000, not "
+                       "\"%s\"",
+                       v);
+    cfg->url_ttl_s = (int64_t)d;
+  }
+  return 0;
+}
+
+/* Without --public-url, URLs name the address chubd listens on; a
+ * wildcard address names no host, so then each request's Host is used. */
+static void chubd_default_public_url(chubd_config *cfg) {
+  if (cfg->public_url[0] || strcmp(cfg->host, "0.0.0.0") == 0 ||
+      strcmp(cfg->host, "::") == 0 || cfg->host[0] == '\0')
+    return;
+  int v6 = strchr(cfg->host, ':') != NULL;
+  snprintf(cfg->public_url, sizeof cfg->public_url, "http://%s%s%s:%d",
+           v6 ? "[" : "", cfg->host, v6 ? "]" : "", cfg->port);
+}
+
 static int chubd_default_data(chubd_config *cfg) {
   const char *xdg = getenv("XDG_DATA_HOME");
   const char *home = getenv("HOME");
@@ -139,8 +195,9 @@ static int chubd_parse(int argc, char **argv, chubd_config *cfg, int *next) {
       continue;
     }
     static const char *const valued[] = {
-        "--listen",   "--data",       "--port-file",  "--agent-timeout",
-        "--max-body", "--max-upload", "--rate-limit", "--rate-burst"};
+        "--listen",     "--data",       "--port-file",  "--agent-timeout",
+        "--max-body",   "--max-upload", "--rate-limit", "--rate-burst",
+        "--public-url", "--url-ttl"};
     int known = 0;
     for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
       known |= strcmp(name, valued[k]) == 0;
@@ -185,6 +242,17 @@ static int chubd_parse(int argc, char **argv, chubd_config *cfg, int *next) {
         return chubd_bad("--rate-burst wants a count of 1 or more, not "
                          "\"%s\"",
                          val);
+    } else if (!strcmp(name, "--public-url")) {
+      if (chubd_set_public_url(cfg, val) < 0)
+        return chubd_bad("--public-url wants http[s]://HOST[:PORT][/PATH] "
+                         "without query or spaces, not \"%s\"",
+                         val);
+    } else if (!strcmp(name, "--url-ttl")) {
+      if (chubd_parse_number(val, 1, 3e7, &d) < 0)
+        return chubd_bad("--url-ttl wants seconds from 1 to 30000000, not "
+                         "\"%s\"",
+                         val);
+      cfg->url_ttl_s = (int64_t)d;
     } else {
       return chubd_bad("unknown option %s", name);
     }
@@ -263,11 +331,19 @@ static int chubd_serve(chubd_server *srv) {
     close(lock_fd);
     return 1;
   }
+  if (sign_secret_load(srv->cfg.data_dir, srv->url_secret, err, sizeof err) <
+      0) {
+    fprintf(stderr, "chubd: %s\n", err);
+    srv->st->ops->close(srv->st);
+    close(lock_fd);
+    return 1;
+  }
   srv->rl = ratelimit_new(srv->cfg.rate, srv->cfg.burst);
   srv->kc = keycache_new(srv->cfg.data_dir);
   pthread_mutex_init(&srv->blobs_mu, NULL);
   atomic_init(&srv->in_flight, 0);
   atomic_init(&srv->suspended, 0);
+  atomic_init(&srv->public_url_ready, srv->cfg.public_url[0] != '\0');
 
   sigset_t stop;
   sigemptyset(&stop);
@@ -286,6 +362,8 @@ static int chubd_serve(chubd_server *srv) {
     goto out;
   }
   srv->cfg.port = http_bound_port(d);
+  chubd_default_public_url(&srv->cfg);
+  atomic_store(&srv->public_url_ready, 1);
   if (srv->cfg.port_file[0] &&
       chubd_write_port_file(srv->cfg.port_file, srv->cfg.port) < 0) {
     fprintf(stderr, "chubd: cannot write port file %s: %s\n",
@@ -328,8 +406,11 @@ int chubd_main(int argc, char **argv) {
   cfg->max_upload = 8ull * 1024 * 1024 * 1024;
   cfg->rate = 100;
   cfg->burst = 200;
+  cfg->url_ttl_s = 24 * 3600;
   int next = argc;
-  int rc = chubd_parse(argc, argv, cfg, &next);
+  int rc = chubd_env(cfg);
+  if (rc == 0)
+    rc = chubd_parse(argc, argv, cfg, &next);
   if (rc == 1) {
     free(srv);
     return 0;

@@ -82,7 +82,10 @@ static int http_takes_json(const route *r) {
   case ROUTE_EVENTS:
   case ROUTE_HEARTBEAT:
   case ROUTE_UI_LOGIN:
+  case ROUTE_MODEL_RESET:
     return 1;
+  case ROUTE_MODEL_EXPORT:
+    return r->id[0] == '\0'; /* /get-export names the model in its body */
   case ROUTE_MODELS:
     return r->method == ROUTE_POST;
   case ROUTE_MODEL:
@@ -220,7 +223,15 @@ static void http_dispatch(chubd_request *req, chubd_reply *rep) {
     weights_upload_finish(req, rep);
     break;
   case ROUTE_MODEL_WEIGHTS:
+  case ROUTE_MODEL_BLOB:
     weights_get(req, rep);
+    break;
+  case ROUTE_MODEL_RESET:
+    models_reset(req, rep);
+    break;
+  case ROUTE_MODEL_EXPORT:
+  case ROUTE_PREDICT:
+    models_not_run(req, rep);
     break;
   case ROUTE_HEARTBEAT:
     heartbeat_post(req, rep);

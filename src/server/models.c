@@ -50,23 +50,16 @@ static const char *models_status(const chubd_server *srv,
   return m->status;
 }
 
-/* "http://HOST" as the client reached us, for absolute download URLs. */
-static void models_base_url(const chubd_request *req, char *out, size_t n) {
-  const char *host = http_header(req, "host");
-  if (host && *host && strlen(host) < 200 && !strpbrk(host, " /\"\\"))
-    snprintf(out, n, "http://%s", host);
-  else
-    snprintf(out, n, "http://%.200s:%d", req->srv->cfg.host,
-             req->srv->cfg.port);
-}
-
 static json_t *models_checkpoints(const chubd_request *req, const char *id,
                                   const store_checkpoint *k, size_t n) {
   json_t *arr = json_array();
   for (size_t i = 0; i < n; i++) {
-    char url[160];
-    snprintf(url, sizeof url, "/%s/models/%s/weights/%s",
-             req->r.ui ? "ui" : "v1", id, k[i].sha256);
+    char url[1024], role[32];
+    if (k[i].final)
+      snprintf(role, sizeof role, "final");
+    else
+      snprintf(role, sizeof role, "epoch%lld", (long long)k[i].epoch);
+    links_weights(req, id, &k[i], role, url, sizeof url);
     json_t *c = json_pack(
         "{s:I, s:s, s:b, s:I, s:s, s:s}", "epoch", (json_int_t)k[i].epoch,
         "type", k[i].final ? "final" : "epoch", "is_best", k[i].is_best, "size",
@@ -99,6 +92,8 @@ void models_pick(const store_checkpoint *k, size_t n, long *last, long *best) {
     *last = 0; /* only a final upload: it is also the latest weights */
 }
 
+/* resume and weights: signed URLs of the last and best weights; before
+ * any, a model started from parent weights names those as its weights. */
 static void models_weights_fields(const chubd_request *req, json_t *o,
                                   const store_model *m,
                                   const store_checkpoint *k, size_t n) {
@@ -106,22 +101,41 @@ static void models_weights_fields(const chubd_request *req, json_t *o,
   models_pick(k, n, &last, &best);
   json_object_set_new(o, "has_last_weights", json_boolean(last >= 0));
   json_object_set_new(o, "has_best_weights", json_boolean(best >= 0));
-  char base[256], url[400];
-  if (req->r.ui)
-    base[0] = '\0';
-  else
-    models_base_url(req, base, sizeof base);
-  const char *prefix = req->r.ui ? "ui" : "v1";
+  char url[1024];
   if (last >= 0) {
-    snprintf(url, sizeof url, "%s/%s/models/%s/weights/last", base, prefix,
-             m->id);
+    links_weights(req, m->id, &k[last], "last", url, sizeof url);
     json_object_set_new(o, "resume", json_string(url));
   }
   if (best >= 0) {
-    snprintf(url, sizeof url, "%s/%s/models/%s/weights/best", base, prefix,
-             m->id);
+    links_weights(req, m->id, &k[best], "best", url, sizeof url);
     json_object_set_new(o, "weights", json_string(url));
+  } else if (json_is_true(json_object_get(o, "is_pretrained"))) {
+    models_copy(o, "weights", json_object_get(o, "parent"), "name");
   }
+}
+
+/* cfg must be a file Ultralytics can build: a bare architecture name
+ * ("yolov8n-cls", as the client sends it with the suffix stripped) or a
+ * weights name becomes NAME.yaml; other names (a C trainer's "mlp.cfg")
+ * are kept as given. */
+static json_t *models_cfg(json_t *arch) {
+  const char *name = json_string_value(arch);
+  if (!name || !*name)
+    return NULL;
+  const char *dot = strrchr(name, '.');
+  size_t stem = strlen(name);
+  if (dot && strcmp(dot, ".pt") == 0)
+    stem = (size_t)(dot - name);
+  else if (dot)
+    return json_string(name);
+  char *cfg = malloc(stem + 6);
+  if (!cfg)
+    return NULL;
+  memcpy(cfg, name, stem);
+  memcpy(cfg + stem, ".yaml", 6);
+  json_t *v = json_string(cfg);
+  free(cfg);
+  return v;
 }
 
 static void models_config_fields(json_t *o, json_t *config, json_t *dataset,
@@ -149,8 +163,9 @@ static void models_config_fields(json_t *o, json_t *config, json_t *dataset,
   json_object_set_new(o, "train_args", args);
   json_t *arch =
       json_object_get(json_object_get(lineage, "architecture"), "name");
-  if (json_is_string(arch))
-    json_object_set(o, "cfg", arch);
+  json_t *cfg = models_cfg(arch);
+  if (cfg)
+    json_object_set_new(o, "cfg", cfg);
   json_t *parent = json_object_get(lineage, "parent");
   json_t *pname = json_object_get(parent, "name");
   int pretrained = json_is_string(pname) && json_string_length(pname) > 0;
@@ -451,4 +466,67 @@ void models_delete(chubd_request *req, chubd_reply *rep) {
   reply_data(rep, 200, json_pack("{s:s, s:b}", "id", req->r.id, "hard", hard),
              hard ? "model deleted with its metrics and weights"
                   : "model deleted");
+}
+
+/* The model a /model-reset or /get-export body names in "modelId", into
+ * req->r.id; -1 with a 400 in rep when it names none. */
+static int models_body_id(chubd_request *req, chubd_reply *rep) {
+  char err[VALIDATE_ERR];
+  json_t *body;
+  if (validate_json_object(req->body, req->body_len, &body, err) < 0) {
+    reply_error(rep, 400, "%s", err);
+    return -1;
+  }
+  const char *id = json_string_value(json_object_get(body, "modelId"));
+  int ok = id && util_is_alnum_n(id, UTIL_ID_LEN);
+  if (ok)
+    memcpy(req->r.id, id, UTIL_ID_LEN + 1);
+  json_decref(body);
+  if (!ok) {
+    reply_error(rep, 400,
+                "field \"modelId\" must be a model id (20 characters "
+                "[A-Za-z0-9])");
+    return -1;
+  }
+  return 0;
+}
+
+void models_reset(chubd_request *req, chubd_reply *rep) {
+  if (models_body_id(req, rep) < 0 || models_check(req, rep) < 0)
+    return;
+  store *st = req->srv->st;
+  store_checkpoint *k = NULL;
+  size_t n = 0;
+  store_rc rc = st->ops->checkpoints(st, req->r.id, &k, &n);
+  if (rc == STORE_OK)
+    rc = st->ops->model_reset(st, req->r.id, req->owner, util_now_ms());
+  if (rc == STORE_OK)
+    models_drop_blobs(req, k, n);
+  free(k);
+  if (rc == STORE_NOTFOUND) {
+    reply_error(rep, 404, "model %s not found", req->r.id);
+    return;
+  }
+  if (rc != STORE_OK) {
+    reply_store(rep, rc, "model");
+    return;
+  }
+  reply_data(rep, 200,
+             json_pack("{s:s, s:s}", "id", req->r.id, "status", "new"),
+             "model reset: metrics and weights removed, status new");
+}
+
+void models_not_run(chubd_request *req, chubd_reply *rep) {
+  if (req->r.id[0] == '\0' && models_body_id(req, rep) < 0)
+    return;
+  if (models_check(req, rep) < 0)
+    return;
+  int predict = req->r.kind == ROUTE_PREDICT;
+  reply_error(rep, 501,
+              "chubd stores and serves models but does not run them, so it "
+              "cannot %s; download the weights (GET /v1/models/%s, field "
+              "\"weights\") and %s locally, e.g. `yolo %s model=WEIGHTS_URL%s`",
+              predict ? "predict" : "export", req->r.id,
+              predict ? "predict" : "export", predict ? "predict" : "export",
+              predict ? " source=IMAGE" : " format=onnx");
 }

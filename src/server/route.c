@@ -94,6 +94,18 @@ static void route_set(route *r, route_kind kind, int allowed) {
     route_fail(r, 405, "method not allowed on this path");
 }
 
+static int route_file_name_ok(const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n == 0 || n > max || s[0] == '.')
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!isalnum(c) && c != '.' && c != '-' && c != '_')
+      return 0;
+  }
+  return 1;
+}
+
 static int route_take_id(route *r, const char *seg) {
   if (!util_is_alnum_n(seg, UTIL_ID_LEN)) {
     route_fail(r, 400, "model id must be 20 characters [A-Za-z0-9]");
@@ -134,24 +146,27 @@ static void route_models(route *r, char **segs, int n) {
     route_set(r, ROUTE_MODEL_METRICS, ROUTE_GET);
   } else if (n == 2 && !r->ui && strcmp(segs[1], "upload") == 0) {
     route_set(r, ROUTE_MODEL_UPLOAD, ROUTE_POST);
+  } else if (n == 2 && !r->ui && strcmp(segs[1], "export") == 0) {
+    route_set(r, ROUTE_MODEL_EXPORT, ROUTE_POST);
   } else if (n == 3 && strcmp(segs[1], "weights") == 0) {
     if (route_take_weights(r, segs[2]))
       route_set(r, ROUTE_MODEL_WEIGHTS, ROUTE_GET);
+  } else if (n == 4 && !r->ui && strcmp(segs[1], "weights") == 0) {
+    if (!util_is_sha256_hex(segs[2]) || !route_take_weights(r, segs[2]))
+      route_fail(r, 400,
+                 "weights must be a 64-digit sha256 before a file "
+                 "name");
+    else if (!route_file_name_ok(segs[3], ROUTE_NAME_MAX))
+      route_fail(r, 400,
+                 "download file name must be 1 to 128 characters "
+                 "[A-Za-z0-9._-], not starting with a dot");
+    else {
+      strcpy(r->name, segs[3]);
+      route_set(r, ROUTE_MODEL_BLOB, ROUTE_GET);
+    }
   } else {
     route_fail(r, 404, "no such endpoint");
   }
-}
-
-static int route_asset_name_ok(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 64 || s[0] == '.')
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (!isalnum(c) && c != '.' && c != '-' && c != '_')
-      return 0;
-  }
-  return 1;
 }
 
 static void route_v1(route *r, char **segs, int n) {
@@ -163,9 +178,12 @@ static void route_v1(route *r, char **segs, int n) {
     route_set(r, ROUTE_EVENTS, ROUTE_POST);
   else if (n >= 1 && strcmp(segs[0], "models") == 0)
     route_models(r, segs + 1, n - 1);
-  else if (n == 4 && strcmp(segs[0], "agent") == 0 &&
-           strcmp(segs[1], "heartbeat") == 0 &&
-           strcmp(segs[2], "models") == 0) {
+  else if (n == 2 && strcmp(segs[0], "predict") == 0) {
+    if (route_take_id(r, segs[1]))
+      route_set(r, ROUTE_PREDICT, ROUTE_POST);
+  } else if (n == 4 && strcmp(segs[0], "agent") == 0 &&
+             strcmp(segs[1], "heartbeat") == 0 &&
+             strcmp(segs[2], "models") == 0) {
     if (route_take_id(r, segs[3]))
       route_set(r, ROUTE_HEARTBEAT, ROUTE_POST);
   } else
@@ -194,7 +212,7 @@ static void route_page(route *r, char **segs, int n) {
       return;
     strcpy(r->asset, "/model.html");
   } else if (n == 2 && strcmp(segs[0], "static") == 0 &&
-             route_asset_name_ok(segs[1])) {
+             route_file_name_ok(segs[1], 64)) {
     snprintf(r->asset, sizeof r->asset, "/static/%s", segs[1]);
   } else {
     route_fail(r, 404, "no such page");
@@ -217,6 +235,10 @@ void route_parse(const char *method, const char *path, route *r) {
     route_v1(r, segs + 1, n - 1);
   else if (n >= 1 && strcmp(segs[0], "ui") == 0)
     route_ui(r, segs + 1, n - 1);
+  else if (n == 1 && strcmp(segs[0], "model-reset") == 0)
+    route_set(r, ROUTE_MODEL_RESET, ROUTE_POST);
+  else if (n == 1 && strcmp(segs[0], "get-export") == 0)
+    route_set(r, ROUTE_MODEL_EXPORT, ROUTE_POST);
   else
     route_page(r, segs, n);
 }

@@ -21,6 +21,10 @@ typedef enum route_kind {
   ROUTE_MODEL_METRICS, /* .../models/{id}/metrics */
   ROUTE_MODEL_UPLOAD,  /* /v1/models/{id}/upload */
   ROUTE_MODEL_WEIGHTS, /* .../models/{id}/weights/{last|best|sha256} */
+  ROUTE_MODEL_BLOB,    /* /v1/models/{id}/weights/{sha256}/{name}: signed */
+  ROUTE_MODEL_RESET,   /* /model-reset */
+  ROUTE_MODEL_EXPORT,  /* /v1/models/{id}/export, /get-export */
+  ROUTE_PREDICT,       /* /v1/predict/{id} */
   ROUTE_HEARTBEAT,     /* /v1/agent/heartbeat/models/{id} */
   ROUTE_UI_LOGIN,      /* /ui/login */
   ROUTE_UI_LOGOUT,     /* /ui/logout */
@@ -38,16 +42,20 @@ enum route_method {
   ROUTE_OTHER = 128,
 };
 
+/* A download's file name: [A-Za-z0-9._-], not starting with a dot. */
+#define ROUTE_NAME_MAX 128
+
 typedef struct route {
   route_kind kind;
-  int ui;                   /* under /ui: cookie auth, /ui urls */
-  int method;               /* one of route_method */
-  int allowed;              /* methods the path takes (for 405/Allow) */
-  unsigned status;          /* 0 when routed, else 400, 404 or 405 */
-  const char *error;        /* for a person, when status != 0 */
-  char id[UTIL_ID_LEN + 1]; /* model id when the path has one */
-  char weights[65];         /* "last", "best" or lower-case sha256 */
-  char asset[96];           /* page routes: the asset path to serve */
+  int ui;                        /* under /ui: cookie auth, /ui urls */
+  int method;                    /* one of route_method */
+  int allowed;                   /* methods the path takes (for 405/Allow) */
+  unsigned status;               /* 0 when routed, else 400, 404 or 405 */
+  const char *error;             /* for a person, when status != 0 */
+  char id[UTIL_ID_LEN + 1];      /* model id when the path has one */
+  char weights[65];              /* "last", "best" or lower-case sha256 */
+  char name[ROUTE_NAME_MAX + 1]; /* ROUTE_MODEL_BLOB: the file name */
+  char asset[96];                /* page routes: the asset path to serve */
 } route;
 
 /* The route_method bit for an HTTP method name. */

@@ -63,6 +63,8 @@ static const char *const schema_sqlite_migrations[] = {
     "  name TEXT NOT NULL,"
     "  params TEXT NOT NULL,"
     "  received_ms INTEGER NOT NULL);",
+    /* 2: the suffix of the uploaded file, for download file names */
+    "ALTER TABLE checkpoints ADD COLUMN suffix TEXT NOT NULL DEFAULT '.pt';",
 };
 
 #define SCHEMA_SQLITE_COUNT                                                    \

@@ -20,6 +20,7 @@
 #include "keycache.h"
 #include "ratelimit.h"
 #include "route.h"
+#include "sign.h"
 #include "store.h"
 
 #define CHUBD_VERSION "0.1.0"
@@ -35,6 +36,8 @@ typedef struct chubd_config {
   uint64_t max_upload;
   double rate;
   double burst;
+  char public_url[512]; /* root of the URLs handed out; "" = from Host */
+  int64_t url_ttl_s;    /* lifetime of a signed download URL */
 } chubd_config;
 
 /* The running server: built once by chubd.c, shared read-only by every
@@ -44,7 +47,11 @@ typedef struct chubd_server {
   store *st;
   ratelimit *rl;
   keycache *kc;
-  int loopback;             /* listening on loopback: pages need no key */
+  int loopback; /* listening on loopback: pages need no key */
+  unsigned char url_secret[SIGN_SECRET_LEN]; /* signs download URLs */
+  /* cfg.public_url is final once set: the default needs the bound port,
+   * known only after the request threads started. */
+  atomic_int public_url_ready;
   pthread_mutex_t blobs_mu; /* orders blob commits against blob removal */
   atomic_int in_flight;     /* requests between first call and completion */
   atomic_int suspended;     /* requests waiting for the store to answer */
@@ -112,6 +119,10 @@ void models_get(chubd_request *req, chubd_reply *rep);
 void models_list(chubd_request *req, chubd_reply *rep);
 void models_patch(chubd_request *req, chubd_reply *rep);
 void models_delete(chubd_request *req, chubd_reply *rep);
+/* POST /model-reset {"modelId"}. */
+void models_reset(chubd_request *req, chubd_reply *rep);
+/* Export and predict: 501, chubd does not run models. */
+void models_not_run(chubd_request *req, chubd_reply *rep);
 /* The model as the caller may see it, or a 404 reply. */
 int models_lookup(chubd_request *req, chubd_reply *rep, store_model *m);
 /* Whether the caller may see the model, or a 404 reply; no model read. */
@@ -147,6 +158,18 @@ void weights_upload_finish(chubd_request *req, chubd_reply *rep);
 /* Drops an unfinished upload and its temporary file. */
 void weights_upload_free(weights_upload *up);
 void weights_get(chubd_request *req, chubd_reply *rep);
+
+/* links.c: the absolute, signed download URLs chubd hands out */
+/* The public root ("http://host:port[/prefix]") into out. */
+void links_root(const chubd_request *req, char *out, size_t n);
+/* The signed URL of checkpoint c of model id, whose file name says `role`
+ * (best, last, epochN, final), into out. */
+void links_weights(const chubd_request *req, const char *id,
+                   const store_checkpoint *c, const char *role, char *out,
+                   size_t n);
+/* Checks the signature of a download URL presented without a key and
+ * sets whose models it may fetch. 0, or the status of the error in rep. */
+unsigned links_verify(chubd_request *req, chubd_reply *rep);
 
 /* heartbeat.c, events.c, pages.c */
 void heartbeat_post(chubd_request *req, chubd_reply *rep);

@@ -27,6 +27,7 @@ typedef enum store_rc {
 } store_rc;
 
 #define STORE_OWNER_MAX 64
+#define STORE_SUFFIX_MAX 16
 
 typedef struct store_key {
   int64_t id;
@@ -58,6 +59,7 @@ typedef struct store_checkpoint {
   double map;
   int64_t size;
   char sha256[65];
+  char suffix[STORE_SUFFIX_MAX + 1]; /* the uploaded file's, e.g. ".pt" */
   int64_t created_ms;
 } store_checkpoint;
 
@@ -81,6 +83,8 @@ typedef struct store_ops {
   store_rc (*key_find)(store *s, const char *prefix,
                        const unsigned char hash[32], store_key *out);
   store_rc (*key_list)(store *s, store_key_cb cb, void *ud);
+  /* The key with this id, revoked or not (revoked_ms says). */
+  store_rc (*key_get)(store *s, int64_t id, store_key *out);
   /* Revokes keys whose prefix or owner name is `match`; *count of them. */
   store_rc (*key_revoke)(store *s, const char *match, int64_t now, int *count);
 
@@ -101,6 +105,10 @@ typedef struct store_ops {
   store_rc (*model_update)(store *s, const char *id, const char *meta,
                            const char *config, int64_t now);
   store_rc (*model_delete)(store *s, const char *id, int hard);
+  /* Drops owner's model's metrics, checkpoints and agent and sets it back
+   * to new, in one transaction (owner NULL: anyone's). */
+  store_rc (*model_reset)(store *s, const char *id, const char *owner,
+                          int64_t now);
 
   /* Stores (replaces) each epoch of owner's model (owner NULL: anyone's),
    * moves new -> training; one transaction, STORE_NOTFOUND for no model. */

@@ -50,6 +50,7 @@ enum store_sqlite_stmt {
   SQ_KEY_FIND,
   SQ_KEY_LIST,
   SQ_KEY_REVOKE,
+  SQ_KEY_GET,
   SQ_MODEL_ADD,
   SQ_MODEL_GET,
   SQ_MODEL_LIST,
@@ -71,6 +72,7 @@ enum store_sqlite_stmt {
   SQ_BLOB_USED,
   SQ_HEARTBEAT,
   SQ_EVENT_ADD,
+  SQ_MODEL_RESET,
   SQ_COUNT
 };
 
@@ -86,6 +88,8 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                     "FROM keys ORDER BY id",
     [SQ_KEY_REVOKE] = "UPDATE keys SET revoked_ms = ?1 WHERE revoked_ms = 0 "
                       "AND (prefix = ?2 OR owner = ?2)",
+    [SQ_KEY_GET] = "SELECT id, owner, prefix, created_ms, revoked_ms "
+                   "FROM keys WHERE id = ?1",
     [SQ_MODEL_ADD] = "INSERT INTO models (id, owner, meta, config, dataset, "
                      "lineage, created_ms, updated_ms) "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -120,12 +124,12 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
     [SQ_MODEL_STATUS] = "SELECT status FROM models WHERE id = ?1 "
                         "AND deleted = 0",
     [SQ_CKPT_ADD] = "INSERT INTO checkpoints (model_id, epoch, final, "
-                    "is_best, map, size, sha256, created_ms) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "is_best, map, size, sha256, created_ms, suffix) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [SQ_MODEL_TRAINED] = "UPDATE models SET status = 'trained', "
                          "updated_ms = ?2, last_seen_ms = ?2 WHERE id = ?1",
     [SQ_CKPTS] = "SELECT epoch, final, is_best, map, size, sha256, "
-                 "created_ms FROM checkpoints WHERE model_id = ?1 "
+                 "created_ms, suffix FROM checkpoints WHERE model_id = ?1 "
                  "ORDER BY id DESC",
     [SQ_BLOB_USED] = "SELECT 1 FROM checkpoints WHERE sha256 = ?1 LIMIT 1",
     [SQ_HEARTBEAT] = "UPDATE models SET status = CASE status WHEN 'new' "
@@ -134,6 +138,10 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                      "WHERE id = ?1 AND deleted = 0",
     [SQ_EVENT_ADD] = "INSERT INTO events (client_id, name, params, "
                      "received_ms) VALUES (?1, ?2, ?3, ?4)",
+    [SQ_MODEL_RESET] = "UPDATE models SET status = 'new', updated_ms = ?2, "
+                       "last_seen_ms = 0, heartbeat_ms = 0, agent_id = '', "
+                       "agent_name = '' WHERE id = ?1 AND deleted = 0 "
+                       "AND (?3 IS NULL OR owner = ?3)",
 };
 
 typedef struct store_sqlite store_sqlite;
@@ -422,6 +430,28 @@ static store_rc store_sqlite_key_list(store *s, store_key_cb cb, void *ud) {
   return result;
 }
 
+static store_rc store_sqlite_key_get(store *s, int64_t id, store_key *out) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_KEY_GET);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_int64(st, 1, id);
+  int rc = sqlite3_step(st);
+  store_rc result = STORE_NOTFOUND;
+  if (rc == SQLITE_ROW) {
+    out->id = sqlite3_column_int64(st, 0);
+    store_sqlite_text(st, 1, out->owner, sizeof out->owner);
+    store_sqlite_text(st, 2, out->prefix, sizeof out->prefix);
+    out->created_ms = sqlite3_column_int64(st, 3);
+    out->revoked_ms = sqlite3_column_int64(st, 4);
+    result = STORE_OK;
+  } else if (rc != SQLITE_DONE) {
+    result = store_sqlite_fail(c, "key_get");
+  }
+  sqlite3_reset(st);
+  return result;
+}
+
 static store_rc store_sqlite_key_revoke_locked(store_sqlite_conn *c,
                                                const char *match, int64_t now,
                                                int *count) {
@@ -671,6 +701,37 @@ static store_rc store_sqlite_model_delete_locked(store_sqlite_conn *c,
 
 static store_rc store_sqlite_model_delete(store *s, const char *id, int hard) {
   STORE_SQLITE_WRITE(s, store_sqlite_model_delete_locked(w_, id, hard));
+}
+
+static store_rc store_sqlite_model_reset_locked(store_sqlite_conn *c,
+                                                const char *id,
+                                                const char *owner,
+                                                int64_t now) {
+  if (store_sqlite_begin(c) < 0)
+    return store_sqlite_fail(c, "model_reset");
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_RESET);
+  if (!st)
+    return store_sqlite_abort(c, "model_reset");
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, now);
+  store_sqlite_bind_owner(st, 3, owner);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_abort(c, "model_reset");
+  if (sqlite3_changes(c->db) == 0) {
+    store_sqlite_rollback(c);
+    return STORE_NOTFOUND;
+  }
+  if (store_sqlite_step_id(c, SQ_METRICS_DEL, id) < 0 ||
+      store_sqlite_step_id(c, SQ_CKPT_DEL, id) < 0)
+    return store_sqlite_abort(c, "model_reset");
+  return store_sqlite_commit(c, "model_reset");
+}
+
+static store_rc store_sqlite_model_reset(store *s, const char *id,
+                                         const char *owner, int64_t now) {
+  STORE_SQLITE_WRITE(s, store_sqlite_model_reset_locked(w_, id, owner, now));
 }
 
 /* ------------------------------------------------------------- metrics */
@@ -963,6 +1024,7 @@ static store_rc store_sqlite_checkpoint_add_locked(store_sqlite_conn *c,
   sqlite3_bind_int64(st, 6, k->size);
   sqlite3_bind_text(st, 7, k->sha256, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 8, k->created_ms);
+  sqlite3_bind_text(st, 9, k->suffix[0] ? k->suffix : ".pt", -1, SQLITE_STATIC);
   rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE)
@@ -1020,6 +1082,7 @@ static store_rc store_sqlite_checkpoints(store *s, const char *id,
     k->size = sqlite3_column_int64(st, 4);
     store_sqlite_text(st, 5, k->sha256, sizeof k->sha256);
     k->created_ms = sqlite3_column_int64(st, 6);
+    store_sqlite_text(st, 7, k->suffix, sizeof k->suffix);
   }
   if (result == STORE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
     result = store_sqlite_fail(c, "checkpoints");
@@ -1164,12 +1227,14 @@ static const store_ops store_sqlite_ops = {
     .key_find = store_sqlite_key_find,
     .key_list = store_sqlite_key_list,
     .key_revoke = store_sqlite_key_revoke,
+    .key_get = store_sqlite_key_get,
     .model_add = store_sqlite_model_add,
     .model_get = store_sqlite_model_get,
     .model_check = store_sqlite_model_check,
     .model_list = store_sqlite_model_list,
     .model_update = store_sqlite_model_update,
     .model_delete = store_sqlite_model_delete,
+    .model_reset = store_sqlite_model_reset,
     .metrics_put = store_sqlite_metrics_put,
     .metrics_put_async = store_sqlite_metrics_put_async,
     .metrics_get = store_sqlite_metrics_get,

@@ -14,6 +14,7 @@
  */
 #include "server.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -43,7 +44,8 @@ struct weights_upload {
   char value[128];
   size_t value_len;
   validate_upload fields;
-  unsigned status; /* first error, 0 while fine */
+  char suffix[STORE_SUFFIX_MAX + 1]; /* of the file part's name */
+  unsigned status;                   /* first error, 0 while fine */
   char err[VALIDATE_ERR];
 };
 
@@ -94,6 +96,24 @@ static void weights_end_part(weights_upload *up) {
 static int weights_is_file(const char *key, const char *filename) {
   return filename != NULL || strcmp(key, "last.pt") == 0 ||
          strcmp(key, "best.pt") == 0;
+}
+
+/* ".pt" unless the file part's name ends in another plain suffix (a C
+ * trainer's ".bin", ".gguf"), which download names then keep. */
+static void weights_take_suffix(weights_upload *up, const char *filename) {
+  snprintf(up->suffix, sizeof up->suffix, ".pt");
+  const char *dot = filename ? strrchr(filename, '.') : NULL;
+  if (!dot || dot == filename)
+    return;
+  size_t n = strlen(dot + 1);
+  if (n == 0 || n >= STORE_SUFFIX_MAX)
+    return;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)dot[1 + i]))
+      return;
+  up->suffix[0] = '.';
+  for (size_t i = 0; i <= n; i++)
+    up->suffix[1 + i] = (char)tolower((unsigned char)dot[1 + i]);
 }
 
 static void weights_begin_part(weights_upload *up, const char *key,
@@ -156,8 +176,11 @@ static enum MHD_Result weights_iter(void *cls, enum MHD_ValueKind kind,
   int same = up->have_part && strcmp(up->part_key, key) == 0 &&
              up->part_is_file == is_file && up->value_len == 0 &&
              (!is_file || up->size == 0);
-  if (off == 0 && !same)
+  if (off == 0 && !same) {
     weights_begin_part(up, key, is_file);
+    if (is_file)
+      weights_take_suffix(up, filename ? filename : key);
+  }
   if (is_file) {
     weights_file_data(up, data, size);
   } else if (!up->status) {
@@ -249,6 +272,7 @@ static void weights_store(chubd_request *req, weights_upload *up,
   k.map = up->fields.map;
   k.size = (int64_t)up->size;
   memcpy(k.sha256, sha, 65);
+  snprintf(k.suffix, sizeof k.suffix, "%s", up->suffix[0] ? up->suffix : ".pt");
   k.created_ms = util_now_ms();
 
   chubd_server *srv = req->srv;
@@ -397,15 +421,20 @@ void weights_get(chubd_request *req, chubd_reply *rep) {
     return;
   }
   uint64_t size = (uint64_t)sb.st_size;
-  char label[32];
-  if (strlen(req->r.weights) == 64)
-    snprintf(label, sizeof label, "epoch%lld", (long long)c.epoch);
-  else
-    snprintf(label, sizeof label, "%.8s", req->r.weights);
   reply_header(rep, "ETag", "\"%s\"", c.sha256);
   reply_header(rep, "Accept-Ranges", "bytes");
-  reply_header(rep, "Content-Disposition", "attachment; filename=\"%s-%s.pt\"",
-               req->r.id, label);
+  if (req->r.kind == ROUTE_MODEL_BLOB) {
+    reply_header(rep, "Content-Disposition", "attachment; filename=\"%s\"",
+                 req->r.name);
+  } else {
+    char label[32];
+    if (strlen(req->r.weights) == 64)
+      snprintf(label, sizeof label, "epoch%lld", (long long)c.epoch);
+    else
+      snprintf(label, sizeof label, "%.8s", req->r.weights);
+    reply_header(rep, "Content-Disposition", "attachment; filename=\"%s-%s%s\"",
+                 req->r.id, label, c.suffix);
+  }
   if (weights_etag_matches(http_header(req, "if-none-match"), c.sha256)) {
     close(fd);
     rep->status = 304;

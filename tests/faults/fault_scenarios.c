@@ -502,11 +502,14 @@ static int fs_check_metrics(fs_env *e, const char *id, const fs_expect *x,
   return 0;
 }
 
-/* Downloads `path` from chubd (straight, not through the proxy): the
- * SHA-256 and size of the bytes, or -1. */
+/* Downloads `path` (a path on chubd, or an absolute URL the hub gave)
+ * from chubd (straight, not through the proxy): the SHA-256 and size of
+ * the bytes, or -1. */
 static int fs_download_sha(fs_env *e, const char *path, char hex[65],
                            size_t *size) {
-  char *url = th_fmt("%s%s", chubd_proc_base_url(e->hub), path);
+  char *url = strncmp(path, "http", 4) == 0
+                  ? th_fmt("%s", path)
+                  : th_fmt("%s%s", chubd_proc_base_url(e->hub), path);
   char *key = th_fmt("x-api-key: %s", chubd_proc_key(e->hub));
   const char *const hdrs[] = {key, NULL};
   th_response resp = {0};

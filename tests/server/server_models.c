@@ -30,7 +30,8 @@ static void server_models_create_read(void **state) {
   sv_assert_str(th_json_str(m, "device"), "cpu");
   sv_assert_str(th_json_str(m, "cache"), "ram");
   sv_assert_str(th_json_str(m, "data"), "coco8.yaml");
-  sv_assert_str(th_json_str(m, "cfg"), "yolo11n");
+  /* A bare architecture name is served as the file Ultralytics builds. */
+  sv_assert_str(th_json_str(m, "cfg"), "yolo11n.yaml");
 
   sv_assert_str(th_json_str(m, "train_args.data"), "coco8.yaml");
   assert_int_equal(th_json_int(m, "train_args.epochs", -1), 100);
@@ -47,8 +48,10 @@ static void server_models_create_read(void **state) {
   assert_true(th_json_bool(m, "is_custom") >= 0);
   /* Absent until uploaded / until the first heartbeat. */
   assert_null(th_json_at(m, "resume"));
-  assert_null(th_json_at(m, "weights"));
   assert_null(th_json_at(m, "agent"));
+  /* Until its own weights exist, a pretrained model's weights are its
+   * parent's, which Ultralytics loads to start from. */
+  sv_assert_str(th_json_str(m, "weights"), "yolo11n.pt");
   /* Extension fields of the chubd interface spec. */
   json_t *ck = th_json_at(m, "checkpoints");
   assert_true(json_is_array(ck));

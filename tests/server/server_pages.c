@@ -128,10 +128,26 @@ static void server_pages_ui_json(void **state) {
   sv_assert_str(th_json_str(env, "data.status"), "training");
   assert_int_equal(th_json_int(env, "data.metrics_count", -1), 2);
   assert_int_equal(th_json_int(env, "data.last_epoch", -1), 1);
+  /* The page links the same signed download URL the API gives, which
+   * works without a cookie or key. */
   char *ui_url = th_fmt("/ui/models/%s/weights/%s", id, hex);
-  sv_assert_str(th_json_str(env, "data.checkpoints.0.url"), ui_url);
+  char *link_want =
+      th_fmt("%s/v1/models/%s/weights/%s/", chubd_proc_base_url(p), id, hex);
+  char *link = strdup(th_json_str(env, "data.checkpoints.0.url")
+                          ? th_json_str(env, "data.checkpoints.0.url")
+                          : "(none)");
+  if (strncmp(link, link_want, strlen(link_want)) != 0)
+    fail_msg("checkpoint link is %s, expected it to start with %s", link,
+             link_want);
+  free(link_want);
   json_decref(env);
   free(path);
+  assert_int_equal(th_request_hdrs("GET", link, NULL, NULL, 0, &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.body_len, len);
+  assert_memory_equal(r.body, b, len);
+  th_response_free(&r);
+  free(link);
 
   path = th_fmt("/ui/models/%s/metrics", id);
   env = sv_expect(p, "GET", path, NULL, NULL, 200);

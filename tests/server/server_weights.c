@@ -109,10 +109,13 @@ static void server_weights_upload_download(void **state) {
   sv_assert_str(th_json_str(m, "status"), "training");
   assert_int_equal(th_json_bool(m, "has_last_weights"), 1);
   /* resume is a download URL a client can use as is: absolute, on this
-   * server, the last weights. */
+   * server, the last weights, named uniquely per blob, signed. */
   const char *resume = th_json_str(m, "resume");
-  char *resume_want = th_fmt("%s%s", chubd_proc_base_url(p), last);
-  sv_assert_str(resume, resume_want);
+  char *resume_want = th_fmt("%s/v1/models/%s/weights/%s/%s-last-%.8s.pt?",
+                             chubd_proc_base_url(p), id, hex1, id, hex1);
+  assert_non_null(resume);
+  if (strncmp(resume, resume_want, strlen(resume_want)) != 0)
+    fail_msg("resume is %s, expected it to start with %s", resume, resume_want);
   free(resume_want);
   json_t *ck = th_json_at(m, "checkpoints");
   assert_int_equal(json_array_size(ck), 1);
@@ -123,7 +126,14 @@ static void server_weights_upload_download(void **state) {
   sv_assert_str(th_json_str(ck, "0.sha256"), hex1);
   assert_true(sv_is_rfc3339_utc(th_json_str(ck, "0.created_at")));
   char *sha_url = th_fmt("/v1/models/%s/weights/%s", id, hex1);
-  sv_assert_str(th_json_str(ck, "0.url"), sha_url);
+  char *ck_want = th_fmt("%s%s/%s-epoch3-%.8s.pt?", chubd_proc_base_url(p),
+                         sha_url, id, hex1);
+  const char *ck_url = th_json_str(ck, "0.url");
+  assert_non_null(ck_url);
+  if (strncmp(ck_url, ck_want, strlen(ck_want)) != 0)
+    fail_msg("checkpoint url is %s, expected it to start with %s", ck_url,
+             ck_want);
+  free(ck_want);
   json_decref(m);
 
   char *fname = th_fmt("%s-last.pt", id);
@@ -170,8 +180,15 @@ static void server_weights_upload_download(void **state) {
   m = sv_model(p, key, id);
   sv_assert_str(th_json_str(m, "status"), "trained");
   assert_int_equal(th_json_bool(m, "has_best_weights"), 1);
-  char *weights_want = th_fmt("%s%s", chubd_proc_base_url(p), best);
-  sv_assert_str(th_json_str(m, "weights"), weights_want);
+  char *weights_want =
+      th_fmt("%s/v1/models/%s/weights/%s/%s-best-%.8s.pt?",
+             chubd_proc_base_url(p), id, th_json_str(m, "checkpoints.0.sha256"),
+             id, th_json_str(m, "checkpoints.0.sha256"));
+  const char *weights = th_json_str(m, "weights");
+  assert_non_null(weights);
+  if (strncmp(weights, weights_want, strlen(weights_want)) != 0)
+    fail_msg("weights is %s, expected it to start with %s", weights,
+             weights_want);
   free(weights_want);
   sv_assert_str(th_json_str(m, "checkpoints.0.type"), "final");
   json_decref(m);
