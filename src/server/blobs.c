@@ -10,6 +10,7 @@
  * content hash, so two models uploading the same weights share one file.
  */
 #include "blobs.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -105,4 +106,13 @@ int blobs_commit(const char *data_dir, int fd, const char *tmp_path,
     close(dfd);
   }
   return 0;
+}
+
+void blobs_drop_unused(const char *data_dir, store *st, const char *sha256) {
+  int in_use = 1;
+  if (st->ops->blob_in_use(st, sha256, &in_use) != STORE_OK || in_use)
+    return;
+  char path[4200];
+  blobs_path(data_dir, sha256, path, sizeof path);
+  unlink(path);
 }

@@ -25,4 +25,12 @@ int blobs_commit(const char *data_dir, int fd, const char *tmp_path,
  * computed, never from a client. */
 void blobs_path(const char *data_dir, const char *sha256, char *out, size_t n);
 
+struct store;
+
+/* Removes DATA/blobs/{sha256} when no checkpoint or dataset names it any
+ * more. The caller holds the server's blobs lock, so that no upload
+ * commits the same blob in between. */
+void blobs_drop_unused(const char *data_dir, struct store *st,
+                       const char *sha256);
+
 #endif

@@ -29,6 +29,7 @@
  * poll() sees the hang-up at once.
  */
 #include "server.h"
+#include "upload.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -290,7 +291,7 @@ static void http_first_call(http_req *h) {
 static void http_take_body(http_req *h, const char *data, size_t n) {
   chubd_server *srv = h->req.srv;
   if (h->req.upload) {
-    weights_upload_data(&h->req, data, n, &h->pending);
+    upload_data(&h->req, data, n, &h->pending);
     h->has_pending = h->pending.status != 0;
     return;
   }
@@ -432,7 +433,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
               "early)\n",
               h->method, h->path, h->status, (unsigned long long)h->bytes, ms);
   }
-  weights_upload_free(h->req.upload);
+  upload_free(h->req.upload);
   validate_epochs_free(h->epochs, h->nepochs);
   reply_free(&h->pending);
   free(h->body);

@@ -9,6 +9,8 @@
  */
 #include "server.h"
 
+#include "blobs.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,20 +420,12 @@ void models_patch(chubd_request *req, chubd_reply *rep) {
     reply_data(rep, 200, o, "model updated");
 }
 
-/* After a hard delete: removes the blobs no other checkpoint uses. */
+/* After a hard delete or a reset: removes the blobs nothing else uses. */
 static void models_drop_blobs(chubd_request *req, store_checkpoint *k,
                               size_t n) {
-  store *st = req->srv->st;
   pthread_mutex_lock(&req->srv->blobs_mu);
-  for (size_t i = 0; i < n; i++) {
-    int in_use = 1;
-    if (st->ops->blob_in_use(st, k[i].sha256, &in_use) == STORE_OK && !in_use) {
-      char path[4200];
-      snprintf(path, sizeof path, "%s/blobs/%s", req->srv->cfg.data_dir,
-               k[i].sha256);
-      remove(path);
-    }
-  }
+  for (size_t i = 0; i < n; i++)
+    blobs_drop_unused(req->srv->cfg.data_dir, req->srv->st, k[i].sha256);
   pthread_mutex_unlock(&req->srv->blobs_mu);
 }
 

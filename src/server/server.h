@@ -74,7 +74,7 @@ typedef struct chubd_reply {
   } headers[CHUBD_REPLY_HEADERS];
 } chubd_reply;
 
-typedef struct weights_upload weights_upload;
+typedef struct upload upload; /* upload.h */
 
 typedef struct chubd_request {
   chubd_server *srv;
@@ -85,8 +85,8 @@ typedef struct chubd_request {
   int has_key;       /* a valid key came with the request */
   store_key key;     /* when has_key */
   const char *owner; /* whose models the request sees; NULL = everyone's */
-  weights_upload *upload;
-  int rate_limited; /* rl holds this request's bucket state */
+  upload *upload;    /* a multipart upload in progress */
+  int rate_limited;  /* rl holds this request's bucket state */
   ratelimit_state rl;
 } chubd_request;
 
@@ -151,12 +151,7 @@ void metrics_get(chubd_request *req, chubd_reply *rep);
 /* Checks and opens an upload at the request's first call. Returns 0, or
  * the status of the error written to rep. */
 unsigned weights_upload_begin(chubd_request *req, chubd_reply *rep);
-/* Feeds body bytes; returns 0, or an error status written to rep. */
-unsigned weights_upload_data(chubd_request *req, const char *data, size_t size,
-                             chubd_reply *rep);
 void weights_upload_finish(chubd_request *req, chubd_reply *rep);
-/* Drops an unfinished upload and its temporary file. */
-void weights_upload_free(weights_upload *up);
 void weights_get(chubd_request *req, chubd_reply *rep);
 
 /* links.c: the absolute, signed download URLs chubd hands out */

@@ -137,6 +137,7 @@ const chub = (() => {
     training: 'training',
     trained: 'trained',
     disconnected: 'disconnected',
+    ready: 'ready',
   };
 
   function statusBadge(status) {
@@ -193,10 +194,84 @@ const chub = (() => {
                 : null;
   }
 
-  /* The model id is the last path segment of /models/{id}. */
-  function modelIdFromPath() {
-    const m = window.location.pathname.match(/^\/models\/([^/?#]+)\/?$/);
+  /* The id is the last path segment of /{kind}/{id} (/models/ID,
+   * /datasets/ID). */
+  function idFromPath(kind) {
+    const m = window.location.pathname.match(
+        new RegExp('^/' + kind + '/([^/?#]+)/?$'));
     return m ? decodeURIComponent(m[1]) : null;
+  }
+
+  function modelIdFromPath() {
+    return idFromPath('models');
+  }
+
+  /* Every page of a /ui list endpoint, newest first: {items, total}.
+   * MAX_PAGES bounds the walk over a very large hub. */
+  async function listAll(path, pageSize = 100, maxPages = 20) {
+    const items = [];
+    let cursor = null;
+    let total = 0;
+    for (let page = 0; page < maxPages; page++) {
+      const data = await api(path + '?limit=' + pageSize +
+          (cursor ? '&last_doc_id=' + encodeURIComponent(cursor) : ''));
+      const results = (data && data.results) || [];
+      total = data && typeof data.total === 'number' ? data.total : total;
+      items.push(...results);
+      cursor = data ? data.lastRecordId : null;
+      if (!cursor || results.length < pageSize || items.length >= total) break;
+    }
+    return { items, total: Math.max(total, items.length) };
+  }
+
+  /* A model's `data` for a person: a dataset of this hub (its signed
+   * download URL, /v1/datasets/{id}/download/{sha256}/{file}?...) becomes a
+   * link to that dataset's page named by the file; anything else (a name,
+   * another URL) is shown as it is. */
+  function dataEl(data) {
+    if (data === null || data === undefined || data === '') {
+      return h('span', { class: 'muted' }, '—');
+    }
+    const s = String(data);
+    let u = null;
+    try {
+      u = new URL(s, window.location.origin);
+    } catch (e) {
+      u = null;
+    }
+    const m = u && /^https?:$/.test(u.protocol) &&
+        u.pathname.match(/^\/v1\/datasets\/([^/]+)\/download\/[0-9a-f]{64}\/([^/]+)$/);
+    if (!m || !/^[a-z]+:\/\//i.test(s)) return s;
+    return h('a', { href: '/datasets/' + m[1], title: s, 'data-dataset-id':
+                    decodeURIComponent(m[1]) },
+             decodeURIComponent(m[2]));
+  }
+
+  /* Copies the text of `el` (a <pre>) to the clipboard: the Clipboard API
+   * where the page may use it (https, loopback), else by selecting the
+   * text and asking the browser to copy it. Resolves to whether it worked. */
+  async function copyText(el) {
+    const text = el.textContent;
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch (e) {
+        /* fall back to selecting it */
+      }
+    }
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    let ok = false;
+    try {
+      ok = document.execCommand('copy');
+    } catch (e) {
+      ok = false;
+    }
+    return ok;
   }
 
   async function logout() {
@@ -209,6 +284,7 @@ const chub = (() => {
 
   return {
     ApiError, api, h, relTime, timeEl, refreshTimes, fmtBytes, fmtNum,
-    statusBadge, isLive, headline, higherIsBetter, modelIdFromPath, logout,
+    statusBadge, isLive, headline, higherIsBetter, idFromPath,
+    modelIdFromPath, listAll, dataEl, copyText, logout,
   };
 })();

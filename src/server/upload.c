@@ -1,0 +1,327 @@
+/*
+ * upload.c - a streamed multipart/form-data upload, through
+ * libmicrohttpd's post processor part by part (see upload.h).
+ *
+ * Nothing of a refused upload stays on disk, not even until the
+ * connection ends: the first error closes and removes the temporary file,
+ * since the client may look as soon as it has the answer.
+ */
+#include "upload.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "blobs.h"
+#include "server.h"
+
+#define UPLOAD_PP_BUFFER (64 * 1024)
+#define UPLOAD_FILENAME_MAX 128
+
+struct upload {
+  chubd_server *srv;
+  struct MHD_PostProcessor *pp;
+  upload_is_file_fn is_file;
+  upload_field_fn field;
+  union {
+    max_align_t align;
+    unsigned char bytes[UPLOAD_STATE_MAX];
+  } state;
+  uint64_t max;
+  int fd;
+  char tmp[4200];
+  EVP_MD_CTX *md;
+  uint64_t size; /* bytes of the file part */
+  int file_parts;
+  int have_part; /* a part is open */
+  int part_is_file;
+  char part_key[64];
+  char value[128];
+  size_t value_len;
+  char suffix[STORE_SUFFIX_MAX + 1];
+  char filename[UPLOAD_FILENAME_MAX + 1];
+  unsigned status; /* first error, 0 while fine */
+  char err[VALIDATE_ERR];
+};
+
+static void upload_fail(upload *up, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void upload_fail(upload *up, unsigned status, const char *fmt, ...) {
+  if (up->status)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(up->err, sizeof up->err, fmt, ap);
+  va_end(ap);
+  up->status = status;
+  if (up->fd >= 0) {
+    close(up->fd);
+    unlink(up->tmp);
+    up->fd = -1;
+  }
+}
+
+void upload_free(upload *up) {
+  if (!up)
+    return;
+  if (up->pp)
+    MHD_destroy_post_processor(up->pp);
+  if (up->fd >= 0) {
+    close(up->fd);
+    unlink(up->tmp);
+  }
+  EVP_MD_CTX_free(up->md);
+  free(up);
+}
+
+/* Ends the open part: a form field is handed over now that it is whole. */
+static void upload_end_part(upload *up) {
+  if (!up->have_part)
+    return;
+  up->have_part = 0;
+  if (up->part_is_file || up->status)
+    return;
+  up->value[up->value_len] = '\0';
+  char err[VALIDATE_ERR];
+  if (up->field && up->field(up->state.bytes, up->part_key, up->value, err) < 0)
+    upload_fail(up, 400, "%s", err);
+}
+
+/* ".pt" unless the file part's name ends in another plain suffix (a C
+ * trainer's ".bin", a dataset's ".zip"), which download names keep. */
+static void upload_take_name(upload *up, const char *filename) {
+  snprintf(up->suffix, sizeof up->suffix, ".pt");
+  size_t j = 0;
+  for (const char *p = filename; p && *p && j < UPLOAD_FILENAME_MAX; p++) {
+    unsigned char c = (unsigned char)*p;
+    up->filename[j++] =
+        isalnum(c) || c == '.' || c == '-' || c == '_' || c == ' ' ? (char)c
+                                                                   : '_';
+  }
+  up->filename[j] = '\0';
+  const char *dot = filename ? strrchr(filename, '.') : NULL;
+  if (!dot || dot == filename)
+    return;
+  size_t n = strlen(dot + 1);
+  if (n == 0 || n >= STORE_SUFFIX_MAX)
+    return;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)dot[1 + i]))
+      return;
+  up->suffix[0] = '.';
+  for (size_t i = 0; i <= n; i++)
+    up->suffix[1 + i] = (char)tolower((unsigned char)dot[1 + i]);
+}
+
+static void upload_begin_part(upload *up, const char *key, int is_file) {
+  upload_end_part(up);
+  up->have_part = 1;
+  up->part_is_file = is_file;
+  up->value_len = 0;
+  if (strlen(key) >= sizeof up->part_key) {
+    upload_fail(up, 400, "form field name too long: \"%.40s...\"", key);
+    up->part_key[0] = '\0';
+    return;
+  }
+  strcpy(up->part_key, key);
+  if (is_file && ++up->file_parts > 1)
+    upload_fail(up, 400, "only one file part is allowed per upload");
+}
+
+static void upload_file_data(upload *up, const char *data, size_t size) {
+  if (up->status || size == 0)
+    return;
+  up->size += size;
+  if (up->size > up->max) {
+    upload_fail(up, 413, "upload is over the limit of %llu bytes",
+                (unsigned long long)up->max);
+    return;
+  }
+  EVP_DigestUpdate(up->md, data, size);
+  while (size > 0) {
+    ssize_t w = write(up->fd, data, size);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      fprintf(stderr, "chubd: cannot write upload %s: %s\n", up->tmp,
+              strerror(errno));
+      upload_fail(up, 507, "the server cannot store the upload (disk)");
+      return;
+    }
+    data += w;
+    size -= (size_t)w;
+  }
+}
+
+static enum MHD_Result upload_iter(void *cls, enum MHD_ValueKind kind,
+                                   const char *key, const char *filename,
+                                   const char *content_type,
+                                   const char *transfer_encoding,
+                                   const char *data, uint64_t off,
+                                   size_t size) {
+  upload *up = cls;
+  (void)kind;
+  (void)content_type;
+  (void)transfer_encoding;
+  if (!key)
+    key = "";
+  int is_file = up->is_file(key, filename);
+  /* off == 0 starts a part, unless it repeats the part just opened with
+   * nothing in it yet (an empty first chunk). */
+  int same = up->have_part && strcmp(up->part_key, key) == 0 &&
+             up->part_is_file == is_file && up->value_len == 0 &&
+             (!is_file || up->size == 0);
+  if (off == 0 && !same) {
+    upload_begin_part(up, key, is_file);
+    if (is_file)
+      upload_take_name(up, filename ? filename : key);
+  }
+  if (is_file) {
+    upload_file_data(up, data, size);
+  } else if (!up->status) {
+    if (up->value_len + size >= sizeof up->value) {
+      upload_fail(up, 400, "form field \"%s\" is too long", up->part_key);
+    } else if (size && memchr(data, '\0', size)) {
+      upload_fail(up, 400, "form field \"%s\" holds a NUL byte", up->part_key);
+    } else {
+      memcpy(up->value + up->value_len, data, size);
+      up->value_len += size;
+    }
+  }
+  return up->status ? MHD_NO : MHD_YES;
+}
+
+unsigned upload_begin(chubd_request *req, chubd_reply *rep, uint64_t max,
+                      upload_is_file_fn is_file, upload_field_fn field) {
+  const char *ctype = http_header(req, "content-type");
+  if (!ctype || strncasecmp(ctype, "multipart/form-data", 19) != 0) {
+    reply_error(rep, 415, "uploads must be multipart/form-data");
+    return 415;
+  }
+  const char *clen = http_header(req, "content-length");
+  long long declared;
+  if (clen && validate_uint(clen, INT64_MAX / 2, &declared) == 0 &&
+      (uint64_t)declared > max + 64 * 1024) {
+    reply_error(rep, 413, "upload is over the limit of %llu bytes",
+                (unsigned long long)max);
+    return 413;
+  }
+  upload *up = calloc(1, sizeof *up);
+  if (!up) {
+    reply_error(rep, 503, "server out of memory");
+    return 503;
+  }
+  up->srv = req->srv;
+  up->fd = -1;
+  up->max = max;
+  up->is_file = is_file;
+  up->field = field;
+  up->md = EVP_MD_CTX_new();
+  if (!up->md || EVP_DigestInit_ex(up->md, EVP_sha256(), NULL) != 1) {
+    upload_free(up);
+    reply_error(rep, 503, "cannot start hashing the upload");
+    return 503;
+  }
+  up->pp =
+      MHD_create_post_processor(req->conn, UPLOAD_PP_BUFFER, upload_iter, up);
+  if (!up->pp) {
+    upload_free(up);
+    reply_error(rep, 400,
+                "multipart/form-data body without a usable "
+                "boundary");
+    return 400;
+  }
+  up->fd = blobs_tmp_open(req->srv->cfg.data_dir, up->tmp, sizeof up->tmp);
+  if (up->fd < 0) {
+    fprintf(stderr,
+            "chubd: cannot create a temporary file under %s/tmp: "
+            "%s\n",
+            req->srv->cfg.data_dir, strerror(errno));
+    upload_free(up);
+    reply_error(rep, 507, "the server cannot store the upload (disk)");
+    return 507;
+  }
+  req->upload = up;
+  return 0;
+}
+
+unsigned upload_data(chubd_request *req, const char *data, size_t size,
+                     chubd_reply *rep) {
+  upload *up = req->upload;
+  if (!up->status && MHD_post_process(up->pp, data, size) != MHD_YES)
+    upload_fail(up, 400, "malformed multipart/form-data body");
+  if (up->status) {
+    reply_error(rep, up->status, "%s", up->err);
+    return up->status;
+  }
+  return 0;
+}
+
+unsigned upload_finish(chubd_request *req, chubd_reply *rep, const char *what,
+                       char sha[65]) {
+  upload *up = req->upload;
+  MHD_destroy_post_processor(up->pp); /* delivers what it still holds */
+  up->pp = NULL;
+  upload_end_part(up);
+  if (!up->status && up->file_parts == 0)
+    upload_fail(up, 400, "missing the %s file part", what);
+  if (!up->status && up->size == 0)
+    upload_fail(up, 400, "the %s file is empty (0 bytes); nothing stored",
+                what);
+  if (!up->status && up->fd < 0)
+    upload_fail(up, 507, "the server cannot store the upload (disk)");
+  if (up->status) {
+    reply_error(rep, up->status, "%s", up->err);
+    return up->status;
+  }
+  unsigned char digest[32];
+  unsigned int dlen = 32;
+  EVP_DigestFinal_ex(up->md, digest, &dlen);
+  util_hex(digest, 32, sha);
+  const char *expect = http_header(req, "x-chub-sha256");
+  if (expect && !util_is_sha256_hex(expect))
+    upload_fail(up, 400,
+                "header x-chub-sha256 must be 64 hex digits; nothing stored");
+  else if (expect && strcasecmp(expect, sha) != 0)
+    upload_fail(up, 400,
+                "x-chub-sha256 mismatch: the received %llu bytes hash to "
+                "%s; nothing stored",
+                (unsigned long long)up->size, sha);
+  if (up->status) {
+    reply_error(rep, up->status, "%s", up->err);
+    return up->status;
+  }
+  return 0;
+}
+
+void *upload_state(upload *up) {
+  return up->state.bytes;
+}
+
+uint64_t upload_size(const upload *up) {
+  return up->size;
+}
+
+const char *upload_suffix(const upload *up) {
+  return up->suffix[0] ? up->suffix : ".pt";
+}
+
+const char *upload_filename(const upload *up) {
+  return up->filename;
+}
+
+int upload_take_file(upload *up, char *path, size_t n) {
+  int fd = up->fd;
+  snprintf(path, n, "%s", up->tmp);
+  up->fd = -1;
+  return fd;
+}
