@@ -103,7 +103,9 @@ unsigned auth_identify(chubd_request *req, chubd_reply *rep) {
     status = auth_lookup(req, key, rep);
   } else {
     const char *key = auth_header_key(req);
-    if (!key && req->r.kind == ROUTE_MODEL_BLOB && http_query(req, "sig")) {
+    int blob =
+        req->r.kind == ROUTE_MODEL_BLOB || req->r.kind == ROUTE_DATASET_BLOB;
+    if (!key && blob && http_query(req, "sig")) {
       status = links_verify(req, rep);
       if (status || req->key.id == 0)
         return status;
@@ -113,10 +115,9 @@ unsigned auth_identify(chubd_request *req, chubd_reply *rep) {
       reply_error(rep, 401,
                   "API key required: send header x-api-key%s; "
                   "check your API key",
-                  req->r.kind == ROUTE_MODEL_BLOB
-                      ? ", or use the signed URL the model's weights, "
-                        "resume or checkpoints give"
-                      : "");
+                  blob ? ", or use the signed download URL the model or "
+                         "dataset gives"
+                       : "");
       return 401;
     }
     status = auth_lookup(req, key, rep);
@@ -185,4 +186,73 @@ void auth_ui_logout(chubd_request *req, chubd_reply *rep) {
                AUTH_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; "
                            "Max-Age=0");
   reply_data(rep, 200, NULL, "logged out");
+}
+
+#define AUTH_OWNERS_MAX 1000
+
+typedef struct auth_owners_ctx {
+  const char *named;
+  json_t *list; /* distinct owners, in key order, at most AUTH_OWNERS_MAX */
+  int named_found;
+} auth_owners_ctx;
+
+static int auth_owners_row(void *ud, const store_key *k) {
+  auth_owners_ctx *ctx = ud;
+  if (k->revoked_ms != 0)
+    return 0;
+  if (ctx->named && strcmp(ctx->named, k->owner) == 0)
+    ctx->named_found = 1;
+  size_t i;
+  json_t *v;
+  json_array_foreach(ctx->list, i, v) {
+    if (strcmp(json_string_value(v), k->owner) == 0)
+      return 0;
+  }
+  if (json_array_size(ctx->list) < AUTH_OWNERS_MAX)
+    json_array_append_new(ctx->list, json_string(k->owner));
+  return 0;
+}
+
+static int auth_owners_list(chubd_server *srv, const char *named,
+                            auth_owners_ctx *ctx) {
+  ctx->named = named;
+  ctx->list = json_array();
+  ctx->named_found = 0;
+  if (srv->st->ops->key_list(srv->st, auth_owners_row, ctx) != STORE_OK) {
+    json_decref(ctx->list);
+    ctx->list = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+int auth_owners(chubd_server *srv, const char *named,
+                char first[STORE_OWNER_MAX + 1]) {
+  auth_owners_ctx ctx;
+  if (auth_owners_list(srv, named && *named ? named : NULL, &ctx) < 0)
+    return -1;
+  int count =
+      named && *named ? ctx.named_found : (int)json_array_size(ctx.list);
+  first[0] = '\0';
+  if (json_array_size(ctx.list) > 0)
+    snprintf(first, STORE_OWNER_MAX + 1, "%s",
+             json_string_value(json_array_get(ctx.list, 0)));
+  json_decref(ctx.list);
+  return count;
+}
+
+void auth_ui_owners(chubd_request *req, chubd_reply *rep) {
+  if (req->has_key) {
+    reply_data(rep, 200,
+               json_pack("{s:[s], s:s}", "owners", req->key.owner, "you",
+                         req->key.owner),
+               "");
+    return;
+  }
+  auth_owners_ctx ctx;
+  if (auth_owners_list(req->srv, NULL, &ctx) < 0) {
+    reply_error(rep, 500, "database error (see the chubd log)");
+    return;
+  }
+  reply_data(rep, 200, json_pack("{s:o, s:n}", "owners", ctx.list, "you"), "");
 }

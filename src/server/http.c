@@ -88,7 +88,10 @@ static int http_takes_json(const route *r) {
   case ROUTE_MODEL_EXPORT:
     return r->id[0] == '\0'; /* /get-export names the model in its body */
   case ROUTE_MODELS:
+  case ROUTE_DATASETS:
     return r->method == ROUTE_POST;
+  case ROUTE_DATASET:
+    return r->method == ROUTE_PATCH;
   case ROUTE_MODEL:
     return r->method == ROUTE_POST || r->method == ROUTE_PATCH;
   default:
@@ -204,10 +207,35 @@ static void http_dispatch(chubd_request *req, chubd_reply *rep) {
     events_post(req, rep);
     break;
   case ROUTE_MODELS:
-    if (m == ROUTE_POST)
+    if (m == ROUTE_POST && req->r.ui)
+      models_create_ui(req, rep);
+    else if (m == ROUTE_POST)
       models_create(req, rep);
     else
       models_list(req, rep);
+    break;
+  case ROUTE_DATASETS:
+    if (m == ROUTE_POST)
+      datasets_create(req, rep);
+    else
+      datasets_list(req, rep);
+    break;
+  case ROUTE_DATASET:
+    if (m == ROUTE_PATCH)
+      datasets_patch(req, rep);
+    else if (m == ROUTE_DELETE)
+      datasets_delete(req, rep);
+    else
+      datasets_get(req, rep);
+    break;
+  case ROUTE_DATASET_UPLOAD:
+    datasets_upload_finish(req, rep);
+    break;
+  case ROUTE_DATASET_BLOB:
+    datasets_download(req, rep);
+    break;
+  case ROUTE_UI_OWNERS:
+    auth_ui_owners(req, rep);
     break;
   case ROUTE_MODEL:
     if (m == ROUTE_PATCH)
@@ -284,6 +312,8 @@ static void http_first_call(http_req *h) {
     }
   } else if (req->r.kind == ROUTE_MODEL_UPLOAD) {
     weights_upload_begin(req, rep);
+  } else if (req->r.kind == ROUTE_DATASET_UPLOAD) {
+    datasets_upload_begin(req, rep);
   }
   h->has_pending = rep->status != 0;
 }

@@ -9,6 +9,7 @@
  * loads only names ending in .pt:
  *
  *   ROOT/v1/models/ID/weights/SHA256/ID-ROLE-SHA8.pt?expires=T&kid=K&sig=S
+ *   ROOT/v1/datasets/ID/download/SHA256/SLUG-SHA8.zip?expires=T&kid=K&sig=S
  *
  * S signs the method, the path, T and K (sign.h). K is the id of the key
  * the URL was issued to (0 for a page on a loopback listener, where no
@@ -47,24 +48,42 @@ void links_root(const chubd_request *req, char *out, size_t n) {
            host && links_host_ok(host) ? host : "127.0.0.1");
 }
 
-static void links_path(char *out, size_t n, const char *id, const char *sha,
-                       const char *name) {
-  snprintf(out, n, "/v1/models/%s/weights/%s/%s", id, sha, name);
+static void links_path(char *out, size_t n, route_kind kind, const char *id,
+                       const char *sha, const char *name) {
+  snprintf(out, n,
+           kind == ROUTE_DATASET_BLOB ? "/v1/datasets/%s/download/%s/%s"
+                                      : "/v1/models/%s/weights/%s/%s",
+           id, sha, name);
 }
 
-void links_weights(const chubd_request *req, const char *id,
-                   const store_checkpoint *c, const char *role, char *out,
-                   size_t n) {
-  char name[ROUTE_NAME_MAX + 1], path[400], root[600], sig[SIGN_HEX_LEN + 1];
-  snprintf(name, sizeof name, "%s-%s-%.8s%s", id, role, c->sha256,
-           c->suffix[0] ? c->suffix : ".pt");
-  links_path(path, sizeof path, id, c->sha256, name);
+/* ROOT + path + the signed query, into out. */
+static void links_sign(const chubd_request *req, const char *path, char *out,
+                       size_t n) {
+  char root[600], sig[SIGN_HEX_LEN + 1];
   int64_t kid = req->has_key ? req->key.id : 0;
   int64_t expires = util_now_ms() / 1000 + req->srv->cfg.url_ttl_s;
   sign_compute(req->srv->url_secret, "GET", path, expires, kid, sig);
   links_root(req, root, sizeof root);
   snprintf(out, n, "%s%s?expires=%lld&kid=%lld&sig=%s", root, path,
            (long long)expires, (long long)kid, sig);
+}
+
+void links_weights(const chubd_request *req, const char *id,
+                   const store_checkpoint *c, const char *role, char *out,
+                   size_t n) {
+  char name[ROUTE_NAME_MAX + 1], path[400];
+  snprintf(name, sizeof name, "%s-%s-%.8s%s", id, role, c->sha256,
+           c->suffix[0] ? c->suffix : ".pt");
+  links_path(path, sizeof path, ROUTE_MODEL_BLOB, id, c->sha256, name);
+  links_sign(req, path, out, n);
+}
+
+void links_dataset(const chubd_request *req, const store_dataset *d,
+                   const char *slug, char *out, size_t n) {
+  char name[ROUTE_NAME_MAX + 1], path[400];
+  snprintf(name, sizeof name, "%.64s-%.8s.zip", slug, d->sha256);
+  links_path(path, sizeof path, ROUTE_DATASET_BLOB, d->id, d->sha256, name);
+  links_sign(req, path, out, n);
 }
 
 static unsigned links_refuse(chubd_reply *rep, const char *msg) {
@@ -86,7 +105,8 @@ unsigned links_verify(chubd_request *req, chubd_reply *rep) {
     return links_refuse(rep, "download URL is malformed: expires and kid "
                              "must be integers");
   char path[400];
-  links_path(path, sizeof path, req->r.id, req->r.weights, req->r.name);
+  links_path(path, sizeof path, req->r.kind, req->r.id, req->r.weights,
+             req->r.name);
   if (!sign_check(req->srv->url_secret, "GET", path, expires, kid, sig))
     return links_refuse(rep, "download URL signature does not match: the "
                              "URL was altered, or issued by another hub");

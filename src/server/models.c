@@ -198,6 +198,14 @@ static json_t *models_json(chubd_request *req, const store_model *m,
   models_time(o, "updated_at", m->updated_ms);
   json_object_set_new(o, "status", json_string(models_status(req->srv, m)));
   models_config_fields(o, config, dataset, lineage);
+  if (m->dataset_id[0]) {
+    /* Created from a dataset of this hub: train on its signed URL. */
+    json_t *data = datasets_data_for_model(req, m->dataset_id);
+    if (data) {
+      json_object_set(json_object_get(o, "train_args"), "data", data);
+      json_object_set_new(o, "data", data);
+    }
+  }
   models_weights_fields(req, o, m, k, n);
   if (m->heartbeat_ms) {
     char t[32];
@@ -265,19 +273,25 @@ static char *models_part(json_t *body, const char *key) {
                     JSON_COMPACT | JSON_REAL_PRECISION(17));
 }
 
-void models_create(chubd_request *req, chubd_reply *rep) {
-  json_t *body = models_body(req, rep, validate_model_create);
-  if (!body)
-    return;
+/* Stores a new model of `owner` from a checked create body; 0 with its
+ * id, or -1 with the error in rep. */
+static int models_insert(chubd_request *req, chubd_reply *rep,
+                         const char *owner, json_t *body,
+                         char id[UTIL_ID_LEN + 1]) {
   store_model m;
   memset(&m, 0, sizeof m);
-  snprintf(m.owner, sizeof m.owner, "%s", req->key.owner);
+  const char *dsid = json_string_value(
+      json_object_get(json_object_get(body, "dataset"), "id"));
+  if (dsid && datasets_check_for_model(req, rep, owner, dsid) < 0)
+    return -1;
+  if (dsid)
+    snprintf(m.dataset_id, sizeof m.dataset_id, "%s", dsid);
+  snprintf(m.owner, sizeof m.owner, "%s", owner);
   m.meta = models_part(body, "meta");
   m.config = models_part(body, "config");
   m.dataset = models_part(body, "dataset");
   m.lineage = models_part(body, "lineage");
   m.created_ms = util_now_ms();
-  json_decref(body);
   store_rc rc = STORE_ERROR;
   if (m.meta && m.config && m.dataset && m.lineage) {
     /* A clash of 20 random characters is practically impossible; retry a
@@ -293,9 +307,149 @@ void models_create(chubd_request *req, chubd_reply *rep) {
   store_model_free(&m);
   if (rc != STORE_OK) {
     reply_store(rep, rc, "model");
+    return -1;
+  }
+  memcpy(id, m.id, UTIL_ID_LEN + 1);
+  return 0;
+}
+
+void models_create(chubd_request *req, chubd_reply *rep) {
+  json_t *body = models_body(req, rep, validate_model_create);
+  if (!body)
+    return;
+  char id[UTIL_ID_LEN + 1];
+  int rc = models_insert(req, rep, req->key.owner, body, id);
+  json_decref(body);
+  if (rc == 0)
+    reply_data(rep, 200, json_pack("{s:s}", "id", id), "model created");
+}
+
+/* The owner a page creates a model for: the logged-in key's, or on a
+ * loopback listener (no key) the one named, which must hold a key. */
+static int models_ui_owner(chubd_request *req, chubd_reply *rep, json_t *form,
+                           char out[STORE_OWNER_MAX + 1]) {
+  const char *named = json_string_value(json_object_get(form, "owner"));
+  if (req->has_key) {
+    if (named && *named && strcmp(named, req->key.owner) != 0) {
+      reply_error(rep, 400,
+                  "field \"owner\": you can create models only "
+                  "for yourself");
+      return -1;
+    }
+    snprintf(out, STORE_OWNER_MAX + 1, "%s", req->key.owner);
+    return 0;
+  }
+  char only[STORE_OWNER_MAX + 1];
+  int count = auth_owners(req->srv, named, only);
+  if (count < 0) {
+    reply_error(rep, 500, "database error (see the chubd log)");
+    return -1;
+  }
+  if (named && *named && count > 0) {
+    snprintf(out, STORE_OWNER_MAX + 1, "%s", named);
+    return 0;
+  }
+  if (!(named && *named) && count == 1) {
+    snprintf(out, STORE_OWNER_MAX + 1, "%s", only);
+    return 0;
+  }
+  reply_error(rep, 400,
+              named && *named ? "field \"owner\": no API key belongs to %.64s"
+                              : "field \"owner\" is required: this hub has "
+                                "several owners",
+              named ? named : "");
+  return -1;
+}
+
+/* A positive integer field of the form, copied into config[key]. */
+static int models_ui_int(json_t *form, const char *field, json_t *config,
+                         const char *key, chubd_reply *rep) {
+  json_t *v = json_object_get(form, field);
+  if (!v || json_is_null(v))
+    return 0;
+  if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+      json_integer_value(v) > 1000000) {
+    reply_error(rep, 400, "field \"%s\" must be an integer from 1 to 1000000",
+                field);
+    return -1;
+  }
+  json_object_set(config, key, v);
+  return 0;
+}
+
+/* The create body of hub-api.md built from the form's fields. */
+static json_t *models_ui_body(json_t *form, chubd_reply *rep) {
+  const char *name = json_string_value(json_object_get(form, "name"));
+  const char *arch = json_string_value(json_object_get(form, "architecture"));
+  json_t *ds = json_object_get(form, "dataset");
+  if (!name || !*name || strlen(name) > 128) {
+    reply_error(rep, 400,
+                "field \"name\" must be a string of 1 to 128 "
+                "characters");
+    return NULL;
+  }
+  if (!arch || !*arch || strlen(arch) > 128 || strchr(arch, '/')) {
+    reply_error(rep, 400,
+                "field \"architecture\" must be a model name such "
+                "as yolo11n (or yolo11n.pt to start from its "
+                "weights)");
+    return NULL;
+  }
+  if (ds && !json_is_null(ds) && !json_is_string(ds)) {
+    reply_error(rep, 400, "field \"dataset\" must be a dataset id");
+    return NULL;
+  }
+  json_t *config = json_object();
+  if (models_ui_int(form, "epochs", config, "epochs", rep) < 0 ||
+      models_ui_int(form, "imgsz", config, "imageSize", rep) < 0 ||
+      models_ui_int(form, "batch", config, "batchSize", rep) < 0 ||
+      models_ui_int(form, "patience", config, "patience", rep) < 0) {
+    json_decref(config);
+    return NULL;
+  }
+  size_t alen = strlen(arch);
+  int weights = alen > 3 && strcmp(arch + alen - 3, ".pt") == 0;
+  json_t *lineage = json_pack("{s:{s:s#}}", "architecture", "name", arch,
+                              weights ? alen - 3 : alen);
+  if (weights)
+    json_object_set_new(lineage, "parent", json_pack("{s:s}", "name", arch));
+  json_t *dataset = json_object();
+  if (json_is_string(ds) && json_string_length(ds) > 0)
+    json_object_set(dataset, "id", ds);
+  return json_pack("{s:{s:s}, s:o, s:o, s:o}", "meta", "name", name, "config",
+                   config, "lineage", lineage, "dataset", dataset);
+}
+
+void models_create_ui(chubd_request *req, chubd_reply *rep) {
+  char err[VALIDATE_ERR], owner[STORE_OWNER_MAX + 1], id[UTIL_ID_LEN + 1];
+  json_t *form;
+  if (validate_json_object(req->body, req->body_len, &form, err) < 0) {
+    reply_error(rep, 400, "%s", err);
     return;
   }
-  reply_data(rep, 200, json_pack("{s:s}", "id", m.id), "model created");
+  json_t *body = NULL;
+  if (models_ui_owner(req, rep, form, owner) == 0)
+    body = models_ui_body(form, rep);
+  json_decref(form);
+  if (!body)
+    return;
+  int rc = models_insert(req, rep, owner, body, id);
+  json_decref(body);
+  if (rc < 0)
+    return;
+  char root[600];
+  links_root(req, root, sizeof root);
+  char line1[1400], line2[800], url[700];
+  snprintf(url, sizeof url, "%s/models/%s", root, id);
+  snprintf(line1, sizeof line1,
+           "export ULTRALYTICS_HUB_API=%s ULTRALYTICS_HUB_WEB=%s && yolo hub "
+           "login YOUR_API_KEY",
+           root, root);
+  snprintf(line2, sizeof line2, "yolo train model=%s", url);
+  reply_data(rep, 200,
+             json_pack("{s:s, s:s, s:[s, s]}", "id", id, "url", url, "commands",
+                       line1, line2),
+             "model created");
 }
 
 void models_get(chubd_request *req, chubd_reply *rep) {
@@ -328,39 +482,40 @@ static int models_list_row(void *ud, const store_model *m) {
   return 0;
 }
 
-void models_list(chubd_request *req, chubd_reply *rep) {
-  long long limit = MODELS_LIMIT_DEFAULT;
+int models_paging(chubd_request *req, chubd_reply *rep, const char *what,
+                  int *limit, const char **after) {
+  long long n = MODELS_LIMIT_DEFAULT;
   const char *q = http_query(req, "limit");
-  if (q && validate_uint(q, 1000000000LL, &limit) < 0) {
+  if ((q && validate_uint(q, 1000000000LL, &n) < 0) || n < 1) {
     reply_error(rep, 400,
-                "query field \"limit\" must be an integer from "
-                "1 to %d",
+                "query field \"limit\" must be an integer from 1 to %d",
                 MODELS_LIMIT_MAX);
-    return;
+    return -1;
   }
-  if (limit < 1) {
+  *limit = n > MODELS_LIMIT_MAX ? MODELS_LIMIT_MAX : (int)n;
+  *after = http_query(req, "last_doc_id");
+  if (*after && **after == '\0')
+    *after = NULL;
+  if (*after && !util_is_alnum_n(*after, UTIL_ID_LEN)) {
     reply_error(rep, 400,
-                "query field \"limit\" must be an integer from "
-                "1 to %d",
-                MODELS_LIMIT_MAX);
-    return;
+                "query field \"last_doc_id\" must be a %s id (20 characters "
+                "[A-Za-z0-9])",
+                what);
+    return -1;
   }
-  if (limit > MODELS_LIMIT_MAX)
-    limit = MODELS_LIMIT_MAX;
-  const char *after = http_query(req, "last_doc_id");
-  if (after && *after == '\0')
-    after = NULL;
-  if (after && !util_is_alnum_n(after, UTIL_ID_LEN)) {
-    reply_error(rep, 400,
-                "query field \"last_doc_id\" must be a model id "
-                "(20 characters [A-Za-z0-9])");
+  return 0;
+}
+
+void models_list(chubd_request *req, chubd_reply *rep) {
+  int limit;
+  const char *after;
+  if (models_paging(req, rep, "model", &limit, &after) < 0)
     return;
-  }
   models_list_ctx ctx = {req, rep, json_array(), "", 0};
   int64_t total = 0;
   int more = 0;
   store *st = req->srv->st;
-  store_rc rc = st->ops->model_list(st, req->owner, after, (int)limit,
+  store_rc rc = st->ops->model_list(st, req->owner, after, limit,
                                     models_list_row, &ctx, &total, &more);
   if (ctx.failed || rc != STORE_OK) {
     json_decref(ctx.results);

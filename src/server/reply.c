@@ -4,6 +4,12 @@
  */
 #include "server.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "blobs.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,4 +148,57 @@ void reply_store(chubd_reply *rep, store_rc rc, const char *what) {
     reply_error(rep, 500, "database error (see the chubd log)");
     return;
   }
+}
+
+static int reply_etag_matches(const char *inm, const char *sha) {
+  if (!inm)
+    return 0;
+  if (strcmp(inm, "*") == 0)
+    return 1;
+  return strstr(inm, sha) != NULL;
+}
+
+void reply_blob(const chubd_request *req, chubd_reply *rep, const char *sha256,
+                const char *filename) {
+  char path[4200];
+  blobs_path(req->srv->cfg.data_dir, sha256, path, sizeof path);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat sb;
+  if (fd < 0 || fstat(fd, &sb) != 0) {
+    if (fd >= 0)
+      close(fd);
+    fprintf(stderr, "chubd: stored file %s is missing: %s\n", path,
+            strerror(errno));
+    reply_error(rep, 404, "the file %s is missing on the server", filename);
+    return;
+  }
+  uint64_t size = (uint64_t)sb.st_size;
+  reply_header(rep, "ETag", "\"%s\"", sha256);
+  reply_header(rep, "Accept-Ranges", "bytes");
+  reply_header(rep, "Content-Disposition", "attachment; filename=\"%s\"",
+               filename);
+  if (reply_etag_matches(http_header(req, "if-none-match"), sha256)) {
+    close(fd);
+    rep->status = 304;
+    return;
+  }
+  uint64_t first = 0, last = size ? size - 1 : 0;
+  int range = validate_range(http_header(req, "range"), size, &first, &last);
+  if (range < 0) {
+    close(fd);
+    reply_header(rep, "Content-Range", "bytes */%llu",
+                 (unsigned long long)size);
+    reply_error(rep, 416, "range not satisfiable for %llu bytes",
+                (unsigned long long)size);
+    return;
+  }
+  rep->status = range ? 206 : 200;
+  if (range)
+    reply_header(rep, "Content-Range", "bytes %llu-%llu/%llu",
+                 (unsigned long long)first, (unsigned long long)last,
+                 (unsigned long long)size);
+  rep->ctype = "application/octet-stream";
+  rep->fd = fd;
+  rep->off = first;
+  rep->flen = range ? last - first + 1 : size;
 }

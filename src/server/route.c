@@ -108,7 +108,10 @@ static int route_file_name_ok(const char *s, size_t max) {
 
 static int route_take_id(route *r, const char *seg) {
   if (!util_is_alnum_n(seg, UTIL_ID_LEN)) {
-    route_fail(r, 400, "model id must be 20 characters [A-Za-z0-9]");
+    route_fail(r, 400,
+               r->kind == ROUTE_DATASETS
+                   ? "dataset id must be 20 characters [A-Za-z0-9]"
+                   : "model id must be 20 characters [A-Za-z0-9]");
     return 0;
   }
   memcpy(r->id, seg, UTIL_ID_LEN + 1);
@@ -130,10 +133,52 @@ static int route_take_weights(route *r, const char *seg) {
   return 1;
 }
 
+/* .../{sha256}/{name}: a download by a name the hub gave out. */
+static void route_blob(route *r, const char *sha, const char *name,
+                       route_kind kind) {
+  if (!util_is_sha256_hex(sha)) {
+    route_fail(r, 400,
+               "a download path needs a 64-digit sha256 before the "
+               "file name");
+    return;
+  }
+  for (int i = 0; i < 64; i++)
+    r->weights[i] = (char)tolower((unsigned char)sha[i]);
+  r->weights[64] = '\0';
+  if (!route_file_name_ok(name, ROUTE_NAME_MAX)) {
+    route_fail(r, 400,
+               "download file name must be 1 to 128 characters "
+               "[A-Za-z0-9._-], not starting with a dot");
+    return;
+  }
+  strcpy(r->name, name);
+  route_set(r, kind, ROUTE_GET);
+}
+
+/* /datasets/{id}..., shared by /v1 and /ui (where only reads are). */
+static void route_datasets(route *r, char **segs, int n) {
+  r->kind = ROUTE_DATASETS; /* for route_take_id's message */
+  if (n == 0) {
+    route_set(r, ROUTE_DATASETS, r->ui ? ROUTE_GET : ROUTE_GET | ROUTE_POST);
+    return;
+  }
+  if (!route_take_id(r, segs[0]))
+    return;
+  if (n == 1)
+    route_set(r, ROUTE_DATASET,
+              r->ui ? ROUTE_GET : ROUTE_GET | ROUTE_PATCH | ROUTE_DELETE);
+  else if (n == 2 && !r->ui && strcmp(segs[1], "upload") == 0)
+    route_set(r, ROUTE_DATASET_UPLOAD, ROUTE_POST);
+  else if (n == 4 && !r->ui && strcmp(segs[1], "download") == 0)
+    route_blob(r, segs[2], segs[3], ROUTE_DATASET_BLOB);
+  else
+    route_fail(r, 404, "no such endpoint");
+}
+
 /* /models/{id}..., shared by /v1 and /ui: segs start after the prefix. */
 static void route_models(route *r, char **segs, int n) {
   if (n == 0) {
-    route_set(r, ROUTE_MODELS, r->ui ? ROUTE_GET : ROUTE_GET | ROUTE_POST);
+    route_set(r, ROUTE_MODELS, ROUTE_GET | ROUTE_POST);
     return;
   }
   if (!route_take_id(r, segs[0]))
@@ -152,18 +197,7 @@ static void route_models(route *r, char **segs, int n) {
     if (route_take_weights(r, segs[2]))
       route_set(r, ROUTE_MODEL_WEIGHTS, ROUTE_GET);
   } else if (n == 4 && !r->ui && strcmp(segs[1], "weights") == 0) {
-    if (!util_is_sha256_hex(segs[2]) || !route_take_weights(r, segs[2]))
-      route_fail(r, 400,
-                 "weights must be a 64-digit sha256 before a file "
-                 "name");
-    else if (!route_file_name_ok(segs[3], ROUTE_NAME_MAX))
-      route_fail(r, 400,
-                 "download file name must be 1 to 128 characters "
-                 "[A-Za-z0-9._-], not starting with a dot");
-    else {
-      strcpy(r->name, segs[3]);
-      route_set(r, ROUTE_MODEL_BLOB, ROUTE_GET);
-    }
+    route_blob(r, segs[2], segs[3], ROUTE_MODEL_BLOB);
   } else {
     route_fail(r, 404, "no such endpoint");
   }
@@ -178,6 +212,8 @@ static void route_v1(route *r, char **segs, int n) {
     route_set(r, ROUTE_EVENTS, ROUTE_POST);
   else if (n >= 1 && strcmp(segs[0], "models") == 0)
     route_models(r, segs + 1, n - 1);
+  else if (n >= 1 && strcmp(segs[0], "datasets") == 0)
+    route_datasets(r, segs + 1, n - 1);
   else if (n == 2 && strcmp(segs[0], "predict") == 0) {
     if (route_take_id(r, segs[1]))
       route_set(r, ROUTE_PREDICT, ROUTE_POST);
@@ -198,6 +234,10 @@ static void route_ui(route *r, char **segs, int n) {
     route_set(r, ROUTE_UI_LOGOUT, ROUTE_POST);
   else if (n >= 1 && strcmp(segs[0], "models") == 0)
     route_models(r, segs + 1, n - 1);
+  else if (n >= 1 && strcmp(segs[0], "datasets") == 0)
+    route_datasets(r, segs + 1, n - 1);
+  else if (n == 1 && strcmp(segs[0], "owners") == 0)
+    route_set(r, ROUTE_UI_OWNERS, ROUTE_GET);
   else
     route_fail(r, 404, "no such endpoint");
 }
@@ -211,6 +251,13 @@ static void route_page(route *r, char **segs, int n) {
     if (!route_take_id(r, segs[1]))
       return;
     strcpy(r->asset, "/model.html");
+  } else if (n == 1 && strcmp(segs[0], "datasets") == 0) {
+    strcpy(r->asset, "/datasets.html");
+  } else if (n == 2 && strcmp(segs[0], "datasets") == 0) {
+    r->kind = ROUTE_DATASETS;
+    if (!route_take_id(r, segs[1]))
+      return;
+    strcpy(r->asset, "/dataset.html");
   } else if (n == 2 && strcmp(segs[0], "static") == 0 &&
              route_file_name_ok(segs[1], 64)) {
     snprintf(r->asset, sizeof r->asset, "/static/%s", segs[1]);

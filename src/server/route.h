@@ -13,22 +13,27 @@
 
 typedef enum route_kind {
   ROUTE_NONE = 0,
-  ROUTE_AUTH,          /* /v1/auth */
-  ROUTE_HEALTH,        /* /v1/health */
-  ROUTE_EVENTS,        /* /v1/events */
-  ROUTE_MODELS,        /* /v1/models, /ui/models */
-  ROUTE_MODEL,         /* /v1/models/{id}, /ui/models/{id} */
-  ROUTE_MODEL_METRICS, /* .../models/{id}/metrics */
-  ROUTE_MODEL_UPLOAD,  /* /v1/models/{id}/upload */
-  ROUTE_MODEL_WEIGHTS, /* .../models/{id}/weights/{last|best|sha256} */
-  ROUTE_MODEL_BLOB,    /* /v1/models/{id}/weights/{sha256}/{name}: signed */
-  ROUTE_MODEL_RESET,   /* /model-reset */
-  ROUTE_MODEL_EXPORT,  /* /v1/models/{id}/export, /get-export */
-  ROUTE_PREDICT,       /* /v1/predict/{id} */
-  ROUTE_HEARTBEAT,     /* /v1/agent/heartbeat/models/{id} */
-  ROUTE_UI_LOGIN,      /* /ui/login */
-  ROUTE_UI_LOGOUT,     /* /ui/logout */
-  ROUTE_PAGE,          /* /, /models/{id}, /login, /static/NAME */
+  ROUTE_AUTH,           /* /v1/auth */
+  ROUTE_HEALTH,         /* /v1/health */
+  ROUTE_EVENTS,         /* /v1/events */
+  ROUTE_MODELS,         /* /v1/models, /ui/models */
+  ROUTE_MODEL,          /* /v1/models/{id}, /ui/models/{id} */
+  ROUTE_MODEL_METRICS,  /* .../models/{id}/metrics */
+  ROUTE_MODEL_UPLOAD,   /* /v1/models/{id}/upload */
+  ROUTE_MODEL_WEIGHTS,  /* .../models/{id}/weights/{last|best|sha256} */
+  ROUTE_MODEL_BLOB,     /* /v1/models/{id}/weights/{sha256}/{name}: signed */
+  ROUTE_MODEL_RESET,    /* /model-reset */
+  ROUTE_MODEL_EXPORT,   /* /v1/models/{id}/export, /get-export */
+  ROUTE_PREDICT,        /* /v1/predict/{id} */
+  ROUTE_DATASETS,       /* /v1/datasets, /ui/datasets */
+  ROUTE_DATASET,        /* /v1/datasets/{id}, /ui/datasets/{id} */
+  ROUTE_DATASET_UPLOAD, /* /v1/datasets/{id}/upload */
+  ROUTE_DATASET_BLOB,   /* /v1/datasets/{id}/download/{sha256}/{name} */
+  ROUTE_UI_OWNERS,      /* /ui/owners */
+  ROUTE_HEARTBEAT,      /* /v1/agent/heartbeat/models/{id} */
+  ROUTE_UI_LOGIN,       /* /ui/login */
+  ROUTE_UI_LOGOUT,      /* /ui/logout */
+  ROUTE_PAGE,           /* /, /models/{id}, /login, /static/NAME */
 } route_kind;
 
 enum route_method {
@@ -54,7 +59,7 @@ typedef struct route {
   const char *error;             /* for a person, when status != 0 */
   char id[UTIL_ID_LEN + 1];      /* model id when the path has one */
   char weights[65];              /* "last", "best" or lower-case sha256 */
-  char name[ROUTE_NAME_MAX + 1]; /* ROUTE_MODEL_BLOB: the file name */
+  char name[ROUTE_NAME_MAX + 1]; /* ROUTE_*_BLOB: the file name */
   char asset[96];                /* page routes: the asset path to serve */
 } route;
 

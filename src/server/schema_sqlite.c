@@ -65,6 +65,25 @@ static const char *const schema_sqlite_migrations[] = {
     "  received_ms INTEGER NOT NULL);",
     /* 2: the suffix of the uploaded file, for download file names */
     "ALTER TABLE checkpoints ADD COLUMN suffix TEXT NOT NULL DEFAULT '.pt';",
+    /* 3: datasets, and the dataset a model was created from */
+    "CREATE TABLE datasets ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  owner TEXT NOT NULL,"
+    "  meta TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'new',"
+    "  size INTEGER NOT NULL DEFAULT 0,"
+    "  sha256 TEXT NOT NULL DEFAULT '',"
+    "  filename TEXT NOT NULL DEFAULT '',"
+    "  files INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  deleted INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX datasets_owner ON datasets(owner, deleted, seq);"
+    "CREATE INDEX datasets_sha ON datasets(sha256);"
+    "ALTER TABLE models ADD COLUMN dataset_id TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX models_dataset ON models(dataset_id, seq) "
+    "  WHERE dataset_id != '';",
 };
 
 #define SCHEMA_SQLITE_COUNT                                                    \

@@ -105,6 +105,10 @@ void reply_data_text(chubd_reply *rep, unsigned status, const char *data_json,
                      const char *message);
 /* 404 / 409 / 503 / 500 for a store result that is not STORE_OK. */
 void reply_store(chubd_reply *rep, store_rc rc, const char *what);
+/* The stored blob sha256 as a download named `filename`: ETag, Range
+ * (206/416), If-None-Match (304), streamed from the file. */
+void reply_blob(const chubd_request *req, chubd_reply *rep, const char *sha256,
+                const char *filename);
 
 /* auth.c: keys on requests, /v1/auth, /v1/health, /ui login/logout */
 unsigned auth_identify(chubd_request *req, chubd_reply *rep);
@@ -112,13 +116,26 @@ void auth_post(chubd_request *req, chubd_reply *rep);
 void auth_health(chubd_request *req, chubd_reply *rep);
 void auth_ui_login(chubd_request *req, chubd_reply *rep);
 void auth_ui_logout(chubd_request *req, chubd_reply *rep);
+/* GET /ui/owners: whom the pages may create models for. */
+void auth_ui_owners(chubd_request *req, chubd_reply *rep);
+/* Owners holding an unrevoked key: how many (or -1 on a store error);
+ * with `named`, 1 when that one does and 0 when not; the first one goes
+ * to first. */
+int auth_owners(chubd_server *srv, const char *named,
+                char first[STORE_OWNER_MAX + 1]);
 
 /* models.c */
 void models_create(chubd_request *req, chubd_reply *rep);
+/* POST /ui/models: the pages' "New model" form. */
+void models_create_ui(chubd_request *req, chubd_reply *rep);
 void models_get(chubd_request *req, chubd_reply *rep);
 void models_list(chubd_request *req, chubd_reply *rep);
 void models_patch(chubd_request *req, chubd_reply *rep);
 void models_delete(chubd_request *req, chubd_reply *rep);
+/* The limit and last_doc_id query fields of a list of `what`s; -1 with
+ * a 400 in rep when they are malformed. */
+int models_paging(chubd_request *req, chubd_reply *rep, const char *what,
+                  int *limit, const char **after);
 /* POST /model-reset {"modelId"}. */
 void models_reset(chubd_request *req, chubd_reply *rep);
 /* Export and predict: 501, chubd does not run models. */
@@ -154,6 +171,23 @@ unsigned weights_upload_begin(chubd_request *req, chubd_reply *rep);
 void weights_upload_finish(chubd_request *req, chubd_reply *rep);
 void weights_get(chubd_request *req, chubd_reply *rep);
 
+/* datasets.c */
+void datasets_create(chubd_request *req, chubd_reply *rep);
+void datasets_get(chubd_request *req, chubd_reply *rep);
+void datasets_list(chubd_request *req, chubd_reply *rep);
+void datasets_patch(chubd_request *req, chubd_reply *rep);
+void datasets_delete(chubd_request *req, chubd_reply *rep);
+unsigned datasets_upload_begin(chubd_request *req, chubd_reply *rep);
+void datasets_upload_finish(chubd_request *req, chubd_reply *rep);
+void datasets_download(chubd_request *req, chubd_reply *rep);
+/* The dataset a new model names in dataset.id, checked to be owner's:
+ * 0, or -1 with a 400 in rep. */
+int datasets_check_for_model(chubd_request *req, chubd_reply *rep,
+                             const char *owner, const char *id);
+/* The `data` a model created from dataset id trains on: its signed URL
+ * once uploaded, else its name; NULL when it is gone. */
+json_t *datasets_data_for_model(const chubd_request *req, const char *id);
+
 /* links.c: the absolute, signed download URLs chubd hands out */
 /* The public root ("http://host:port[/prefix]") into out. */
 void links_root(const chubd_request *req, char *out, size_t n);
@@ -162,6 +196,9 @@ void links_root(const chubd_request *req, char *out, size_t n);
 void links_weights(const chubd_request *req, const char *id,
                    const store_checkpoint *c, const char *role, char *out,
                    size_t n);
+/* The signed URL of dataset d's file, named SLUG-SHA8.zip. */
+void links_dataset(const chubd_request *req, const store_dataset *d,
+                   const char *slug, char *out, size_t n);
 /* Checks the signature of a download URL presented without a key and
  * sets whose models it may fetch. 0, or the status of the error in rep. */
 unsigned links_verify(chubd_request *req, chubd_reply *rep);

@@ -48,8 +48,22 @@ typedef struct store_model {
   char agent_id[65];
   char agent_name[129];
   int64_t metrics_count;
-  int64_t last_epoch; /* -1 without metrics */
+  int64_t last_epoch;  /* -1 without metrics */
+  char dataset_id[21]; /* the dataset it was created from, or "" */
 } store_model;
+
+/* A dataset: a zip of images and labels a model trains on. */
+typedef struct store_dataset {
+  char id[21];
+  char owner[STORE_OWNER_MAX + 1];
+  char *meta;     /* JSON text, malloc'd */
+  char status[8]; /* new (no file yet), ready */
+  int64_t size;
+  char sha256[65];
+  char filename[129]; /* as uploaded */
+  int64_t files;      /* entries in the zip */
+  int64_t created_ms, updated_ms;
+} store_dataset;
 
 typedef struct store_checkpoint {
   int64_t epoch;
@@ -66,6 +80,7 @@ typedef struct store_checkpoint {
 typedef struct store store;
 
 typedef int (*store_model_cb)(void *ud, const store_model *m);
+typedef int (*store_dataset_cb)(void *ud, const store_dataset *d);
 typedef int (*store_metrics_cb)(void *ud, int64_t epoch, const char *json);
 typedef int (*store_key_cb)(void *ud, const store_key *k);
 /* The answer to an operation started with an _async call; called once, on
@@ -135,6 +150,25 @@ typedef struct store_ops {
 
   store_rc (*heartbeat)(store *s, const char *id, const char *agent_id,
                         const char *agent_name, int64_t now);
+  /* Datasets, as models: owner NULL means anyone's; soft-deleted ones
+   * are not found. */
+  store_rc (*dataset_add)(store *s, const store_dataset *d);
+  store_rc (*dataset_get)(store *s, const char *id, const char *owner,
+                          store_dataset *out);
+  store_rc (*dataset_list)(store *s, const char *owner, const char *after,
+                           int limit, store_dataset_cb cb, void *ud,
+                           int64_t *total, int *more);
+  store_rc (*dataset_update)(store *s, const char *id, const char *meta,
+                             int64_t now);
+  store_rc (*dataset_delete)(store *s, const char *id, int hard);
+  /* Makes a stored blob the dataset's file (status ready); the file it
+   * had before, if any, goes to old_sha256 ("" when none). */
+  store_rc (*dataset_set_file)(store *s, const store_dataset *d,
+                               char old_sha256[65]);
+  /* The models created from the dataset, newest first, at most limit. */
+  store_rc (*dataset_models)(store *s, const char *id, int limit,
+                             store_model_cb cb, void *ud);
+
   /* events: the validated JSON array, stored one row per event. */
   store_rc (*events_add)(store *s, const char *client_id, const char *events,
                          int64_t now);
@@ -149,5 +183,6 @@ struct store {
 store *store_sqlite_open(const char *dir, char *err, size_t errn);
 
 void store_model_free(store_model *m);
+void store_dataset_free(store_dataset *d);
 
 #endif

@@ -40,7 +40,11 @@
   "m.id, m.owner, m.meta, m.config, m.dataset, m.lineage, m.status, "          \
   "m.created_ms, m.updated_ms, m.last_seen_ms, m.heartbeat_ms, m.agent_id, "   \
   "m.agent_name, (SELECT COUNT(*) FROM metrics WHERE model_id = m.id), "       \
-  "(SELECT MAX(epoch) FROM metrics WHERE model_id = m.id)"
+  "(SELECT MAX(epoch) FROM metrics WHERE model_id = m.id), m.dataset_id"
+
+#define STORE_SQLITE_DATASET_COLS                                              \
+  "id, owner, meta, status, size, sha256, filename, files, created_ms, "       \
+  "updated_ms"
 
 enum store_sqlite_stmt {
   SQ_BEGIN,
@@ -73,6 +77,17 @@ enum store_sqlite_stmt {
   SQ_HEARTBEAT,
   SQ_EVENT_ADD,
   SQ_MODEL_RESET,
+  SQ_DATASET_ADD,
+  SQ_DATASET_GET,
+  SQ_DATASET_LIST,
+  SQ_DATASET_SEQ,
+  SQ_DATASET_COUNT,
+  SQ_DATASET_UPDATE,
+  SQ_DATASET_SOFTDEL,
+  SQ_DATASET_HARDDEL,
+  SQ_DATASET_SHA,
+  SQ_DATASET_FILE,
+  SQ_DATASET_MODELS,
   SQ_COUNT
 };
 
@@ -91,8 +106,8 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
     [SQ_KEY_GET] = "SELECT id, owner, prefix, created_ms, revoked_ms "
                    "FROM keys WHERE id = ?1",
     [SQ_MODEL_ADD] = "INSERT INTO models (id, owner, meta, config, dataset, "
-                     "lineage, created_ms, updated_ms) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                     "lineage, created_ms, updated_ms, dataset_id) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
     [SQ_MODEL_GET] = "SELECT " STORE_SQLITE_MODEL_COLS " FROM models m "
                      "WHERE m.id = ?1 AND m.deleted = 0 "
                      "AND (?2 IS NULL OR m.owner = ?2)",
@@ -131,7 +146,8 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
     [SQ_CKPTS] = "SELECT epoch, final, is_best, map, size, sha256, "
                  "created_ms, suffix FROM checkpoints WHERE model_id = ?1 "
                  "ORDER BY id DESC",
-    [SQ_BLOB_USED] = "SELECT 1 FROM checkpoints WHERE sha256 = ?1 LIMIT 1",
+    [SQ_BLOB_USED] = "SELECT 1 FROM checkpoints WHERE sha256 = ?1 UNION ALL "
+                     "SELECT 1 FROM datasets WHERE sha256 = ?1 LIMIT 1",
     [SQ_HEARTBEAT] = "UPDATE models SET status = CASE status WHEN 'new' "
                      "THEN 'training' ELSE status END, agent_id = ?2, "
                      "agent_name = ?3, heartbeat_ms = ?4, last_seen_ms = ?4 "
@@ -142,6 +158,31 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                        "last_seen_ms = 0, heartbeat_ms = 0, agent_id = '', "
                        "agent_name = '' WHERE id = ?1 AND deleted = 0 "
                        "AND (?3 IS NULL OR owner = ?3)",
+    [SQ_DATASET_ADD] = "INSERT INTO datasets (id, owner, meta, created_ms, "
+                       "updated_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+    [SQ_DATASET_GET] = "SELECT " STORE_SQLITE_DATASET_COLS " FROM datasets "
+                       "WHERE id = ?1 AND deleted = 0 "
+                       "AND (?2 IS NULL OR owner = ?2)",
+    [SQ_DATASET_LIST] = "SELECT " STORE_SQLITE_DATASET_COLS " FROM datasets "
+                        "WHERE (?1 IS NULL OR owner = ?1) AND deleted = 0 "
+                        "AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+    [SQ_DATASET_SEQ] = "SELECT seq FROM datasets WHERE id = ?1 "
+                       "AND deleted = 0 AND (?2 IS NULL OR owner = ?2)",
+    [SQ_DATASET_COUNT] = "SELECT COUNT(*) FROM datasets "
+                         "WHERE (?1 IS NULL OR owner = ?1) AND deleted = 0",
+    [SQ_DATASET_UPDATE] = "UPDATE datasets SET meta = ?2, updated_ms = ?3 "
+                          "WHERE id = ?1 AND deleted = 0",
+    [SQ_DATASET_SOFTDEL] = "UPDATE datasets SET deleted = 1, updated_ms = ?2 "
+                           "WHERE id = ?1 AND deleted = 0",
+    [SQ_DATASET_HARDDEL] = "DELETE FROM datasets WHERE id = ?1",
+    [SQ_DATASET_SHA] = "SELECT sha256 FROM datasets WHERE id = ?1 "
+                       "AND deleted = 0 AND (?2 IS NULL OR owner = ?2)",
+    [SQ_DATASET_FILE] = "UPDATE datasets SET status = 'ready', size = ?2, "
+                        "sha256 = ?3, filename = ?4, files = ?5, "
+                        "updated_ms = ?6 WHERE id = ?1 AND deleted = 0",
+    [SQ_DATASET_MODELS] = "SELECT " STORE_SQLITE_MODEL_COLS " FROM models m "
+                          "WHERE m.dataset_id = ?1 AND m.deleted = 0 "
+                          "ORDER BY m.seq DESC LIMIT ?2",
 };
 
 typedef struct store_sqlite store_sqlite;
@@ -486,6 +527,7 @@ static store_rc store_sqlite_model_add_locked(store_sqlite_conn *c,
   sqlite3_bind_text(st, 4, m->config, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 5, m->dataset, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 6, m->lineage, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 8, m->dataset_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 7, m->created_ms);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
@@ -517,6 +559,7 @@ static int store_sqlite_model_row(sqlite3_stmt *st, store_model *m) {
   m->last_epoch = sqlite3_column_type(st, 14) == SQLITE_NULL
                       ? -1
                       : sqlite3_column_int64(st, 14);
+  store_sqlite_text(st, 15, m->dataset_id, sizeof m->dataset_id);
   if (!m->meta || !m->config || !m->dataset || !m->lineage) {
     store_model_free(m);
     return -1;
@@ -1110,6 +1153,231 @@ static store_rc store_sqlite_blob_in_use(store *s, const char *sha256,
   return STORE_OK;
 }
 
+/* ------------------------------------------------------------ datasets */
+
+static int store_sqlite_dataset_row(sqlite3_stmt *st, store_dataset *d) {
+  memset(d, 0, sizeof *d);
+  store_sqlite_text(st, 0, d->id, sizeof d->id);
+  store_sqlite_text(st, 1, d->owner, sizeof d->owner);
+  d->meta = store_sqlite_dup(st, 2);
+  store_sqlite_text(st, 3, d->status, sizeof d->status);
+  d->size = sqlite3_column_int64(st, 4);
+  store_sqlite_text(st, 5, d->sha256, sizeof d->sha256);
+  store_sqlite_text(st, 6, d->filename, sizeof d->filename);
+  d->files = sqlite3_column_int64(st, 7);
+  d->created_ms = sqlite3_column_int64(st, 8);
+  d->updated_ms = sqlite3_column_int64(st, 9);
+  return d->meta ? 0 : -1;
+}
+
+void store_dataset_free(store_dataset *d) {
+  free(d->meta);
+  d->meta = NULL;
+}
+
+static store_rc store_sqlite_dataset_add_locked(store_sqlite_conn *c,
+                                                const store_dataset *d) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_DATASET_ADD);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, d->owner, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, d->meta, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, d->created_ms);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_CONSTRAINT)
+    return STORE_CONFLICT;
+  return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(c, "dataset_add");
+}
+
+static store_rc store_sqlite_dataset_add(store *s, const store_dataset *d) {
+  STORE_SQLITE_WRITE(s, store_sqlite_dataset_add_locked(w_, d));
+}
+
+static store_rc store_sqlite_dataset_get(store *s, const char *id,
+                                         const char *owner,
+                                         store_dataset *out) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_DATASET_GET);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(st, 2, owner);
+  int rc = sqlite3_step(st);
+  store_rc result;
+  if (rc == SQLITE_ROW)
+    result = store_sqlite_dataset_row(st, out) == 0 ? STORE_OK : STORE_ERROR;
+  else if (rc == SQLITE_DONE)
+    result = STORE_NOTFOUND;
+  else
+    result = store_sqlite_fail(c, "dataset_get");
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc store_sqlite_dataset_list(store *s, const char *owner,
+                                          const char *after, int limit,
+                                          store_dataset_cb cb, void *ud,
+                                          int64_t *total, int *more) {
+  STORE_SQLITE_CONN(s, c);
+  int64_t before = INT64_MAX;
+  store_rc rc0;
+  if (after) {
+    rc0 = store_sqlite_int_query(c, SQ_DATASET_SEQ, after, owner, &before,
+                                 "dataset_list");
+    if (rc0 != STORE_OK)
+      return rc0;
+  }
+  rc0 = store_sqlite_int_query(c, SQ_DATASET_COUNT, NULL, owner, total,
+                               "dataset_list");
+  if (rc0 != STORE_OK)
+    return rc0;
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_DATASET_LIST);
+  if (!st)
+    return STORE_ERROR;
+  store_sqlite_bind_owner(st, 1, owner);
+  sqlite3_bind_int64(st, 2, before);
+  sqlite3_bind_int(st, 3, limit + 1); /* one more tells whether more follow */
+  int rc, seen = 0;
+  store_rc result = STORE_OK;
+  *more = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (seen == limit) {
+      *more = 1;
+      break;
+    }
+    store_dataset d;
+    if (store_sqlite_dataset_row(st, &d) < 0) {
+      store_dataset_free(&d);
+      result = STORE_ERROR;
+      break;
+    }
+    int stop = cb(ud, &d);
+    store_dataset_free(&d);
+    seen++;
+    if (stop)
+      break;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    result = store_sqlite_fail(c, "dataset_list");
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc store_sqlite_dataset_update_locked(store_sqlite_conn *c,
+                                                   const char *id,
+                                                   const char *meta,
+                                                   int64_t now) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_DATASET_UPDATE);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, meta, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, now);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_fail(c, "dataset_update");
+  return sqlite3_changes(c->db) ? STORE_OK : STORE_NOTFOUND;
+}
+
+static store_rc store_sqlite_dataset_update(store *s, const char *id,
+                                            const char *meta, int64_t now) {
+  STORE_SQLITE_WRITE(s, store_sqlite_dataset_update_locked(w_, id, meta, now));
+}
+
+static store_rc store_sqlite_dataset_delete_locked(store_sqlite_conn *c,
+                                                   const char *id, int hard) {
+  sqlite3_stmt *st =
+      store_sqlite_stmt(c, hard ? SQ_DATASET_HARDDEL : SQ_DATASET_SOFTDEL);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  if (!hard)
+    sqlite3_bind_int64(st, 2, util_now_ms());
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_fail(c, "dataset_delete");
+  return sqlite3_changes(c->db) ? STORE_OK : STORE_NOTFOUND;
+}
+
+static store_rc store_sqlite_dataset_delete(store *s, const char *id,
+                                            int hard) {
+  STORE_SQLITE_WRITE(s, store_sqlite_dataset_delete_locked(w_, id, hard));
+}
+
+static store_rc store_sqlite_dataset_set_file_locked(store_sqlite_conn *c,
+                                                     const store_dataset *d,
+                                                     char old_sha256[65]) {
+  old_sha256[0] = '\0';
+  if (store_sqlite_begin(c) < 0)
+    return store_sqlite_fail(c, "dataset_set_file");
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_DATASET_SHA);
+  if (!st)
+    return store_sqlite_abort(c, "dataset_set_file");
+  sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(st, 2, d->owner[0] ? d->owner : NULL);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    store_sqlite_text(st, 0, old_sha256, 65);
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW) {
+    if (rc != SQLITE_DONE)
+      return store_sqlite_abort(c, "dataset_set_file");
+    store_sqlite_rollback(c);
+    return STORE_NOTFOUND;
+  }
+  st = store_sqlite_stmt(c, SQ_DATASET_FILE);
+  if (!st)
+    return store_sqlite_abort(c, "dataset_set_file");
+  sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, d->size);
+  sqlite3_bind_text(st, 3, d->sha256, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, d->filename, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, d->files);
+  sqlite3_bind_int64(st, 6, d->updated_ms);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_abort(c, "dataset_set_file");
+  return store_sqlite_commit(c, "dataset_set_file");
+}
+
+static store_rc store_sqlite_dataset_set_file(store *s, const store_dataset *d,
+                                              char old_sha256[65]) {
+  STORE_SQLITE_WRITE(s,
+                     store_sqlite_dataset_set_file_locked(w_, d, old_sha256));
+}
+
+static store_rc store_sqlite_dataset_models(store *s, const char *id, int limit,
+                                            store_model_cb cb, void *ud) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_DATASET_MODELS);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, limit);
+  int rc;
+  store_rc result = STORE_OK;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    store_model m;
+    if (store_sqlite_model_row(st, &m) < 0) {
+      result = STORE_ERROR;
+      break;
+    }
+    int stop = cb(ud, &m);
+    store_model_free(&m);
+    if (stop)
+      break;
+  }
+  if (result == STORE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+    result = store_sqlite_fail(c, "dataset_models");
+  sqlite3_reset(st);
+  return result;
+}
+
 /* ------------------------------------------------- heartbeats, events */
 
 static store_rc store_sqlite_heartbeat_locked(store_sqlite_conn *c,
@@ -1242,6 +1510,13 @@ static const store_ops store_sqlite_ops = {
     .checkpoints = store_sqlite_checkpoints,
     .blob_in_use = store_sqlite_blob_in_use,
     .heartbeat = store_sqlite_heartbeat,
+    .dataset_add = store_sqlite_dataset_add,
+    .dataset_get = store_sqlite_dataset_get,
+    .dataset_list = store_sqlite_dataset_list,
+    .dataset_update = store_sqlite_dataset_update,
+    .dataset_delete = store_sqlite_dataset_delete,
+    .dataset_set_file = store_sqlite_dataset_set_file,
+    .dataset_models = store_sqlite_dataset_models,
     .events_add = store_sqlite_events_add,
 };
 

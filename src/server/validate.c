@@ -186,6 +186,24 @@ int validate_model_create(json_t *body, char err[VALIDATE_ERR]) {
   return validate_object(body, "", validate_create_fields, err);
 }
 
+static const validate_field validate_dataset_body_fields[] = {
+    {"meta", VT_OBJECT, validate_meta_fields}, {NULL, VT_STRING, NULL}};
+
+int validate_dataset_body(json_t *body, int create, char err[VALIDATE_ERR]) {
+  if (validate_object(body, "", validate_dataset_body_fields, err) < 0)
+    return -1;
+  json_t *meta = json_object_get(body, "meta");
+  json_t *name = json_object_get(meta, "name");
+  if (!create && !meta)
+    return validate_fail(err, "nothing to update: send \"meta\"");
+  if ((create || name) &&
+      (!json_is_string(name) || json_string_length(name) == 0 ||
+       json_string_length(name) > 128))
+    return validate_fail(err, "field \"meta.name\" must be a string of 1 to "
+                              "128 characters");
+  return 0;
+}
+
 int validate_model_patch(json_t *body, char err[VALIDATE_ERR]) {
   if (validate_object(body, "", validate_patch_fields, err) < 0)
     return -1;

@@ -32,6 +32,8 @@ int validate_uint(const char *s, long long max, long long *out);
 /* POST /v1/models and PATCH /v1/models/{id}: known fields, right types. */
 int validate_model_create(json_t *body, char err[VALIDATE_ERR]);
 int validate_model_patch(json_t *body, char err[VALIDATE_ERR]);
+/* POST (create set: meta.name required) and PATCH /v1/datasets bodies. */
+int validate_dataset_body(json_t *body, int create, char err[VALIDATE_ERR]);
 
 /* One epoch of an accepted metrics upload: the decoded, re-encoded map. */
 typedef struct validate_epoch {

@@ -129,14 +129,6 @@ static long weights_find(const char *which, const store_checkpoint *k,
   return -1;
 }
 
-static int weights_etag_matches(const char *inm, const char *sha) {
-  if (!inm)
-    return 0;
-  if (strcmp(inm, "*") == 0)
-    return 1;
-  return strstr(inm, sha) != NULL;
-}
-
 void weights_get(chubd_request *req, chubd_reply *rep) {
   if (models_check(req, rep) < 0)
     return;
@@ -157,58 +149,13 @@ void weights_get(chubd_request *req, chubd_reply *rep) {
   }
   store_checkpoint c = k[i];
   free(k);
-  char path[4200];
-  blobs_path(req->srv->cfg.data_dir, c.sha256, path, sizeof path);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  struct stat sb;
-  if (fd < 0 || fstat(fd, &sb) != 0) {
-    if (fd >= 0)
-      close(fd);
-    fprintf(stderr, "chubd: weights file %s is missing: %s\n", path,
-            strerror(errno));
-    reply_error(rep, 404,
-                "weights file of model %s is missing on the "
-                "server",
-                req->r.id);
-    return;
-  }
-  uint64_t size = (uint64_t)sb.st_size;
-  reply_header(rep, "ETag", "\"%s\"", c.sha256);
-  reply_header(rep, "Accept-Ranges", "bytes");
-  if (req->r.kind == ROUTE_MODEL_BLOB) {
-    reply_header(rep, "Content-Disposition", "attachment; filename=\"%s\"",
-                 req->r.name);
-  } else {
-    char label[32];
-    if (strlen(req->r.weights) == 64)
-      snprintf(label, sizeof label, "epoch%lld", (long long)c.epoch);
-    else
-      snprintf(label, sizeof label, "%.8s", req->r.weights);
-    reply_header(rep, "Content-Disposition", "attachment; filename=\"%s-%s%s\"",
-                 req->r.id, label, c.suffix);
-  }
-  if (weights_etag_matches(http_header(req, "if-none-match"), c.sha256)) {
-    close(fd);
-    rep->status = 304;
-    return;
-  }
-  uint64_t first = 0, last = size ? size - 1 : 0;
-  int range = validate_range(http_header(req, "range"), size, &first, &last);
-  if (range < 0) {
-    close(fd);
-    reply_header(rep, "Content-Range", "bytes */%llu",
-                 (unsigned long long)size);
-    reply_error(rep, 416, "range not satisfiable for %llu bytes",
-                (unsigned long long)size);
-    return;
-  }
-  rep->status = range ? 206 : 200;
-  if (range)
-    reply_header(rep, "Content-Range", "bytes %llu-%llu/%llu",
-                 (unsigned long long)first, (unsigned long long)last,
-                 (unsigned long long)size);
-  rep->ctype = "application/octet-stream";
-  rep->fd = fd;
-  rep->off = first;
-  rep->flen = range ? last - first + 1 : size;
+  char name[ROUTE_NAME_MAX + 1];
+  if (req->r.kind == ROUTE_MODEL_BLOB)
+    snprintf(name, sizeof name, "%s", req->r.name);
+  else if (strlen(req->r.weights) == 64)
+    snprintf(name, sizeof name, "%s-epoch%lld%s", req->r.id, (long long)c.epoch,
+             c.suffix);
+  else
+    snprintf(name, sizeof name, "%s-%s%s", req->r.id, req->r.weights, c.suffix);
+  reply_blob(req, rep, c.sha256, name);
 }

@@ -3,37 +3,25 @@
  * newest first, with its status, progress and headline metric. It refreshes
  * itself every few seconds while any run is live, so the page can be left
  * open on a second screen.
+ *
+ * "New model" opens a form that creates a model on the hub (POST
+ * /ui/models), optionally from one of the hub's datasets, and then shows the
+ * two command lines that train it. /?dataset=ID opens the form with that
+ * dataset chosen (the dataset page links there).
  */
 'use strict';
 
 (() => {
-  const { api, h, timeEl, fmtNum, statusBadge, isLive, headline } = chub;
-  const PAGE = 100;       /* the most /ui/models answers at once */
-  const MAX_PAGES = 20;   /* bounds the walk over a very large hub */
+  const { api, h, timeEl, fmtNum, fmtBytes, statusBadge, isLive, headline,
+          listAll, dataEl, copyText } = chub;
   const LIVE_MS = 3000;   /* refresh period while a run is live */
   const IDLE_MS = 30000;  /* otherwise, to keep "updated" times honest */
 
-  const root = document.getElementById('models');
-  const count = document.getElementById('count');
-  const errorBox = document.getElementById('error');
+  const $ = (id) => document.getElementById(id);
+  const root = $('models');
+  const count = $('count');
+  const errorBox = $('error');
   const headlines = new Map(); /* id -> {updated, value} cache */
-
-  async function listModels() {
-    const all = [];
-    let cursor = null;
-    let total = 0;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const q = '/ui/models?limit=' + PAGE +
-                (cursor ? '&last_doc_id=' + encodeURIComponent(cursor) : '');
-      const data = await api(q);
-      const results = (data && data.results) || [];
-      total = data && typeof data.total === 'number' ? data.total : total;
-      all.push(...results);
-      cursor = data ? data.lastRecordId : null;
-      if (!cursor || results.length < PAGE || all.length >= total) break;
-    }
-    return { models: all, total: Math.max(total, all.length) };
-  }
 
   /* The headline needs the run's metrics; fetch them only when the model
    * changed since the last look. */
@@ -89,7 +77,9 @@
         'chubd --data DIR keys create me     # prints an API key\n' +
         'export CHUB_API_ROOT=' + origin + '\n' +
         'export CHUB_API_KEY=<that key>\n' +
-        './your-trainer')));
+        './your-trainer')),
+      h('p', {}, 'Or create one here with ', h('strong', {}, 'New model'),
+        ': it gives the two lines that train it.'));
   }
 
   function table(models, heads) {
@@ -102,7 +92,7 @@
         h('td', {}, statusBadge(m.status)),
         h('td', {}, progress(m)),
         h('td', {}, headlineCell(heads[i])),
-        h('td', { class: 'hide-narrow' }, m.data || '—'),
+        h('td', { class: 'hide-narrow data' }, dataEl(m.data)),
         h('td', {}, timeEl(m.updated_at || m.created_at))));
     return h('div', { class: 'card table-wrap' },
       h('table', { class: 'models' },
@@ -118,7 +108,7 @@
   async function refresh() {
     let live = false;
     try {
-      const { models, total } = await listModels();
+      const { items: models, total } = await listAll('/ui/models');
       const heads = await Promise.all(models.map(headlineOf));
       live = models.some((m) => isLive(m.status));
       root.replaceChildren(models.length ? table(models, heads)
@@ -136,9 +126,176 @@
     timer = setTimeout(refresh, live ? LIVE_MS : IDLE_MS);
   }
 
-  document.getElementById('logout').addEventListener('click', (ev) => {
+  /* ---- the "New model" form -------------------------------------------- */
+
+  const panel = $('new-model');
+  const form = $('new-model-form');
+  const openButton = $('new-model-open');
+  const formError = $('nm-error');
+  const submit = $('nm-submit');
+  const result = $('new-model-result');
+  const NUMBERS = [['epochs', 'nm-epochs'], ['imgsz', 'nm-imgsz'],
+                   ['batch', 'nm-batch'], ['patience', 'nm-patience']];
+  let owners = { owners: [], you: null };
+
+  function showFormError(text) {
+    formError.textContent = text;
+    formError.hidden = !text;
+  }
+
+  /* Who the model may be created for. Signed in, that is you and the
+   * select stays hidden; on a loopback hub without a key, any owner with a
+   * key (a select only when there is a choice). */
+  async function loadOwners() {
+    const data = await api('/ui/owners');
+    const list = (data && Array.isArray(data.owners)) ? data.owners : [];
+    owners = { owners: list, you: data && data.you ? data.you : null };
+    const select = $('nm-owner');
+    const keep = select.value;
+    select.replaceChildren(...list.map((o) => h('option', { value: o }, o)));
+    if (list.includes(keep)) select.value = keep;
+    $('nm-owner-field').hidden = owners.you !== null || list.length <= 1;
+    if (!owners.you && list.length === 0) {
+      showFormError('This hub has no API key yet, so a model has no one to ' +
+                    'belong to: create one with chubd --data DIR keys ' +
+                    'create NAME.');
+    }
+  }
+
+  /* The owner to send: none when signed in (the hub takes the cookie's),
+   * else the only one or the one chosen. */
+  function ownerToSend() {
+    if (owners.you) return null;
+    if (owners.owners.length === 1) return owners.owners[0];
+    return $('nm-owner').value || null;
+  }
+
+  function datasetLabel(d) {
+    const name = d.name || (d.meta && d.meta.name) || d.id;
+    if (d.status === 'ready') {
+      return name + ' · ' + fmtBytes(d.size) +
+             (typeof d.files === 'number' ? ', ' + d.files + ' files' : '');
+    }
+    return name + ' · ' + (d.status || 'new') + ', no file yet';
+  }
+
+  async function loadDatasets(want) {
+    const { items } = await listAll('/ui/datasets');
+    const select = $('nm-dataset');
+    const keep = want || select.value;
+    select.replaceChildren(h('option', { value: '' }, 'none'),
+      ...items.map((d) => h('option', { value: d.id,
+                                        'data-status': d.status || '' },
+                            datasetLabel(d))));
+    select.value = items.some((d) => d.id === keep) ? keep : '';
+    $('nm-dataset-hint').replaceChildren(...(items.length
+      ? ['the trainer downloads it from this hub']
+      : ['no datasets on this hub yet; see ',
+         h('a', { href: '/datasets' }, 'Datasets')]));
+  }
+
+  async function openForm(dataset) {
+    result.hidden = true;
+    panel.hidden = false;
+    openButton.setAttribute('aria-expanded', 'true');
+    showFormError('');
+    form.removeAttribute('data-ready');
+    $('nm-name').focus();
+    const loads = await Promise.allSettled([loadOwners(),
+                                            loadDatasets(dataset)]);
+    const failedLoad = loads.find((r) => r.status === 'rejected');
+    if (failedLoad) {
+      showFormError('Could not load the form\'s choices: ' +
+                    failedLoad.reason.message);
+    }
+    /* Not form.dataset: a form's controls shadow its properties by name, and
+     * one is called "dataset". */
+    form.setAttribute('data-ready', 'true');
+  }
+
+  function closeForm() {
+    panel.hidden = true;
+    openButton.setAttribute('aria-expanded', 'false');
+  }
+
+  function requestBody() {
+    const body = { name: $('nm-name').value.trim() };
+    const owner = ownerToSend();
+    if (owner) body.owner = owner;
+    const dataset = $('nm-dataset').value;
+    if (dataset) body.dataset = dataset;
+    const arch = $('nm-arch').value.trim();
+    if (arch) body.architecture = arch;
+    for (const [key, id] of NUMBERS) {
+      const v = $(id).value.trim();
+      if (v !== '') body[key] = Number(v);
+    }
+    return body;
+  }
+
+  function showCreated(data, name) {
+    const url = data.url ||
+                window.location.origin + '/models/' + encodeURIComponent(data.id);
+    const link = $('nm-link');
+    link.href = url;
+    link.textContent = url;
+    link.title = name;
+    $('nm-commands').textContent = (data.commands || []).join('\n');
+    $('nm-copy').textContent = 'Copy';
+    result.dataset.modelId = data.id;
+    result.hidden = false;
+    result.scrollIntoView({ block: 'nearest' });
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    showFormError('');
+    const body = requestBody();
+    if (!body.name) {
+      showFormError('A model needs a name.');
+      $('nm-name').focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const data = await api('/ui/models', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json',
+                   Accept: 'application/json' },
+        body: JSON.stringify(body),
+      });
+      form.reset();
+      closeForm();
+      showCreated(data || {}, body.name);
+      refresh();
+    } catch (e) {
+      showFormError('Could not create the model: ' + e.message);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  openButton.addEventListener('click', () => {
+    if (panel.hidden) {
+      openForm();
+    } else {
+      closeForm();
+    }
+  });
+  $('new-model-close').addEventListener('click', closeForm);
+  $('new-model-done').addEventListener('click', () => {
+    result.hidden = true;
+  });
+  $('nm-copy').addEventListener('click', async () => {
+    const ok = await copyText($('nm-commands'));
+    $('nm-copy').textContent = ok ? 'Copied' : 'Select and copy';
+  });
+
+  $('logout').addEventListener('click', (ev) => {
     ev.preventDefault();
     chub.logout();
   });
   refresh();
+  const want = new URLSearchParams(window.location.search).get('dataset');
+  if (want || window.location.hash === '#new-model') openForm(want);
 })();

@@ -109,7 +109,9 @@
       ['Cache', pick(m.cache, ta.cache)],
       ['Data', pick(m.data, ta.data)],
       ['Architecture', m.cfg],
-    ].map(([k, v]) => [k, v === undefined || v === null ? null : String(v)]));
+    ].map(([k, v]) => [k, v === undefined || v === null ? null
+      /* A dataset of this hub links to its page, not its long signed URL. */
+      : k === 'Data' ? chub.dataEl(v) : String(v)]));
   }
 
   function renderAgent(m) {
