@@ -1,5 +1,6 @@
 /*
- * cli_http.c - the CLI's one-shot requests to the hub (login, models).
+ * cli_http.c - the CLI's one-shot requests to the hub (login, models) and
+ * its file downloads (pull): every libcurl call of the `chub` program.
  *
  * The library's sender is built for a long run with retries and a spool; a
  * command a person typed wants one request, a clear answer, and a prompt
@@ -9,9 +10,12 @@
 #include "cli.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 typedef struct cli_http_buf {
   char *data;
@@ -92,4 +96,170 @@ const char *cli_http_message(const cli_http_answer *a) {
     snprintf(msg, sizeof msg, "the hub answered HTTP %ld", a->status);
   json_decref(doc);
   return msg;
+}
+
+/* ------------------------------------------------------------ downloads */
+
+typedef struct cli_http_dl {
+  int fd;
+  long long from;    /* the Range start asked for (0: none) */
+  long long written; /* body bytes written so far */
+  cli_http_fetch *out;
+  cli_http_buf err;  /* the body of an answer that is not the file */
+  bool write_failed; /* pwrite failed: errno_saved says why */
+  int errno_saved;
+  bool range_wrong; /* a 206 that does not start where we asked */
+  cli_http_progress_fn progress;
+  void *progress_user;
+} cli_http_dl;
+
+/* Headers arrive once per response (a redirect has its own); only the last
+ * response's status and headers describe the body that is written. */
+static size_t cli_http_dl_header(char *p, size_t size, size_t n, void *user) {
+  cli_http_dl *d = user;
+  size_t len = size * n;
+  char line[512];
+  size_t l = len < sizeof line - 1 ? len : sizeof line - 1;
+  memcpy(line, p, l);
+  line[l] = '\0';
+  line[strcspn(line, "\r\n")] = '\0';
+  if (strncmp(line, "HTTP/", 5) == 0) {
+    const char *sp = strchr(line, ' ');
+    d->out->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+    d->out->etag[0] = '\0';
+    d->out->range_start = -1;
+    d->out->size = -1;
+    return len;
+  }
+  if (strncasecmp(line, "etag:", 5) == 0) {
+    const char *v = line + 5;
+    v += strspn(v, " \t");
+    snprintf(d->out->etag, sizeof d->out->etag, "%s", v);
+  } else if (strncasecmp(line, "content-range:", 14) == 0) {
+    long long a, b, total;
+    if (sscanf(line + 14, " bytes %lld-%lld/%lld", &a, &b, &total) == 3) {
+      d->out->range_start = a;
+      d->out->size = total;
+    }
+  } else if (strncasecmp(line, "content-length:", 15) == 0 &&
+             d->out->status == 200) {
+    d->out->size = strtoll(line + 15, NULL, 10);
+  }
+  return len;
+}
+
+static size_t cli_http_dl_write(char *p, size_t size, size_t n, void *user) {
+  cli_http_dl *d = user;
+  size_t len = size * n;
+  long status = d->out->status;
+  if (status != 200 && status != 206) {
+    /* An error answer: keep its message for the person, never in the file. */
+    return cli_http_collect(p, size, n, &d->err);
+  }
+  if (d->written == 0 && d->out->body_start < 0) {
+    if (status == 206 && d->out->range_start != d->from) {
+      d->range_wrong = true;
+      return 0;
+    }
+    /* A 200 is the whole file whatever was asked: it replaces the part. */
+    d->out->body_start = status == 206 ? d->from : 0;
+    if (ftruncate(d->fd, (off_t)d->out->body_start) != 0) {
+      d->write_failed = true;
+      d->errno_saved = errno;
+      return 0;
+    }
+  }
+  size_t done = 0;
+  while (done < len) {
+    ssize_t w = pwrite(d->fd, p + done, len - done,
+                       (off_t)(d->out->body_start + d->written));
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      d->write_failed = true;
+      d->errno_saved = w < 0 ? errno : ENOSPC;
+      return 0;
+    }
+    done += (size_t)w;
+    d->written += w;
+  }
+  return len;
+}
+
+static int cli_http_dl_progress(void *user, curl_off_t dltotal,
+                                curl_off_t dlnow, curl_off_t ultotal,
+                                curl_off_t ulnow) {
+  (void)ultotal, (void)ulnow;
+  cli_http_dl *d = user;
+  /* A resumed transfer counts what the part already held, so the bar shows
+   * the whole file rather than restarting at zero. */
+  long long base = d->out->status == 206 ? d->from : 0;
+  if (d->progress && dltotal > 0)
+    d->progress(base + (long long)dlnow, base + (long long)dltotal,
+                d->progress_user);
+  return 0;
+}
+
+chub_code cli_http_download(const char *url, int fd, long long from,
+                            cli_http_progress_fn progress, void *user,
+                            cli_http_fetch *out) {
+  memset(out, 0, sizeof *out);
+  out->range_start = -1;
+  out->size = -1;
+  out->body_start = -1;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  CURL *curl = curl_easy_init();
+  if (!curl) {
+    snprintf(out->error, sizeof out->error, "cannot start libcurl");
+    return CHUB_ENOMEM;
+  }
+  cli_http_dl d = {.fd = fd,
+                   .from = from,
+                   .out = out,
+                   .progress = progress,
+                   .progress_user = user};
+  char range[64];
+  snprintf(range, sizeof range, "%lld-", from);
+  curl_easy_setopt(curl, CURLOPT_URL, url);
+  /* No x-api-key, on purpose: the signed URL is the capability, and a key
+   * must never travel to wherever a download URL (or its redirect) points. */
+  if (from > 0)
+    curl_easy_setopt(curl, CURLOPT_RANGE, range);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "chub/" CHUB_VERSION);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  /* Weights can take hours on a slow link, so there is no overall limit;
+   * a transfer that stalls for a minute is given up instead (the part
+   * stays, and the next pull resumes it). */
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, cli_http_dl_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &d);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cli_http_dl_write);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &d);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, cli_http_dl_progress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &d);
+  CURLcode rc = curl_easy_perform(curl);
+  chub_code result = CHUB_OK;
+  out->written = d.written;
+  if (d.range_wrong) {
+    out->range_wrong = true; /* an answer, just not the bytes asked for */
+  } else if (d.write_failed) {
+    snprintf(out->error, sizeof out->error, "cannot write the file: %s",
+             strerror(d.errno_saved));
+    result = CHUB_EIO;
+  } else if (rc != CURLE_OK) {
+    snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
+    result = CHUB_ENET;
+  }
+  if (out->status != 200 && out->status != 206) {
+    cli_http_answer a = {.status = out->status, .body = d.err.data};
+    snprintf(out->message, sizeof out->message, "%s", cli_http_message(&a));
+  }
+  free(d.err.data);
+  curl_easy_cleanup(curl);
+  return result;
 }

@@ -29,6 +29,8 @@ static const cli_command cli_commands[] = {
      "upload spooled runs to the hub (default: every run with pending work)"},
     {"runs", cmd_runs_list, "", "list local runs and what they still hold"},
     {"models", cmd_models_main, "", "list the hub's models for your API key"},
+    {"pull", cmd_pull_main, "MODEL [--best|--last|--epoch N] [-o FILE]",
+     "download a model's weights (MODEL: URL or id), verified by SHA-256"},
 };
 #define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])
 
@@ -38,7 +40,11 @@ void cli_usage(FILE *fp) {
     char left[64];
     snprintf(left, sizeof left, "%s %s", cli_commands[i].name,
              cli_commands[i].args);
-    fprintf(fp, "  %-34s %s\n", left, cli_commands[i].help);
+    /* A long synopsis gets its own line rather than a ragged column. */
+    if (strlen(left) > 34)
+      fprintf(fp, "  %s\n  %-34s %s\n", left, "", cli_commands[i].help);
+    else
+      fprintf(fp, "  %-34s %s\n", left, cli_commands[i].help);
   }
   fprintf(fp,
           "  %-34s %s\n  %-34s %s\n\n"
