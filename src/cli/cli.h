@@ -2,9 +2,10 @@
  * cli.h - what the `chub` program's command files share.
  *
  * Each command group lives in its own file (cmd_account.c, cmd_settings.c,
- * cmd_runs.c, cmd_models.c, cmd_pull.c, cmd_serve.c) and is entered with the
- * arguments after the command name. Exit statuses are the same everywhere: 0
- * done, 1 the command failed, 2 the command line was wrong (usage on stderr).
+ * cmd_runs.c, cmd_models.c, cmd_pull.c, cmd_datasets.c, cmd_serve.c) and is
+ * entered with the arguments after the command name. Exit statuses are the same
+ * everywhere: 0 done, 1 the command failed, 2 the command line was wrong (usage
+ * on stderr).
  */
 #ifndef CHUB_CLI_H
 #define CHUB_CLI_H
@@ -72,6 +73,17 @@ chub_code cli_http_download(const char *url, int fd, long long from,
                             cli_http_progress_fn progress, void *user,
                             cli_http_fetch *out);
 
+/* POSTs the file at `path` to `url` as the one file part of a
+ * multipart/form-data body (field and file name `filename`), streamed from
+ * disk, with `x-api-key: key` and `x-chub-sha256: sha256`. `progress` (may
+ * be NULL) sees the bytes sent. No overall time limit; gives up after a
+ * minute without progress. Returns as cli_http_request. */
+chub_code cli_http_upload_file(const char *url, const char *key,
+                               const char *path, const char *filename,
+                               const char *sha256,
+                               cli_http_progress_fn progress, void *user,
+                               cli_http_answer *out);
+
 /* The commands. argv[0] is the command name. */
 int cmd_account_login(int argc, char **argv);
 int cmd_account_logout(int argc, char **argv);
@@ -80,6 +92,8 @@ int cmd_runs_sync(int argc, char **argv);
 int cmd_runs_list(int argc, char **argv);
 int cmd_models_main(int argc, char **argv);
 int cmd_pull_main(int argc, char **argv);
+int cmd_datasets_list(int argc, char **argv);
+int cmd_datasets_push(int argc, char **argv);
 int cmd_serve_main(int argc, char **argv);
 
 #endif

@@ -263,3 +263,84 @@ chub_code cli_http_download(const char *url, int fd, long long from,
   curl_easy_cleanup(curl);
   return result;
 }
+
+/* -------------------------------------------------------------- uploads */
+
+typedef struct cli_http_up {
+  cli_http_progress_fn progress;
+  void *user;
+} cli_http_up;
+
+static int cli_http_up_progress(void *user, curl_off_t dltotal,
+                                curl_off_t dlnow, curl_off_t ultotal,
+                                curl_off_t ulnow) {
+  cli_http_up *u = user;
+  (void)dltotal;
+  (void)dlnow;
+  if (u->progress && ultotal > 0)
+    u->progress((long long)ulnow, (long long)ultotal, u->user);
+  return 0;
+}
+
+chub_code cli_http_upload_file(const char *url, const char *key,
+                               const char *path, const char *filename,
+                               const char *sha256,
+                               cli_http_progress_fn progress, void *user,
+                               cli_http_answer *out) {
+  memset(out, 0, sizeof *out);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  CURL *curl = curl_easy_init();
+  curl_mime *mime = curl ? curl_mime_init(curl) : NULL;
+  if (!mime) {
+    snprintf(out->error, sizeof out->error, "cannot start libcurl");
+    curl_easy_cleanup(curl);
+    return CHUB_ENOMEM;
+  }
+  /* curl reads the file as it sends it: memory stays flat. */
+  curl_mimepart *part = curl_mime_addpart(mime);
+  curl_mime_name(part, filename);
+  curl_mime_filename(part, filename);
+  curl_mime_type(part, "application/zip");
+  if (curl_mime_filedata(part, path) != CURLE_OK) {
+    snprintf(out->error, sizeof out->error, "cannot read %s", path);
+    curl_mime_free(mime);
+    curl_easy_cleanup(curl);
+    return CHUB_EIO;
+  }
+  struct curl_slist *hdrs = NULL;
+  char line[200];
+  snprintf(line, sizeof line, "x-api-key: %s", key);
+  hdrs = curl_slist_append(hdrs, line);
+  snprintf(line, sizeof line, "x-chub-sha256: %s", sha256);
+  hdrs = curl_slist_append(hdrs, line);
+  cli_http_buf buf = {0};
+  cli_http_up up = {progress, user};
+  curl_easy_setopt(curl, CURLOPT_URL, url);
+  curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "chub/" CHUB_VERSION);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  /* No overall limit for a large file; give up after a minute stalled. */
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cli_http_collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, cli_http_up_progress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &up);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, progress ? 0L : 1L);
+  CURLcode rc = curl_easy_perform(curl);
+  chub_code result = CHUB_OK;
+  if (rc != CURLE_OK) {
+    snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
+    free(buf.data);
+    result = CHUB_ENET;
+  } else {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
+    out->body = buf.data ? buf.data : strdup("");
+  }
+  curl_slist_free_all(hdrs);
+  curl_mime_free(mime);
+  curl_easy_cleanup(curl);
+  return result;
+}

@@ -31,6 +31,9 @@ static const cli_command cli_commands[] = {
     {"models", cmd_models_main, "", "list the hub's models for your API key"},
     {"pull", cmd_pull_main, "MODEL [--best|--last|--epoch N] [-o FILE]",
      "download a model's weights (MODEL: URL or id), verified by SHA-256"},
+    {"datasets", cmd_datasets_list, "", "list the hub's datasets for your key"},
+    {"push-dataset", cmd_datasets_push, "FILE.zip [--name NAME]",
+     "create a dataset on the hub and upload the zip to it"},
 };
 #define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])
 

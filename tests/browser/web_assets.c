@@ -31,6 +31,8 @@ static const struct {
     {"/index.html", CHUB_WEB_SRC_DIR, "index.html", "text/html"},
     {"/model.html", CHUB_WEB_SRC_DIR, "model.html", "text/html"},
     {"/login.html", CHUB_WEB_SRC_DIR, "login.html", "text/html"},
+    {"/datasets.html", CHUB_WEB_SRC_DIR, "datasets.html", "text/html"},
+    {"/dataset.html", CHUB_WEB_SRC_DIR, "dataset.html", "text/html"},
     {"/static/app.css", CHUB_WEB_SRC_DIR, "static/app.css", "text/css"},
     {"/static/common.js", CHUB_WEB_SRC_DIR, "static/common.js",
      "text/javascript"},
@@ -39,6 +41,10 @@ static const struct {
     {"/static/model.js", CHUB_WEB_SRC_DIR, "static/model.js",
      "text/javascript"},
     {"/static/login.js", CHUB_WEB_SRC_DIR, "static/login.js",
+     "text/javascript"},
+    {"/static/datasets.js", CHUB_WEB_SRC_DIR, "static/datasets.js",
+     "text/javascript"},
+    {"/static/dataset.js", CHUB_WEB_SRC_DIR, "static/dataset.js",
      "text/javascript"},
     {"/static/favicon.svg", CHUB_WEB_SRC_DIR, "static/favicon.svg",
      "image/svg+xml"},
@@ -135,7 +141,8 @@ static void web_assets_etags(void **state) {
 }
 
 /* Each src="..." or href="..." in an HTML page: a path on this hub that is
- * either a page route or an embedded asset; never another host. */
+ * either a page route (/, /login, /datasets) or an embedded asset; never
+ * another host. */
 static void web_assets_check_refs(const chubd_asset *page) {
   char *text = malloc(page->len + 1);
   assert_non_null(text);
@@ -153,7 +160,7 @@ static void web_assets_check_refs(const chubd_asset *page) {
       snprintf(ref, sizeof ref, "%.*s", (int)(end - v), v);
       refs++;
       if (strcmp(ref, "/") == 0 || strcmp(ref, "/login") == 0 ||
-          ref[0] == '#') {
+          strcmp(ref, "/datasets") == 0 || ref[0] == '#') {
         continue;
       }
       if (ref[0] != '/' || ref[1] == '/') {
@@ -174,8 +181,9 @@ static void web_assets_check_refs(const chubd_asset *page) {
 static void web_assets_pages_self_contained(void **state) {
   (void)state;
   static const char *const pages[] = {"/index.html", "/model.html",
-                                      "/login.html"};
-  for (size_t i = 0; i < 3; i++) {
+                                      "/login.html", "/datasets.html",
+                                      "/dataset.html"};
+  for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
     const chubd_asset *page = chubd_web_asset(pages[i]);
     assert_non_null(page);
     web_assets_check_refs(page);

@@ -256,6 +256,11 @@
       $('nm-name').focus();
       return;
     }
+    if (!body.architecture) {
+      showFormError('A model needs an architecture, e.g. yolo11n.');
+      $('nm-arch').focus();
+      return;
+    }
     submit.disabled = true;
     try {
       const data = await api('/ui/models', {
