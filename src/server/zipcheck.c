@@ -200,10 +200,13 @@ static int zip_extra_64(const unsigned char *ex, size_t len, uint64_t *usize,
              : 0;
 }
 
-/* One central directory entry at *pos: checked with its local header. */
+/* One central directory entry at *pos: checked with its local header,
+ * which must name the same file and lie after the previous entry's data
+ * (*data_end): entries that share or overlap bytes are how zip bombs
+ * multiply their size, and unzip refuses them. */
 static int zip_entry(zipcheck_read_fn rd, void *ud, const zip_dir *d,
-                     uint64_t *pos, unsigned char *var, zipcheck_info *info,
-                     char *err, size_t errn) {
+                     uint64_t *pos, uint64_t *data_end, unsigned char *var,
+                     zipcheck_info *info, char *err, size_t errn) {
   unsigned char h[ZIP_CENTRAL_LEN];
   uint64_t cd_end = d->cd_off + d->cd_size;
   if (cd_end - *pos < ZIP_CENTRAL_LEN || rd(ud, *pos, h, sizeof h) < 0 ||
@@ -226,11 +229,21 @@ static int zip_entry(zipcheck_read_fn rd, void *ud, const zip_dir *d,
   if (off > d->cd_off || d->cd_off - off < ZIP_LOCAL_LEN ||
       rd(ud, off, l, sizeof l) < 0 || zip_u32(l) != ZIP_LOCAL_SIG)
     return zip_fail(err, errn, "an entry's local header is missing");
-  uint64_t data = off + ZIP_LOCAL_LEN + zip_u16(l + 26) + zip_u16(l + 28);
+  if (off < *data_end)
+    return zip_fail(err, errn, "entries overlap or are out of order");
+  size_t lnlen = zip_u16(l + 26);
+  uint64_t data = off + ZIP_LOCAL_LEN + lnlen + zip_u16(l + 28);
   if (data > d->cd_off || d->cd_off - data < csize)
     return zip_fail(err, errn,
                     "an entry's data runs past the central "
                     "directory");
+  unsigned char *lname = var + nlen + xlen;
+  if (lnlen != nlen || rd(ud, off + ZIP_LOCAL_LEN, lname, lnlen) < 0 ||
+      memcmp(lname, var, nlen) != 0)
+    return zip_fail(err, errn,
+                    "an entry's local header names another file "
+                    "than its central directory entry");
+  *data_end = data + csize;
   info->entries++;
   if (zip_is_yaml(var, nlen))
     info->yamls++;
@@ -246,15 +259,16 @@ int zipcheck(zipcheck_read_fn read, void *ud, uint64_t size,
     return -1;
   if (d.entries == 0)
     return zip_fail(err, errn, "the archive is empty");
-  unsigned char *var = malloc(2 * 65535);
+  /* Name and extra field of a central entry, then the local name. */
+  unsigned char *var = malloc(3 * 65535);
   if (!var) {
     snprintf(err, errn, "out of memory while reading the zip");
     return -1;
   }
-  uint64_t pos = d.cd_off;
+  uint64_t pos = d.cd_off, data_end = 0;
   int rc = 0;
   for (uint64_t i = 0; i < d.entries && rc == 0; i++)
-    rc = zip_entry(read, ud, &d, &pos, var, info, err, errn);
+    rc = zip_entry(read, ud, &d, &pos, &data_end, var, info, err, errn);
   free(var);
   if (rc == 0 && pos != d.cd_off + d.cd_size)
     return zip_fail(err, errn,
