@@ -24,117 +24,12 @@
 #include "keys.h"
 #include "server.h"
 
-static void chubd_usage(FILE *out) {
-  fprintf(out,
-          "usage: chubd [options]\n"
-          "       chubd [--data DIR] keys create NAME | keys list | "
-          "keys revoke PREFIX|NAME\n"
-          "\n"
-          "  --listen HOST:PORT   address to serve (default 127.0.0.1:8080; "
-          "port 0 = any free port)\n"
-          "  --data DIR           data directory (default "
-          "$XDG_DATA_HOME/chub/chubd)\n"
-          "  --port-file FILE     write the bound port there once serving\n"
-          "  --verbose            log one line per request\n"
-          "  --agent-timeout S    a training model without a heartbeat for "
-          "S seconds shows disconnected (600)\n"
-          "  --max-body BYTES     largest JSON body (1048576)\n"
-          "  --max-upload BYTES   largest weights upload (8589934592)\n"
-          "  --rate-limit N       requests per second per key (100)\n"
-          "  --rate-burst N       burst per key (200)\n"
-          "  --public-url URL     root of the download URLs chubd hands out "
-          "(default\n"
-          "                       http://LISTEN-HOST:PORT; env "
-          "CHUBD_PUBLIC_URL)\n"
-          "  --url-ttl S          lifetime of a signed download URL in "
-          "seconds\n"
-          "                       (86400; env CHUBD_URL_TTL)\n"
-          "  --help, --version\n");
-}
-
 static int chubd_bad(const char *fmt, const char *arg) {
   fprintf(stderr, "chubd: ");
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\n");
-  chubd_usage(stderr);
+  config_usage(stderr);
   return 2;
-}
-
-/* "HOST:PORT" or "[V6]:PORT" into cfg. */
-static int chubd_parse_listen(const char *s, chubd_config *cfg) {
-  const char *colon;
-  size_t hlen;
-  const char *host = s;
-  if (s[0] == '[') {
-    const char *close = strchr(s, ']');
-    if (!close || close[1] != ':')
-      return -1;
-    host = s + 1;
-    hlen = (size_t)(close - host);
-    colon = close + 1;
-  } else {
-    colon = strrchr(s, ':');
-    if (!colon)
-      return -1;
-    hlen = (size_t)(colon - s);
-  }
-  long long port;
-  if (hlen == 0 || hlen >= sizeof cfg->host ||
-      validate_uint(colon + 1, 65535, &port) < 0)
-    return -1;
-  memcpy(cfg->host, host, hlen);
-  cfg->host[hlen] = '\0';
-  cfg->port = (int)port;
-  return 0;
-}
-
-static int chubd_parse_number(const char *s, double min, double max,
-                              double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (!*s || *end || errno || v < min || v > max || v != v)
-    return -1;
-  *out = v;
-  return 0;
-}
-
-/* http[s]://HOST[:PORT][/PATH], kept without a trailing slash. */
-static int chubd_set_public_url(chubd_config *cfg, const char *url) {
-  size_t n = strlen(url);
-  const char *host = strncmp(url, "http://", 7) == 0    ? url + 7
-                     : strncmp(url, "https://", 8) == 0 ? url + 8
-                                                        : NULL;
-  if (!host || n >= sizeof cfg->public_url - 1 || *host == '\0' || *host == '/')
-    return -1;
-  for (const char *p = url; *p; p++)
-    if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127 ||
-        strchr("\"<>\\^`{|}?#", *p))
-      return -1;
-  while (n > 0 && url[n - 1] == '/')
-    n--;
-  memcpy(cfg->public_url, url, n);
-  cfg->public_url[n] = '\0';
-  return 0;
-}
-
-/* CHUBD_PUBLIC_URL and CHUBD_URL_TTL, which the flags override. */
-static int chubd_env(chubd_config *cfg) {
-  const char *v = getenv("CHUBD_PUBLIC_URL");
-  double d;
-  if (v && *v && chubd_set_public_url(cfg, v) < 0)
-    return chubd_bad("CHUBD_PUBLIC_URL wants http[s]://HOST[:PORT][/PATH], "
-                     "not \"%s\"",
-                     v);
-  v = getenv("CHUBD_URL_TTL");
-  if (v && *v) {
-    if (chubd_parse_number(v, 1, 3e7, &d) < 0)
-      return chubd_bad("CHUBD_URL_TTL wants seconds from 1 to 30000000, not "
-                       "\"%s\"",
-                       v);
-    cfg->url_ttl_s = (int64_t)d;
-  }
-  return 0;
 }
 
 /* Without --public-url, URLs name the address chubd listens on; a
@@ -144,8 +39,9 @@ static void chubd_default_public_url(chubd_config *cfg) {
       strcmp(cfg->host, "::") == 0 || cfg->host[0] == '\0')
     return;
   int v6 = strchr(cfg->host, ':') != NULL;
-  snprintf(cfg->public_url, sizeof cfg->public_url, "http://%s%s%s:%d",
-           v6 ? "[" : "", cfg->host, v6 ? "]" : "", cfg->port);
+  snprintf(cfg->public_url, sizeof cfg->public_url, "%s://%s%s%s:%d",
+           cfg->tls_cert[0] ? "https" : "http", v6 ? "[" : "", cfg->host,
+           v6 ? "]" : "", cfg->port);
 }
 
 static int chubd_default_data(chubd_config *cfg) {
@@ -164,103 +60,6 @@ static int chubd_default_data(chubd_config *cfg) {
 
 /* Parses flags up to the first non-flag (a `keys` command). Returns 0, 1
  * when it printed help or the version, or 2 on a bad flag. */
-static int chubd_parse(int argc, char **argv, chubd_config *cfg, int *next) {
-  int i;
-  for (i = 1; i < argc; i++) {
-    char *arg = argv[i];
-    if (strncmp(arg, "--", 2) != 0)
-      break;
-    char name[32];
-    const char *val = NULL;
-    char *eq = strchr(arg, '=');
-    size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-    if (nlen >= sizeof name)
-      return chubd_bad("unknown option %s", arg);
-    memcpy(name, arg, nlen);
-    name[nlen] = '\0';
-    if (eq && (!strcmp(name, "--help") || !strcmp(name, "--version")))
-      return chubd_bad("option %s takes no value", name);
-    if (!strcmp(name, "--help")) {
-      chubd_usage(stdout);
-      return 1;
-    }
-    if (!strcmp(name, "--version")) {
-      printf("chubd %s\n", CHUBD_VERSION);
-      return 1;
-    }
-    if (!strcmp(name, "--verbose")) {
-      if (eq)
-        return chubd_bad("option %s takes no value", name);
-      cfg->verbose = 1;
-      continue;
-    }
-    static const char *const valued[] = {
-        "--listen",     "--data",       "--port-file",  "--agent-timeout",
-        "--max-body",   "--max-upload", "--rate-limit", "--rate-burst",
-        "--public-url", "--url-ttl"};
-    int known = 0;
-    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
-      known |= strcmp(name, valued[k]) == 0;
-    if (!known)
-      return chubd_bad("unknown option %s", name);
-    if (eq)
-      val = eq + 1;
-    else if (i + 1 < argc)
-      val = argv[++i];
-    else
-      return chubd_bad("option %s needs a value", name);
-    double d;
-    if (!strcmp(name, "--listen")) {
-      if (chubd_parse_listen(val, cfg) < 0)
-        return chubd_bad("--listen wants HOST:PORT, not \"%s\"", val);
-    } else if (!strcmp(name, "--data")) {
-      if (!*val || strlen(val) >= sizeof cfg->data_dir - 64)
-        return chubd_bad("--data wants a directory, not \"%s\"", val);
-      snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", val);
-    } else if (!strcmp(name, "--port-file")) {
-      if (!*val || strlen(val) >= sizeof cfg->port_file - 32)
-        return chubd_bad("--port-file wants a file name, not \"%s\"", val);
-      snprintf(cfg->port_file, sizeof cfg->port_file, "%s", val);
-    } else if (!strcmp(name, "--agent-timeout")) {
-      if (chubd_parse_number(val, 0, 1e9, &cfg->agent_timeout_s) < 0)
-        return chubd_bad("--agent-timeout wants seconds, not \"%s\"", val);
-    } else if (!strcmp(name, "--max-body")) {
-      if (chubd_parse_number(val, 1, 1e12, &d) < 0)
-        return chubd_bad("--max-body wants bytes, not \"%s\"", val);
-      cfg->max_body = (uint64_t)d;
-    } else if (!strcmp(name, "--max-upload")) {
-      if (chubd_parse_number(val, 1, 1e15, &d) < 0)
-        return chubd_bad("--max-upload wants bytes, not \"%s\"", val);
-      cfg->max_upload = (uint64_t)d;
-    } else if (!strcmp(name, "--rate-limit")) {
-      if (chubd_parse_number(val, 0.001, 1e9, &cfg->rate) < 0)
-        return chubd_bad("--rate-limit wants requests per second, not "
-                         "\"%s\"",
-                         val);
-    } else if (!strcmp(name, "--rate-burst")) {
-      if (chubd_parse_number(val, 1, 1e9, &cfg->burst) < 0)
-        return chubd_bad("--rate-burst wants a count of 1 or more, not "
-                         "\"%s\"",
-                         val);
-    } else if (!strcmp(name, "--public-url")) {
-      if (chubd_set_public_url(cfg, val) < 0)
-        return chubd_bad("--public-url wants http[s]://HOST[:PORT][/PATH] "
-                         "without query or spaces, not \"%s\"",
-                         val);
-    } else if (!strcmp(name, "--url-ttl")) {
-      if (chubd_parse_number(val, 1, 3e7, &d) < 0)
-        return chubd_bad("--url-ttl wants seconds from 1 to 30000000, not "
-                         "\"%s\"",
-                         val);
-      cfg->url_ttl_s = (int64_t)d;
-    } else {
-      return chubd_bad("unknown option %s", name);
-    }
-  }
-  *next = i;
-  return 0;
-}
-
 static int chubd_write_port_file(const char *path, int port) {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -313,6 +112,42 @@ static int chubd_lock_data(const char *data_dir) {
   return fd;
 }
 
+/* The host name of --public-url, which the Host check then accepts. */
+static void chubd_public_host(chubd_server *srv) {
+  const char *u = srv->cfg.public_url;
+  const char *h = strstr(u, "://");
+  srv->public_host[0] = '\0';
+  if (!h)
+    return;
+  h += 3;
+  size_t n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/");
+  if (n < sizeof srv->public_host)
+    snprintf(srv->public_host, sizeof srv->public_host, "%.*s", (int)n, h);
+}
+
+/* A PEM file's text (at most 1 MiB), malloc'd, or NULL with err. */
+static char *chubd_read_pem(const char *path, char *err, size_t errn) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errn, "cannot read %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  size_t cap = 1024 * 1024, len = 0;
+  char *buf = malloc(cap + 2);
+  if (buf) {
+    len = fread(buf, 1, cap + 1, f);
+    buf[len] = '\0';
+  }
+  int bad = !buf || ferror(f) || len > cap || len == 0;
+  fclose(f);
+  if (bad || !strstr(buf, "-----BEGIN ")) {
+    snprintf(err, errn, "%s is not a PEM file (or is over 1 MiB)", path);
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
 static int chubd_serve(chubd_server *srv) {
   char err[512] = "";
   int lock_fd = -1;
@@ -338,12 +173,23 @@ static int chubd_serve(chubd_server *srv) {
     close(lock_fd);
     return 1;
   }
+  if (srv->cfg.tls_cert[0] &&
+      (!(srv->tls_cert = chubd_read_pem(srv->cfg.tls_cert, err, sizeof err)) ||
+       !(srv->tls_key = chubd_read_pem(srv->cfg.tls_key, err, sizeof err)))) {
+    fprintf(stderr, "chubd: %s\n", err);
+    free(srv->tls_cert);
+    srv->st->ops->close(srv->st);
+    close(lock_fd);
+    return 1;
+  }
   srv->rl = ratelimit_new(srv->cfg.rate, srv->cfg.burst);
   srv->kc = keycache_new(srv->cfg.data_dir);
+  srv->conns = conns_new(srv->cfg.header_timeout_s);
   pthread_mutex_init(&srv->blobs_mu, NULL);
   atomic_init(&srv->in_flight, 0);
   atomic_init(&srv->suspended, 0);
   atomic_init(&srv->public_url_ready, srv->cfg.public_url[0] != '\0');
+  chubd_public_host(srv);
 
   sigset_t stop;
   sigemptyset(&stop);
@@ -353,9 +199,9 @@ static int chubd_serve(chubd_server *srv) {
   signal(SIGPIPE, SIG_IGN);
 
   int status = 1;
-  struct MHD_Daemon *d =
-      srv->rl && srv->kc ? http_start(srv, err, sizeof err) : NULL;
-  if (!srv->rl || !srv->kc)
+  int ready = srv->rl && srv->kc && srv->conns;
+  struct MHD_Daemon *d = ready ? http_start(srv, err, sizeof err) : NULL;
+  if (!ready)
     snprintf(err, sizeof err, "out of memory");
   if (!d) {
     fprintf(stderr, "chubd: %s\n", err);
@@ -372,8 +218,9 @@ static int chubd_serve(chubd_server *srv) {
     goto out;
   }
   int v6 = strchr(srv->cfg.host, ':') != NULL;
-  fprintf(stderr, "chubd: listening on http://%s%s%s:%d\n", v6 ? "[" : "",
-          srv->cfg.host, v6 ? "]" : "", srv->cfg.port);
+  fprintf(stderr, "chubd: listening on %s://%s%s%s:%d\n",
+          srv->tls_cert ? "https" : "http", v6 ? "[" : "", srv->cfg.host,
+          v6 ? "]" : "", srv->cfg.port);
   int sig = 0;
   while (sigwait(&stop, &sig) != 0)
     ;
@@ -385,6 +232,9 @@ out:
   srv->st->ops->close(srv->st);
   ratelimit_free(srv->rl);
   keycache_free(srv->kc);
+  conns_free(srv->conns);
+  free(srv->tls_cert);
+  free(srv->tls_key);
   pthread_mutex_destroy(&srv->blobs_mu);
   close(lock_fd);
   if (status == 0)
@@ -399,18 +249,9 @@ int chubd_main(int argc, char **argv) {
     return 1;
   }
   chubd_config *cfg = &srv->cfg;
-  snprintf(cfg->host, sizeof cfg->host, "127.0.0.1");
-  cfg->port = 8080;
-  cfg->agent_timeout_s = 600;
-  cfg->max_body = 1024 * 1024;
-  cfg->max_upload = 8ull * 1024 * 1024 * 1024;
-  cfg->rate = 100;
-  cfg->burst = 200;
-  cfg->url_ttl_s = 24 * 3600;
+  config_defaults(cfg);
   int next = argc;
-  int rc = chubd_env(cfg);
-  if (rc == 0)
-    rc = chubd_parse(argc, argv, cfg, &next);
+  int rc = config_parse(argc, argv, cfg, &next);
   if (rc == 1) {
     free(srv);
     return 0;

@@ -45,7 +45,6 @@
 /* A refused body larger than this is not read to the end: the connection
  * is answered early (or closed) instead. */
 #define HTTP_DRAIN_MAX (64ull * 1024 * 1024)
-#define HTTP_DRAIN_WAIT_S 30
 
 typedef struct http_req {
   chubd_request req;
@@ -135,10 +134,23 @@ static int http_answer_now(const chubd_request *req) {
   return known && len > HTTP_DRAIN_MAX;
 }
 
+/* What a browser may do with the pages and the JSON behind them: run only
+ * chubd's own scripts and styles, never be framed, never sniff a type,
+ * and tell other sites nothing of where it came from. */
+#define HTTP_PAGE_CSP                                                          \
+  "default-src 'self'; img-src 'self' data:; object-src 'none'; "              \
+  "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
 static void http_add_headers(http_req *h, struct MHD_Response *resp,
                              const chubd_reply *rep) {
   if (rep->ctype)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->ctype);
+  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+  if (h->req.r.ui || h->req.r.kind == ROUTE_PAGE || h->req.r.status == 404) {
+    MHD_add_response_header(resp, "Content-Security-Policy", HTTP_PAGE_CSP);
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
+  }
   for (int i = 0; i < rep->nheaders; i++)
     MHD_add_response_header(resp, rep->headers[i].name, rep->headers[i].value);
   if (rep->status == 405) {
@@ -396,6 +408,32 @@ static enum MHD_Result http_metrics(http_req *h) {
   return http_send(h, &rep);
 }
 
+/* Whether `host` (a Host header: name or [v6], maybe :port) names this
+ * hub: localhost, an IP literal, the --listen host or --public-url's host.
+ * A page on another name that resolves here (DNS rebinding) would read
+ * the hub with the browser's credentials; nothing answers it. */
+static int http_host_ok(const chubd_server *srv, const char *host) {
+  char name[256];
+  size_t n;
+  if (!host)
+    return 1; /* HTTP/1.0 without Host: not a browser on a foreign page */
+  if (host[0] == '[') {
+    const char *end = strchr(host, ']');
+    return end && (end[1] == '\0' || end[1] == ':');
+  }
+  n = strcspn(host, ":");
+  if (n == 0 || n >= sizeof name || (host[n] && strchr(host + n + 1, ':')))
+    return 0;
+  memcpy(name, host, n);
+  name[n] = '\0';
+  struct in_addr a4;
+  if (inet_pton(AF_INET, name, &a4) == 1 || strcasecmp(name, "localhost") == 0)
+    return 1;
+  if (strcasecmp(name, srv->cfg.host) == 0)
+    return 1;
+  return srv->public_host[0] && strcasecmp(name, srv->public_host) == 0;
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
                                    const char *url, const char *method,
                                    const char *version, const char *upload_data,
@@ -415,9 +453,24 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
     reply_init(&h->pending);
     h->req.srv = srv;
     h->req.conn = conn;
+    conns_headers_done(srv->conns, conn);
     route_parse(method, url, &h->req.r);
-    h->takes_json = h->req.r.status == 0 && http_takes_json(&h->req.r);
-    http_first_call(h);
+    const char *host = http_header(&h->req, "host");
+    if (!http_host_ok(srv, host)) {
+      char shown[101];
+      size_t i;
+      for (i = 0; host[i] && i < sizeof shown - 1; i++)
+        shown[i] = host[i] > ' ' && host[i] < 127 ? host[i] : '?';
+      shown[i] = '\0';
+      reply_error(&h->pending, 421,
+                  "misdirected request: this hub does not serve host "
+                  "\"%s\" (chubd --public-url names the one it does)",
+                  shown);
+      h->has_pending = 1;
+    } else {
+      h->takes_json = h->req.r.status == 0 && http_takes_json(&h->req.r);
+      http_first_call(h);
+    }
     if (h->has_pending && http_answer_now(&h->req))
       return http_send(h, &h->pending);
     return MHD_YES;
@@ -449,9 +502,10 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
                            enum MHD_RequestTerminationCode toe) {
   chubd_server *srv = cls;
   http_req *h = *con_cls;
-  (void)conn;
   if (!h)
     return;
+  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+    conns_request_done(srv->conns, conn);
   if (srv->cfg.verbose) {
     double ms = (util_mono_s() - h->t0) * 1000.0;
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -508,6 +562,8 @@ struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
   srv->loopback = http_is_loopback((struct sockaddr *)&ss);
   unsigned int flags =
       MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+  if (srv->tls_cert)
+    flags |= MHD_USE_TLS;
   if (ss.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   if (srv->cfg.verbose)
@@ -517,12 +573,22 @@ struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
    * per core measured faster than one. */
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   unsigned int pool = ncpu < 1 ? 2 : ncpu > 8 ? 16 : (unsigned int)(2 * ncpu);
+  /* Limits, so that no one client can hold the server: connections in
+   * all and per address (libmicrohttpd closes the ones beyond at once),
+   * the idle timeout for bodies and kept-alive connections, and (conns.c)
+   * the deadline for a request's headers. With the TLS options last: the
+   * list ends early (MHD_OPTION_END) when there is no certificate. */
   struct MHD_Daemon *d = MHD_start_daemon(
       flags, (uint16_t)srv->cfg.port, NULL, NULL, http_access, srv,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
       pool, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_END);
+      MHD_OPTION_NOTIFY_CONNECTION, conns_notify, srv->conns,
+      MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_per_ip,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->cfg.idle_timeout_s,
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+      srv->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, srv->tls_cert,
+      MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key, MHD_OPTION_END);
   if (!d) {
     snprintf(err, errn,
              "cannot listen on %s:%d (address in use, or not allowed)",
@@ -539,8 +605,13 @@ int http_bound_port(struct MHD_Daemon *d) {
 }
 
 void http_stop(chubd_server *srv, struct MHD_Daemon *d) {
+  /* Closed at once: a client connecting now is refused and can go
+   * elsewhere, rather than wait in the backlog for an answer that never
+   * comes. */
   MHD_socket listen_fd = MHD_quiesce_daemon(d);
-  double deadline = util_mono_s() + HTTP_DRAIN_WAIT_S;
+  if (listen_fd != MHD_INVALID_SOCKET)
+    close(listen_fd);
+  double deadline = util_mono_s() + srv->cfg.drain_timeout_s;
   while (atomic_load(&srv->in_flight) > 0 && util_mono_s() < deadline) {
     struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL);
@@ -552,7 +623,5 @@ void http_stop(chubd_server *srv, struct MHD_Daemon *d) {
     struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
-  MHD_stop_daemon(d);
-  if (listen_fd != MHD_INVALID_SOCKET)
-    close(listen_fd);
+  MHD_stop_daemon(d); /* closes what is left: stalled uploads dropped */
 }

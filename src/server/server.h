@@ -17,6 +17,8 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "config.h"
+#include "conns.h"
 #include "keycache.h"
 #include "ratelimit.h"
 #include "route.h"
@@ -25,21 +27,6 @@
 
 #define CHUBD_VERSION "0.1.0"
 
-typedef struct chubd_config {
-  char host[256]; /* listen host as given ("127.0.0.1", "::1", ...) */
-  int port;
-  char data_dir[4096];
-  char port_file[4096];
-  int verbose;
-  double agent_timeout_s;
-  uint64_t max_body;
-  uint64_t max_upload;
-  double rate;
-  double burst;
-  char public_url[512]; /* root of the URLs handed out; "" = from Host */
-  int64_t url_ttl_s;    /* lifetime of a signed download URL */
-} chubd_config;
-
 /* The running server: built once by chubd.c, shared read-only by every
  * request thread except for the parts that carry their own locks. */
 typedef struct chubd_server {
@@ -47,11 +34,15 @@ typedef struct chubd_server {
   store *st;
   ratelimit *rl;
   keycache *kc;
+  conns *conns;   /* header deadlines */
+  char *tls_cert; /* PEM text, when serving HTTPS */
+  char *tls_key;
   int loopback; /* listening on loopback: pages need no key */
   unsigned char url_secret[SIGN_SECRET_LEN]; /* signs download URLs */
   /* cfg.public_url is final once set: the default needs the bound port,
    * known only after the request threads started. */
   atomic_int public_url_ready;
+  char public_host[256];    /* --public-url's host name, "" without one */
   pthread_mutex_t blobs_mu; /* orders blob commits against blob removal */
   atomic_int in_flight;     /* requests between first call and completion */
   atomic_int suspended;     /* requests waiting for the store to answer */

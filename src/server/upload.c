@@ -269,9 +269,15 @@ unsigned upload_data(chubd_request *req, const char *data, size_t size,
 unsigned upload_finish(chubd_request *req, chubd_reply *rep, const char *what,
                        char sha[65]) {
   upload *up = req->upload;
-  MHD_destroy_post_processor(up->pp); /* delivers what it still holds */
+  /* Delivers what it still holds, and says whether the body ended where
+   * a multipart body ends: after its closing boundary. */
+  enum MHD_Result whole = MHD_destroy_post_processor(up->pp);
   up->pp = NULL;
   upload_end_part(up);
+  if (whole != MHD_YES)
+    upload_fail(up, 400,
+                "the multipart body ends without its closing boundary (cut "
+                "short?); nothing stored");
   if (!up->status && up->file_parts == 0)
     upload_fail(up, 400, "missing the %s file part", what);
   if (!up->status && up->size == 0)

@@ -224,10 +224,13 @@ void validate_epochs_free(validate_epoch *e, size_t n) {
 static int validate_one_epoch(const char *key, json_t *value,
                               validate_epoch *out, char err[VALIDATE_ERR]) {
   long long epoch;
-  if (validate_uint(key, 1000000000LL, &epoch) < 0)
+  /* Canonical only: "07" and "7" would name one row and count twice. */
+  if (validate_uint(key, 1000000000LL, &epoch) < 0 ||
+      (key[0] == '0' && key[1] != '\0'))
     return validate_fail(err,
                          "metrics: key \"%.32s\" is not an epoch "
-                         "number (0 or more)",
+                         "number (0 or more, in decimal without leading "
+                         "zeros)",
                          key);
   if (!json_is_string(value))
     return validate_fail(err,

@@ -58,6 +58,10 @@ const chub = (() => {
       if (v === null || v === undefined || v === false) continue;
       if (k.startsWith('on') && typeof v === 'function') {
         el.addEventListener(k.slice(2), v);
+      } else if (k === 'style') {
+        /* Through the CSSOM: the pages' Content-Security-Policy refuses
+         * style attributes. */
+        el.style.cssText = String(v);
       } else {
         el.setAttribute(k, v === true ? '' : String(v));
       }
