@@ -1,12 +1,21 @@
 /*
- * auth.c - who is asking: API keys on /v1, the chub_key cookie on /ui, and
- * the endpoints about that (/v1/auth, /ui/login, /ui/logout), plus
- * /v1/health, which needs no key.
+ * auth.c - who is asking: API keys on /v1, page sessions on /ui, and the
+ * endpoints about that (/v1/auth, /ui/login, /ui/logout, /ui/owners),
+ * plus /v1/health, which needs no key.
  *
  * Every keyed request also takes a token from its key's bucket here, so a
  * refused key never costs a database write and the rate limit protects the
- * store. On a loopback listener the pages and /ui need no key: whoever can
- * reach 127.0.0.1 already runs on this machine.
+ * store. On a loopback listener the pages and /ui need no key (whoever can
+ * reach 127.0.0.1 already runs on this machine) unless --pages-login says
+ * the machine is shared.
+ *
+ * A page session is a random token in an HttpOnly, SameSite=Strict cookie;
+ * the store keeps only its SHA-256, tied to the key that logged in, with an
+ * expiry. Logging out or revoking the key ends it; stealing the cookie
+ * gives a session, never the key. Requests that change something from a
+ * page must come from a page of this hub (Origin, else Referer) with a
+ * JSON body, which a foreign page cannot send without a CORS preflight
+ * that chubd never grants.
  */
 #include "server.h"
 
@@ -16,7 +25,10 @@
 
 #include "keys.h"
 
-#define AUTH_COOKIE "chub_key"
+#include <openssl/rand.h>
+
+#define AUTH_COOKIE "chub_session"
+#define AUTH_TOKEN_HEX 64
 
 /* Looks up a presented key. 0 with *out filled, or 401 in rep. */
 static unsigned auth_lookup(chubd_request *req, const char *key,
@@ -77,7 +89,63 @@ static unsigned auth_rate(chubd_request *req, chubd_reply *rep) {
   return 429;
 }
 
+/* The session a page's cookie names, into req->key; or 401. */
+static unsigned auth_session(chubd_request *req, chubd_reply *rep) {
+  char token[AUTH_TOKEN_HEX + 2];
+  if (validate_cookie(http_header(req, "cookie"), AUTH_COOKIE, token,
+                      sizeof token) < 0 ||
+      strlen(token) != AUTH_TOKEN_HEX) {
+    reply_error(rep, 401, "log in first: no session");
+    return 401;
+  }
+  unsigned char hash[32];
+  keys_hash(token, hash);
+  store *st = req->srv->st;
+  store_rc rc = st->ops->session_find(st, hash, util_now_ms(), &req->key);
+  if (rc == STORE_NOTFOUND) {
+    reply_error(rep, 401,
+                "session ended (logged out, expired, or its key "
+                "was revoked); log in again");
+    return 401;
+  }
+  if (rc != STORE_OK) {
+    reply_store(rep, rc, "session");
+    return rep->status;
+  }
+  req->has_key = 1;
+  return 0;
+}
+
+/* Whether a state-changing page request comes from a page of this hub:
+ * its Origin (else its Referer) is this hub's own origin. */
+static int auth_same_origin(chubd_request *req, chubd_reply *rep) {
+  const char *host = http_header(req, "host");
+  const char *origin = http_header(req, "origin");
+  const char *referer = http_header(req, "referer");
+  char own[320];
+  if (host && strlen(host) < 256)
+    snprintf(own, sizeof own, "%s://%s", req->srv->tls ? "https" : "http",
+             host);
+  size_t n = host ? strlen(own) : 0;
+  int ok = 0;
+  if (host && origin)
+    ok = strcasecmp(origin, own) == 0;
+  else if (host && referer)
+    ok = strncasecmp(referer, own, n) == 0 && referer[n] == '/';
+  if (!ok)
+    reply_error(rep, 403,
+                "cross-site request refused: changes from a page must come "
+                "from this hub's own pages (Origin or Referer %s)",
+                origin || referer ? "of another site" : "missing");
+  return ok ? 0 : -1;
+}
+
 unsigned auth_identify(chubd_request *req, chubd_reply *rep) {
+  int page_change = (req->r.ui || req->r.kind == ROUTE_UI_LOGIN ||
+                     req->r.kind == ROUTE_UI_LOGOUT) &&
+                    req->r.method != ROUTE_GET && req->r.method != ROUTE_HEAD;
+  if (page_change && auth_same_origin(req, rep) < 0)
+    return 403;
   switch (req->r.kind) {
   case ROUTE_HEALTH:
   case ROUTE_EVENTS:
@@ -90,17 +158,11 @@ unsigned auth_identify(chubd_request *req, chubd_reply *rep) {
   }
   unsigned status;
   if (req->r.ui) {
-    if (req->srv->loopback) {
+    if (req->srv->open_pages) {
       req->owner = NULL; /* every model */
       return 0;
     }
-    char key[UTIL_KEY_LEN + 2];
-    if (validate_cookie(http_header(req, "cookie"), AUTH_COOKIE, key,
-                        sizeof key) < 0) {
-      reply_error(rep, 401, "log in first: no chub_key cookie");
-      return 401;
-    }
-    status = auth_lookup(req, key, rep);
+    status = auth_session(req, rep);
   } else {
     const char *key = auth_header_key(req);
     int blob =
@@ -139,18 +201,9 @@ void auth_health(chubd_request *req, chubd_reply *rep) {
   reply_data(rep, 200, data, "ok");
 }
 
-/* The key from a login body: JSON {"key": "..."} or form key=... */
+/* The key from a login body: JSON {"key": "..."}. */
 static int auth_login_key(chubd_request *req, char *out, size_t n,
                           chubd_reply *rep) {
-  const char *ctype = http_header(req, "content-type");
-  if (ctype &&
-      strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0) {
-    if (validate_form_value(req->body, req->body_len, "key", out, n) < 0) {
-      reply_error(rep, 400, "missing field \"key\"");
-      return -1;
-    }
-    return 0;
-  }
   char err[VALIDATE_ERR];
   json_t *body;
   if (validate_json_object(req->body, req->body_len, &body, err) < 0) {
@@ -175,16 +228,47 @@ void auth_ui_login(chubd_request *req, chubd_reply *rep) {
     return;
   if (auth_lookup(req, key, rep) != 0)
     return;
+  unsigned char raw[32], hash[32];
+  char token[AUTH_TOKEN_HEX + 1];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    reply_error(rep, 503, "cannot make a session: no randomness");
+    return;
+  }
+  util_hex(raw, sizeof raw, token);
+  keys_hash(token, hash);
+  int64_t now = util_now_ms();
+  int64_t ttl = req->srv->cfg.session_ttl_s;
+  store *st = req->srv->st;
+  store_rc rc =
+      st->ops->session_add(st, hash, req->key.id, now, now + ttl * 1000);
+  if (rc != STORE_OK) {
+    reply_store(rep, rc, "session");
+    return;
+  }
   reply_header(rep, "Set-Cookie",
-               AUTH_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/", key);
+               AUTH_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/; "
+                           "Max-Age=%lld%s",
+               token, (long long)ttl, req->srv->tls ? "; Secure" : "");
   reply_data(rep, 200, json_pack("{s:s}", "uid", req->key.owner), "logged in");
 }
 
 void auth_ui_logout(chubd_request *req, chubd_reply *rep) {
-  (void)req;
+  char token[AUTH_TOKEN_HEX + 2];
+  if (validate_cookie(http_header(req, "cookie"), AUTH_COOKIE, token,
+                      sizeof token) == 0 &&
+      strlen(token) == AUTH_TOKEN_HEX) {
+    unsigned char hash[32];
+    keys_hash(token, hash);
+    store *st = req->srv->st;
+    store_rc rc = st->ops->session_drop(st, hash);
+    if (rc != STORE_OK) {
+      reply_store(rep, rc, "session");
+      return;
+    }
+  }
   reply_header(rep, "Set-Cookie",
-               AUTH_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; "
-                           "Max-Age=0");
+               AUTH_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0%s",
+               req->srv->tls ? "; Secure" : "");
   reply_data(rep, 200, NULL, "logged out");
 }
 

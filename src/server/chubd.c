@@ -184,7 +184,6 @@ static int chubd_serve(chubd_server *srv) {
   }
   srv->rl = ratelimit_new(srv->cfg.rate, srv->cfg.burst);
   srv->kc = keycache_new(srv->cfg.data_dir);
-  srv->conns = conns_new(srv->cfg.header_timeout_s);
   pthread_mutex_init(&srv->blobs_mu, NULL);
   atomic_init(&srv->in_flight, 0);
   atomic_init(&srv->suspended, 0);
@@ -197,6 +196,8 @@ static int chubd_serve(chubd_server *srv) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* Threads start only now, so that each inherits the blocked signals. */
+  srv->conns = conns_new(srv->cfg.header_timeout_s);
 
   int status = 1;
   int ready = srv->rl && srv->kc && srv->conns;

@@ -102,11 +102,8 @@ static int http_json_ctype_ok(const chubd_request *req) {
   const char *ct = http_header(req, "content-type");
   if (!ct)
     return 0;
-  if (strncasecmp(ct, "application/json", 16) == 0 &&
-      (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' '))
-    return 1;
-  return req->r.kind == ROUTE_UI_LOGIN &&
-         strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+  return strncasecmp(ct, "application/json", 16) == 0 &&
+         (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
 }
 
 static uint64_t http_declared_length(const chubd_request *req, int *known) {
@@ -307,11 +304,7 @@ static void http_first_call(http_req *h) {
     int known;
     uint64_t len = http_declared_length(req, &known);
     if (!http_json_ctype_ok(req))
-      reply_error(rep, 415,
-                  req->r.kind == ROUTE_UI_LOGIN
-                      ? "Content-Type must be application/json or "
-                        "application/x-www-form-urlencoded"
-                      : "Content-Type must be application/json");
+      reply_error(rep, 415, "Content-Type must be application/json");
     else if (known && len > srv->cfg.max_body)
       reply_error(rep, 413,
                   "request body of %llu bytes is over the limit "
@@ -559,7 +552,9 @@ struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
   memset(&ss, 0, sizeof ss);
   memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
   freeaddrinfo(ai);
-  srv->loopback = http_is_loopback((struct sockaddr *)&ss);
+  srv->open_pages =
+      http_is_loopback((struct sockaddr *)&ss) && !srv->cfg.pages_login;
+  srv->tls = srv->tls_cert != NULL;
   unsigned int flags =
       MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
   if (srv->tls_cert)

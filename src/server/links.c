@@ -122,8 +122,8 @@ unsigned links_verify(chubd_request *req, chubd_reply *rep) {
   }
   if (kid == 0) {
     /* Issued to a page of a loopback listener: good only while this hub
-     * still listens on loopback alone. */
-    if (!req->srv->loopback)
+     * still serves its pages to loopback without a key. */
+    if (!req->srv->open_pages)
       return links_refuse(rep, "download URL was issued without a key, "
                                "which this hub no longer accepts");
     req->owner = NULL;

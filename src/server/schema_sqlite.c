@@ -84,6 +84,13 @@ static const char *const schema_sqlite_migrations[] = {
     "ALTER TABLE models ADD COLUMN dataset_id TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX models_dataset ON models(dataset_id, seq) "
     "  WHERE dataset_id != '';",
+    /* 4: page sessions: the SHA-256 of a random token, never the token */
+    "CREATE TABLE sessions ("
+    "  hash BLOB PRIMARY KEY,"
+    "  key_id INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX sessions_expiry ON sessions(expires_ms);",
 };
 
 #define SCHEMA_SQLITE_COUNT                                                    \

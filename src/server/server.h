@@ -37,7 +37,9 @@ typedef struct chubd_server {
   conns *conns;   /* header deadlines */
   char *tls_cert; /* PEM text, when serving HTTPS */
   char *tls_key;
-  int loopback; /* listening on loopback: pages need no key */
+  int open_pages; /* loopback listener without --pages-login: pages
+                   * and /ui need no key */
+  int tls;        /* serving HTTPS */
   unsigned char url_secret[SIGN_SECRET_LEN]; /* signs download URLs */
   /* cfg.public_url is final once set: the default needs the bound port,
    * known only after the request threads started. */

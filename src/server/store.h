@@ -169,6 +169,15 @@ typedef struct store_ops {
   store_rc (*dataset_models)(store *s, const char *id, int limit,
                              store_model_cb cb, void *ud);
 
+  /* Page sessions, by the SHA-256 of their token: add one for a key;
+   * find gives the key of a session that has not expired and whose key is
+   * not revoked (and drops expired sessions now and then); drop ends one. */
+  store_rc (*session_add)(store *s, const unsigned char hash[32],
+                          int64_t key_id, int64_t now, int64_t expires);
+  store_rc (*session_find)(store *s, const unsigned char hash[32], int64_t now,
+                           store_key *out);
+  store_rc (*session_drop)(store *s, const unsigned char hash[32]);
+
   /* events: the validated JSON array, stored one row per event. */
   store_rc (*events_add)(store *s, const char *client_id, const char *events,
                          int64_t now);

@@ -88,6 +88,10 @@ enum store_sqlite_stmt {
   SQ_DATASET_SHA,
   SQ_DATASET_FILE,
   SQ_DATASET_MODELS,
+  SQ_SESSION_ADD,
+  SQ_SESSION_FIND,
+  SQ_SESSION_DROP,
+  SQ_SESSION_EXPIRE,
   SQ_COUNT
 };
 
@@ -183,6 +187,14 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
     [SQ_DATASET_MODELS] = "SELECT " STORE_SQLITE_MODEL_COLS " FROM models m "
                           "WHERE m.dataset_id = ?1 AND m.deleted = 0 "
                           "ORDER BY m.seq DESC LIMIT ?2",
+    [SQ_SESSION_ADD] = "INSERT INTO sessions (hash, key_id, created_ms, "
+                       "expires_ms) VALUES (?1, ?2, ?3, ?4)",
+    [SQ_SESSION_FIND] = "SELECT k.id, k.owner, k.prefix, k.created_ms "
+                        "FROM sessions s JOIN keys k ON k.id = s.key_id "
+                        "WHERE s.hash = ?1 AND s.expires_ms > ?2 "
+                        "AND k.revoked_ms = 0",
+    [SQ_SESSION_DROP] = "DELETE FROM sessions WHERE hash = ?1",
+    [SQ_SESSION_EXPIRE] = "DELETE FROM sessions WHERE expires_ms <= ?1",
 };
 
 typedef struct store_sqlite store_sqlite;
@@ -1378,6 +1390,82 @@ static store_rc store_sqlite_dataset_models(store *s, const char *id, int limit,
   return result;
 }
 
+/* ------------------------------------------------------------ sessions */
+
+static store_rc store_sqlite_session_add_locked(store_sqlite_conn *c,
+                                                const unsigned char hash[32],
+                                                int64_t key_id, int64_t now,
+                                                int64_t expires) {
+  /* Expired sessions go as new ones come: the table stays as small as the
+   * sessions in use. */
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_SESSION_EXPIRE);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_int64(st, 1, now);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_fail(c, "session_add");
+  st = store_sqlite_stmt(c, SQ_SESSION_ADD);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, key_id);
+  sqlite3_bind_int64(st, 3, now);
+  sqlite3_bind_int64(st, 4, expires);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(c, "session_add");
+}
+
+static store_rc store_sqlite_session_add(store *s, const unsigned char hash[32],
+                                         int64_t key_id, int64_t now,
+                                         int64_t expires) {
+  STORE_SQLITE_WRITE(
+      s, store_sqlite_session_add_locked(w_, hash, key_id, now, expires));
+}
+
+static store_rc store_sqlite_session_find(store *s,
+                                          const unsigned char hash[32],
+                                          int64_t now, store_key *out) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_SESSION_FIND);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, now);
+  int rc = sqlite3_step(st);
+  store_rc result = STORE_NOTFOUND;
+  if (rc == SQLITE_ROW) {
+    memset(out, 0, sizeof *out);
+    out->id = sqlite3_column_int64(st, 0);
+    store_sqlite_text(st, 1, out->owner, sizeof out->owner);
+    store_sqlite_text(st, 2, out->prefix, sizeof out->prefix);
+    out->created_ms = sqlite3_column_int64(st, 3);
+    result = STORE_OK;
+  } else if (rc != SQLITE_DONE) {
+    result = store_sqlite_fail(c, "session_find");
+  }
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc store_sqlite_session_drop_locked(store_sqlite_conn *c,
+                                                 const unsigned char hash[32]) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_SESSION_DROP);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(c, "session_drop");
+}
+
+static store_rc store_sqlite_session_drop(store *s,
+                                          const unsigned char hash[32]) {
+  STORE_SQLITE_WRITE(s, store_sqlite_session_drop_locked(w_, hash));
+}
+
 /* ------------------------------------------------- heartbeats, events */
 
 static store_rc store_sqlite_heartbeat_locked(store_sqlite_conn *c,
@@ -1517,6 +1605,9 @@ static const store_ops store_sqlite_ops = {
     .dataset_delete = store_sqlite_dataset_delete,
     .dataset_set_file = store_sqlite_dataset_set_file,
     .dataset_models = store_sqlite_dataset_models,
+    .session_add = store_sqlite_session_add,
+    .session_find = store_sqlite_session_find,
+    .session_drop = store_sqlite_session_drop,
     .events_add = store_sqlite_events_add,
 };
 

@@ -130,7 +130,7 @@ async function waitFor(what, fn, ms = 10000) {
 
 /* ---- the real chubd ------------------------------------------------------ */
 
-async function startChubd() {
+async function startChubd(extra = []) {
   const work = tmpDir('chubd');
   const data = path.join(work, 'data');
   fs.mkdirSync(data);
@@ -154,7 +154,7 @@ async function startChubd() {
   const portFile = path.join(work, 'port');
   const logFd = fs.openSync(log, 'a');
   const proc = spawn(args.chubd, ['--listen', '127.0.0.1:0', '--data', data,
-                                  '--port-file', portFile],
+                                  '--port-file', portFile, ...extra],
                      { stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   children.add(proc.pid);
@@ -846,7 +846,8 @@ async function datasets(ctx, hub, shots) {
         'new model form: a dataset gone shows the hub\'s message', formErr);
   const direct = await fetch(hub.base + '/ui/models', {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    /* As the hub's own page sends it: JSON, from its origin. */
+    headers: { 'content-type': 'application/json', origin: hub.base },
     body: JSON.stringify({ owner: 'browser', name: 'browser-never',
                            architecture: 'yolo11n', dataset: doomed }),
   });
@@ -903,7 +904,11 @@ async function login(ctx, hub) {
   /* Sent to /login from a page, the person goes back there; a next that
    * names another host is ignored. */
   const back = '/models/AAAAAAAAAAAAAAAAAAAA';
-  for (const [next, want] of [[back, back], ['//example.invalid/x', '/']]) {
+  for (const [next, want] of [[back, back], ['//example.invalid/x', '/'],
+                              ['/\t/example.invalid/x', '/'],
+                              ['/\\example.invalid/x', '/'],
+                              ['/%2F/example.invalid', '/%2F/example.invalid'],
+                              ['https://example.invalid/', '/']]) {
     await page.goto(hub.base + '/login?next=' + encodeURIComponent(next));
     await page.fill('#key', hub.key);
     await page.click('#login button');
@@ -915,6 +920,66 @@ async function login(ctx, hub) {
     check(page.url() === hub.base + want,
           'login: with next=' + next + ' lands on ' + want, page.url());
   }
+  await page.close();
+}
+
+/* A hub that asks for a login even on loopback (--pages-login): signing in
+ * gives a session cookie (HttpOnly, not the key), the pages work with it,
+ * signing out ends the session for whoever kept a copy of the cookie, and
+ * every page carries the headers that keep other sites out. */
+async function sessionRun(ctx, hub) {
+  const page = await ctx.newPage();
+  const first = await page.goto(hub.base + '/');
+  const h = first.headers();
+  check(/default-src 'self'/.test(h['content-security-policy'] || '') &&
+        /frame-ancestors 'none'/.test(h['content-security-policy'] || '') &&
+        h['x-content-type-options'] === 'nosniff' &&
+        h['x-frame-options'] === 'DENY' &&
+        h['referrer-policy'] === 'same-origin',
+        'headers: a page carries its CSP, nosniff, no framing, referrer policy',
+        JSON.stringify(h));
+  try {
+    await page.waitForURL(/\/login/, { timeout: 10000 });
+  } catch (e) {
+    /* reported just below */
+  }
+  check(page.url().startsWith(hub.base + '/login'),
+        'session: a page without a session is sent to /login', page.url());
+  await page.fill('#key', hub.key);
+  await page.click('#login button');
+  try {
+    await page.waitForURL(hub.base + '/', { timeout: 10000 });
+  } catch (e) {
+    /* reported just below */
+  }
+  check(page.url() === hub.base + '/', 'session: signing in leads back',
+        page.url());
+  const cookies = await ctx.cookies(hub.base);
+  const session = cookies.find((c) => c.name === 'chub_session');
+  check(session && session.httpOnly && session.sameSite === 'Strict' &&
+        /^[0-9a-f]{64}$/.test(session.value) && session.value !== hub.key &&
+        !cookies.some((c) => c.value.includes(hub.key)),
+        'session: the cookie is an HttpOnly, SameSite=Strict token, never ' +
+        'the key', JSON.stringify(cookies));
+  await page.waitForSelector('body[data-loaded="true"]', { timeout: 15000 })
+      .catch(() => {});
+  const listed = await fetch(hub.base + '/ui/models', {
+    headers: { cookie: 'chub_session=' + (session ? session.value : '') },
+  });
+  check(listed.status === 200, 'session: the token reads the hub',
+        String(listed.status));
+  await page.click('#logout');
+  try {
+    await page.waitForURL(/\/login/, { timeout: 10000 });
+  } catch (e) {
+    /* reported just below */
+  }
+  const after = await fetch(hub.base + '/ui/models', {
+    headers: { cookie: 'chub_session=' + (session ? session.value : '') },
+  });
+  check(after.status === 401,
+        'session: after signing out, a kept copy of the cookie is refused',
+        String(after.status));
   await page.close();
 }
 
@@ -1036,19 +1101,36 @@ async function main() {
       timeout: 30000,
     });
     const errors = [];
-    ctx.on('page', (p) => p.on('pageerror', (e) => errors.push(e.message)));
+    ctx.on('page', (p) => {
+      p.on('pageerror', (e) => errors.push(e.message));
+      /* The pages' Content-Security-Policy refusing something of their own
+       * shows as a console error. */
+      p.on('console', (m) => {
+        if (m.type() === 'error' && /Content.Security.Policy/i.test(m.text())) {
+          errors.push(m.text());
+        }
+      });
+    });
     /* Nothing but the hub on loopback: a page that reached for a CDN or a
      * web font would show here. */
     const offsite = [];
+    const hubs = new Set([hub.base]);
     ctx.on('request', (r) => {
       const u = new URL(r.url());
-      if (u.protocol.startsWith('http') && u.origin !== hub.base) {
+      if (u.protocol.startsWith('http') && !hubs.has(u.origin)) {
         offsite.push(r.url());
       }
     });
 
     await freshHub(ctx, hub);
     await login(ctx, hub);
+    const locked = await startChubd(['--pages-login']);
+    hubs.add(locked.base);
+    try {
+      await sessionRun(ctx, locked);
+    } finally {
+      await locked.stop();
+    }
     await seededRun(ctx, hub, args.shots);
     await datasets(ctx, hub, args.shots);
     await liveRun(ctx, hub);

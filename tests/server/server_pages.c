@@ -182,33 +182,48 @@ static void server_pages_ui_json(void **state) {
   free(id);
 }
 
+/* POST /ui/login: JSON from this hub's own pages only; the cookie holds a
+ * session token, never the key. */
 static void server_pages_login_cookie(void **state) {
   chubd_proc *p = *state;
   char *url = th_fmt("%s/ui/login", chubd_proc_base_url(p));
   char *body = th_fmt("{\"key\": \"%s\"}", chubd_proc_key(p));
-  const char *json_h[] = {"Content-Type: application/json", NULL};
+  char *origin = th_fmt("Origin: %s", chubd_proc_base_url(p));
+  const char *json_h[] = {"Content-Type: application/json", origin, NULL};
   th_response r;
   assert_int_equal(th_request_hdrs("POST", url, json_h, body, strlen(body), &r),
                    0);
   assert_int_equal(r.status, 200);
   char *cookie = th_header(r.headers, "Set-Cookie");
   assert_non_null(cookie);
-  char *want = th_fmt("chub_key=");
-  assert_non_null(strstr(cookie, want));
+  assert_non_null(strstr(cookie, "chub_session="));
+  assert_null(strstr(cookie, chubd_proc_key(p)));
   assert_non_null(strcasestr(cookie, "HttpOnly"));
   assert_non_null(strcasestr(cookie, "SameSite=Strict"));
   assert_non_null(strcasestr(cookie, "Path=/"));
-  free(want);
   free(cookie);
   th_response_free(&r);
 
-  /* The form spelling. */
+  /* Another site's page, or none named: refused. */
+  const char *foreign_h[] = {"Content-Type: application/json",
+                             "Origin: http://evil.example", NULL};
+  assert_int_equal(
+      th_request_hdrs("POST", url, foreign_h, body, strlen(body), &r), 0);
+  assert_int_equal(r.status, 403);
+  th_response_free(&r);
+  const char *bare_h[] = {"Content-Type: application/json", NULL};
+  assert_int_equal(th_request_hdrs("POST", url, bare_h, body, strlen(body), &r),
+                   0);
+  assert_int_equal(r.status, 403);
+  th_response_free(&r);
+
+  /* The form spelling (what a cross-site form posts): refused. */
   char *form = th_fmt("key=%s", chubd_proc_key(p));
   const char *form_h[] = {"Content-Type: application/x-www-form-urlencoded",
-                          NULL};
+                          origin, NULL};
   assert_int_equal(th_request_hdrs("POST", url, form_h, form, strlen(form), &r),
                    0);
-  assert_int_equal(r.status, 200);
+  assert_int_equal(r.status, 415);
   th_response_free(&r);
   free(form);
 
@@ -221,22 +236,23 @@ static void server_pages_login_cookie(void **state) {
   assert_non_null(env);
   json_decref(env);
   cookie = th_header(r.headers, "Set-Cookie");
-  assert_true(cookie == NULL || strstr(cookie, chubd_proc_key(p)) == NULL);
-  free(cookie);
+  assert_null(cookie);
   th_response_free(&r);
 
   /* Logout clears the cookie. */
   char *out_url = th_fmt("%s/ui/logout", chubd_proc_base_url(p));
-  assert_int_equal(th_request_hdrs("POST", out_url, NULL, NULL, 0, &r), 0);
+  const char *out_h[] = {origin, NULL};
+  assert_int_equal(th_request_hdrs("POST", out_url, out_h, NULL, 0, &r), 0);
   assert_int_equal(r.status, 200);
   cookie = th_header(r.headers, "Set-Cookie");
   assert_non_null(cookie);
-  assert_non_null(strstr(cookie, "chub_key="));
+  assert_non_null(strstr(cookie, "chub_session="));
   assert_true(strcasestr(cookie, "Max-Age=0") != NULL ||
               strcasestr(cookie, "Expires=") != NULL);
   free(cookie);
   th_response_free(&r);
   free(out_url);
+  free(origin);
   free(body);
   free(url);
 }

@@ -2,8 +2,9 @@
  * server_remote.c - conformance: page auth when chubd does not listen on a
  * loopback address (the chubd interface spec "Page auth").
  *
- * Off loopback, the /ui/ JSON needs the chub_key cookie from POST /ui/login and
- * shows only that key's owner's models. To test that without touching any
+ * Off loopback, the /ui/ JSON needs the chub_session cookie from POST
+ * /ui/login (a session token, never the key) and shows only that key's
+ * owner's models. To test that without touching any
  * real network, the test moves itself into a private network namespace
  * (unshare(CLONE_NEWNET): nothing in it reaches outside) and gives its lo a
  * non-loopback address, 10.99.0.1, for chubd to listen on. That needs root;
@@ -65,7 +66,7 @@ static int server_remote_teardown(void **state) {
 static long server_remote_get(chubd_proc *p, const char *path,
                               const char *cookie, th_response *r) {
   char *url = th_fmt("%s%s", chubd_proc_base_url(p), path);
-  char *c = cookie ? th_fmt("Cookie: chub_key=%s", cookie) : NULL;
+  char *c = cookie ? th_fmt("Cookie: chub_session=%s", cookie) : NULL;
   const char *hdrs[] = {c, NULL};
   assert_int_equal(th_request_hdrs("GET", url, hdrs, NULL, 0, r), 0);
   free(c);
@@ -92,7 +93,8 @@ static char *server_remote_login(chubd_proc *p, const char *content_type,
                                  const char *body, long *status) {
   char *url = th_fmt("%s/ui/login", chubd_proc_base_url(p));
   char *ct = th_fmt("Content-Type: %s", content_type);
-  const char *hdrs[] = {ct, NULL};
+  char *origin = th_fmt("Origin: %s", chubd_proc_base_url(p));
+  const char *hdrs[] = {ct, origin, NULL};
   th_response r;
   assert_int_equal(th_request_hdrs("POST", url, hdrs, body, strlen(body), &r),
                    0);
@@ -101,12 +103,15 @@ static char *server_remote_login(chubd_proc *p, const char *content_type,
   if (r.status == 200) {
     char *sc = th_header(r.headers, "Set-Cookie");
     assert_non_null(sc);
-    if (strncmp(sc, "chub_key=", 9) != 0)
-      fail_msg("Set-Cookie \"%s\" does not set chub_key", sc);
+    if (strncmp(sc, "chub_session=", 13) != 0)
+      fail_msg("Set-Cookie \"%s\" does not set chub_session", sc);
     assert_non_null(strcasestr(sc, "HttpOnly"));
     assert_non_null(strcasestr(sc, "SameSite=Strict"));
     assert_non_null(strcasestr(sc, "Path=/"));
-    value = strndup(sc + 9, strcspn(sc + 9, ";"));
+    value = strndup(sc + 13, strcspn(sc + 13, ";"));
+    /* A session token, never the key itself. */
+    assert_int_equal(strlen(value), 64);
+    assert_null(strstr(body, value));
     free(sc);
   } else {
     json_t *env = th_envelope(&r);
@@ -114,6 +119,7 @@ static char *server_remote_login(chubd_proc *p, const char *content_type,
     json_decref(env);
   }
   th_response_free(&r);
+  free(origin);
   free(ct);
   free(url);
   return value;
@@ -198,12 +204,16 @@ static void server_remote_login_scopes_owner(void **state) {
   th_response_free(&r);
   free(path);
 
-  /* B logs in with the form spelling: B's model only. */
+  /* A cross-site form post cannot log anyone in. */
   char *form = th_fmt("key=%s", s->key_b);
-  char *cookie_b =
-      server_remote_login(p, "application/x-www-form-urlencoded", form, &st);
-  assert_int_equal(st, 200);
+  assert_null(
+      server_remote_login(p, "application/x-www-form-urlencoded", form, &st));
+  assert_int_equal(st, 415);
   free(form);
+  /* B logs in: B's model only. */
+  body = th_fmt("{\"key\": \"%s\"}", s->key_b);
+  char *cookie_b = server_remote_login(p, "application/json", body, &st);
+  assert_int_equal(st, 200);
   env = server_remote_json(p, "/ui/models", cookie_b, 200);
   assert_int_equal(th_json_int(env, "data.total", -1), 1);
   sv_assert_str(th_json_str(env, "data.results.0.id"), s->id_b);
@@ -213,22 +223,31 @@ static void server_remote_login_scopes_owner(void **state) {
   th_response_free(&r);
   free(path);
 
-  /* Logout clears the cookie. */
+  /* Logout clears the cookie and ends the session: the same cookie, kept
+   * by whoever copied it, no longer works. */
   char *url = th_fmt("%s/ui/logout", chubd_proc_base_url(p));
-  char *c = th_fmt("Cookie: chub_key=%s", cookie_b);
-  const char *hdrs[] = {c, NULL};
+  char *c = th_fmt("Cookie: chub_session=%s", cookie_b);
+  char *origin = th_fmt("Origin: %s", chubd_proc_base_url(p));
+  const char *hdrs[] = {c, origin, NULL};
   assert_int_equal(th_request_hdrs("POST", url, hdrs, NULL, 0, &r), 0);
   assert_int_equal(r.status, 200);
   char *sc = th_header(r.headers, "Set-Cookie");
   assert_non_null(sc);
-  assert_true(strncmp(sc, "chub_key=;", 10) == 0 ||
+  assert_true(strncmp(sc, "chub_session=;", 14) == 0 ||
               strcasestr(sc, "Max-Age=0") != NULL);
   free(sc);
   th_response_free(&r);
   free(c);
+  free(origin);
   free(url);
   env = server_remote_json(p, "/ui/models", "", 401);
   json_decref(env);
+  env = server_remote_json(p, "/ui/models", cookie_b, 401);
+  json_decref(env);
+  free(cookie_b);
+  cookie_b = server_remote_login(p, "application/json", body, &st);
+  assert_int_equal(st, 200);
+  free(body);
 
   /* A revoked key's cookie stops working. */
   const char *list_args[] = {"keys", "list", NULL};

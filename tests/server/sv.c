@@ -74,7 +74,19 @@ json_t *sv_json(chubd_proc *p, const char *method, const char *path,
                 const char *key, const char *json, long *status) {
   char *url = th_fmt("%s%s", chubd_proc_base_url(p), path);
   th_response r;
-  int rc = th_json_request(method, url, key, json, &r);
+  int rc;
+  if (strncmp(path, "/ui/", 4) == 0 && strcmp(method, "GET") != 0) {
+    /* A change through /ui is what chubd's own pages send: JSON, with
+     * their Origin. */
+    char *origin = th_fmt("Origin: %s", chubd_proc_base_url(p));
+    const char *hdrs[] = {
+        json ? "Content-Type: application/json" : "Content-Type:", origin,
+        NULL};
+    rc = th_request_hdrs(method, url, hdrs, json, json ? strlen(json) : 0, &r);
+    free(origin);
+  } else {
+    rc = th_json_request(method, url, key, json, &r);
+  }
   if (rc != 0) {
     chubd_proc_dump_log(p, 4096);
     fail_msg("%s %s: no answer from chubd", method, url);

@@ -11,11 +11,23 @@
   const error = document.getElementById('login-error');
   const button = form.querySelector('button');
 
-  /* Back to the page that asked for a key; only a path on this hub, so
-   * that a crafted link cannot send the person elsewhere after signing in. */
+  /* Back to the page that asked for a key; only a page of this hub, so
+   * that a crafted link cannot send the person elsewhere after signing in.
+   * The URL parser decides, as the browser will when it follows it: it
+   * drops tabs and newlines and reads '\\' as '/', which is how
+   * "/\t/host" and "/\\host" name another site. */
   function nextPage() {
     const next = new URLSearchParams(window.location.search).get('next');
-    return next && /^\/(?![\/\\])/.test(next) ? next : '/';
+    if (!next || next[0] !== '/' || /[\u0000-\u001f\\]/.test(next))
+      return '/';
+    let url;
+    try {
+      url = new URL(next, window.location.origin);
+    } catch (e) {
+      return '/';
+    }
+    if (url.origin !== window.location.origin) return '/';
+    return url.pathname + url.search + url.hash;
   }
 
   form.addEventListener('submit', async (ev) => {
