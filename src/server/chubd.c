@@ -183,6 +183,8 @@ static int chubd_serve(chubd_server *srv) {
     return 1;
   }
   srv->rl = ratelimit_new(srv->cfg.rate, srv->cfg.burst);
+  srv->events_rl =
+      ratelimit_new(srv->cfg.events_rate, 4 * srv->cfg.events_rate);
   srv->kc = keycache_new(srv->cfg.data_dir);
   pthread_mutex_init(&srv->blobs_mu, NULL);
   atomic_init(&srv->in_flight, 0);
@@ -200,7 +202,7 @@ static int chubd_serve(chubd_server *srv) {
   srv->conns = conns_new(srv->cfg.header_timeout_s);
 
   int status = 1;
-  int ready = srv->rl && srv->kc && srv->conns;
+  int ready = srv->rl && srv->events_rl && srv->kc && srv->conns;
   struct MHD_Daemon *d = ready ? http_start(srv, err, sizeof err) : NULL;
   if (!ready)
     snprintf(err, sizeof err, "out of memory");
@@ -232,6 +234,7 @@ static int chubd_serve(chubd_server *srv) {
 out:
   srv->st->ops->close(srv->st);
   ratelimit_free(srv->rl);
+  ratelimit_free(srv->events_rl);
   keycache_free(srv->kc);
   conns_free(srv->conns);
   free(srv->tls_cert);

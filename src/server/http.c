@@ -175,6 +175,13 @@ static enum MHD_Result http_send(http_req *h, chubd_reply *rep) {
     if (resp)
       rep->fd = -1; /* the response owns and closes it */
     bytes = rep->flen;
+  } else if (rep->stream) {
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+                                             rep->stream, rep->stream_cls,
+                                             rep->stream_free);
+    if (resp)
+      rep->stream_free = NULL; /* the response owns the state now */
+    bytes = 0;
   } else if (rep->static_body) {
     resp = MHD_create_response_from_buffer(rep->len, (void *)rep->static_body,
                                            MHD_RESPMEM_PERSISTENT);

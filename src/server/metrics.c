@@ -13,7 +13,9 @@
  */
 #include "server.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int metrics_post_check(chubd_request *req, chubd_reply *rep, validate_epoch **e,
@@ -58,28 +60,145 @@ void metrics_post_answer(chubd_request *req, chubd_reply *rep, store_rc rc,
   reply_data_text(rep, 200, data, "metrics stored");
 }
 
+/* The read-back is streamed: the envelope, then pages of rows fetched as
+ * the client takes them, so that memory stays flat however long the
+ * history and however many read it at once. Rows are the stored JSON as
+ * it is (checked when it was uploaded), not decoded and encoded again. */
+#define METRICS_PAGE_ROWS 512
+#define METRICS_LIMIT_MAX 10000
+
+typedef struct metrics_stream {
+  chubd_server *srv;
+  char id[UTIL_ID_LEN + 1];
+  int64_t after; /* the last epoch sent */
+  int64_t left;  /* rows the client may still get (its limit) */
+  int rows;      /* rows sent so far */
+  int done;
+  char *buf;
+  size_t len, off, cap;
+} metrics_stream;
+
+static int metrics_append(metrics_stream *ms, const char *s, size_t n) {
+  if (ms->len + n > ms->cap) {
+    size_t ncap = ms->cap ? ms->cap : 64 * 1024;
+    while (ncap < ms->len + n)
+      ncap *= 2;
+    char *grown = realloc(ms->buf, ncap);
+    if (!grown)
+      return -1;
+    ms->buf = grown;
+    ms->cap = ncap;
+  }
+  memcpy(ms->buf + ms->len, s, n);
+  ms->len += n;
+  return 0;
+}
+
 static int metrics_row(void *ud, int64_t epoch, const char *json) {
-  json_t *arr = ud;
-  json_t *m = json_loads(json, 0, NULL);
-  if (!m)
+  metrics_stream *ms = ud;
+  char head[64];
+  int n = snprintf(head, sizeof head,
+                   "%s{\"epoch\":%lld,\"metrics\":", ms->rows ? "," : "",
+                   (long long)epoch);
+  if (metrics_append(ms, head, (size_t)n) < 0 ||
+      metrics_append(ms, json, strlen(json)) < 0 ||
+      metrics_append(ms, "}", 1) < 0)
     return 1;
-  json_t *row =
-      json_pack("{s:I, s:o}", "epoch", (json_int_t)epoch, "metrics", m);
-  if (!row)
-    return 1;
-  return json_array_append_new(arr, row) == 0 ? 0 : 1;
+  ms->rows++;
+  ms->after = epoch;
+  ms->left--;
+  return 0;
+}
+
+/* Fills the buffer with the next page; -1 when the store failed. */
+static int metrics_refill(metrics_stream *ms) {
+  ms->len = ms->off = 0;
+  int want = ms->left < METRICS_PAGE_ROWS ? (int)ms->left : METRICS_PAGE_ROWS;
+  int before = ms->rows;
+  if (want > 0) {
+    store *st = ms->srv->st;
+    if (st->ops->metrics_get(st, ms->id, ms->after, want, metrics_row, ms) !=
+        STORE_OK)
+      return -1;
+  }
+  if (ms->rows - before < want || ms->left == 0) {
+    ms->done = 1;
+    if (metrics_append(ms, "]}", 2) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static ssize_t metrics_stream_read(void *cls, uint64_t pos, char *out,
+                                   size_t max) {
+  metrics_stream *ms = cls;
+  (void)pos;
+  while (ms->off == ms->len) {
+    if (ms->done)
+      return MHD_CONTENT_READER_END_OF_STREAM;
+    if (metrics_refill(ms) < 0)
+      return MHD_CONTENT_READER_END_WITH_ERROR;
+  }
+  size_t n = ms->len - ms->off < max ? ms->len - ms->off : max;
+  memcpy(out, ms->buf + ms->off, n);
+  ms->off += n;
+  return (ssize_t)n;
+}
+
+static void metrics_stream_free(void *cls) {
+  metrics_stream *ms = cls;
+  if (!ms)
+    return;
+  free(ms->buf);
+  free(ms);
+}
+
+/* ?after=EPOCH (-1 or absent: from the first) and ?limit=N; 0, or a 400 in
+ * rep. */
+static int metrics_range(chubd_request *req, chubd_reply *rep, int64_t *after,
+                         int64_t *limit) {
+  const char *a = http_query(req, "after");
+  const char *l = http_query(req, "limit");
+  long long v;
+  *after = -1;
+  *limit = INT64_MAX;
+  if (a && strcmp(a, "-1") != 0) {
+    if (validate_uint(a, 1000000000LL, &v) < 0) {
+      reply_error(rep, 400, "query field \"after\" must be an epoch number");
+      return -1;
+    }
+    *after = v;
+  }
+  if (l) {
+    if (validate_uint(l, METRICS_LIMIT_MAX, &v) < 0 || v < 1) {
+      reply_error(rep, 400,
+                  "query field \"limit\" must be an integer from 1 to %d",
+                  METRICS_LIMIT_MAX);
+      return -1;
+    }
+    *limit = v;
+  }
+  return 0;
 }
 
 void metrics_get(chubd_request *req, chubd_reply *rep) {
-  if (models_check(req, rep) < 0)
+  int64_t after, limit;
+  if (metrics_range(req, rep, &after, &limit) < 0 || models_check(req, rep) < 0)
     return;
-  json_t *arr = json_array();
-  store *st = req->srv->st;
-  store_rc rc = st->ops->metrics_get(st, req->r.id, metrics_row, arr);
-  if (rc != STORE_OK) {
-    json_decref(arr);
-    reply_store(rep, rc, "metrics");
+  metrics_stream *ms = calloc(1, sizeof *ms);
+  static const char head[] = "{\"success\":true,\"message\":\"\",\"data\":[";
+  if (!ms || metrics_append(ms, head, sizeof head - 1) < 0) {
+    metrics_stream_free(ms);
+    reply_error(rep, 503, "server out of memory");
     return;
   }
-  reply_data(rep, 200, arr, "");
+  ms->srv = req->srv;
+  memcpy(ms->id, req->r.id, sizeof ms->id);
+  ms->after = after;
+  ms->left = limit;
+  rep->status = 200;
+  rep->ctype = "application/json";
+  rep->stream = metrics_stream_read;
+  rep->stream_cls = ms;
+  rep->stream_free = metrics_stream_free;
 }

@@ -12,7 +12,10 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#define RATELIMIT_MAX_BUCKETS 65536
 
 typedef struct ratelimit_bucket {
   int64_t key_id; /* 0: empty slot (key ids start at 1) */
@@ -76,6 +79,12 @@ static int ratelimit_grow(ratelimit *rl) {
 int ratelimit_take(ratelimit *rl, int64_t key_id, double now_s,
                    ratelimit_state *st) {
   pthread_mutex_lock(&rl->mu);
+  if (rl->used >= RATELIMIT_MAX_BUCKETS) {
+    /* Buckets by client address can be made by anyone: past the bound,
+     * every bucket starts full again rather than memory growing. */
+    memset(rl->slots, 0, rl->cap * sizeof *rl->slots);
+    rl->used = 0;
+  }
   if (rl->used * 2 >= rl->cap)
     ratelimit_grow(rl); /* on failure the table is just fuller */
   ratelimit_bucket *b = ratelimit_slot(rl->slots, rl->cap, key_id);

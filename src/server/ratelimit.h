@@ -1,5 +1,7 @@
 /*
- * ratelimit.h - a token bucket per API key.
+ * ratelimit.h - token buckets by id: per API key for the API, per client
+ * address for usage events. At most 65536 buckets are kept; past that,
+ * all start full again.
  */
 #ifndef CHUBD_RATELIMIT_H
 #define CHUBD_RATELIMIT_H

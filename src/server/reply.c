@@ -27,6 +27,9 @@ void reply_init(chubd_reply *rep) {
   rep->fd = -1;
   rep->off = 0;
   rep->flen = 0;
+  rep->stream = NULL;
+  rep->stream_cls = NULL;
+  rep->stream_free = NULL;
   rep->nheaders = 0;
 }
 
@@ -34,6 +37,8 @@ void reply_free(chubd_reply *rep) {
   free(rep->body);
   if (rep->fd >= 0)
     close(rep->fd);
+  if (rep->stream_free)
+    rep->stream_free(rep->stream_cls);
   reply_init(rep);
 }
 
@@ -143,6 +148,15 @@ void reply_store(chubd_reply *rep, store_rc rc, const char *what) {
   case STORE_BUSY:
     reply_header(rep, "Retry-After", "1");
     reply_error(rep, 503, "database busy; retry shortly");
+    return;
+  case STORE_FULL:
+    reply_error(rep, 507,
+                "the server's disk is full: %s not stored; retry once the "
+                "operator has freed space",
+                what);
+    return;
+  case STORE_LIMIT:
+    reply_error(rep, 429, "%s: limit reached", what);
     return;
   case STORE_ERROR:
     reply_error(rep, 500, "database error (see the chubd log)");

@@ -91,6 +91,8 @@ static const char *const schema_sqlite_migrations[] = {
     "  created_ms INTEGER NOT NULL,"
     "  expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX sessions_expiry ON sessions(expires_ms);",
+    /* 5: events counted per client and day */
+    "CREATE INDEX events_client ON events(client_id, received_ms);",
 };
 
 #define SCHEMA_SQLITE_COUNT                                                    \

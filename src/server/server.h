@@ -32,7 +32,8 @@
 typedef struct chubd_server {
   chubd_config cfg;
   store *st;
-  ratelimit *rl;
+  ratelimit *rl;        /* per API key */
+  ratelimit *events_rl; /* per client address, for /v1/events */
   keycache *kc;
   conns *conns;   /* header deadlines */
   char *tls_cert; /* PEM text, when serving HTTPS */
@@ -60,6 +61,11 @@ typedef struct chubd_reply {
   const char *ctype;
   int fd; /* >= 0: stream flen bytes of this file from off (owned) */
   uint64_t off, flen;
+  /* Or a body made as it is sent (chunked): libmicrohttpd's content
+   * reader callback, its state, and what frees the state (owned). */
+  ssize_t (*stream)(void *cls, uint64_t pos, char *buf, size_t max);
+  void *stream_cls;
+  void (*stream_free)(void *cls);
   int nheaders;
   struct {
     char name[40];

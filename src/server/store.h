@@ -23,6 +23,8 @@ typedef enum store_rc {
   STORE_NOTFOUND,
   STORE_CONFLICT,
   STORE_BUSY,  /* the database stayed locked past the busy timeout */
+  STORE_FULL,  /* the disk is full; nothing was written */
+  STORE_LIMIT, /* a quota of the operation was reached */
   STORE_ERROR, /* anything else; logged by the store */
 } store_rc;
 
@@ -136,8 +138,10 @@ typedef struct store_ops {
   store_rc (*metrics_put_async)(store *s, const char *id, const char *owner,
                                 const validate_epoch *e, size_t n, int64_t now,
                                 store_done_cb done, void *ud);
-  store_rc (*metrics_get)(store *s, const char *id, store_metrics_cb cb,
-                          void *ud);
+  /* Epochs after `after` (-1: from the first), in order, at most limit:
+   * the history is read a page at a time, never whole. */
+  store_rc (*metrics_get)(store *s, const char *id, int64_t after, int limit,
+                          store_metrics_cb cb, void *ud);
 
   /* Records a stored blob as a checkpoint. final: model becomes trained, or
    * STORE_CONFLICT when it already is. */
@@ -178,9 +182,11 @@ typedef struct store_ops {
                            store_key *out);
   store_rc (*session_drop)(store *s, const unsigned char hash[32]);
 
-  /* events: the validated JSON array, stored one row per event. */
+  /* events: the validated JSON array, stored one row per event, unless
+   * client_id would then have sent more than per_day since the start of
+   * the UTC day (STORE_LIMIT, nothing stored). */
   store_rc (*events_add)(store *s, const char *client_id, const char *events,
-                         int64_t now);
+                         int64_t now, int64_t per_day);
 } store_ops;
 
 struct store {

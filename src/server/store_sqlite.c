@@ -24,6 +24,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,7 @@ enum store_sqlite_stmt {
   SQ_SESSION_FIND,
   SQ_SESSION_DROP,
   SQ_SESSION_EXPIRE,
+  SQ_EVENT_COUNT,
   SQ_COUNT
 };
 
@@ -137,7 +139,7 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                        "last_seen_ms = ?2 WHERE id = ?1 AND deleted = 0 "
                        "AND (?3 IS NULL OR owner = ?3)",
     [SQ_METRICS_GET] = "SELECT epoch, data FROM metrics WHERE model_id = ?1 "
-                       "ORDER BY epoch",
+                       "AND epoch > ?2 ORDER BY epoch LIMIT ?3",
     [SQ_MODEL_PEEK] = "SELECT status, last_seen_ms FROM models WHERE id = ?1 "
                       "AND deleted = 0 AND (?2 IS NULL OR owner = ?2)",
     [SQ_MODEL_STATUS] = "SELECT status FROM models WHERE id = ?1 "
@@ -195,6 +197,8 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                         "AND k.revoked_ms = 0",
     [SQ_SESSION_DROP] = "DELETE FROM sessions WHERE hash = ?1",
     [SQ_SESSION_EXPIRE] = "DELETE FROM sessions WHERE expires_ms <= ?1",
+    [SQ_EVENT_COUNT] = "SELECT COUNT(*) FROM events WHERE client_id = ?1 "
+                       "AND received_ms >= ?2",
 };
 
 typedef struct store_sqlite store_sqlite;
@@ -322,6 +326,9 @@ static store_rc store_sqlite_fail(store_sqlite_conn *c, const char *what) {
           sqlite3_errmsg(c->db));
   if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
     return STORE_BUSY;
+  if ((code & 0xff) == SQLITE_FULL ||
+      ((code & 0xff) == SQLITE_IOERR && sqlite3_system_errno(c->db) == ENOSPC))
+    return STORE_FULL;
   return STORE_ERROR;
 }
 
@@ -1019,12 +1026,15 @@ static store_rc store_sqlite_metrics_put(store *base, const char *id,
 }
 
 static store_rc store_sqlite_metrics_get(store *s, const char *id,
+                                         int64_t after, int limit,
                                          store_metrics_cb cb, void *ud) {
   STORE_SQLITE_CONN(s, c);
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_METRICS_GET);
   if (!st)
     return STORE_ERROR;
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, after);
+  sqlite3_bind_int(st, 3, limit);
   int rc;
   store_rc result = STORE_OK;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1494,10 +1504,24 @@ static store_rc store_sqlite_heartbeat(store *s, const char *id,
       s, store_sqlite_heartbeat_locked(w_, id, agent_id, agent_name, now));
 }
 
+/* Events client_id sent since the start of now's UTC day. */
+static int64_t store_sqlite_events_today(store_sqlite_conn *c,
+                                         const char *client_id, int64_t now) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_EVENT_COUNT);
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, now - now % 86400000);
+  int rc = sqlite3_step(st);
+  int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  sqlite3_reset(st);
+  return n;
+}
+
 static store_rc store_sqlite_events_add_locked(store_sqlite_conn *c,
                                                const char *client_id,
-                                               const char *events,
-                                               int64_t now) {
+                                               const char *events, int64_t now,
+                                               int64_t per_day) {
   json_t *arr = json_loads(events, 0, NULL);
   if (!json_is_array(arr)) {
     json_decref(arr);
@@ -1506,6 +1530,16 @@ static store_rc store_sqlite_events_add_locked(store_sqlite_conn *c,
   if (store_sqlite_begin(c) < 0) {
     json_decref(arr);
     return store_sqlite_fail(c, "events_add");
+  }
+  int64_t today = store_sqlite_events_today(c, client_id, now);
+  if (today < 0) {
+    json_decref(arr);
+    return store_sqlite_abort(c, "events_add");
+  }
+  if (today + (int64_t)json_array_size(arr) > per_day) {
+    json_decref(arr);
+    store_sqlite_rollback(c);
+    return STORE_LIMIT;
   }
   size_t i;
   json_t *ev;
@@ -1536,9 +1570,10 @@ static store_rc store_sqlite_events_add_locked(store_sqlite_conn *c,
 }
 
 static store_rc store_sqlite_events_add(store *s, const char *client_id,
-                                        const char *events, int64_t now) {
+                                        const char *events, int64_t now,
+                                        int64_t per_day) {
   STORE_SQLITE_WRITE(
-      s, store_sqlite_events_add_locked(w_, client_id, events, now));
+      s, store_sqlite_events_add_locked(w_, client_id, events, now, per_day));
 }
 
 /* --------------------------------------------------------- open, close */

@@ -312,6 +312,8 @@ int validate_metrics(json_t *body, validate_epoch **out, size_t *n,
 
 #define VALIDATE_MAX_EVENTS 25
 #define VALIDATE_MAX_PARAMS 25
+#define VALIDATE_MAX_PARAM_NAME 64
+#define VALIDATE_MAX_PARAM_VALUE 256
 
 static int validate_event(json_t *ev, size_t i, char err[VALIDATE_ERR]) {
   static const char *names[] = {"train", "val", "predict", "export"};
@@ -345,11 +347,19 @@ static int validate_event(json_t *ev, size_t i, char err[VALIDATE_ERR]) {
                          "%d are allowed",
                          i, json_object_size(params), VALIDATE_MAX_PARAMS);
   json_object_foreach(params, key, v) {
+    if (strlen(key) > VALIDATE_MAX_PARAM_NAME)
+      return validate_fail(err,
+                           "events[%zu].params: name \"%.32s...\" is over "
+                           "%d bytes",
+                           i, key, VALIDATE_MAX_PARAM_NAME);
     if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v))
       return validate_fail(err,
                            "events[%zu].params.%.64s must be a string, "
                            "number or boolean",
                            i, key);
+    if (json_is_string(v) && json_string_length(v) > VALIDATE_MAX_PARAM_VALUE)
+      return validate_fail(err, "events[%zu].params.%.64s is over %d bytes", i,
+                           key, VALIDATE_MAX_PARAM_VALUE);
   }
   return 0;
 }
