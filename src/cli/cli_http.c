@@ -8,6 +8,7 @@
  * timeouts and no retries.
  */
 #include "cli.h"
+#include "http.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -40,7 +41,6 @@ static size_t cli_http_collect(char *p, size_t size, size_t n, void *user) {
 chub_code cli_http_request(const char *method, const char *url, const char *key,
                            const char *body, cli_http_answer *out) {
   memset(out, 0, sizeof *out);
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   CURL *curl = curl_easy_init();
   if (!curl) {
     snprintf(out->error, sizeof out->error, "cannot start libcurl");
@@ -55,13 +55,12 @@ chub_code cli_http_request(const char *method, const char *url, const char *key,
   if (body)
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
   cli_http_buf buf = {0};
+  http_curl_setup(curl);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
   if (body)
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "chub/" CHUB_VERSION);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cli_http_collect);
@@ -207,7 +206,6 @@ chub_code cli_http_download(const char *url, int fd, long long from,
   out->range_start = -1;
   out->size = -1;
   out->body_start = -1;
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   CURL *curl = curl_easy_init();
   if (!curl) {
     snprintf(out->error, sizeof out->error, "cannot start libcurl");
@@ -220,6 +218,7 @@ chub_code cli_http_download(const char *url, int fd, long long from,
                    .progress_user = user};
   char range[64];
   snprintf(range, sizeof range, "%lld-", from);
+  http_curl_setup(curl);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   /* No x-api-key, on purpose: the signed URL is the capability, and a key
    * must never travel to wherever a download URL (or its redirect) points. */
@@ -227,8 +226,6 @@ chub_code cli_http_download(const char *url, int fd, long long from,
     curl_easy_setopt(curl, CURLOPT_RANGE, range);
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "chub/" CHUB_VERSION);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
   /* Weights can take hours on a slow link, so there is no overall limit;
    * a transfer that stalls for a minute is given up instead (the part
@@ -288,7 +285,6 @@ chub_code cli_http_upload_file(const char *url, const char *key,
                                cli_http_progress_fn progress, void *user,
                                cli_http_answer *out) {
   memset(out, 0, sizeof *out);
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   CURL *curl = curl_easy_init();
   curl_mime *mime = curl ? curl_mime_init(curl) : NULL;
   if (!mime) {
@@ -315,11 +311,10 @@ chub_code cli_http_upload_file(const char *url, const char *key,
   hdrs = curl_slist_append(hdrs, line);
   cli_http_buf buf = {0};
   cli_http_up up = {progress, user};
+  http_curl_setup(curl);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "chub/" CHUB_VERSION);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
   /* No overall limit for a large file; give up after a minute stalled. */
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);

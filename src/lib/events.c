@@ -14,6 +14,7 @@
  * The queue and the thread are process-wide by nature (the public call has
  * no handle), so they live in one clearly named place, `chub_events_state`.
  */
+#include "http.h"
 #include "internal.h"
 
 #include <curl/curl.h>
@@ -144,11 +145,10 @@ static void chub_events_send(const char *url, const char *client_id,
   }
   struct curl_slist *hdrs =
       curl_slist_append(NULL, "Content-Type: application/json");
+  http_curl_setup(curl);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "chub/" CHUB_VERSION);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, chub_events_discard);
@@ -240,7 +240,6 @@ static void chub_events_start(void) {
   if (chub_events_state.started || chub_events_state.stopping)
     return;
   static bool at_exit_registered;
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   if (pthread_create(&chub_events_state.thread, NULL, chub_events_main, NULL) !=
       0)
     return;

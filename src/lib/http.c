@@ -64,6 +64,15 @@ static void http_global_init(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+void http_curl_setup(void *curl) {
+  pthread_once(&http_once, http_global_init);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "chub/" CHUB_VERSION);
+  const char *ca = getenv("CHUB_CA_FILE");
+  if (ca && *ca)
+    curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
+}
+
 static double http_env_scale(void) {
   const char *v = getenv("CHUB_RETRY_SCALE");
   if (!v || !*v)
@@ -376,11 +385,10 @@ static long http_attempt_once(http_client *c, const char *method,
   }
   if (json)
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
+  http_curl_setup(curl);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "chub/" CHUB_VERSION);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_on_body);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, a);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, http_on_header);

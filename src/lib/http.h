@@ -64,6 +64,12 @@ typedef struct http_upload {
 /* A client for `api_root` ("http://host:port", no trailing slash needed)
  * sending `api_key` (may be empty). NULL when out of memory. */
 http_client *http_client_new(const char *api_root, const char *api_key);
+
+/* What every libcurl handle of chub (library and CLI) gets: libcurl's
+ * global init done once per process, no signals, chub's user agent, and
+ * the CA certificates of CHUB_CA_FILE when set (a hub with its own
+ * certificate authority). `curl` is a CURL *. */
+void http_curl_setup(void *curl);
 void http_client_free(http_client *c);
 
 /* Makes every transfer of `c` stop once chub_now() passes *deadline (a

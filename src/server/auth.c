@@ -127,11 +127,16 @@ static int auth_same_origin(chubd_request *req, chubd_reply *rep) {
     snprintf(own, sizeof own, "%s://%s", req->srv->tls ? "https" : "http",
              host);
   size_t n = host ? strlen(own) : 0;
+  /* Behind a proxy that ends TLS, the page's origin is --public-url's. */
+  const char *pub = req->srv->public_origin;
+  size_t pn = strlen(pub);
   int ok = 0;
-  if (host && origin)
-    ok = strcasecmp(origin, own) == 0;
-  else if (host && referer)
-    ok = strncasecmp(referer, own, n) == 0 && referer[n] == '/';
+  if (origin)
+    ok = (host && strcasecmp(origin, own) == 0) ||
+         (pn && strcasecmp(origin, pub) == 0);
+  else if (referer)
+    ok = (host && strncasecmp(referer, own, n) == 0 && referer[n] == '/') ||
+         (pn && strncasecmp(referer, pub, pn) == 0 && referer[pn] == '/');
   if (!ok)
     reply_error(rep, 403,
                 "cross-site request refused: changes from a page must come "
@@ -248,7 +253,8 @@ void auth_ui_login(chubd_request *req, chubd_reply *rep) {
   reply_header(rep, "Set-Cookie",
                AUTH_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/; "
                            "Max-Age=%lld%s",
-               token, (long long)ttl, req->srv->tls ? "; Secure" : "");
+               token, (long long)ttl,
+               req->srv->secure_cookies ? "; Secure" : "");
   reply_data(rep, 200, json_pack("{s:s}", "uid", req->key.owner), "logged in");
 }
 
@@ -268,7 +274,7 @@ void auth_ui_logout(chubd_request *req, chubd_reply *rep) {
   }
   reply_header(rep, "Set-Cookie",
                AUTH_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0%s",
-               req->srv->tls ? "; Secure" : "");
+               req->srv->secure_cookies ? "; Secure" : "");
   reply_data(rep, 200, NULL, "logged out");
 }
 

@@ -116,13 +116,16 @@ static int chubd_lock_data(const char *data_dir) {
 static void chubd_public_host(chubd_server *srv) {
   const char *u = srv->cfg.public_url;
   const char *h = strstr(u, "://");
-  srv->public_host[0] = '\0';
+  srv->public_host[0] = srv->public_origin[0] = '\0';
+  srv->secure_cookies = srv->cfg.tls_cert[0] || strncmp(u, "https://", 8) == 0;
   if (!h)
     return;
   h += 3;
   size_t n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/");
   if (n < sizeof srv->public_host)
     snprintf(srv->public_host, sizeof srv->public_host, "%.*s", (int)n, h);
+  size_t o = (size_t)(h - u) + strcspn(h, "/");
+  snprintf(srv->public_origin, sizeof srv->public_origin, "%.*s", (int)o, u);
 }
 
 /* A PEM file's text (at most 1 MiB), malloc'd, or NULL with err. */

@@ -46,6 +46,8 @@ typedef struct chubd_server {
    * known only after the request threads started. */
   atomic_int public_url_ready;
   char public_host[256];    /* --public-url's host name, "" without one */
+  char public_origin[512];  /* its scheme://host[:port], "" without one */
+  int secure_cookies;       /* pages are reached over HTTPS */
   pthread_mutex_t blobs_mu; /* orders blob commits against blob removal */
   atomic_int in_flight;     /* requests between first call and completion */
   atomic_int suspended;     /* requests waiting for the store to answer */

@@ -171,7 +171,9 @@ async function startChubd(extra = []) {
     const s = fs.existsSync(portFile) ? fs.readFileSync(portFile, 'utf8') : '';
     return /^\d+\n$/.test(s) ? Number(s) : 0;
   });
-  const hub = { proc, key, data, log, base: 'http://127.0.0.1:' + port };
+  const scheme = extra.includes('--tls-cert') ? 'https' : 'http';
+  const hub = { proc, key, data, log,
+                base: scheme + '://127.0.0.1:' + port };
   hub.stop = async () => {
     if (exited !== null) return;
     proc.kill('SIGTERM');
@@ -983,6 +985,49 @@ async function sessionRun(ctx, hub) {
   await page.close();
 }
 
+/* The pages over HTTPS (chubd --tls-cert/--tls-key, a throwaway
+ * certificate the browser is told to accept): they load, sign in, and the
+ * session cookie is Secure. */
+async function tlsRun(ctx, hubs) {
+  const dir = tmpDir('tls');
+  const made = spawnSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+    '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+  ], { encoding: 'utf8', timeout: 30000 });
+  if (made.status !== 0) throw new Error('openssl: ' + made.stderr);
+  const hub = await startChubd(['--pages-login',
+                                '--tls-cert', path.join(dir, 'cert.pem'),
+                                '--tls-key', path.join(dir, 'key.pem')]);
+  hubs.add(hub.base);
+  try {
+    const page = await ctx.newPage();
+    await page.goto(hub.base + '/login');
+    await page.fill('#key', hub.key);
+    await page.click('#login button');
+    try {
+      await page.waitForURL(hub.base + '/', { timeout: 10000 });
+    } catch (e) {
+      /* reported just below */
+    }
+    check(page.url() === hub.base + '/', 'tls: the pages sign in over HTTPS',
+          page.url());
+    const cookie = (await ctx.cookies(hub.base))
+        .find((c) => c.name === 'chub_session');
+    check(cookie && cookie.secure && cookie.httpOnly,
+          'tls: the session cookie is Secure and HttpOnly',
+          JSON.stringify(cookie));
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 15000 })
+        .catch(() => {});
+    check(await page.$('#models') !== null,
+          'tls: the model list renders over HTTPS');
+    await page.close();
+  } finally {
+    await hub.stop();
+  }
+}
+
 /* A page left open on a training run follows it: new epochs show up in
  * the same chart elements (setData), without a reload. */
 async function liveRun(ctx, hub) {
@@ -1095,7 +1140,9 @@ async function main() {
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
              '--disable-background-networking', '--disable-component-update',
-             '--disable-sync', '--disable-quic'],
+             '--disable-sync', '--disable-quic',
+             /* for the TLS hub's throwaway certificate (tlsRun) */
+             '--ignore-certificate-errors'],
       acceptDownloads: true,
       viewport: { width: 1280, height: 900 },
       timeout: 30000,
@@ -1131,6 +1178,7 @@ async function main() {
     } finally {
       await locked.stop();
     }
+    await tlsRun(ctx, hubs);
     await seededRun(ctx, hub, args.shots);
     await datasets(ctx, hub, args.shots);
     await liveRun(ctx, hub);
