@@ -202,7 +202,7 @@ static int chubd_serve(chubd_server *srv) {
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
   /* Threads start only now, so that each inherits the blocked signals. */
-  srv->conns = conns_new(srv->cfg.header_timeout_s);
+  srv->conns = conns_new(srv->cfg.header_timeout_s, srv->cfg.max_connections);
 
   int status = 1;
   int ready = srv->rl && srv->events_rl && srv->kc && srv->conns;

@@ -19,12 +19,15 @@
 
 typedef struct conns_entry {
   int fd;
+  int counted;     /* within the limit (the others are being shut) */
   double deadline; /* 0: headers complete, no deadline running */
   struct conns_entry *prev, *next;
 } conns_entry;
 
 struct conns {
   double header_timeout_s;
+  unsigned max; /* connections in all */
+  unsigned open;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   conns_entry *head;
@@ -56,11 +59,12 @@ static void *conns_main(void *arg) {
   return NULL;
 }
 
-conns *conns_new(double header_timeout_s) {
+conns *conns_new(double header_timeout_s, unsigned max_connections) {
   conns *c = calloc(1, sizeof *c);
   if (!c)
     return NULL;
   c->header_timeout_s = header_timeout_s;
+  c->max = max_connections;
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);
   if (pthread_create(&c->thread, NULL, conns_main, c) != 0) {
@@ -102,7 +106,15 @@ void conns_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
       return; /* no deadline for this one; the idle timeout still holds */
     e->fd = fi->connect_fd;
     pthread_mutex_lock(&c->mu);
-    e->deadline = util_mono_s() + c->header_timeout_s;
+    if (c->open >= c->max) {
+      /* Over the limit: shut at once, before a byte is read. (Each of
+       * libmicrohttpd's threads counts only its own connections.) */
+      shutdown(e->fd, SHUT_RDWR);
+    } else {
+      e->counted = 1;
+      c->open++;
+    }
+    e->deadline = e->counted ? util_mono_s() + c->header_timeout_s : 0;
     e->next = c->head;
     if (c->head)
       c->head->prev = e;
@@ -113,6 +125,8 @@ void conns_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
     if (!e)
       return;
     pthread_mutex_lock(&c->mu);
+    if (e->counted)
+      c->open--;
     if (e->prev)
       e->prev->next = e->next;
     else

@@ -7,7 +7,9 @@
  * keeps a deadline per connection from the moment it opens (and again
  * after each answer on a kept-alive connection) until its headers are
  * complete, and a watchdog thread shuts down the socket of any connection
- * past it; libmicrohttpd then sees the connection end and closes it.
+ * past it; libmicrohttpd then sees the connection end and closes it. It
+ * also counts the connections open in all, which libmicrohttpd's thread
+ * pool counts only per thread.
  */
 #ifndef CHUBD_CONNS_H
 #define CHUBD_CONNS_H
@@ -16,8 +18,9 @@
 
 typedef struct conns conns;
 
-/* Starts the watchdog. NULL when out of memory or threads. */
-conns *conns_new(double header_timeout_s);
+/* Starts the watchdog. Connections beyond max_connections open at once
+ * are shut as they arrive. NULL when out of memory or threads. */
+conns *conns_new(double header_timeout_s, unsigned max_connections);
 /* Stops the watchdog; every connection must have been closed first. */
 void conns_free(conns *c);
 

@@ -576,7 +576,9 @@ struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   unsigned int pool = ncpu < 1 ? 2 : ncpu > 8 ? 16 : (unsigned int)(2 * ncpu);
   /* Limits, so that no one client can hold the server: connections in
-   * all and per address (libmicrohttpd closes the ones beyond at once),
+   * all (conns.c: libmicrohttpd divides its own limit among its threads,
+   * so it is set where it never binds) and per address (libmicrohttpd
+   * closes the ones beyond at once),
    * the idle timeout for bodies and kept-alive connections, and (conns.c)
    * the deadline for a request's headers. With the TLS options last: the
    * list ends early (MHD_OPTION_END) when there is no certificate. */
@@ -585,7 +587,7 @@ struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
       pool, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
       MHD_OPTION_NOTIFY_CONNECTION, conns_notify, srv->conns,
-      MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
+      MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections * pool,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_per_ip,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->cfg.idle_timeout_s,
       MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
