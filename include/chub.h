@@ -34,6 +34,15 @@ extern "C" {
 
 #define CHUB_VERSION "0.1.0"
 
+/* Marks the library's API. libchub is built with hidden visibility, so
+ * only what this header declares is exported from libchub.so: a trainer's
+ * own functions never collide with chub's internals. */
+#if defined(CHUB_BUILDING_LIBRARY) && defined(__GNUC__)
+#define CHUB_EXTERN __attribute__((visibility("default")))
+#else
+#define CHUB_EXTERN
+#endif
+
 /* ---------------------------------------------------------------- errors */
 
 typedef enum chub_code {
@@ -55,7 +64,7 @@ typedef enum chub_code {
 } chub_code;
 
 /* Returns a static, human-readable description of `code`. Never NULL. */
-const char *chub_strerror(chub_code code);
+CHUB_EXTERN const char *chub_strerror(chub_code code);
 
 /* ---------------------------------------------------------------- logging */
 
@@ -73,7 +82,7 @@ typedef void (*chub_log_fn)(chub_log_level level, const char *line, void *user);
 /* Routes chub's log lines to `fn` (NULL restores the default: stderr, each
  * line prefixed "chub: "). Lines below `min_level` are dropped. Thread-safe;
  * call it before opening sessions. */
-void chub_set_log(chub_log_fn fn, void *user, chub_log_level min_level);
+CHUB_EXTERN void chub_set_log(chub_log_fn fn, void *user, chub_log_level min_level);
 
 /* ---------------------------------------------------------------- settings */
 
@@ -102,22 +111,22 @@ typedef struct chub_settings {
 /* Fills `out` from the settings file and the environment, creating the file
  * if needed. Returns CHUB_OK even when a corrupt file was reset (a warning is
  * logged); CHUB_EIO only when no settings can be produced at all. */
-chub_code chub_settings_load(chub_settings *out);
+CHUB_EXTERN chub_code chub_settings_load(chub_settings *out);
 
 /* Sets one key in the settings file after checking its type and range.
  * On CHUB_EINVAL, `err` (if not NULL) holds a message naming the problem. */
-chub_code chub_settings_set(const char *key, const char *value, char *err,
+CHUB_EXTERN chub_code chub_settings_set(const char *key, const char *value, char *err,
                             size_t errlen);
 
 /* Rewrites the settings file with defaults (a new uuid is kept stable). */
-chub_code chub_settings_reset(void);
+CHUB_EXTERN chub_code chub_settings_reset(void);
 
 /* Writes the settings file's path into `buf`. */
-chub_code chub_settings_path(char *buf, size_t len);
+CHUB_EXTERN chub_code chub_settings_path(char *buf, size_t len);
 
 /* The process's distributed rank: RANK, else OMPI_COMM_WORLD_RANK, else
  * PMI_RANK, else SLURM_PROCID; -1 when none is set. */
-int chub_rank(void);
+CHUB_EXTERN int chub_rank(void);
 
 /* ---------------------------------------------------------------- structs */
 
@@ -220,39 +229,39 @@ typedef void (*chub_callback_fn)(void *subject, void *user);
 typedef struct chub_callbacks chub_callbacks;
 
 /* The event's name as in Ultralytics ("on_fit_epoch_end"), or NULL. */
-const char *chub_event_name(chub_event event);
+CHUB_EXTERN const char *chub_event_name(chub_event event);
 
 /* The event named `name`, or CHUB_EVENT_COUNT when there is none. */
-chub_event chub_event_from_name(const char *name);
+CHUB_EXTERN chub_event chub_event_from_name(const char *name);
 
 /* A new, empty registry; NULL when out of memory. Free it with
  * chub_callbacks_free(). */
-chub_callbacks *chub_callbacks_new(void);
+CHUB_EXTERN chub_callbacks *chub_callbacks_new(void);
 
 /* Frees the registry. It does not close sessions created by callbacks. */
-void chub_callbacks_free(chub_callbacks *cb);
+CHUB_EXTERN void chub_callbacks_free(chub_callbacks *cb);
 
 /* Appends (fn, user) to the event's list. Adding a pair that is already
  * there is a no-op returning CHUB_OK. */
-chub_code chub_callbacks_add(chub_callbacks *cb, chub_event event,
+CHUB_EXTERN chub_code chub_callbacks_add(chub_callbacks *cb, chub_event event,
                              chub_callback_fn fn, void *user);
 
 /* Removes (fn, user) from the event's list; CHUB_EINVAL if absent. */
-chub_code chub_callbacks_remove(chub_callbacks *cb, chub_event event,
+CHUB_EXTERN chub_code chub_callbacks_remove(chub_callbacks *cb, chub_event event,
                                 chub_callback_fn fn, void *user);
 
 /* How many callbacks the event holds. */
-size_t chub_callbacks_count(const chub_callbacks *cb, chub_event event);
+CHUB_EXTERN size_t chub_callbacks_count(const chub_callbacks *cb, chub_event event);
 
 /* Calls the event's callbacks in the order they were added. */
-void chub_callbacks_run(const chub_callbacks *cb, chub_event event,
+CHUB_EXTERN void chub_callbacks_run(const chub_callbacks *cb, chub_event event,
                         void *subject);
 
 /* Adds the nine HUB callbacks (pretrain routine start/end, fit epoch end,
  * model save, train end, train start, val start, predict start, export
  * start) when the setting `hub` is true; otherwise adds nothing and returns
  * CHUB_EDISABLED. Reads the settings; does not touch the network. */
-chub_code chub_add_integration_callbacks(chub_callbacks *cb);
+CHUB_EXTERN chub_code chub_add_integration_callbacks(chub_callbacks *cb);
 
 /* ---------------------------------------------------------------- session */
 
@@ -264,50 +273,50 @@ chub_code chub_add_integration_callbacks(chub_callbacks *cb);
  * (*out set, CHUB_EOFFLINE returned) and everything spools for `chub sync`.
  * Any other failure leaves *out NULL and logs one line saying why.
  * Blocks for the create/load request (bounded by a few seconds). */
-chub_code chub_session_open(const char *model, const chub_args *args,
+CHUB_EXTERN chub_code chub_session_open(const char *model, const chub_args *args,
                             chub_session **out);
 
 /* Stops heartbeats and the sender, leaving whatever was not acknowledged in
  * the spool for the next session or `chub sync`. Waits at most 2 s for an
  * in-flight request. NULL is a no-op. */
-void chub_session_close(chub_session *s);
+CHUB_EXTERN void chub_session_close(chub_session *s);
 
 /* The hub's model id, or NULL while offline. Owned by the session. */
-const char *chub_session_model_id(const chub_session *s);
+CHUB_EXTERN const char *chub_session_model_id(const chub_session *s);
 
 /* {web root}/models/{id}, or NULL while offline. Owned by the session. */
-const char *chub_session_model_url(const chub_session *s);
+CHUB_EXTERN const char *chub_session_model_url(const chub_session *s);
 
 /* The local run id (the spool's directory name). Owned by the session. */
-const char *chub_session_run_id(const chub_session *s);
+CHUB_EXTERN const char *chub_session_run_id(const chub_session *s);
 
 /* The download URL of the model's last weights when it can be resumed, else
  * NULL. Owned by the session. */
-const char *chub_session_resume_url(const chub_session *s);
+CHUB_EXTERN const char *chub_session_resume_url(const chub_session *s);
 
 /* The train args the hub holds for a loaded model (strings owned by the
  * session), or NULL for a model this session created. */
-const chub_args *chub_session_train_args(const chub_session *s);
+CHUB_EXTERN const chub_args *chub_session_train_args(const chub_session *s);
 
 /* Spools epoch `epoch`'s metrics, `json` being a JSON object of
  * {name: number}. Does not send; returns in microseconds. */
-chub_code chub_session_queue_metrics(chub_session *s, int epoch,
+CHUB_EXTERN chub_code chub_session_queue_metrics(chub_session *s, int epoch,
                                      const char *json);
 
 /* Asks the sender to upload every spooled, unacknowledged epoch. Returns
  * at once. */
-chub_code chub_session_flush_metrics(chub_session *s);
+CHUB_EXTERN chub_code chub_session_flush_metrics(chub_session *s);
 
 /* Queues an upload of the checkpoint at `path` as type "epoch". The sender
  * streams it from disk with its SHA-256. Returns at once. */
-chub_code chub_session_queue_checkpoint(chub_session *s, int epoch,
+CHUB_EXTERN chub_code chub_session_queue_checkpoint(chub_session *s, int epoch,
                                         const char *path, bool is_best);
 
 /* Uploads every pending metric, then `path` as the final model (type
  * "final", with `map`), on the caller's thread, with a progress bar on a
  * terminal. Waits at most `deadline_s` seconds; on CHUB_ETIMEDOUT or
  * CHUB_EOFFLINE everything stays spooled for `chub sync`. */
-chub_code chub_session_upload_final(chub_session *s, int epoch,
+CHUB_EXTERN chub_code chub_session_upload_final(chub_session *s, int epoch,
                                     const char *path, double map,
                                     double deadline_s);
 
@@ -317,11 +326,11 @@ chub_code chub_session_upload_final(chub_session *s, int epoch,
  * settings: creates the model if it was never created, then metrics,
  * checkpoints and the final weights. Safe to run twice or to interrupt.
  * Blocks. */
-chub_code chub_sync_run(const char *run);
+CHUB_EXTERN chub_code chub_sync_run(const char *run);
 
 /* Writes a one-line-per-run summary of local runs (id, model, what is still
  * pending) to `fp` (a FILE *). */
-chub_code chub_list_runs(void *fp);
+CHUB_EXTERN chub_code chub_list_runs(void *fp);
 
 /* ---------------------------------------------------------------- events */
 
@@ -330,7 +339,7 @@ chub_code chub_list_runs(void *fp);
  * to {api root}/v1/events on a background thread, only with setting sync on
  * rank -1/0 and not under tests (CHUB_TESTING set). Never blocks; failures
  * are silent. Thread-safe. */
-void chub_event_record(const char *name, const chub_args *args,
+CHUB_EXTERN void chub_event_record(const char *name, const chub_args *args,
                        const chub_trainer *trainer);
 
 #ifdef __cplusplus

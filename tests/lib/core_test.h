@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The log lines chub wrote during the test (the logger may run on the
@@ -49,6 +50,18 @@ static inline bool core_test_logged(const char *needle) {
   bool found = strstr(core_test_logbuf.text, needle) != NULL;
   pthread_mutex_unlock(&core_test_logbuf.mu);
   return found;
+}
+
+/* Waits (bounded: `ms`) for a line the sender thread writes after the
+ * request the test server already counted. */
+static inline bool core_test_wait_logged(const char *needle, int ms) {
+  for (int waited = 0; waited < ms; waited += 10) {
+    if (core_test_logged(needle))
+      return true;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return core_test_logged(needle);
 }
 
 static inline void core_test_log_reset(void) {

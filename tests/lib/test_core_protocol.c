@@ -193,8 +193,8 @@ static void test_training_run(void **state) {
   assert_non_null(f->t.hub_session);
   assert_string_equal(chub_session_model_id(f->t.hub_session),
                       TESTSRV_MODEL_ID);
-  assert_true(core_test_logged("View model at "));
-  assert_true(core_test_logged(MODEL_URL_PATH));
+  assert_true(core_test_wait_logged("View model at ", 5000));
+  assert_true(core_test_wait_logged(MODEL_URL_PATH, 5000));
   testsrv_request r;
   assert_true(testsrv_get(f->srv, ROUTE_CREATE, 0, &r));
   assert_string_equal(r.api_key, KEY);
@@ -214,8 +214,8 @@ static void test_training_run(void **state) {
   }
   chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
   assert_null(f->t.hub_session);
-  assert_true(core_test_logged("Syncing final model..."));
-  assert_true(core_test_logged("Done"));
+  assert_true(core_test_wait_logged("Syncing final model...", 5000));
+  assert_true(core_test_wait_logged("Done", 5000));
   /* One upload per epoch, each carrying that epoch. */
   assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), 5);
   for (size_t i = 0; i < 5; i++) {
@@ -326,7 +326,7 @@ static void test_give_up_then_merge(void **state) {
   chub_session_queue_metrics(s, 0, "{\"a\": 1}");
   chub_session_flush_metrics(s);
   assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 4, 20));
-  assert_true(core_test_logged("failed after 4 attempt(s)"));
+  assert_true(core_test_wait_logged("failed after 4 attempt(s)", 5000));
   assert_int_equal(pending_metrics(s), 1);
   chub_session_queue_metrics(s, 1, "{\"a\": 2}");
   chub_session_flush_metrics(s);
@@ -356,7 +356,7 @@ static void test_no_retry_on_client_errors(void **state) {
   for (int i = 0; i < 200 && !core_test_logged("metrics.0 is not a string");
        i++)
     usleep(10000);
-  assert_true(core_test_logged("metrics.0 is not a string"));
+  assert_true(core_test_wait_logged("metrics.0 is not a string", 5000));
   assert_false(testsrv_wait(f->srv, ROUTE_METRICS, 2, 0.5));
   assert_int_equal(pending_metrics(s), 1);
   testsrv_script(f->srv, ROUTE_METRICS,
@@ -365,7 +365,7 @@ static void test_no_retry_on_client_errors(void **state) {
   assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 2, 10));
   for (int i = 0; i < 200 && !core_test_logged("check your API key"); i++)
     usleep(10000);
-  assert_true(core_test_logged("check your API key"));
+  assert_true(core_test_wait_logged("check your API key", 5000));
   assert_false(testsrv_wait(f->srv, ROUTE_METRICS, 3, 0.5));
   assert_int_equal(pending_metrics(s), 1);
   chub_session_close(s);
@@ -522,8 +522,8 @@ static void test_open_failures(void **state) {
   assert_int_equal(chub_session_open("yolo11n.pt", &f->t.args, &s),
                    CHUB_EOFFLINE);
   assert_non_null(s);
-  assert_true(core_test_logged("gave no answer"));
-  assert_true(core_test_logged("chub sync "));
+  assert_true(core_test_wait_logged("gave no answer", 5000));
+  assert_true(core_test_wait_logged("chub sync ", 5000));
   chub_session_close(s);
   setenv("CHUB_API_ROOT", testsrv_url(f->srv), 1);
   /* A hub that keeps failing with 503 is as good as no answer. */
@@ -582,7 +582,7 @@ static void test_load_and_resume_run(void **state) {
   chub_session_close(s);
   assert_int_equal(chub_session_open(url, &f->t.args, &s), CHUB_OK);
   assert_string_equal(chub_session_run_id(s), run);
-  assert_true(core_test_logged("resuming local run"));
+  assert_true(core_test_wait_logged("resuming local run", 5000));
   assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 2, 10));
   assert_true(wait_drained(s));
   assert_int_equal(epochs_received(f->srv), 1ul << 3);
@@ -609,10 +609,10 @@ static void test_final_deadline_then_sync(void **state) {
                    (testsrv_reply){.status = 503, .retry_after = -1});
   chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
   assert_null(f->t.hub_session);
-  assert_true(core_test_logged("everything stays spooled"));
+  assert_true(core_test_wait_logged("everything stays spooled", 5000));
   char hint[96];
   snprintf(hint, sizeof hint, "chub sync %s", run);
-  assert_true(core_test_logged(hint));
+  assert_true(core_test_wait_logged(hint, 5000));
   assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 0);
   testsrv_clear_script(f->srv);
   size_t before = testsrv_count(f->srv, ROUTE_METRICS);
@@ -698,7 +698,7 @@ static void test_torn_checkpoint_is_sent_again(void **state) {
   for (int i = 0; i < 500 && !core_test_logged("changed while it was uploaded");
        i++)
     usleep(10000);
-  assert_true(core_test_logged("changed while it was uploaded"));
+  assert_true(core_test_wait_logged("changed while it was uploaded", 5000));
   assert_int_equal(pending_checkpoints(s), 1);
   sender_post(s->snd, SENDER_CHECKPOINT);
   assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, 2, 10));
@@ -749,7 +749,7 @@ static void test_final_without_weights(void **state) {
   char missing[300];
   snprintf(missing, sizeof missing, "%s/nope/best.pt", f->env.root);
   assert_int_equal(chub_session_upload_final(s, 1, missing, 0.5, 30), CHUB_OK);
-  assert_true(core_test_logged("no best weights at"));
+  assert_true(core_test_wait_logged("no best weights at", 5000));
   assert_int_equal(epochs_received(f->srv), 0x3);
   assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 0);
   chub_session_close(s);
@@ -759,7 +759,7 @@ static void test_final_without_weights(void **state) {
   core_test_write_file(f->best, 200000, 5);
   assert_int_equal(chub_session_upload_final(s, 1, f->best, 0.5, 30), CHUB_OK);
   if (!isatty(STDERR_FILENO))
-    assert_true(core_test_logged("Uploading best.pt: "));
+    assert_true(core_test_wait_logged("Uploading best.pt: ", 5000));
   assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
   chub_session_close(s);
 }
@@ -807,11 +807,12 @@ static void test_pretrain_gates(void **state) {
   assert_null(chub_session_model_id(f->t.hub_session));
   chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
   assert_null(f->t.hub_session);
-  assert_true(core_test_logged("is saved offline; upload it with: chub sync"));
+  assert_true(core_test_wait_logged(
+      "is saved offline; upload it with: chub sync", 5000));
   assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 0);
   /* A run that does not exist is named in the error. */
   assert_int_equal(chub_sync_run("no-such-run"), CHUB_EINVAL);
-  assert_true(core_test_logged("no run no-such-run"));
+  assert_true(core_test_wait_logged("no run no-such-run", 5000));
 }
 
 /* A body over the hub's limit (413) is split until it fits; a single
@@ -828,8 +829,8 @@ static void test_too_large_splits(void **state) {
                    (testsrv_reply){.status = 413, .retry_after = -1});
   chub_session_flush_metrics(s);
   assert_true(wait_drained(s));
-  assert_true(core_test_logged("epoch 0 of model"));
-  assert_true(core_test_logged("larger than the hub accepts"));
+  assert_true(core_test_wait_logged("epoch 0 of model", 5000));
+  assert_true(core_test_wait_logged("larger than the hub accepts", 5000));
   /* The three refused requests carried 4, 2 and 1 epochs; what came after
    * them carried epochs 1-3, each once. */
   size_t n = testsrv_count(f->srv, ROUTE_METRICS);
@@ -888,8 +889,8 @@ static void test_sync_drops_gone_checkpoints(void **state) {
   core_test_write_file(rewritten, 2500, 7);
   unsetenv("CHUB_MODE");
   assert_int_equal(chub_sync_run(run), CHUB_OK);
-  assert_true(core_test_logged("empty.pt (epoch 0) is empty"));
-  assert_true(core_test_logged("rewritten since it was queued"));
+  assert_true(core_test_wait_logged("empty.pt (epoch 0) is empty", 5000));
+  assert_true(core_test_wait_logged("rewritten since it was queued", 5000));
   assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
   testsrv_request r;
   assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 0, &r));
