@@ -82,7 +82,8 @@ typedef void (*chub_log_fn)(chub_log_level level, const char *line, void *user);
 /* Routes chub's log lines to `fn` (NULL restores the default: stderr, each
  * line prefixed "chub: "). Lines below `min_level` are dropped. Thread-safe;
  * call it before opening sessions. */
-CHUB_EXTERN void chub_set_log(chub_log_fn fn, void *user, chub_log_level min_level);
+CHUB_EXTERN void chub_set_log(chub_log_fn fn, void *user,
+                              chub_log_level min_level);
 
 /* ---------------------------------------------------------------- settings */
 
@@ -115,8 +116,8 @@ CHUB_EXTERN chub_code chub_settings_load(chub_settings *out);
 
 /* Sets one key in the settings file after checking its type and range.
  * On CHUB_EINVAL, `err` (if not NULL) holds a message naming the problem. */
-CHUB_EXTERN chub_code chub_settings_set(const char *key, const char *value, char *err,
-                            size_t errlen);
+CHUB_EXTERN chub_code chub_settings_set(const char *key, const char *value,
+                                        char *err, size_t errlen);
 
 /* Rewrites the settings file with defaults (a new uuid is kept stable). */
 CHUB_EXTERN chub_code chub_settings_reset(void);
@@ -244,18 +245,20 @@ CHUB_EXTERN void chub_callbacks_free(chub_callbacks *cb);
 /* Appends (fn, user) to the event's list. Adding a pair that is already
  * there is a no-op returning CHUB_OK. */
 CHUB_EXTERN chub_code chub_callbacks_add(chub_callbacks *cb, chub_event event,
-                             chub_callback_fn fn, void *user);
+                                         chub_callback_fn fn, void *user);
 
 /* Removes (fn, user) from the event's list; CHUB_EINVAL if absent. */
-CHUB_EXTERN chub_code chub_callbacks_remove(chub_callbacks *cb, chub_event event,
-                                chub_callback_fn fn, void *user);
+CHUB_EXTERN chub_code chub_callbacks_remove(chub_callbacks *cb,
+                                            chub_event event,
+                                            chub_callback_fn fn, void *user);
 
 /* How many callbacks the event holds. */
-CHUB_EXTERN size_t chub_callbacks_count(const chub_callbacks *cb, chub_event event);
+CHUB_EXTERN size_t chub_callbacks_count(const chub_callbacks *cb,
+                                        chub_event event);
 
 /* Calls the event's callbacks in the order they were added. */
 CHUB_EXTERN void chub_callbacks_run(const chub_callbacks *cb, chub_event event,
-                        void *subject);
+                                    void *subject);
 
 /* Adds the nine HUB callbacks (pretrain routine start/end, fit epoch end,
  * model save, train end, train start, val start, predict start, export
@@ -273,8 +276,9 @@ CHUB_EXTERN chub_code chub_add_integration_callbacks(chub_callbacks *cb);
  * (*out set, CHUB_EOFFLINE returned) and everything spools for `chub sync`.
  * Any other failure leaves *out NULL and logs one line saying why.
  * Blocks for the create/load request (bounded by a few seconds). */
-CHUB_EXTERN chub_code chub_session_open(const char *model, const chub_args *args,
-                            chub_session **out);
+CHUB_EXTERN chub_code chub_session_open(const char *model,
+                                        const chub_args *args,
+                                        chub_session **out);
 
 /* Stops heartbeats and the sender, leaving whatever was not acknowledged in
  * the spool for the next session or `chub sync`. Waits at most 2 s for an
@@ -301,7 +305,7 @@ CHUB_EXTERN const chub_args *chub_session_train_args(const chub_session *s);
 /* Spools epoch `epoch`'s metrics, `json` being a JSON object of
  * {name: number}. Does not send; returns in microseconds. */
 CHUB_EXTERN chub_code chub_session_queue_metrics(chub_session *s, int epoch,
-                                     const char *json);
+                                                 const char *json);
 
 /* Asks the sender to upload every spooled, unacknowledged epoch. Returns
  * at once. */
@@ -310,15 +314,16 @@ CHUB_EXTERN chub_code chub_session_flush_metrics(chub_session *s);
 /* Queues an upload of the checkpoint at `path` as type "epoch". The sender
  * streams it from disk with its SHA-256. Returns at once. */
 CHUB_EXTERN chub_code chub_session_queue_checkpoint(chub_session *s, int epoch,
-                                        const char *path, bool is_best);
+                                                    const char *path,
+                                                    bool is_best);
 
 /* Uploads every pending metric, then `path` as the final model (type
  * "final", with `map`), on the caller's thread, with a progress bar on a
  * terminal. Waits at most `deadline_s` seconds; on CHUB_ETIMEDOUT or
  * CHUB_EOFFLINE everything stays spooled for `chub sync`. */
 CHUB_EXTERN chub_code chub_session_upload_final(chub_session *s, int epoch,
-                                    const char *path, double map,
-                                    double deadline_s);
+                                                const char *path, double map,
+                                                double deadline_s);
 
 /* ---------------------------------------------------------------- sync */
 
@@ -340,7 +345,7 @@ CHUB_EXTERN chub_code chub_list_runs(void *fp);
  * rank -1/0 and not under tests (CHUB_TESTING set). Never blocks; failures
  * are silent. Thread-safe. */
 CHUB_EXTERN void chub_event_record(const char *name, const chub_args *args,
-                       const chub_trainer *trainer);
+                                   const chub_trainer *trainer);
 
 #ifdef __cplusplus
 }
