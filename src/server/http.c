@@ -29,6 +29,8 @@
  * poll() sees the hang-up at once.
  */
 #include "server.h"
+
+#include "endpoints.h"
 #include "upload.h"
 
 #include <arpa/inet.h>
@@ -50,7 +52,8 @@ typedef struct http_req {
   chubd_request req;
   chubd_reply pending; /* an error decided before the body ended */
   int has_pending;
-  int takes_json; /* the route reads a JSON (or form) body */
+  const endpoint *ep; /* what serves the request, once routed */
+  int takes_json;     /* the endpoint reads a JSON body */
   char *body;
   size_t len, cap;
   uint64_t dropped;
@@ -75,27 +78,6 @@ const char *http_header(const chubd_request *req, const char *name) {
 
 const char *http_query(const chubd_request *req, const char *name) {
   return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-static int http_takes_json(const route *r) {
-  switch (r->kind) {
-  case ROUTE_EVENTS:
-  case ROUTE_HEARTBEAT:
-  case ROUTE_UI_LOGIN:
-  case ROUTE_MODEL_RESET:
-    return 1;
-  case ROUTE_MODEL_EXPORT:
-    return r->id[0] == '\0'; /* /get-export names the model in its body */
-  case ROUTE_MODELS:
-  case ROUTE_DATASETS:
-    return r->method == ROUTE_POST;
-  case ROUTE_DATASET:
-    return r->method == ROUTE_PATCH;
-  case ROUTE_MODEL:
-    return r->method == ROUTE_POST || r->method == ROUTE_PATCH;
-  default:
-    return 0;
-  }
 }
 
 static int http_json_ctype_ok(const chubd_request *req) {
@@ -210,90 +192,12 @@ static enum MHD_Result http_send(http_req *h, chubd_reply *rep) {
   return ret;
 }
 
-static void http_dispatch(chubd_request *req, chubd_reply *rep) {
-  int m = req->r.method;
-  switch (req->r.kind) {
-  case ROUTE_AUTH:
-    auth_post(req, rep);
-    break;
-  case ROUTE_HEALTH:
-    auth_health(req, rep);
-    break;
-  case ROUTE_EVENTS:
-    events_post(req, rep);
-    break;
-  case ROUTE_MODELS:
-    if (m == ROUTE_POST && req->r.ui)
-      models_create_ui(req, rep);
-    else if (m == ROUTE_POST)
-      models_create(req, rep);
-    else
-      models_list(req, rep);
-    break;
-  case ROUTE_DATASETS:
-    if (m == ROUTE_POST)
-      datasets_create(req, rep);
-    else
-      datasets_list(req, rep);
-    break;
-  case ROUTE_DATASET:
-    if (m == ROUTE_PATCH)
-      datasets_patch(req, rep);
-    else if (m == ROUTE_DELETE)
-      datasets_delete(req, rep);
-    else
-      datasets_get(req, rep);
-    break;
-  case ROUTE_DATASET_UPLOAD:
-    datasets_upload_finish(req, rep);
-    break;
-  case ROUTE_DATASET_BLOB:
-    datasets_download(req, rep);
-    break;
-  case ROUTE_UI_OWNERS:
-    auth_ui_owners(req, rep);
-    break;
-  case ROUTE_MODEL:
-    if (m == ROUTE_PATCH)
-      models_patch(req, rep);
-    else if (m == ROUTE_DELETE)
-      models_delete(req, rep);
-    else
-      models_get(req, rep);
-    break;
-  case ROUTE_MODEL_METRICS:
-    metrics_get(req, rep);
-    break;
-  case ROUTE_MODEL_UPLOAD:
-    weights_upload_finish(req, rep);
-    break;
-  case ROUTE_MODEL_WEIGHTS:
-  case ROUTE_MODEL_BLOB:
-    weights_get(req, rep);
-    break;
-  case ROUTE_MODEL_RESET:
-    models_reset(req, rep);
-    break;
-  case ROUTE_MODEL_EXPORT:
-  case ROUTE_PREDICT:
-    models_not_run(req, rep);
-    break;
-  case ROUTE_HEARTBEAT:
-    heartbeat_post(req, rep);
-    break;
-  case ROUTE_UI_LOGIN:
-    auth_ui_login(req, rep);
-    break;
-  case ROUTE_UI_LOGOUT:
-    auth_ui_logout(req, rep);
-    break;
-  case ROUTE_PAGE:
-    pages_get(req, rep);
-    break;
-  case ROUTE_NONE:
-    reply_error(rep, 404, "no such endpoint");
-    break;
-  }
+static void http_dispatch(const http_req *h, chubd_request *req,
+                          chubd_reply *rep) {
+  if (h->ep && h->ep->handle)
+    h->ep->handle(req, rep);
+  else
+    reply_error(rep, 500, "no handler for this endpoint (a chubd bug)");
   if (rep->status == 0)
     reply_error(rep, 500, "no answer was made");
 }
@@ -322,10 +226,8 @@ static void http_first_call(http_req *h) {
       h->body = malloc(len + 1);
       h->cap = h->body ? len + 1 : 0;
     }
-  } else if (req->r.kind == ROUTE_MODEL_UPLOAD) {
-    weights_upload_begin(req, rep);
-  } else if (req->r.kind == ROUTE_DATASET_UPLOAD) {
-    datasets_upload_begin(req, rep);
+  } else if (h->ep && h->ep->body == ENDPOINT_BODY_UPLOAD) {
+    h->ep->begin(req, rep);
   }
   h->has_pending = rep->status != 0;
 }
@@ -468,7 +370,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
                   shown);
       h->has_pending = 1;
     } else {
-      h->takes_json = h->req.r.status == 0 && http_takes_json(&h->req.r);
+      h->ep = h->req.r.status == 0 ? endpoint_find(&h->req.r) : NULL;
+      h->takes_json = h->ep && h->ep->body == ENDPOINT_BODY_JSON;
       http_first_call(h);
     }
     if (h->has_pending && http_answer_now(&h->req))
@@ -489,11 +392,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
     return http_send(h, &h->pending);
   h->req.body = h->body ? h->body : "";
   h->req.body_len = h->len;
-  if (h->req.r.kind == ROUTE_MODEL && h->req.r.method == ROUTE_POST)
+  if (h->ep && h->ep->answer == ENDPOINT_DEFERRED)
     return http_metrics(h);
   chubd_reply rep;
   reply_init(&rep);
-  http_dispatch(&h->req, &rep);
+  http_dispatch(h, &h->req, &rep);
   return http_send(h, &rep);
 }
 

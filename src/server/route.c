@@ -285,7 +285,7 @@ void route_parse(const char *method, const char *path, route *r) {
   else if (n == 1 && strcmp(segs[0], "model-reset") == 0)
     route_set(r, ROUTE_MODEL_RESET, ROUTE_POST);
   else if (n == 1 && strcmp(segs[0], "get-export") == 0)
-    route_set(r, ROUTE_MODEL_EXPORT, ROUTE_POST);
+    route_set(r, ROUTE_GET_EXPORT, ROUTE_POST);
   else
     route_page(r, segs, n);
 }

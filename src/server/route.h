@@ -23,7 +23,8 @@ typedef enum route_kind {
   ROUTE_MODEL_WEIGHTS,  /* .../models/{id}/weights/{last|best|sha256} */
   ROUTE_MODEL_BLOB,     /* /v1/models/{id}/weights/{sha256}/{name}: signed */
   ROUTE_MODEL_RESET,    /* /model-reset */
-  ROUTE_MODEL_EXPORT,   /* /v1/models/{id}/export, /get-export */
+  ROUTE_MODEL_EXPORT,   /* /v1/models/{id}/export */
+  ROUTE_GET_EXPORT,     /* /get-export (the model in the body) */
   ROUTE_PREDICT,        /* /v1/predict/{id} */
   ROUTE_DATASETS,       /* /v1/datasets, /ui/datasets */
   ROUTE_DATASET,        /* /v1/datasets/{id}, /ui/datasets/{id} */
