@@ -154,6 +154,8 @@ static void fuzz_server_stop(void) {
   http_stop(&c->srv, c->daemon);
   c->srv.st->ops->close(c->srv.st);
   ratelimit_free(c->srv.rl);
+  ratelimit_free(c->srv.events_rl);
+  conns_free(c->srv.conns);
   keycache_free(c->srv.kc);
   nftw(c->srv.cfg.data_dir, fuzz_server_rm, 16, FTW_DEPTH | FTW_PHYS);
   free(c);
@@ -173,16 +175,22 @@ static fuzz_server_ctx *fuzz_server_start(void) {
   if (!c || !dir)
     abort();
   chubd_config *cfg = &c->srv.cfg;
-  snprintf(cfg->host, sizeof cfg->host, "127.0.0.1");
+  config_defaults(cfg);
   snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", dir);
-  cfg->agent_timeout_s = 600;
+  cfg->port = 0;
   cfg->max_body = 64 * 1024;
   cfg->max_upload = 1024 * 1024;
   cfg->rate = 1e9;
   cfg->burst = 1e9;
+  cfg->events_rate = 1e6;
+  /* Every fuzzed request comes from 127.0.0.1, one after another. */
+  cfg->max_per_ip = cfg->max_connections;
   if (blobs_prepare(cfg->data_dir, 1, err, sizeof err) < 0 ||
       !(c->srv.st = store_sqlite_open(cfg->data_dir, err, sizeof err)) ||
       !(c->srv.rl = ratelimit_new(cfg->rate, cfg->burst)) ||
+      !(c->srv.events_rl = ratelimit_new(cfg->events_rate, cfg->events_rate)) ||
+      !(c->srv.conns =
+            conns_new(cfg->header_timeout_s, cfg->max_connections)) ||
       !(c->srv.kc = keycache_new(cfg->data_dir))) {
     fprintf(stderr, "fuzz_server: %s\n", err);
     abort();
