@@ -269,8 +269,9 @@ static json_t *models_body(chubd_request *req, chubd_reply *rep,
 
 static char *models_part(json_t *body, const char *key) {
   json_t *v = json_object_get(body, key);
-  return json_dumps(json_is_object(v) ? v : json_object(),
-                    JSON_COMPACT | JSON_REAL_PRECISION(17));
+  if (!json_is_object(v))
+    return strdup("{}"); /* a part the client left out */
+  return json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17));
 }
 
 /* Stores a new model of `owner` from a checked create body; 0 with its
