@@ -53,7 +53,8 @@ void cli_usage(FILE *fp) {
           "  %-34s %s\n  %-34s %s\n\n"
           "environment: CHUB_API_KEY, CHUB_API_ROOT, CHUB_WEB_ROOT, CHUB_HUB,\n"
           "  CHUB_SYNC, CHUB_MODE, CHUB_RUNS_DIR override the settings file;\n"
-          "  CHUB_CONFIG_DIR says where it is.\n",
+          "  CHUB_CONFIG_DIR says where it is; CHUB_CA_FILE names the CA\n"
+          "  certificates to trust for an https:// hub.\n",
           "help, --help", "show this help", "--version", "print the version");
 }
 
