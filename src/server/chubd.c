@@ -116,7 +116,13 @@ static int chubd_lock_data(const char *data_dir) {
 static void chubd_public_host(chubd_server *srv) {
   const char *u = srv->cfg.public_url;
   const char *h = strstr(u, "://");
-  srv->public_host[0] = srv->public_origin[0] = '\0';
+  srv->public_host[0] = srv->public_origin[0] = srv->own_host[0] = '\0';
+  /* Listening on every address, chubd is reached by this machine's name
+   * too (what `hostname` prints). */
+  if ((strcmp(srv->cfg.host, "0.0.0.0") == 0 ||
+       strcmp(srv->cfg.host, "::") == 0) &&
+      gethostname(srv->own_host, sizeof srv->own_host - 1) != 0)
+    srv->own_host[0] = '\0';
   srv->secure_cookies = srv->cfg.tls_cert[0] || strncmp(u, "https://", 8) == 0;
   if (!h)
     return;

@@ -311,7 +311,8 @@ static enum MHD_Result http_metrics(http_req *h) {
 }
 
 /* Whether `host` (a Host header: name or [v6], maybe :port) names this
- * hub: localhost, an IP literal, the --listen host or --public-url's host.
+ * hub: localhost, an IP literal, the --listen host, this machine's name
+ * when listening on all addresses, or --public-url's host.
  * A page on another name that resolves here (DNS rebinding) would read
  * the hub with the browser's credentials; nothing answers it. */
 static int http_host_ok(const chubd_server *srv, const char *host) {
@@ -332,6 +333,8 @@ static int http_host_ok(const chubd_server *srv, const char *host) {
   if (inet_pton(AF_INET, name, &a4) == 1 || strcasecmp(name, "localhost") == 0)
     return 1;
   if (strcasecmp(name, srv->cfg.host) == 0)
+    return 1;
+  if (srv->own_host[0] && strcasecmp(name, srv->own_host) == 0)
     return 1;
   return srv->public_host[0] && strcasecmp(name, srv->public_host) == 0;
 }

@@ -48,6 +48,7 @@ typedef struct chubd_server {
   char public_host[256];    /* --public-url's host name, "" without one */
   char public_origin[512];  /* its scheme://host[:port], "" without one */
   int secure_cookies;       /* pages are reached over HTTPS */
+  char own_host[256];       /* this machine's name, for a wildcard listener */
   pthread_mutex_t blobs_mu; /* orders blob commits against blob removal */
   atomic_int in_flight;     /* requests between first call and completion */
   atomic_int suspended;     /* requests waiting for the store to answer */
