@@ -5,6 +5,7 @@
  * replaces a working key; a rejected key shows the hub's own message.
  */
 #include "cli.h"
+#include "http.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -23,8 +24,8 @@ int cmd_account_login(int argc, char **argv) {
 
   char url[600];
   snprintf(url, sizeof url, "%s/v1/auth", s.api_root);
-  cli_http_answer a;
-  if (cli_http_request("POST", url, key, "{}", &a) != CHUB_OK) {
+  http_answer a;
+  if (http_once("POST", url, key, "{}", &http_policy_command, &a) != CHUB_OK) {
     cli_error("cannot reach the hub at %s: %s; is it running (chub serve) and "
               "is api_root right (chub settings api_root=URL)?",
               s.api_root, a.error);
@@ -32,8 +33,8 @@ int cmd_account_login(int argc, char **argv) {
   }
   if (a.status != 200) {
     cli_error("login failed: %s (HTTP %ld from %s); the key was not saved",
-              cli_http_message(&a), a.status, s.api_root);
-    cli_http_answer_free(&a);
+              http_answer_message(&a), a.status, s.api_root);
+    http_answer_free(&a);
     return CLI_FAILED;
   }
   json_t *doc = json_loads(a.body, 0, NULL);
@@ -52,7 +53,7 @@ int cmd_account_login(int argc, char **argv) {
               err[0] ? err : chub_strerror(rc));
   }
   json_decref(doc);
-  cli_http_answer_free(&a);
+  http_answer_free(&a);
   return rc == CHUB_OK ? CLI_OK : CLI_FAILED;
 }
 

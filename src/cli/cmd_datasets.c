@@ -9,6 +9,7 @@
  * again, so a push either leaves a whole dataset or none.
  */
 #include "cli.h"
+#include "http.h"
 #include "sender.h"
 
 #include <errno.h>
@@ -33,8 +34,8 @@ static int cmd_datasets_settings(chub_settings *s) {
 }
 
 /* Reports an answer that is not 200; returns CLI_FAILED. */
-static int cmd_datasets_refused(const char *what, const cli_http_answer *a) {
-  cli_error("%s: %s (HTTP %ld)%s", what, cli_http_message(a), a->status,
+static int cmd_datasets_refused(const char *what, const http_answer *a) {
+  cli_error("%s: %s (HTTP %ld)%s", what, http_answer_message(a), a->status,
             a->status == 401 ? "; check your API key (chub login KEY)" : "");
   return CLI_FAILED;
 }
@@ -65,18 +66,19 @@ int cmd_datasets_list(int argc, char **argv) {
     char url[800];
     snprintf(url, sizeof url, "%s/v1/datasets?limit=%d%s%s", s.api_root,
              CMD_DATASETS_PAGE, cursor[0] ? "&last_doc_id=" : "", cursor);
-    cli_http_answer a;
-    if (cli_http_request("GET", url, s.api_key, NULL, &a) != CHUB_OK) {
+    http_answer a;
+    if (http_once("GET", url, s.api_key, NULL, &http_policy_command, &a) !=
+        CHUB_OK) {
       cli_error("cannot reach the hub at %s: %s", s.api_root, a.error);
       return CLI_FAILED;
     }
     if (a.status != 200) {
       int rc = cmd_datasets_refused("cannot list datasets", &a);
-      cli_http_answer_free(&a);
+      http_answer_free(&a);
       return rc;
     }
     json_t *doc = json_loads(a.body, 0, NULL);
-    cli_http_answer_free(&a);
+    http_answer_free(&a);
     json_t *data = json_object_get(doc, "data");
     json_t *results = json_object_get(data, "results");
     if (!json_is_array(results)) {
@@ -128,8 +130,9 @@ static int cmd_datasets_create(const chub_settings *s, const char *name,
   }
   char url[800];
   snprintf(url, sizeof url, "%s/v1/datasets", s->api_root);
-  cli_http_answer a;
-  chub_code rc = cli_http_request("POST", url, s->api_key, text, &a);
+  http_answer a;
+  chub_code rc =
+      http_once("POST", url, s->api_key, text, &http_policy_command, &a);
   free(text);
   if (rc != CHUB_OK) {
     cli_error("cannot reach the hub at %s: %s", s->api_root, a.error);
@@ -137,11 +140,11 @@ static int cmd_datasets_create(const chub_settings *s, const char *name,
   }
   if (a.status != 200) {
     int r = cmd_datasets_refused("cannot create the dataset", &a);
-    cli_http_answer_free(&a);
+    http_answer_free(&a);
     return r;
   }
   json_t *doc = json_loads(a.body, 0, NULL);
-  cli_http_answer_free(&a);
+  http_answer_free(&a);
   const char *got =
       json_string_value(json_object_get(json_object_get(doc, "data"), "id"));
   int ok = got && strlen(got) < 64;
@@ -159,13 +162,14 @@ static int cmd_datasets_create(const chub_settings *s, const char *name,
 static void cmd_datasets_drop(const chub_settings *s, const char *id) {
   char url[800];
   snprintf(url, sizeof url, "%s/v1/datasets/%s?hard=true", s->api_root, id);
-  cli_http_answer a;
-  if (cli_http_request("DELETE", url, s->api_key, NULL, &a) != CHUB_OK ||
+  http_answer a;
+  if (http_once("DELETE", url, s->api_key, NULL, &http_policy_command, &a) !=
+          CHUB_OK ||
       a.status != 200)
     cli_error("the empty dataset %s stays on the hub; remove it with DELETE "
               "%s",
               id, url);
-  cli_http_answer_free(&a);
+  http_answer_free(&a);
 }
 
 int cmd_datasets_push(int argc, char **argv) {
@@ -228,10 +232,10 @@ int cmd_datasets_push(int argc, char **argv) {
   bool tty = isatty(STDERR_FILENO);
   if (tty)
     sender_progress_init(&prog, "Uploading dataset");
-  cli_http_answer a;
-  chub_code up = cli_http_upload_file(url, s.api_key, path, filename, sha,
-                                      tty ? sender_progress_cb : NULL,
-                                      tty ? &prog : NULL, &a);
+  http_answer a;
+  chub_code up =
+      http_upload_file(url, s.api_key, path, filename, sha,
+                       tty ? sender_progress_cb : NULL, tty ? &prog : NULL, &a);
   if (tty)
     sender_progress_done(&prog);
   if (up != CHUB_OK || a.status != 200) {
@@ -242,12 +246,12 @@ int cmd_datasets_push(int argc, char **argv) {
       char what[300];
       snprintf(what, sizeof what, "the hub refused %s, nothing stored", path);
       rc = cmd_datasets_refused(what, &a);
-      cli_http_answer_free(&a);
+      http_answer_free(&a);
     }
     cmd_datasets_drop(&s, id);
     return rc;
   }
-  cli_http_answer_free(&a);
+  http_answer_free(&a);
   printf("chub: dataset %s \"%s\" holds %s (%lld bytes, sha256 %s)\n", id,
          dname, filename, (long long)sb.st_size, sha);
   return CLI_OK;

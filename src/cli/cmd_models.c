@@ -6,6 +6,7 @@
  * orders them.
  */
 #include "cli.h"
+#include "http.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -49,20 +50,21 @@ int cmd_models_main(int argc, char **argv) {
     char url[800];
     snprintf(url, sizeof url, "%s/v1/models?limit=%d%s%s", s.api_root,
              CMD_MODELS_PAGE, cursor[0] ? "&last_doc_id=" : "", cursor);
-    cli_http_answer a;
-    if (cli_http_request("GET", url, s.api_key, NULL, &a) != CHUB_OK) {
+    http_answer a;
+    if (http_once("GET", url, s.api_key, NULL, &http_policy_command, &a) !=
+        CHUB_OK) {
       cli_error("cannot reach the hub at %s: %s", s.api_root, a.error);
       return CLI_FAILED;
     }
     if (a.status != 200) {
-      cli_error("cannot list models: %s (HTTP %ld)%s", cli_http_message(&a),
+      cli_error("cannot list models: %s (HTTP %ld)%s", http_answer_message(&a),
                 a.status,
                 a.status == 401 ? "; check your API key (chub login KEY)" : "");
-      cli_http_answer_free(&a);
+      http_answer_free(&a);
       return CLI_FAILED;
     }
     json_t *doc = json_loads(a.body, 0, NULL);
-    cli_http_answer_free(&a);
+    http_answer_free(&a);
     json_t *data = json_object_get(doc, "data");
     json_t *results = json_object_get(data, "results");
     if (!json_is_array(results)) {

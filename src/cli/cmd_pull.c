@@ -11,6 +11,7 @@
  * is either absent, as before, or exactly the weights.
  */
 #include "cli.h"
+#include "http.h"
 #include "sender.h"
 #include "session.h"
 
@@ -191,9 +192,9 @@ static pull_result pull_attempt(pull_job *j, bool resume) {
    * would clutter a script's output. */
   sender_progress prog;
   sender_progress_init(&prog, label);
-  cli_http_fetch f;
-  chub_code rc = cli_http_download(
-      j->url, fd, from, prog.tty ? sender_progress_cb : NULL, &prog, &f);
+  http_fetch f;
+  chub_code rc = http_download(j->url, fd, from,
+                               prog.tty ? sender_progress_cb : NULL, &prog, &f);
   sender_progress_done(&prog);
   if (f.range_wrong || (from > 0 && f.status == 416)) {
     close(fd);
@@ -359,8 +360,8 @@ static json_t *pull_model(const chub_settings *s, const char *id,
                           const char *key) {
   char url[800];
   snprintf(url, sizeof url, "%s/v1/models/%s", s->api_root, id);
-  cli_http_answer a;
-  if (cli_http_request("GET", url, key, NULL, &a) != CHUB_OK) {
+  http_answer a;
+  if (http_once("GET", url, key, NULL, &http_policy_command, &a) != CHUB_OK) {
     cli_error("cannot reach the hub at %s: %s", s->api_root, a.error);
     return NULL;
   }
@@ -371,13 +372,13 @@ static json_t *pull_model(const chub_settings *s, const char *id,
                 id, s->api_root);
     else
       cli_error("cannot read model %s: %s (HTTP %ld)%s", id,
-                cli_http_message(&a), a.status,
+                http_answer_message(&a), a.status,
                 a.status == 401 ? "; check your API key (chub login KEY)" : "");
-    cli_http_answer_free(&a);
+    http_answer_free(&a);
     return NULL;
   }
   json_t *doc = json_loads(a.body, 0, NULL);
-  cli_http_answer_free(&a);
+  http_answer_free(&a);
   json_t *model = json_incref(json_object_get(doc, "data"));
   json_decref(doc);
   if (!json_is_object(model)) {

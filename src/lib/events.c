@@ -17,7 +17,6 @@
 #include "http.h"
 #include "internal.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -115,22 +114,18 @@ bool chub_events_allowed(const chub_settings *s) {
 
 /* ------------------------------------------------------------ sending */
 
-static size_t chub_events_discard(char *p, size_t size, size_t n, void *u) {
-  (void)p;
-  (void)u;
-  return size * n;
-}
-
-/* Aborts a transfer still running when the exit cap has passed. */
-static int chub_events_progress(void *u, curl_off_t a, curl_off_t b,
-                                curl_off_t c, curl_off_t d) {
-  (void)u, (void)a, (void)b, (void)c, (void)d;
+/* Stops a send still running when the exit cap has passed. */
+static bool chub_events_past_cap(void) {
   pthread_mutex_lock(&chub_events_state.mu);
   bool abort_now = chub_events_state.stopping &&
                    chub_now() > chub_events_state.exit_deadline;
   pthread_mutex_unlock(&chub_events_state.mu);
-  return abort_now ? 1 : 0;
+  return abort_now;
 }
+
+/* The events budget: one short try, never past the exit cap. */
+static const http_once_policy chub_events_policy = {3000L, 5000L,
+                                                    chub_events_past_cap};
 
 static void chub_events_send(const char *url, const char *client_id,
                              json_t *events) {
@@ -138,30 +133,14 @@ static void chub_events_send(const char *url, const char *client_id,
       json_pack("{s:s, s:O}", "client_id", client_id, "events", events);
   char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
-  CURL *curl = text ? curl_easy_init() : NULL;
-  if (!curl) {
-    free(text);
+  if (!text)
     return;
-  }
-  struct curl_slist *hdrs =
-      curl_slist_append(NULL, "Content-Type: application/json");
-  http_curl_setup(curl);
-  curl_easy_setopt(curl, CURLOPT_URL, url);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, chub_events_discard);
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, chub_events_progress);
-  CURLcode rc = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  if (rc != CURLE_OK || status / 100 != 2) /* silent by design */
+  http_answer a;
+  chub_code rc = http_once("POST", url, NULL, text, &chub_events_policy, &a);
+  if (rc != CHUB_OK || a.status / 100 != 2) /* silent by design */
     chub_log(CHUB_LOG_DEBUG, "usage events not sent to %s: %s", url,
-             rc != CURLE_OK ? curl_easy_strerror(rc) : "non-2xx answer");
-  curl_slist_free_all(hdrs);
-  curl_easy_cleanup(curl);
+             rc != CHUB_OK ? a.error : "non-2xx answer");
+  http_answer_free(&a);
   free(text);
 }
 

@@ -129,4 +129,71 @@ chub_code chub_sha256_fd_n(int fd, long long limit, char hex[65]);
 chub_code chub_sha256_fd_stop(int fd, long long limit, char hex[65],
                               bool (*stop)(const void *), const void *arg);
 
+/* How long a one-shot request may take: connecting, and in all (ms);
+ * `abort`, when set, is polled during the transfer and stops it by
+ * answering true. */
+typedef struct http_once_policy {
+  long connect_ms;
+  long total_ms;
+  bool (*abort)(void);
+} http_once_policy;
+
+/* A command a person typed: 5 s to connect, 30 s in all. */
+extern const http_once_policy http_policy_command;
+
+typedef struct http_answer {
+  long status;     /* 0 when there was no answer */
+  char *body;      /* malloc'd, NUL-terminated; NULL without an answer */
+  char error[256]; /* why there was no answer */
+} http_answer;
+
+/* Sends METHOD url with `x-api-key: key` (when not NULL) and the JSON
+ * `body` (when not NULL), once, within the policy's times. Returns CHUB_OK
+ * when any HTTP answer came back (whatever its status), CHUB_ENET
+ * otherwise (out->error says why). */
+chub_code http_once(const char *method, const char *url, const char *key,
+                    const char *body, const http_once_policy *policy,
+                    http_answer *out);
+void http_answer_free(http_answer *a);
+
+/* The envelope's "message" of an answer (borrowed from a static buffer),
+ * or a description of the status when there is none. */
+const char *http_answer_message(const http_answer *a);
+
+/* What a download got. */
+typedef struct http_fetch {
+  long status;           /* of the last response; 0 when there was none */
+  char etag[80];         /* its ETag header as sent (quotes kept), or "" */
+  long long range_start; /* a 206's Content-Range start, else -1 */
+  long long size;        /* the whole file's size when told, else -1 */
+  long long body_start;  /* where the body went in the file, -1: nowhere */
+  long long written;     /* body bytes written to the file */
+  bool range_wrong;      /* a 206 not starting where asked: nothing written */
+  char message[512];     /* an answer other than 200/206: what it says */
+  char error[256];       /* why the transfer broke off */
+} http_fetch;
+
+/* GETs `url` into `fd`, sending no API key (a download URL is a capability
+ * of its own). With from > 0 asks for `Range: bytes=from-`: a 206 starting
+ * there is written from `from` on; a 200 (the whole file) truncates fd and
+ * is written from 0. Any other answer leaves fd untouched and its message
+ * in out->message. Follows redirects; no overall time limit, but gives up
+ * after a minute without a byte. `progress` (may be NULL) is called with
+ * the bytes of the whole file held so far. Returns CHUB_OK when the answer
+ * came back whole (whatever its status), CHUB_ENET when the transfer broke
+ * off (what arrived stays written), CHUB_EIO when fd could not be written.
+ * Does not fsync. */
+chub_code http_download(const char *url, int fd, long long from,
+                        http_progress_fn progress, void *user, http_fetch *out);
+
+/* POSTs the file at `path` to `url` as the one file part of a
+ * multipart/form-data body (field and file name `filename`), streamed from
+ * disk, with `x-api-key: key` and `x-chub-sha256: sha256`. `progress` (may
+ * be NULL) sees the bytes sent. No overall time limit; gives up after a
+ * minute without progress. Returns as http_once. */
+chub_code http_upload_file(const char *url, const char *key, const char *path,
+                           const char *filename, const char *sha256,
+                           http_progress_fn progress, void *user,
+                           http_answer *out);
+
 #endif
