@@ -11,6 +11,7 @@
  * and the final sync only ever send what the spool holds.
  */
 #include "session.h"
+#include "fs.h"
 #include "http.h"
 #include "internal.h"
 
@@ -170,37 +171,18 @@ void session_new_run_id(char out[32]) {
            alphabet[rnd[1] % 36], alphabet[rnd[2] % 36], alphabet[rnd[3] % 36]);
 }
 
-chub_code session_mkdirs(const char *path) {
-  char buf[PATH_MAX];
-  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-    return CHUB_EINVAL;
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-      return CHUB_EIO;
-    *p = '/';
-  }
-  if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-    return CHUB_EIO;
-  return CHUB_OK;
-}
-
 void session_index_run(const char *runs_dir, const char *model_id,
                        const char *run_id) {
-  char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 48];
+  char dir[PATH_MAX], path[PATH_MAX + 32];
   snprintf(dir, sizeof dir, "%s/by-model", runs_dir);
-  if (session_mkdirs(dir) != CHUB_OK)
+  if (fs_mkdirs(dir) != CHUB_OK)
     return;
   snprintf(path, sizeof path, "%s/%s", dir, model_id);
-  snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-  FILE *fp = fopen(tmp, "w");
-  if (!fp)
-    return;
-  fprintf(fp, "%s\n", run_id);
-  if (fclose(fp) != 0 || rename(tmp, path) != 0)
-    unlink(tmp);
+  char line[80];
+  int n = snprintf(line, sizeof line, "%s\n", run_id);
+  if (n > 0 && (size_t)n < sizeof line &&
+      fs_replace(path, line, (size_t)n, 0600) != CHUB_OK)
+    chub_log(CHUB_LOG_DEBUG, "cannot write %s: %s", path, strerror(errno));
 }
 
 /* The run a previous session of `model_id` left with pending records. */
@@ -224,7 +206,7 @@ static chub_code session_open_spool(chub_session *s, const char *run_id) {
   if (snprintf(dir, sizeof dir, "%s/%s", s->set.runs_dir, run_id) >=
       (int)sizeof dir)
     return CHUB_EINVAL;
-  if (session_mkdirs(s->set.runs_dir) != CHUB_OK) {
+  if (fs_mkdirs(s->set.runs_dir) != CHUB_OK) {
     chub_log(CHUB_LOG_ERROR, "cannot create the runs directory %s: %s",
              s->set.runs_dir, strerror(errno));
     return CHUB_EIO;

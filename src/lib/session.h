@@ -60,9 +60,6 @@ char *session_create_payload(const chub_args *args, const session_ident *id);
 /* A new run id "YYYYmmdd-HHMMSS-xxxx" (UTC, random suffix). */
 void session_new_run_id(char out[32]);
 
-/* Creates `path` and its parents (mode 0700). */
-chub_code session_mkdirs(const char *path);
-
 /* Records {runs_dir}/by-model/{model_id} -> run_id, so a later session or
  * `chub sync` finds the run of a model. */
 void session_index_run(const char *runs_dir, const char *model_id,

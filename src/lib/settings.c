@@ -16,6 +16,7 @@
  * The only state kept between calls is `chub_settings_lock`, which makes a
  * read-modify-write of the file atomic between threads of one process.
  */
+#include "fs.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -178,24 +179,6 @@ chub_code chub_settings_path(char *buf, size_t len) {
                                                              : CHUB_EINVAL;
 }
 
-/* mkdir -p, each missing level 0700: the leaf holds a key. */
-static int chub_settings_mkdirs(const char *dir) {
-  char tmp[4096];
-  if (!chub_settings_join(tmp, sizeof tmp, dir, ""))
-    return -1;
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-      return -1;
-    *p = '/';
-  }
-  if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-    return -1;
-  return 0;
-}
-
 /* The default runs directory: $XDG_DATA_HOME/chub/runs, else
  * ~/.local/share/chub/runs. */
 static void chub_settings_default_runs_dir(char *buf, size_t len) {
@@ -336,39 +319,29 @@ static const char *chub_settings_check(const chub_settings_key *k,
 
 /* Writes `doc` to `path` atomically with mode 0600. */
 static chub_code chub_settings_write(const char *path, const json_t *doc) {
-  char dir[4096], tmp[4200];
+  char dir[4096];
   if (chub_settings_dir(dir, sizeof dir) != CHUB_OK ||
-      chub_settings_mkdirs(dir) != 0) {
+      fs_mkdirs(dir) != CHUB_OK) {
     chub_log(CHUB_LOG_WARN, "cannot create settings directory for %s: %s", path,
              strerror(errno));
     return CHUB_EIO;
   }
-  snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    chub_log(CHUB_LOG_WARN, "cannot write settings %s: %s", path,
-             strerror(errno));
-    return CHUB_EIO;
-  }
+  /* The file holds a key: 0600 from the first byte. */
   char *text = json_dumps(doc, JSON_INDENT(2));
-  bool ok = text != NULL && fchmod(fd, 0600) == 0;
-  size_t len = text ? strlen(text) : 0, off = 0;
-  while (ok && off < len) {
-    ssize_t n = write(fd, text + off, len - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    ok = n > 0;
-    off += ok ? (size_t)n : 0;
+  size_t len = text ? strlen(text) : 0;
+  char *withnl = text ? realloc(text, len + 2) : NULL;
+  int err = ENOMEM;
+  if (withnl) {
+    withnl[len] = '\n';
+    withnl[len + 1] = '\0';
+    chub_code rc = fs_replace(path, withnl, len + 1, 0600);
+    err = errno;
+    free(withnl);
+    if (rc == CHUB_OK)
+      return CHUB_OK;
+  } else {
+    free(text);
   }
-  ok = ok && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-  int err = errno;
-  free(text);
-  if (close(fd) != 0)
-    ok = false;
-  if (ok && rename(tmp, path) == 0)
-    return CHUB_OK;
-  err = errno ? errno : err;
-  unlink(tmp);
   chub_log(CHUB_LOG_WARN, "cannot write settings %s: %s", path, strerror(err));
   return CHUB_EIO;
 }

@@ -40,6 +40,8 @@
  */
 #include "spool.h"
 
+#include "fs.h"
+
 #include "internal.h"
 
 #include <errno.h>
@@ -457,82 +459,15 @@ static chub_code spool_apply(spool *sp, int type, const unsigned char *p,
 
 /* ------------------------------------------------------------ files */
 
-static chub_code spool_mkdirs(const char *path) {
-  char *p = strdup(path);
-  if (!p)
-    return CHUB_ENOMEM;
-  for (char *s = p + 1;; s++) {
-    if (*s != '/' && *s != '\0')
-      continue;
-    char c = *s;
-    *s = '\0';
-    if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-      chub_log(CHUB_LOG_ERROR, "cannot create run directory %s: %s", p,
-               strerror(errno));
-      free(p);
-      return CHUB_EIO;
-    }
-    *s = c;
-    if (c == '\0')
-      break;
-  }
-  free(p);
-  return CHUB_OK;
-}
-
-/* Writes all of buf at off, resuming after a partial write or EINTR. */
-static int spool_pwrite_all(int fd, const void *buf, size_t n, off_t off) {
-  const unsigned char *p = buf;
-  while (n > 0) {
-    ssize_t w = pwrite(fd, p, n, off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-    off += w;
-  }
-  return 0;
-}
-
-static int spool_pread_all(int fd, void *buf, size_t n, off_t off) {
-  unsigned char *p = buf;
-  while (n > 0) {
-    ssize_t r = pread(fd, p, n, off);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      return -1;
-    p += r;
-    n -= (size_t)r;
-    off += r;
-  }
-  return 0;
-}
-
-/* Writes `len` bytes to dir/name atomically: tmp file, fsync, rename,
- * fsync of the directory. */
+/* Replaces dir/name whole and durably (fs.h). */
 static chub_code spool_replace_file(const spool *sp, const char *name,
                                     const char *data, size_t len) {
-  char path[PATH_MAX], tmp[PATH_MAX];
+  char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/%s", sp->dir, name);
-  snprintf(tmp, sizeof tmp, "%s/%s.tmp", sp->dir, name);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || spool_pwrite_all(fd, data, len, 0) != 0 || fsync(fd) != 0) {
-    chub_log(CHUB_LOG_ERROR, "cannot write %s: %s", tmp, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    unlink(tmp);
+  if (fs_replace(path, data, len, 0600) != CHUB_OK) {
+    chub_log(CHUB_LOG_ERROR, "cannot write %s: %s", path, strerror(errno));
     return CHUB_EIO;
   }
-  close(fd);
-  if (rename(tmp, path) != 0) {
-    chub_log(CHUB_LOG_ERROR, "cannot replace %s: %s", path, strerror(errno));
-    unlink(tmp);
-    return CHUB_EIO;
-  }
-  fsync(sp->dir_fd);
   return CHUB_OK;
 }
 
@@ -562,7 +497,7 @@ static size_t spool_window_at(spool_window *w, int fd, off_t size, off_t off,
     w->data = n;
     w->cap = want;
   }
-  if (spool_pread_all(fd, w->data, want, off) != 0)
+  if (fs_pread_all(fd, w->data, want, off) != 0)
     return SIZE_MAX;
   w->start = off;
   w->len = want;
@@ -613,7 +548,7 @@ static void spool_cut(spool *sp, spool_window *w, off_t off, off_t size,
     while (fd >= 0 && at < size) {
       size_t avail = spool_window_at(w, sp->fd, size, at, 1);
       if (avail == SIZE_MAX ||
-          spool_pwrite_all(fd, w->data + (at - w->start), avail, at - off))
+          fs_pwrite_all(fd, w->data + (at - w->start), avail, at - off))
         break;
       at += (off_t)avail;
     }
@@ -742,8 +677,10 @@ chub_code spool_open(const char *dir, long long max_bytes, spool **out) {
   }
   snprintf(sp->log_path, n + sizeof "/spool.log", "%s/spool.log", sp->dir);
 
-  chub_code rc = spool_mkdirs(sp->dir);
+  chub_code rc = fs_mkdirs(sp->dir);
   if (rc != CHUB_OK) {
+    chub_log(CHUB_LOG_ERROR, "cannot create run directory %s: %s", sp->dir,
+             strerror(errno));
     spool_free(sp);
     return rc;
   }
@@ -810,7 +747,7 @@ typedef struct spool_out {
 } spool_out;
 
 static int spool_out_flush(spool_out *o) {
-  if (o->len && spool_pwrite_all(o->fd, o->buf, o->len, o->off) != 0)
+  if (o->len && fs_pwrite_all(o->fd, o->buf, o->len, o->off) != 0)
     return -1;
   o->off += (off_t)o->len;
   o->len = 0;
@@ -821,7 +758,7 @@ static int spool_out_put(spool_out *o, const void *p, size_t n) {
   if (o->len + n > sizeof o->buf && spool_out_flush(o) != 0)
     return -1;
   if (n > sizeof o->buf) {
-    if (spool_pwrite_all(o->fd, p, n, o->off) != 0)
+    if (fs_pwrite_all(o->fd, p, n, o->off) != 0)
       return -1;
     o->off += (off_t)n;
     return 0;
@@ -874,7 +811,7 @@ static chub_code spool_compact_write(const spool_snap *sp, spool_out *o,
     const unsigned char *payload;
     uint32_t plen;
     size_t total;
-    if (spool_pread_all(sp->fd, rec, ep->rec_len, ep->off) != 0) {
+    if (fs_pread_all(sp->fd, rec, ep->rec_len, ep->off) != 0) {
       rc = CHUB_EIO;
     } else if (spool_check(rec, ep->rec_len, &type, &payload, &plen, &total) !=
                SPOOL_VALID) {
@@ -968,8 +905,8 @@ static chub_code spool_copy_range(int src, off_t from, off_t to, int dst,
   while (from < to) {
     size_t n =
         (size_t)(to - from < (off_t)sizeof buf ? to - from : (off_t)sizeof buf);
-    if (spool_pread_all(src, buf, n, from) != 0 ||
-        spool_pwrite_all(dst, buf, n, at) != 0)
+    if (fs_pread_all(src, buf, n, from) != 0 ||
+        fs_pwrite_all(dst, buf, n, at) != 0)
       return CHUB_EIO;
     from += (off_t)n;
     at += (off_t)n;
@@ -1167,7 +1104,7 @@ static chub_code spool_refuse(spool *sp, const char *what) {
  * write(2)); on failure cuts the log back so no torn bytes stay behind. */
 static chub_code spool_write_locked(spool *sp, const unsigned char *rec,
                                     size_t n, off_t *at) {
-  if (spool_pwrite_all(sp->fd, rec, n, sp->end) != 0) {
+  if (fs_pwrite_all(sp->fd, rec, n, sp->end) != 0) {
     int err = errno;
     if (ftruncate(sp->fd, sp->end) != 0) {
       /* The torn bytes stay; replay will drop them. */
@@ -1424,7 +1361,7 @@ chub_code spool_read_metrics(spool *sp, int epoch, char **json) {
   const unsigned char *payload;
   uint32_t plen = 0;
   size_t total;
-  if (rc == CHUB_OK && spool_pread_all(sp->fd, rec, ep->rec_len, ep->off)) {
+  if (rc == CHUB_OK && fs_pread_all(sp->fd, rec, ep->rec_len, ep->off)) {
     chub_log(CHUB_LOG_ERROR, "cannot read spool %s: %s", sp->log_path,
              strerror(errno));
     rc = CHUB_EIO;
