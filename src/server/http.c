@@ -320,9 +320,16 @@ static int http_host_ok(const chubd_server *srv, const char *host) {
   size_t n;
   if (!host)
     return 1; /* HTTP/1.0 without Host: not a browser on a foreign page */
-  if (host[0] == '[') {
+  if (host[0] == '[') { /* an IPv6 literal, and only that */
     const char *end = strchr(host, ']');
-    return end && (end[1] == '\0' || end[1] == ':');
+    struct in6_addr a6;
+    size_t len = end ? (size_t)(end - host - 1) : 0;
+    if (!end || len == 0 || len >= sizeof name ||
+        (end[1] != '\0' && end[1] != ':'))
+      return 0;
+    memcpy(name, host + 1, len);
+    name[len] = '\0';
+    return inet_pton(AF_INET6, name, &a6) == 1;
   }
   n = strcspn(host, ":");
   if (n == 0 || n >= sizeof name || (host[n] && strchr(host + n + 1, ':')))
