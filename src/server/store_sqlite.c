@@ -652,52 +652,96 @@ static store_rc store_sqlite_model_check(store *s, const char *id,
                                 "model_check");
 }
 
-static store_rc store_sqlite_model_list(store *s, const char *owner,
-                                        const char *after, int limit,
-                                        store_model_cb cb, void *ud,
-                                        int64_t *total, int *more) {
-  STORE_SQLITE_CONN(s, c);
-  int64_t before = INT64_MAX;
-  store_rc rc0;
-  if (after) {
-    rc0 = store_sqlite_int_query(c, SQ_MODEL_SEQ, after, owner, &before,
-                                 "model_list");
-    if (rc0 != STORE_OK)
-      return rc0;
+/* Hands each row of the bound statement st to `row` (which answers 1 to
+ * stop, -1 on an error), at most `limit` rows when limit >= 0, and resets
+ * st. With more, *more says whether a row followed the limit: lists ask
+ * for one row more than they show. */
+typedef int (*store_sqlite_row_fn)(sqlite3_stmt *st, void *ctx);
+
+static store_rc store_sqlite_each(store_sqlite_conn *c, sqlite3_stmt *st,
+                                  int limit, int *more, store_sqlite_row_fn row,
+                                  void *ctx, const char *what) {
+  int rc, seen = 0;
+  store_rc result = STORE_OK;
+  if (more)
+    *more = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (limit >= 0 && seen == limit) {
+      if (more)
+        *more = 1;
+      break;
+    }
+    int r = row(st, ctx);
+    if (r < 0) {
+      result = STORE_ERROR;
+      break;
+    }
+    seen++;
+    if (r > 0)
+      break;
   }
-  rc0 = store_sqlite_int_query(c, SQ_MODEL_COUNT, NULL, owner, total,
-                               "model_list");
-  if (rc0 != STORE_OK)
-    return rc0;
-  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_LIST);
+  if (result == STORE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+    result = store_sqlite_fail(c, what);
+  sqlite3_reset(st);
+  return result;
+}
+
+/* The statements of one kind of list, paged by a cursor: the seq of the
+ * row to start after, the count of all, and the page itself. */
+typedef struct store_sqlite_pager {
+  int seq, count, list;
+  const char *what;
+} store_sqlite_pager;
+
+static store_rc store_sqlite_page(store_sqlite_conn *c,
+                                  const store_sqlite_pager *pg,
+                                  const char *owner, const char *after,
+                                  int limit, int64_t *total, int *more,
+                                  store_sqlite_row_fn row, void *ctx) {
+  int64_t before = INT64_MAX;
+  store_rc rc;
+  if (after) {
+    rc = store_sqlite_int_query(c, pg->seq, after, owner, &before, pg->what);
+    if (rc != STORE_OK)
+      return rc;
+  }
+  rc = store_sqlite_int_query(c, pg->count, NULL, owner, total, pg->what);
+  if (rc != STORE_OK)
+    return rc;
+  sqlite3_stmt *st = store_sqlite_stmt(c, pg->list);
   if (!st)
     return STORE_ERROR;
   store_sqlite_bind_owner(st, 1, owner);
   sqlite3_bind_int64(st, 2, before);
   sqlite3_bind_int(st, 3, limit + 1); /* one more tells whether more follow */
-  int rc, seen = 0;
-  store_rc result = STORE_OK;
-  *more = 0;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (seen == limit) {
-      *more = 1;
-      break;
-    }
-    store_model m;
-    if (store_sqlite_model_row(st, &m) < 0) {
-      result = STORE_ERROR;
-      break;
-    }
-    int stop = cb(ud, &m);
-    store_model_free(&m);
-    seen++;
-    if (stop)
-      break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    result = store_sqlite_fail(c, "model_list");
-  sqlite3_reset(st);
-  return result;
+  return store_sqlite_each(c, st, limit, more, row, ctx, pg->what);
+}
+
+typedef struct store_sqlite_model_visit {
+  store_model_cb cb;
+  void *ud;
+} store_sqlite_model_visit;
+
+static int store_sqlite_visit_model(sqlite3_stmt *st, void *ctx) {
+  store_sqlite_model_visit *v = ctx;
+  store_model m;
+  if (store_sqlite_model_row(st, &m) < 0)
+    return -1;
+  int stop = v->cb(v->ud, &m);
+  store_model_free(&m);
+  return stop ? 1 : 0;
+}
+
+static store_rc store_sqlite_model_list(store *s, const char *owner,
+                                        const char *after, int limit,
+                                        store_model_cb cb, void *ud,
+                                        int64_t *total, int *more) {
+  static const store_sqlite_pager pager = {SQ_MODEL_SEQ, SQ_MODEL_COUNT,
+                                           SQ_MODEL_LIST, "model_list"};
+  STORE_SQLITE_CONN(s, c);
+  store_sqlite_model_visit v = {cb, ud};
+  return store_sqlite_page(c, &pager, owner, after, limit, total, more,
+                           store_sqlite_visit_model, &v);
 }
 
 static store_rc store_sqlite_model_update_locked(store_sqlite_conn *c,
@@ -1238,53 +1282,30 @@ static store_rc store_sqlite_dataset_get(store *s, const char *id,
   return result;
 }
 
+typedef struct store_sqlite_dataset_visit {
+  store_dataset_cb cb;
+  void *ud;
+} store_sqlite_dataset_visit;
+
+static int store_sqlite_visit_dataset(sqlite3_stmt *st, void *ctx) {
+  store_sqlite_dataset_visit *v = ctx;
+  store_dataset d;
+  int bad = store_sqlite_dataset_row(st, &d) < 0;
+  int stop = bad ? -1 : v->cb(v->ud, &d) ? 1 : 0;
+  store_dataset_free(&d);
+  return stop;
+}
+
 static store_rc store_sqlite_dataset_list(store *s, const char *owner,
                                           const char *after, int limit,
                                           store_dataset_cb cb, void *ud,
                                           int64_t *total, int *more) {
+  static const store_sqlite_pager pager = {SQ_DATASET_SEQ, SQ_DATASET_COUNT,
+                                           SQ_DATASET_LIST, "dataset_list"};
   STORE_SQLITE_CONN(s, c);
-  int64_t before = INT64_MAX;
-  store_rc rc0;
-  if (after) {
-    rc0 = store_sqlite_int_query(c, SQ_DATASET_SEQ, after, owner, &before,
-                                 "dataset_list");
-    if (rc0 != STORE_OK)
-      return rc0;
-  }
-  rc0 = store_sqlite_int_query(c, SQ_DATASET_COUNT, NULL, owner, total,
-                               "dataset_list");
-  if (rc0 != STORE_OK)
-    return rc0;
-  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_DATASET_LIST);
-  if (!st)
-    return STORE_ERROR;
-  store_sqlite_bind_owner(st, 1, owner);
-  sqlite3_bind_int64(st, 2, before);
-  sqlite3_bind_int(st, 3, limit + 1); /* one more tells whether more follow */
-  int rc, seen = 0;
-  store_rc result = STORE_OK;
-  *more = 0;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (seen == limit) {
-      *more = 1;
-      break;
-    }
-    store_dataset d;
-    if (store_sqlite_dataset_row(st, &d) < 0) {
-      store_dataset_free(&d);
-      result = STORE_ERROR;
-      break;
-    }
-    int stop = cb(ud, &d);
-    store_dataset_free(&d);
-    seen++;
-    if (stop)
-      break;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    result = store_sqlite_fail(c, "dataset_list");
-  sqlite3_reset(st);
-  return result;
+  store_sqlite_dataset_visit v = {cb, ud};
+  return store_sqlite_page(c, &pager, owner, after, limit, total, more,
+                           store_sqlite_visit_dataset, &v);
 }
 
 static store_rc store_sqlite_dataset_update_locked(store_sqlite_conn *c,
@@ -1381,23 +1402,9 @@ static store_rc store_sqlite_dataset_models(store *s, const char *id, int limit,
     return STORE_ERROR;
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, limit);
-  int rc;
-  store_rc result = STORE_OK;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    store_model m;
-    if (store_sqlite_model_row(st, &m) < 0) {
-      result = STORE_ERROR;
-      break;
-    }
-    int stop = cb(ud, &m);
-    store_model_free(&m);
-    if (stop)
-      break;
-  }
-  if (result == STORE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
-    result = store_sqlite_fail(c, "dataset_models");
-  sqlite3_reset(st);
-  return result;
+  store_sqlite_model_visit v = {cb, ud};
+  return store_sqlite_each(c, st, -1, NULL, store_sqlite_visit_model, &v,
+                           "dataset_models");
 }
 
 /* ------------------------------------------------------------ sessions */
