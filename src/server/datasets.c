@@ -51,21 +51,6 @@ static void datasets_slug(const char *name, char out[DATASETS_SLUG_MAX + 1]) {
     snprintf(out, DATASETS_SLUG_MAX + 1, "dataset");
 }
 
-static json_t *datasets_meta(const char *text) {
-  json_t *v = json_loads(text, 0, NULL);
-  if (!json_is_object(v)) {
-    json_decref(v);
-    v = json_object();
-  }
-  return v;
-}
-
-static void datasets_time(json_t *o, const char *key, int64_t ms) {
-  char t[32];
-  util_rfc3339(ms, t);
-  json_object_set_new(o, key, json_string(t));
-}
-
 static int datasets_model_row(void *ud, const store_model *m) {
   json_t *arr = ud;
   json_t *meta = json_loads(m->meta, 0, NULL);
@@ -82,7 +67,7 @@ static int datasets_model_row(void *ud, const store_model *m) {
 static json_t *datasets_json(const chubd_request *req, const store_dataset *d,
                              int with_models) {
   json_t *o = json_object();
-  json_t *meta = datasets_meta(d->meta);
+  json_t *meta = models_parse(d->meta);
   const char *name = json_string_value(json_object_get(meta, "name"));
   char slug[DATASETS_SLUG_MAX + 1];
   datasets_slug(name, slug);
@@ -90,8 +75,8 @@ static json_t *datasets_json(const chubd_request *req, const store_dataset *d,
   json_object_set_new(o, "name", json_string(name ? name : ""));
   json_object_set_new(o, "slug", json_string(slug));
   json_object_set_new(o, "status", json_string(d->status));
-  datasets_time(o, "created_at", d->created_ms);
-  datasets_time(o, "updated_at", d->updated_ms);
+  models_time(o, "created_at", d->created_ms);
+  models_time(o, "updated_at", d->updated_ms);
   if (d->sha256[0]) {
     char url[1024];
     links_dataset(req, d, slug, url, sizeof url);
@@ -221,7 +206,7 @@ void datasets_patch(chubd_request *req, chubd_reply *rep) {
     json_decref(body);
     return;
   }
-  json_t *meta = datasets_meta(d.meta);
+  json_t *meta = models_parse(d.meta);
   json_object_update(meta, json_object_get(body, "meta"));
   json_decref(body);
   char *text = json_dumps(meta, JSON_COMPACT);
@@ -414,7 +399,7 @@ json_t *datasets_data_for_model(const chubd_request *req, const char *id) {
   store *st = req->srv->st;
   if (st->ops->dataset_get(st, id, NULL, &d) != STORE_OK)
     return NULL;
-  json_t *meta = datasets_meta(d.meta);
+  json_t *meta = models_parse(d.meta);
   const char *name = json_string_value(json_object_get(meta, "name"));
   json_t *v;
   if (d.sha256[0]) {

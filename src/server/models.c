@@ -18,7 +18,7 @@
 #define MODELS_LIMIT_DEFAULT 10
 #define MODELS_LIMIT_MAX 100
 
-static json_t *models_parse(const char *text) {
+json_t *models_parse(const char *text) {
   json_t *v = json_loads(text, 0, NULL);
   if (!json_is_object(v)) {
     json_decref(v);
@@ -27,7 +27,7 @@ static json_t *models_parse(const char *text) {
   return v;
 }
 
-static void models_time(json_t *o, const char *key, int64_t ms) {
+void models_time(json_t *o, const char *key, int64_t ms) {
   char t[32];
   util_rfc3339(ms, t);
   json_object_set_new(o, key, json_string(t));

@@ -134,6 +134,10 @@ void models_get(chubd_request *req, chubd_reply *rep);
 void models_list(chubd_request *req, chubd_reply *rep);
 void models_patch(chubd_request *req, chubd_reply *rep);
 void models_delete(chubd_request *req, chubd_reply *rep);
+/* A stored JSON part (text) as an object; {} when it is not one. */
+json_t *models_parse(const char *text);
+/* o[key] = ms as an RFC 3339 UTC time. */
+void models_time(json_t *o, const char *key, int64_t ms);
 /* The limit and last_doc_id query fields of a list of `what`s; -1 with
  * a 400 in rep when they are malformed. */
 int models_paging(chubd_request *req, chubd_reply *rep, const char *what,
