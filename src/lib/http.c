@@ -563,6 +563,24 @@ static int http_once_abort(void *user, curl_off_t a, curl_off_t b, curl_off_t c,
   return p->abort() ? 1 : 0;
 }
 
+/* Runs the prepared one-shot transfer, collecting the answer's body:
+ * CHUB_OK with out->status and out->body (malloc'd) when any answer came,
+ * CHUB_ENET with out->error when none did. */
+static chub_code http_once_perform(CURL *curl, http_answer *out) {
+  http_once_buf buf = {0};
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_once_collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
+  CURLcode rc = curl_easy_perform(curl);
+  if (rc != CURLE_OK) {
+    snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
+    free(buf.data);
+    return CHUB_ENET;
+  }
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
+  out->body = buf.data ? buf.data : strdup("");
+  return CHUB_OK;
+}
+
 chub_code http_once(const char *method, const char *url, const char *key,
                     const char *body, const http_once_policy *policy,
                     http_answer *out) {
@@ -580,7 +598,6 @@ chub_code http_once(const char *method, const char *url, const char *key,
   }
   if (body)
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-  http_once_buf buf = {0};
   http_curl_setup(curl);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
@@ -589,23 +606,12 @@ chub_code http_once(const char *method, const char *url, const char *key,
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, policy->connect_ms);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, policy->total_ms);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_once_collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
   if (policy->abort) {
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, http_once_abort);
     curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)policy);
   }
-  CURLcode rc = curl_easy_perform(curl);
-  chub_code result = CHUB_OK;
-  if (rc != CURLE_OK) {
-    snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
-    free(buf.data);
-    result = CHUB_ENET;
-  } else {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
-    out->body = buf.data ? buf.data : strdup("");
-  }
+  chub_code result = http_once_perform(curl, out);
   curl_slist_free_all(hdrs);
   curl_easy_cleanup(curl);
   return result;
@@ -839,7 +845,6 @@ chub_code http_upload_file(const char *url, const char *key, const char *path,
   hdrs = curl_slist_append(hdrs, line);
   snprintf(line, sizeof line, "x-chub-sha256: %s", sha256);
   hdrs = curl_slist_append(hdrs, line);
-  http_once_buf buf = {0};
   http_once_up up = {progress, user};
   http_curl_setup(curl);
   curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -849,21 +854,10 @@ chub_code http_upload_file(const char *url, const char *key, const char *path,
   /* No overall limit for a large file; give up after a minute stalled. */
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_once_collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, http_once_up_progress);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &up);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, progress ? 0L : 1L);
-  CURLcode rc = curl_easy_perform(curl);
-  chub_code result = CHUB_OK;
-  if (rc != CURLE_OK) {
-    snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
-    free(buf.data);
-    result = CHUB_ENET;
-  } else {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
-    out->body = buf.data ? buf.data : strdup("");
-  }
+  chub_code result = http_once_perform(curl, out);
   curl_slist_free_all(hdrs);
   curl_mime_free(mime);
   curl_easy_cleanup(curl);
