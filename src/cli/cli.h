@@ -12,6 +12,7 @@
 
 #include "internal.h"
 
+#include <jansson.h>
 #include <stdio.h>
 
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
@@ -24,6 +25,12 @@ void cli_error(const char *fmt, ...) CHUB_PRINTF(1, 2);
 
 /* Prints the problem and the usage to stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *fmt, ...) CHUB_PRINTF(1, 2);
+
+/* cli_list.c: prints every page of GET /v1/NOUNs for the saved key, a
+ * `header` line then a `row` per item; "(no NOUNs yet)" for none. Returns
+ * the exit status. */
+int cli_list_all(const char *noun, const char *header,
+                 void (*row)(json_t *item));
 
 /* The commands. argv[0] is the command name. */
 int cmd_account_login(int argc, char **argv);

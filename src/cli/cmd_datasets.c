@@ -20,9 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CMD_DATASETS_PAGE 100
-#define CMD_DATASETS_MAX_PAGES 50
-
 static int cmd_datasets_settings(chub_settings *s) {
   if (chub_settings_load(s) != CHUB_OK)
     return -1;
@@ -57,55 +54,10 @@ int cmd_datasets_list(int argc, char **argv) {
   (void)argv;
   if (argc != 1)
     return cli_usage_error("datasets takes no arguments");
-  chub_settings s;
-  if (cmd_datasets_settings(&s) < 0)
-    return CLI_FAILED;
-  char cursor[64] = "";
-  size_t shown = 0;
-  for (int page = 0; page < CMD_DATASETS_MAX_PAGES; page++) {
-    char url[800];
-    snprintf(url, sizeof url, "%s/v1/datasets?limit=%d%s%s", s.api_root,
-             CMD_DATASETS_PAGE, cursor[0] ? "&last_doc_id=" : "", cursor);
-    http_answer a;
-    if (http_once("GET", url, s.api_key, NULL, &http_policy_command, &a) !=
-        CHUB_OK) {
-      cli_error("cannot reach the hub at %s: %s", s.api_root, a.error);
-      return CLI_FAILED;
-    }
-    if (a.status != 200) {
-      int rc = cmd_datasets_refused("cannot list datasets", &a);
-      http_answer_free(&a);
-      return rc;
-    }
-    json_t *doc = json_loads(a.body, 0, NULL);
-    http_answer_free(&a);
-    json_t *data = json_object_get(doc, "data");
-    json_t *results = json_object_get(data, "results");
-    if (!json_is_array(results)) {
-      cli_error("the hub's dataset list is not what the protocol says");
-      json_decref(doc);
-      return CLI_FAILED;
-    }
-    if (page == 0)
-      printf("%-20s  %-24s  %-6s  %-10s  %s\n", "ID", "NAME", "STATUS", "SIZE",
-             "UPDATED");
-    size_t i;
-    json_t *d;
-    json_array_foreach(results, i, d) cmd_datasets_row(d);
-    shown += json_array_size(results);
-    const char *next = json_string_value(json_object_get(data, "lastRecordId"));
-    bool more = next && *next &&
-                json_array_size(results) == CMD_DATASETS_PAGE &&
-                strlen(next) < sizeof cursor;
-    if (more)
-      snprintf(cursor, sizeof cursor, "%s", next);
-    json_decref(doc);
-    if (!more)
-      break;
-  }
-  if (shown == 0)
-    printf("(no datasets yet)\n");
-  return CLI_OK;
+  char header[128];
+  snprintf(header, sizeof header, "%-20s  %-24s  %-6s  %-10s  %s", "ID", "NAME",
+           "STATUS", "SIZE", "UPDATED");
+  return cli_list_all("dataset", header, cmd_datasets_row);
 }
 
 /* The file's base name without ".zip", as the dataset's default name. */
