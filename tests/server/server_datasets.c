@@ -724,15 +724,7 @@ static void server_datasets_url_revoked_expired(void **state) {
   char *url = strdup(th_json_str(d, "url"));
   json_decref(d);
   ds_expect_zip(url, &z, NULL);
-  const char *list_args[] = {"keys", "list", NULL};
-  char *list = NULL;
-  assert_int_equal(chubd_proc_cli(p, list_args, &list), 0);
-  char *prefix = sv_listed_prefix(list ? list : "", kr);
-  if (!prefix)
-    fail_msg("`keys list` shows no prefix of the key:\n%s", list);
-  free(list);
-  const char *revoke[] = {"keys", "revoke", prefix, NULL};
-  assert_int_equal(chubd_proc_cli(p, revoke, NULL), 0);
+  sv_revoke_key(p, kr);
   /* Bounded: at most 3 s for the revocation to reach the server. */
   th_response r;
   for (int i = 0; i < 30; i++) {
@@ -744,7 +736,6 @@ static void server_datasets_url_revoked_expired(void **state) {
     sv_sleep_ms(100);
   }
   ds_expect_refused_url(url, 403, "revoked", &z);
-  free(prefix);
   free(url);
   zb_free(&z);
   free(id);
@@ -1478,20 +1469,6 @@ static char *ds_owners(chubd_proc *p) {
   return out;
 }
 
-/* Revokes `key` with `chubd keys revoke PREFIX`. */
-static void ds_revoke(chubd_proc *p, const char *key) {
-  const char *list_args[] = {"keys", "list", NULL};
-  char *list = NULL;
-  assert_int_equal(chubd_proc_cli(p, list_args, &list), 0);
-  char *prefix = sv_listed_prefix(list ? list : "", key);
-  if (!prefix)
-    fail_msg("`keys list` shows no prefix of the key:\n%s", list);
-  free(list);
-  const char *revoke[] = {"keys", "revoke", prefix, NULL};
-  assert_int_equal(chubd_proc_cli(p, revoke, NULL), 0);
-  free(prefix);
-}
-
 /* Asserts /ui/owners becomes `want` (bounded: 3 s). */
 static void ds_expect_owners(chubd_proc *p, const char *want) {
   char *got = NULL;
@@ -1682,11 +1659,11 @@ static void server_datasets_ui_models(void **state) {
 
   /* A revoked key's owner is no longer offered, unless another key of
    * theirs is live. */
-  ds_revoke(p, kb);
+  sv_revoke_key(p, kb);
   ds_expect_owners(p, "alice,owner");
   char *ka2 = chubd_proc_create_key(p, "alice");
   assert_non_null(ka2);
-  ds_revoke(p, ka);
+  sv_revoke_key(p, ka);
   ds_expect_owners(p, "alice,owner");
   env = ds_ui_model(p,
                     "{\"owner\": \"bob\", \"name\": \"gone\", "

@@ -784,15 +784,7 @@ static void server_download_revoked(void **state) {
   dl_url ku;
   dl_model_url(p, key, keep_id, "resume", &ku, &keep_url);
 
-  const char *list_args[] = {"keys", "list", NULL};
-  char *list = NULL;
-  assert_int_equal(chubd_proc_cli(p, list_args, &list), 0);
-  char *prefix = sv_listed_prefix(list ? list : "", kr);
-  if (!prefix)
-    fail_msg("`keys list` shows no prefix of the key:\n%s", list);
-  free(list);
-  const char *revoke[] = {"keys", "revoke", prefix, NULL};
-  assert_int_equal(chubd_proc_cli(p, revoke, NULL), 0);
+  sv_revoke_key(p, kr);
 
   /* Bounded: at most 3 s for the revocation to reach the server. */
   th_response r;
@@ -807,7 +799,6 @@ static void server_download_revoked(void **state) {
   dl_expect_refused(url, 403, "revoked", b, len);
   dl_expect_file(keep_url, kb, len, ku.name);
 
-  free(prefix);
   dl_url_free(&ku);
   free(keep_url);
   free(kb);

@@ -475,3 +475,16 @@ int sv_is_alnum(const char *s, size_t n) {
       return 0;
   return 1;
 }
+
+void sv_revoke_key(chubd_proc *p, const char *key) {
+  const char *list_args[] = {"keys", "list", NULL};
+  char *list = NULL;
+  assert_int_equal(chubd_proc_cli(p, list_args, &list), 0);
+  char *prefix = sv_listed_prefix(list ? list : "", key);
+  if (!prefix)
+    fail_msg("`keys list` shows no prefix of the key:\n%s", list);
+  free(list);
+  const char *revoke[] = {"keys", "revoke", prefix, NULL};
+  assert_int_equal(chubd_proc_cli(p, revoke, NULL), 0);
+  free(prefix);
+}

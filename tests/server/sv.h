@@ -34,6 +34,10 @@ int sv_group_setup(void **state);
 int sv_group_start(void **state, const char *const extra[]);
 int sv_group_teardown(void **state);
 
+/* Revokes `key` the way an operator does: `chubd keys revoke` with the
+ * prefix `keys list` shows for it; fails the test otherwise. */
+void sv_revoke_key(chubd_proc *p, const char *key);
+
 /* Sends METHOD base+path with x-api-key `key` (NULL: none) and JSON body
  * `json` (NULL: none). Asserts the answer is a chub envelope and returns it
  * parsed (caller decrefs); *status gets the code. */
