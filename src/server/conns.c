@@ -1,14 +1,18 @@
 /*
  * conns.c - header deadlines for open connections (see conns.h).
  *
- * One list under one mutex: connections come and go at request rates, and
- * the watchdog walks the list once a quarter second. An entry is removed
+ * One list under one mutex, taken as connections open and close and when
+ * the watchdog walks the list once a quarter second. A request's start and
+ * end only move its entry's deadline, an atomic of its own, so the
+ * request path never waits on the list. An entry is removed
  * when libmicrohttpd reports the connection closed, before it closes the
  * socket, so the watchdog never shuts down a descriptor that was reused.
  */
 #include "conns.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -19,8 +23,9 @@
 
 typedef struct conns_entry {
   int fd;
-  int counted;     /* within the limit (the others are being shut) */
-  double deadline; /* 0: headers complete, no deadline running */
+  int counted; /* within the limit (the others are being shut) */
+  /* Monotonic ms; 0: headers complete, no deadline running. */
+  _Atomic int64_t deadline_ms;
   struct conns_entry *prev, *next;
 } conns_entry;
 
@@ -35,6 +40,11 @@ struct conns {
   pthread_t thread;
 };
 
+/* When a request started now must have its headers: monotonic ms. */
+static int64_t conns_deadline(const conns *c) {
+  return (int64_t)((util_mono_s() + c->header_timeout_s) * 1000.0);
+}
+
 static void *conns_main(void *arg) {
   conns *c = arg;
   pthread_mutex_lock(&c->mu);
@@ -47,10 +57,11 @@ static void *conns_main(void *arg) {
       ts.tv_nsec -= 1000000000L;
     }
     pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-    double now = util_mono_s();
+    int64_t now = (int64_t)(util_mono_s() * 1000.0);
     for (conns_entry *e = c->head; e; e = e->next) {
-      if (e->deadline > 0 && now > e->deadline) {
-        e->deadline = 0;
+      int64_t d = atomic_load(&e->deadline_ms);
+      if (d > 0 && now > d &&
+          atomic_compare_exchange_strong(&e->deadline_ms, &d, 0)) {
         shutdown(e->fd, SHUT_RDWR);
       }
     }
@@ -114,7 +125,7 @@ void conns_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
       e->counted = 1;
       c->open++;
     }
-    e->deadline = e->counted ? util_mono_s() + c->header_timeout_s : 0;
+    atomic_store(&e->deadline_ms, e->counted ? conns_deadline(c) : 0);
     e->next = c->head;
     if (c->head)
       c->head->prev = e;
@@ -145,9 +156,7 @@ static void conns_set(conns *c, struct MHD_Connection *conn, int running) {
   conns_entry *e = ci ? ci->socket_context : NULL;
   if (!e)
     return;
-  pthread_mutex_lock(&c->mu);
-  e->deadline = running ? util_mono_s() + c->header_timeout_s : 0;
-  pthread_mutex_unlock(&c->mu);
+  atomic_store(&e->deadline_ms, running ? conns_deadline(c) : 0);
 }
 
 void conns_headers_done(conns *c, struct MHD_Connection *conn) {
