@@ -93,6 +93,10 @@ static const char *const schema_sqlite_migrations[] = {
     "CREATE INDEX sessions_expiry ON sessions(expires_ms);",
     /* 5: events counted per client and day */
     "CREATE INDEX events_client ON events(client_id, received_ms);",
+    /* 6: sessions numbered in the order they were made, found by key, to
+     * keep only a key's newest */
+    "ALTER TABLE sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX sessions_key ON sessions(key_id, seq);",
 };
 
 #define SCHEMA_SQLITE_COUNT                                                    \

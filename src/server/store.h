@@ -30,6 +30,7 @@ typedef enum store_rc {
 
 #define STORE_OWNER_MAX 64
 #define STORE_SUFFIX_MAX 16
+#define STORE_SESSIONS_PER_KEY 64
 
 typedef struct store_key {
   int64_t id;
@@ -173,7 +174,8 @@ typedef struct store_ops {
   store_rc (*dataset_models)(store *s, const char *id, int limit,
                              store_model_cb cb, void *ud);
 
-  /* Page sessions, by the SHA-256 of their token: add one for a key;
+  /* Page sessions, by the SHA-256 of their token: add one for a key
+   * (which keeps its STORE_SESSIONS_PER_KEY newest);
    * find gives the key of a session that has not expired and whose key is
    * not revoked (and drops expired sessions now and then); drop ends one. */
   store_rc (*session_add)(store *s, const unsigned char hash[32],

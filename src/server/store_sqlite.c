@@ -93,6 +93,7 @@ enum store_sqlite_stmt {
   SQ_SESSION_FIND,
   SQ_SESSION_DROP,
   SQ_SESSION_EXPIRE,
+  SQ_SESSION_TRIM,
   SQ_EVENT_COUNT,
   SQ_COUNT
 };
@@ -190,13 +191,17 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                           "WHERE m.dataset_id = ?1 AND m.deleted = 0 "
                           "ORDER BY m.seq DESC LIMIT ?2",
     [SQ_SESSION_ADD] = "INSERT INTO sessions (hash, key_id, created_ms, "
-                       "expires_ms) VALUES (?1, ?2, ?3, ?4)",
+                       "expires_ms, seq) VALUES (?1, ?2, ?3, ?4, "
+                       "(SELECT coalesce(max(seq), 0) + 1 FROM sessions))",
     [SQ_SESSION_FIND] = "SELECT k.id, k.owner, k.prefix, k.created_ms "
                         "FROM sessions s JOIN keys k ON k.id = s.key_id "
                         "WHERE s.hash = ?1 AND s.expires_ms > ?2 "
                         "AND k.revoked_ms = 0",
     [SQ_SESSION_DROP] = "DELETE FROM sessions WHERE hash = ?1",
     [SQ_SESSION_EXPIRE] = "DELETE FROM sessions WHERE expires_ms <= ?1",
+    [SQ_SESSION_TRIM] = "DELETE FROM sessions WHERE key_id = ?1 AND hash NOT "
+                        "IN (SELECT hash FROM sessions WHERE key_id = ?1 "
+                        "ORDER BY seq DESC LIMIT ?2)",
     [SQ_EVENT_COUNT] = "SELECT COUNT(*) FROM events WHERE client_id = ?1 "
                        "AND received_ms >= ?2",
 };
@@ -1430,6 +1435,17 @@ static store_rc store_sqlite_session_add_locked(store_sqlite_conn *c,
   sqlite3_bind_int64(st, 2, key_id);
   sqlite3_bind_int64(st, 3, now);
   sqlite3_bind_int64(st, 4, expires);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_fail(c, "session_add");
+  /* A key keeps only its newest sessions: logging in again and again
+   * cannot grow the table. */
+  st = store_sqlite_stmt(c, SQ_SESSION_TRIM);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_int64(st, 1, key_id);
+  sqlite3_bind_int(st, 2, STORE_SESSIONS_PER_KEY);
   rc = sqlite3_step(st);
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(c, "session_add");

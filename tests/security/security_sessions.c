@@ -419,6 +419,39 @@ static void ss_session_expires(void **state) {
   chubd_proc_free(p);
 }
 
+/* A key can hold only so many sessions (64): one who logs in again and
+ * again cannot grow the session table without bound. The newest sessions
+ * work; the oldest are gone. */
+static void ss_sessions_bounded(void **state) {
+  (void)state;
+  chubd_proc *p = ss_start(NULL);
+  enum { LOGINS = 70 };
+  char *tokens[LOGINS];
+  for (int i = 0; i < LOGINS; i++)
+    tokens[i] = ss_login(p, chubd_proc_key(p));
+  char *oldest = ss_cookie(tokens[0]);
+  char *newest = ss_cookie(tokens[LOGINS - 1]);
+  char *last_kept = ss_cookie(tokens[LOGINS - 64]);
+  long st = ss_get(p, "/ui/models", newest, NULL);
+  if (st != 200)
+    fail_msg("the newest of %d sessions answered %ld", LOGINS, st);
+  st = ss_get(p, "/ui/models", last_kept, NULL);
+  if (st != 200)
+    fail_msg("the 64th newest session answered %ld; 64 are kept", st);
+  st = ss_get(p, "/ui/models", oldest, NULL);
+  if (st != 401)
+    fail_msg("the oldest of %d sessions of one key still answers %ld; "
+             "expected 401 (at most 64 per key)",
+             LOGINS, st);
+  free(oldest);
+  free(newest);
+  free(last_kept);
+  for (int i = 0; i < LOGINS; i++)
+    free(tokens[i]);
+  assert_int_equal(chubd_proc_stop(p), 0);
+  chubd_proc_free(p);
+}
+
 /* POST /ui/models with a valid session: cross-origin or origin-less is 403
  * and creates nothing; same-origin JSON creates the model. */
 static void ss_ui_models_same_origin(void **state) {
@@ -584,6 +617,7 @@ int main(void) {
       cmocka_unit_test(ss_logout_revokes),
       cmocka_unit_test(ss_revoke_ends_session),
       cmocka_unit_test(ss_session_expires),
+      cmocka_unit_test(ss_sessions_bounded),
       cmocka_unit_test(ss_ui_models_same_origin),
       cmocka_unit_test_setup_teardown(ss_secure_over_tls, ss_tls_setup,
                                       ss_tls_teardown),
