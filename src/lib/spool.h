@@ -12,11 +12,16 @@
  * train end. Replaying the log after a crash skips a torn or corrupt last
  * record and never misreads one. Acknowledged records are dropped by
  * spool_compact(). All functions are thread-safe (one mutex per spool).
+ *
+ * The API is spool.c; the record format is spool_record.h, the pending
+ * index spool_index.h, the compaction spool_compact.c and run.json
+ * run_meta.h.
  */
 #ifndef CHUB_SPOOL_H
 #define CHUB_SPOOL_H
 
 #include "chub.h"
+#include "spool_record.h" /* spool_scan, for tests and fuzzing */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -104,13 +109,5 @@ chub_code spool_compact(spool *sp);
  * malloc'd copy or NULL. */
 chub_code spool_meta_set(spool *sp, const char *key, const char *value);
 char *spool_meta_get(spool *sp, const char *key);
-
-/* The record scanner behind replay, exposed for tests and fuzzing: calls
- * `fn` for each valid record in buf, stops at the first torn or corrupt
- * one and returns how many bytes were valid. */
-typedef void (*spool_record_fn)(int type, const unsigned char *payload,
-                                size_t len, void *user);
-size_t spool_scan(const unsigned char *buf, size_t len, spool_record_fn fn,
-                  void *user);
 
 #endif

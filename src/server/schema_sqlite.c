@@ -95,8 +95,8 @@ static const char *const schema_sqlite_migrations[] = {
     "CREATE INDEX events_client ON events(client_id, received_ms);",
     /* 6: sessions numbered in the order they were made, found by key, to
      * keep only a key's newest */
-    "ALTER TABLE sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX sessions_key ON sessions(key_id, seq);",
+    ("ALTER TABLE sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX sessions_key ON sessions(key_id, seq);"),
 };
 
 #define SCHEMA_SQLITE_COUNT                                                    \
