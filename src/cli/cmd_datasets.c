@@ -10,7 +10,7 @@
  */
 #include "cli.h"
 #include "http.h"
-#include "sender.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -180,16 +180,16 @@ int cmd_datasets_push(int argc, char **argv) {
   snprintf(url, sizeof url, "%s/v1/datasets/%s/upload", s.api_root, id);
   const char *base = strrchr(path, '/');
   snprintf(filename, sizeof filename, "%s", base ? base + 1 : path);
-  sender_progress prog;
+  progress prog;
   bool tty = isatty(STDERR_FILENO);
   if (tty)
-    sender_progress_init(&prog, "Uploading dataset");
+    progress_init(&prog, "Uploading dataset");
   http_answer a;
   chub_code up =
       http_upload_file(url, s.api_key, path, filename, sha,
-                       tty ? sender_progress_cb : NULL, tty ? &prog : NULL, &a);
+                       tty ? progress_cb : NULL, tty ? &prog : NULL, &a);
   if (tty)
-    sender_progress_done(&prog);
+    progress_done(&prog);
   if (up != CHUB_OK || a.status != 200) {
     if (up != CHUB_OK) {
       cli_error("upload of %s failed: %s; nothing stored", path, a.error);

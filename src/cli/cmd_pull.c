@@ -12,7 +12,7 @@
  */
 #include "cli.h"
 #include "http.h"
-#include "sender.h"
+#include "progress.h"
 #include "session.h"
 
 #include <errno.h>
@@ -190,12 +190,12 @@ static pull_result pull_attempt(pull_job *j, bool resume) {
   snprintf(label, sizeof label, "Downloading %s", base ? base + 1 : j->file);
   /* The shared progress bar, only on a terminal: its plain-log fallback
    * would clutter a script's output. */
-  sender_progress prog;
-  sender_progress_init(&prog, label);
+  progress prog;
+  progress_init(&prog, label);
   http_fetch f;
-  chub_code rc = http_download(j->url, fd, from,
-                               prog.tty ? sender_progress_cb : NULL, &prog, &f);
-  sender_progress_done(&prog);
+  chub_code rc =
+      http_download(j->url, fd, from, prog.tty ? progress_cb : NULL, &prog, &f);
+  progress_done(&prog);
   if (f.range_wrong || (from > 0 && f.status == 416)) {
     close(fd);
     cli_error("the hub cannot resume %s (HTTP %ld); downloading it again",

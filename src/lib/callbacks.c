@@ -154,6 +154,6 @@ chub_code chub_add_integration_callbacks(chub_callbacks *cb) {
     chub_log(CHUB_LOG_DEBUG, "setting hub is false; HUB callbacks not added");
     return CHUB_EDISABLED;
   }
-  chub__hub_callbacks_add(cb);
+  hub_callbacks_add(cb);
   return CHUB_OK;
 }

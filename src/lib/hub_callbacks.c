@@ -215,17 +215,14 @@ static void hub_callbacks_on_pretrain_routine_start(void *subject, void *user) {
 static void hub_callbacks_on_pretrain_routine_end(void *subject, void *user) {
   (void)user;
   chub_trainer *t = subject;
-  chub_session *s = t->hub_session;
-  if (!s)
-    return;
-  s->timer_metrics = s->timer_ckpt = chub_now();
+  if (t->hub_session)
+    session_on_train_start(t->hub_session);
 }
 
 static void hub_callbacks_on_fit_epoch_end(void *subject, void *user) {
   (void)user;
   chub_trainer *t = subject;
-  chub_session *s = t->hub_session;
-  if (!s)
+  if (!t->hub_session)
     return;
   char stack[4096];
   char *buf = stack;
@@ -237,40 +234,18 @@ static void hub_callbacks_on_fit_epoch_end(void *subject, void *user) {
       return;
     hub_callbacks_metrics_json(t, buf, need + 1, &dropped);
   }
-  if (dropped && !s->warned_nonfinite) {
-    chub_log(CHUB_LOG_WARN,
-             "epoch %d has a NaN or infinite metric, or a metric name that "
-             "is not UTF-8; such entries are left out of the upload (logged "
-             "once)",
-             t->epoch);
-    s->warned_nonfinite = true;
-  }
-  /* Spooled first: from here on a failed or late upload loses nothing, and
-   * everything still pending goes with the next upload. */
-  chub_session_queue_metrics(s, t->epoch, buf);
+  session_on_epoch_end(t->hub_session, t->epoch, buf, dropped);
   if (buf != stack)
     free(buf);
-  double now = chub_now();
-  if (now - s->timer_metrics > s->set.rate_metrics) {
-    chub_session_flush_metrics(s);
-    s->timer_metrics = now;
-  }
 }
 
 static void hub_callbacks_on_model_save(void *subject, void *user) {
   (void)user;
   chub_trainer *t = subject;
-  chub_session *s = t->hub_session;
-  if (!s || !t->last)
+  if (!t->hub_session || !t->last)
     return;
-  bool is_best = t->best_fitness == t->fitness;
-  double now = chub_now();
-  if (now - s->timer_ckpt > s->set.rate_ckpt) {
-    if (s->model_url)
-      chub_log(CHUB_LOG_INFO, "Uploading checkpoint %s", s->model_url);
-    chub_session_queue_checkpoint(s, t->epoch, t->last, is_best);
-    s->timer_ckpt = now;
-  }
+  session_on_model_save(t->hub_session, t->epoch, t->last,
+                        t->best_fitness == t->fitness);
 }
 
 static double hub_callbacks_final_map(const chub_trainer *t) {
@@ -284,27 +259,10 @@ static double hub_callbacks_final_map(const chub_trainer *t) {
 static void hub_callbacks_on_train_end(void *subject, void *user) {
   (void)user;
   chub_trainer *t = subject;
-  chub_session *s = t->hub_session;
-  if (!s)
+  if (!t->hub_session)
     return;
-  const char *run = chub_session_run_id(s);
-  chub_log(CHUB_LOG_INFO, "Syncing final model...");
-  chub_code rc = chub_session_upload_final(
-      s, t->epoch, t->best, hub_callbacks_final_map(t), s->set.final_deadline);
-  if (rc == CHUB_OK) {
-    chub_log(CHUB_LOG_INFO, "Done");
-    chub_log(CHUB_LOG_INFO, "View model at %s", s->model_url);
-  } else if (rc == CHUB_EOFFLINE) {
-    chub_log(CHUB_LOG_INFO,
-             "run %s is saved offline; upload it with: chub sync %s", run, run);
-  } else {
-    chub_log(CHUB_LOG_WARN,
-             "the final sync did not finish (%s); everything stays spooled "
-             "in run %s; upload it with: chub sync %s",
-             rc == CHUB_ETIMEDOUT ? "the deadline passed" : chub_strerror(rc),
-             run, run);
-  }
-  chub_session_close(s);
+  session_on_train_end(t->hub_session, t->epoch, t->best,
+                       hub_callbacks_final_map(t));
   t->hub_session = NULL;
 }
 
@@ -333,7 +291,7 @@ static void hub_callbacks_on_export_start(void *subject, void *user) {
   chub_event_record("export", &e->args, NULL);
 }
 
-void chub__hub_callbacks_add(chub_callbacks *cb) {
+void hub_callbacks_add(chub_callbacks *cb) {
   static const struct {
     chub_event event;
     chub_callback_fn fn;

@@ -38,7 +38,7 @@ chub_code chub_settings_check_value(const char *key, const char *value,
 
 /* hub_callbacks.c: adds the nine HUB callbacks to `cb` (duplicates are
  * ignored by the registry). Called by chub_add_integration_callbacks(). */
-void chub__hub_callbacks_add(chub_callbacks *cb);
+void hub_callbacks_add(chub_callbacks *cb);
 
 /* events.c: whether usage events may be sent with these settings in this
  * process: sync on, rank -1 or 0, and not under tests. */
@@ -66,8 +66,11 @@ bool chub_events_flush(double timeout_s);
  * read from offset 0 with pread in fixed-size chunks (memory stays flat). */
 chub_code chub_sha256_fd(int fd, char hex[65]);
 
-/* Monotonic seconds, for rate limits and deadlines. */
+/* clock.c: monotonic seconds, for rate limits and deadlines. */
 double chub_now(void);
+
+/* Wall-clock seconds, comparable with file modification times. */
+double chub_wall_now(void);
 
 /* sync.c: the run ids under runs_dir (sorted, malloc'd; the by-model index
  * left out) into *names; returns how many. Free with chub_runs_names_free. */

@@ -11,6 +11,8 @@
  * and the final sync only ever send what the spool holds.
  */
 #include "session.h"
+
+#include "drain.h"
 #include "fs.h"
 #include "http.h"
 #include "internal.h"
@@ -26,6 +28,25 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+struct chub_session {
+  chub_settings set;
+  char api_key[128];
+  char *model_id;   /* NULL until the hub issued one */
+  char *model_url;  /* {web root}/models/{id} */
+  char *resume_url; /* last weights to resume from, or NULL */
+  json_t *train_args_json;
+  chub_args train_args;
+  bool has_train_args;
+  spool *sp;
+  sender *snd; /* NULL while offline */
+  bool offline;
+  /* Trainer-thread state of the callbacks. */
+  double timer_metrics;
+  double timer_ckpt;
+  bool warned_nonfinite;
+  bool warned_full;
+};
 
 /* How often the final sync tries a checkpoint whose file is being written
  * before it gives up (each try waits for the file to settle). */
@@ -566,7 +587,7 @@ chub_code chub_session_queue_checkpoint(chub_session *s, int epoch,
   if (!s || !path)
     return CHUB_EINVAL;
   /* The trainer calls this after it finished writing `path`. */
-  double queued_at = sender_wall_now();
+  double queued_at = chub_wall_now();
   char *abs = session_abs_path(path);
   if (!abs)
     return CHUB_ENOMEM;
@@ -582,39 +603,6 @@ chub_code chub_session_queue_checkpoint(chub_session *s, int epoch,
   return CHUB_OK;
 }
 
-/* Uploads every pending checkpoint on the caller's thread; epoch
- * checkpoints queued before the final one are superseded by it. */
-static chub_code session_final_checkpoints(chub_session *s, http_client *h,
-                                           unsigned long long final_seq,
-                                           double final_at,
-                                           const http_policy *policy) {
-  int unsettled = 0;
-  for (int i = 0; i < 100000; i++) {
-    spool_ckpt c;
-    if (!spool_next_checkpoint(s->sp, &c))
-      return CHUB_OK;
-    chub_code rc = CHUB_OK;
-    if (!c.final && final_seq && c.seq < final_seq) {
-      spool_ack_checkpoint(s->sp, c.seq);
-    } else {
-      sender_progress prog;
-      sender_progress_init(&prog,
-                           c.final ? "Uploading best.pt" : "Uploading last.pt");
-      rc = sender_upload_checkpoint(h, s->sp, s->model_id, &c,
-                                    c.seq == final_seq ? final_at : 0, policy,
-                                    sender_progress_cb, &prog);
-      sender_progress_done(&prog);
-    }
-    spool_ckpt_clear(&c);
-    /* A file caught mid-write stays pending; give it a few more tries. */
-    if (rc == CHUB_EIO && ++unsettled < SESSION_UNSETTLED_TRIES)
-      continue;
-    if (rc != CHUB_OK)
-      return rc;
-  }
-  return CHUB_OK;
-}
-
 chub_code chub_session_upload_final(chub_session *s, int epoch,
                                     const char *path, double map,
                                     double deadline_s) {
@@ -625,7 +613,7 @@ chub_code chub_session_upload_final(chub_session *s, int epoch,
   sender_stop(s->snd, 2.0);
   s->snd = NULL;
   unsigned long long final_seq = 0;
-  double final_at = sender_wall_now();
+  double final_at = chub_wall_now();
   struct stat st;
   if (path && stat(path, &st) == 0) {
     char *abs = session_abs_path(path);
@@ -649,19 +637,85 @@ chub_code chub_session_upload_final(chub_session *s, int epoch,
   /* The deadline bounds the whole sync; the budget must not cut it short
    * (it is scaled by CHUB_RETRY_SCALE, the deadline is not). */
   http_policy policy = {10, deadline_s / http_client_scale(h), 30.0};
-  chub_code rc = sender_upload_metrics(h, s->sp, s->model_id, &policy);
-  if (rc == CHUB_OK)
-    rc = session_final_checkpoints(s, h, final_seq, final_at, &policy);
+  drain_newest final;
+  drain_newest_init(&final);
+  drain_newest_set(&final, final_seq, final_at);
+  /* A file caught mid-write stays pending after a few tries; the trainer
+   * is still here and `chub sync` can send it later. */
+  drain_policy drain = {.http = &policy,
+                        .newest = &final,
+                        .busy_tries = SESSION_UNSETTLED_TRIES,
+                        .progress = true};
+  drain_report report = {0};
+  chub_code rc = drain_all(h, s->sp, s->model_id, &drain, &report);
   http_client_free(h);
   spool_sync(s->sp);
-  if (rc == CHUB_OK) {
-    size_t m = 0, c = 0;
-    bool fin = false;
-    spool_pending_counts(s->sp, &m, &c, &fin);
-    if (m || c || fin)
-      rc = CHUB_EIO;
-    else
-      spool_compact(s->sp);
-  }
   return rc;
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+void session_on_train_start(chub_session *s) {
+  s->timer_metrics = s->timer_ckpt = chub_now();
+}
+
+void session_on_epoch_end(chub_session *s, int epoch, const char *json,
+                          bool dropped) {
+  if (dropped && !s->warned_nonfinite) {
+    chub_log(CHUB_LOG_WARN,
+             "epoch %d has a NaN or infinite metric, or a metric name that "
+             "is not UTF-8; such entries are left out of the upload (logged "
+             "once)",
+             epoch);
+    s->warned_nonfinite = true;
+  }
+  /* Spooled first: from here on a failed or late upload loses nothing, and
+   * everything still pending goes with the next upload. */
+  chub_session_queue_metrics(s, epoch, json);
+  double now = chub_now();
+  if (now - s->timer_metrics > s->set.rate_metrics) {
+    chub_session_flush_metrics(s);
+    s->timer_metrics = now;
+  }
+}
+
+void session_on_model_save(chub_session *s, int epoch, const char *path,
+                           bool is_best) {
+  double now = chub_now();
+  if (now - s->timer_ckpt > s->set.rate_ckpt) {
+    if (s->model_url)
+      chub_log(CHUB_LOG_INFO, "Uploading checkpoint %s", s->model_url);
+    chub_session_queue_checkpoint(s, epoch, path, is_best);
+    s->timer_ckpt = now;
+  }
+}
+
+void session_on_train_end(chub_session *s, int epoch, const char *best,
+                          double map) {
+  const char *run = chub_session_run_id(s);
+  chub_log(CHUB_LOG_INFO, "Syncing final model...");
+  chub_code rc =
+      chub_session_upload_final(s, epoch, best, map, s->set.final_deadline);
+  if (rc == CHUB_OK) {
+    chub_log(CHUB_LOG_INFO, "Done");
+    chub_log(CHUB_LOG_INFO, "View model at %s", s->model_url);
+  } else if (rc == CHUB_EOFFLINE) {
+    chub_log(CHUB_LOG_INFO,
+             "run %s is saved offline; upload it with: chub sync %s", run, run);
+  } else {
+    chub_log(CHUB_LOG_WARN,
+             "the final sync did not finish (%s); everything stays spooled "
+             "in run %s; upload it with: chub sync %s",
+             rc == CHUB_ETIMEDOUT ? "the deadline passed" : chub_strerror(rc),
+             run, run);
+  }
+  chub_session_close(s);
+}
+
+spool *session_spool(const chub_session *s) {
+  return s->sp;
+}
+
+sender *session_sender(const chub_session *s) {
+  return s->snd;
 }

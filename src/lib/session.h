@@ -1,10 +1,10 @@
 /*
  * session.h - what the HUB callbacks, sync and the tests see of a session.
  *
- * The struct is internal: hub_callbacks.c reads the timers and settings
- * directly because the callbacks run on the trainer's thread, the only
- * thread that touches these fields. The sender thread sees only the spool
- * (thread-safe) and its own copy of the model id.
+ * struct chub_session is private to session.c. The HUB callbacks make one
+ * call per event (session_on_*), on the trainer's thread; the sender
+ * thread sees only the spool (thread-safe) and its own copy of the model
+ * id.
  */
 #ifndef CHUB_SESSION_H
 #define CHUB_SESSION_H
@@ -15,24 +15,28 @@
 
 #include <jansson.h>
 
-struct chub_session {
-  chub_settings set;
-  char api_key[128];
-  char *model_id;   /* NULL until the hub issued one */
-  char *model_url;  /* {web root}/models/{id} */
-  char *resume_url; /* last weights to resume from, or NULL */
-  json_t *train_args_json;
-  chub_args train_args;
-  bool has_train_args;
-  spool *sp;
-  sender *snd; /* NULL while offline */
-  bool offline;
-  /* Trainer-thread state of the callbacks. */
-  double timer_metrics;
-  double timer_ckpt;
-  bool warned_nonfinite;
-  bool warned_full;
-};
+/* on_pretrain_routine_end: the rate limits count from here. */
+void session_on_train_start(chub_session *s);
+
+/* on_fit_epoch_end: spools the epoch's metrics (`json`, the flat map) and
+ * asks for an upload when the metrics rate limit allows. `dropped`: some
+ * entries were left out (warned about once). */
+void session_on_epoch_end(chub_session *s, int epoch, const char *json,
+                          bool dropped);
+
+/* on_model_save: queues checkpoint `path` when the checkpoint rate limit
+ * allows. */
+void session_on_model_save(chub_session *s, int epoch, const char *path,
+                           bool is_best);
+
+/* on_train_end: the final sync of `best` (mAP `map`) within the settings'
+ * deadline, says how it went, and closes the session. */
+void session_on_train_end(chub_session *s, int epoch, const char *best,
+                          double map);
+
+/* For tests: the session's spool, and its sender (NULL while offline). */
+spool *session_spool(const chub_session *s);
+sender *session_sender(const chub_session *s);
 
 typedef enum session_ident_kind {
   SESSION_IDENT_INVALID = 0,

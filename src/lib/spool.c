@@ -639,6 +639,16 @@ void spool_ckpt_clear(spool_ckpt *c) {
   memset(c, 0, sizeof *c);
 }
 
+uint64_t spool_pending_final(spool *sp) {
+  pthread_mutex_lock(&sp->mu);
+  uint64_t seq = 0;
+  for (size_t i = 0; i < sp->index.n_ckpts; i++)
+    if (sp->index.ckpts[i].final && sp->index.ckpts[i].seq > seq)
+      seq = sp->index.ckpts[i].seq;
+  pthread_mutex_unlock(&sp->mu);
+  return seq;
+}
+
 void spool_pending_counts(spool *sp, size_t *metrics, size_t *ckpts,
                           bool *final_pending) {
   pthread_mutex_lock(&sp->mu);

@@ -93,6 +93,10 @@ chub_code spool_read_metrics(spool *sp, int epoch, char **json);
 bool spool_next_checkpoint(spool *sp, spool_ckpt *out);
 void spool_ckpt_clear(spool_ckpt *c);
 
+/* The seq of the newest pending final checkpoint, 0 when none is
+ * pending. */
+uint64_t spool_pending_final(spool *sp);
+
 /* Counts of pending work, for `chub runs`. */
 void spool_pending_counts(spool *sp, size_t *metrics, size_t *ckpts,
                           bool *final_pending);

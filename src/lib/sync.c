@@ -5,10 +5,11 @@
  * A run that trained offline (or whose final sync missed its deadline)
  * keeps everything in its spool plus, in run.json, what is needed to finish
  * the job: the create payload when the model was never created, the model
- * id once it was. Syncing reuses the sender's upload steps on the caller's
+ * id once it was. Syncing runs the upload engine (drain.c) on the caller's
  * thread; each step acknowledges in the spool as it succeeds and the hub is
  * idempotent per epoch, so running it twice or interrupting it is safe.
  */
+#include "drain.h"
 #include "internal.h"
 #include "session.h"
 
@@ -27,8 +28,11 @@
  * background sender, still bounded. */
 static const http_policy sync_policy = {5, 120.0, 30.0};
 
-/* How often a checkpoint whose file is being written is tried. */
-enum { SYNC_UNSETTLED_TRIES = 3 };
+/* No trainer writes a synced run any more: a checkpoint whose file is
+ * still empty or changing after a few tries is not the one that was
+ * queued, and is dropped rather than block what follows. */
+static const drain_policy sync_drain = {
+    .http = &sync_policy, .busy_tries = 3, .drop_busy = true, .progress = true};
 
 static chub_code sync_run_dir(const chub_settings *set, const char *run,
                               char *dir, size_t len) {
@@ -82,52 +86,6 @@ static chub_code sync_create_model(spool *sp, http_client *h,
   return rc;
 }
 
-static chub_code sync_checkpoints(spool *sp, http_client *h,
-                                  const char *model_id) {
-  size_t m = 0, c = 0;
-  bool fin = false;
-  spool_pending_counts(sp, &m, &c, &fin);
-  int unsettled = 0;
-  /* Bounded by what is pending now: each pass acknowledges one, retries a
-   * file caught mid-write a few times, or stops. */
-  size_t passes = (c + (fin ? 1 : 0) + 1) * SYNC_UNSETTLED_TRIES;
-  for (size_t i = 0; i < passes; i++) {
-    spool_ckpt ck;
-    if (!spool_next_checkpoint(sp, &ck))
-      return CHUB_OK;
-    chub_code rc = CHUB_OK;
-    if (!ck.final && fin) {
-      /* The final weights supersede the run's intermediate checkpoints. */
-      spool_ack_checkpoint(sp, ck.seq);
-    } else {
-      sender_progress prog;
-      sender_progress_init(&prog, ck.final ? "Uploading best.pt"
-                                           : "Uploading last.pt");
-      rc = sender_upload_checkpoint(h, sp, model_id, &ck, 0, &sync_policy,
-                                    sender_progress_cb, &prog);
-      sender_progress_done(&prog);
-    }
-    if (rc == CHUB_EIO && ++unsettled >= SYNC_UNSETTLED_TRIES) {
-      /* No session writes this run any more: a file still empty or
-       * changing is not the checkpoint that was queued, and waiting will
-       * not bring it back. Drop it rather than block what follows. */
-      chub_log(CHUB_LOG_WARN,
-               "checkpoint %s (epoch %d) is empty or keeps changing; it is "
-               "dropped from run %s",
-               ck.path, ck.epoch, spool_run_id(sp));
-      spool_ack_checkpoint(sp, ck.seq);
-      unsettled = 0;
-      rc = CHUB_OK;
-    }
-    spool_ckpt_clear(&ck);
-    if (rc == CHUB_EIO)
-      continue;
-    if (rc != CHUB_OK)
-      return rc;
-  }
-  return CHUB_OK;
-}
-
 chub_code chub_sync_run(const char *run) {
   if (!run || !*run)
     return CHUB_EINVAL;
@@ -162,12 +120,10 @@ chub_code chub_sync_run(const char *run) {
   }
   if (!model_id)
     rc = sync_create_model(sp, h, &set, &model_id);
+  drain_report report = {0};
   if (rc == CHUB_OK)
-    rc = sender_upload_metrics(h, sp, model_id, &sync_policy);
-  if (rc == CHUB_OK)
-    rc = sync_checkpoints(sp, h, model_id);
+    rc = drain_all(h, sp, model_id, &sync_drain, &report);
   if (rc == CHUB_OK) {
-    spool_compact(sp);
     const char *web = chub_settings_web_root(&set);
     chub_log(CHUB_LOG_INFO, "run %s is on the hub: %s/models/%s",
              spool_run_id(sp), web, model_id);

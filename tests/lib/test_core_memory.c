@@ -72,7 +72,7 @@ static void test_large_checkpoint_flat_memory(void **state) {
   size_t m = 0, c = 1;
   bool fin = false;
   for (int i = 0; i < 1000 && c; i++) {
-    spool_pending_counts(s->sp, &m, &c, &fin);
+    spool_pending_counts(session_spool(s), &m, &c, &fin);
     usleep(10000);
   }
   assert_int_equal(c, 0);

@@ -145,7 +145,7 @@ static unsigned long epochs_received(testsrv *srv) {
 static size_t pending_metrics(chub_session *s) {
   size_t m = 0, c = 0;
   bool fin = false;
-  spool_pending_counts(s->sp, &m, &c, &fin);
+  spool_pending_counts(session_spool(s), &m, &c, &fin);
   return m;
 }
 
@@ -669,7 +669,7 @@ static void test_close_with_slow_hub(void **state) {
 static size_t pending_checkpoints(chub_session *s) {
   size_t m = 0, c = 0;
   bool fin = false;
-  spool_pending_counts(s->sp, &m, &c, &fin);
+  spool_pending_counts(session_spool(s), &m, &c, &fin);
   return c + (fin ? 1 : 0);
 }
 
@@ -700,7 +700,7 @@ static void test_torn_checkpoint_is_sent_again(void **state) {
     usleep(10000);
   assert_true(core_test_wait_logged("changed while it was uploaded", 5000));
   assert_int_equal(pending_checkpoints(s), 1);
-  sender_post(s->snd, SENDER_CHECKPOINT);
+  sender_post(session_sender(s), SENDER_CHECKPOINT);
   assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, 2, 10));
   assert_true(wait_no_checkpoints(s));
   char want[65];
