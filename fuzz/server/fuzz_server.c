@@ -151,7 +151,7 @@ static void fuzz_server_stop(void) {
   if (!c)
     return;
   fuzz_server_live = NULL;
-  http_stop(&c->srv, c->daemon);
+  httpd_stop(&c->srv, c->daemon);
   c->srv.st->ops->close(c->srv.st);
   ratelimit_free(c->srv.rl);
   ratelimit_free(c->srv.events_rl);
@@ -213,12 +213,12 @@ static fuzz_server_ctx *fuzz_server_start(void) {
   if (st->ops->key_add(st, "fuzz", prefix, hash, m.created_ms) != STORE_OK ||
       st->ops->model_add(st, &m) != STORE_OK)
     abort();
-  c->daemon = http_start(&c->srv, err, sizeof err);
+  c->daemon = httpd_start(&c->srv, err, sizeof err);
   if (!c->daemon) {
     fprintf(stderr, "fuzz_server: %s\n", err);
     abort();
   }
-  c->port = http_bound_port(c->daemon);
+  c->port = httpd_bound_port(c->daemon);
   fuzz_server_live = c;
   atexit(fuzz_server_stop);
   return c;

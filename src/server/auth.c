@@ -64,10 +64,10 @@ static unsigned auth_lookup(chubd_request *req, const char *key,
 }
 
 static const char *auth_header_key(chubd_request *req) {
-  const char *key = http_header(req, "x-api-key");
+  const char *key = httpd_header(req, "x-api-key");
   if (key && *key)
     return key;
-  const char *bearer = http_header(req, "authorization");
+  const char *bearer = httpd_header(req, "authorization");
   if (bearer && strncasecmp(bearer, "Bearer ", 7) == 0) {
     bearer += 7;
     while (*bearer == ' ')
@@ -92,7 +92,7 @@ static unsigned auth_rate(chubd_request *req, chubd_reply *rep) {
 /* The session a page's cookie names, into req->key; or 401. */
 static unsigned auth_session(chubd_request *req, chubd_reply *rep) {
   char token[AUTH_TOKEN_HEX + 2];
-  if (validate_cookie(http_header(req, "cookie"), AUTH_COOKIE, token,
+  if (validate_cookie(httpd_header(req, "cookie"), AUTH_COOKIE, token,
                       sizeof token) < 0 ||
       strlen(token) != AUTH_TOKEN_HEX) {
     reply_error(rep, 401, "log in first: no session");
@@ -119,9 +119,9 @@ static unsigned auth_session(chubd_request *req, chubd_reply *rep) {
 /* Whether a state-changing page request comes from a page of this hub:
  * its Origin (else its Referer) is this hub's own origin. */
 static int auth_same_origin(chubd_request *req, chubd_reply *rep) {
-  const char *host = http_header(req, "host");
-  const char *origin = http_header(req, "origin");
-  const char *referer = http_header(req, "referer");
+  const char *host = httpd_header(req, "host");
+  const char *origin = httpd_header(req, "origin");
+  const char *referer = httpd_header(req, "referer");
   char own[320];
   if (host && strlen(host) < 256)
     snprintf(own, sizeof own, "%s://%s", req->srv->tls ? "https" : "http",
@@ -172,7 +172,7 @@ unsigned auth_identify(chubd_request *req, chubd_reply *rep) {
     const char *key = auth_header_key(req);
     int blob =
         req->r.kind == ROUTE_MODEL_BLOB || req->r.kind == ROUTE_DATASET_BLOB;
-    if (!key && blob && http_query(req, "sig")) {
+    if (!key && blob && httpd_query(req, "sig")) {
       status = links_verify(req, rep);
       if (status || req->key.id == 0)
         return status;
@@ -260,7 +260,7 @@ void auth_ui_login(chubd_request *req, chubd_reply *rep) {
 
 void auth_ui_logout(chubd_request *req, chubd_reply *rep) {
   char token[AUTH_TOKEN_HEX + 2];
-  if (validate_cookie(http_header(req, "cookie"), AUTH_COOKIE, token,
+  if (validate_cookie(httpd_header(req, "cookie"), AUTH_COOKIE, token,
                       sizeof token) == 0 &&
       strlen(token) == AUTH_TOKEN_HEX) {
     unsigned char hash[32];

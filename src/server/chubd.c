@@ -212,21 +212,21 @@ static int chubd_serve(chubd_server *srv) {
 
   int status = 1;
   int ready = srv->rl && srv->events_rl && srv->kc && srv->conns;
-  struct MHD_Daemon *d = ready ? http_start(srv, err, sizeof err) : NULL;
+  struct MHD_Daemon *d = ready ? httpd_start(srv, err, sizeof err) : NULL;
   if (!ready)
     snprintf(err, sizeof err, "out of memory");
   if (!d) {
     fprintf(stderr, "chubd: %s\n", err);
     goto out;
   }
-  srv->cfg.port = http_bound_port(d);
+  srv->cfg.port = httpd_bound_port(d);
   chubd_default_public_url(&srv->cfg);
   atomic_store(&srv->public_url_ready, 1);
   if (srv->cfg.port_file[0] &&
       chubd_write_port_file(srv->cfg.port_file, srv->cfg.port) < 0) {
     fprintf(stderr, "chubd: cannot write port file %s: %s\n",
             srv->cfg.port_file, strerror(errno));
-    http_stop(srv, d);
+    httpd_stop(srv, d);
     goto out;
   }
   int v6 = strchr(srv->cfg.host, ':') != NULL;
@@ -238,7 +238,7 @@ static int chubd_serve(chubd_server *srv) {
     ;
   fprintf(stderr, "chubd: %s received; finishing requests in flight\n",
           sig == SIGINT ? "SIGINT" : "SIGTERM");
-  http_stop(srv, d);
+  httpd_stop(srv, d);
   status = 0;
 out:
   srv->st->ops->close(srv->st);

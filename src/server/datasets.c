@@ -229,7 +229,7 @@ void datasets_patch(chubd_request *req, chubd_reply *rep) {
 
 void datasets_delete(chubd_request *req, chubd_reply *rep) {
   int hard = 0;
-  const char *q = http_query(req, "hard");
+  const char *q = httpd_query(req, "hard");
   if (q && validate_bool(q, &hard) < 0) {
     reply_error(rep, 400,
                 "query field \"hard\" must be True, False, true, false, 1 or "

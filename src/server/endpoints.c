@@ -52,7 +52,7 @@ static const endpoint endpoints[] = {
     {ROUTE_DATASET_BLOB, GET, -1, NONE, SYNC, NULL, datasets_download},
     /* the rest of the hub */
     {ROUTE_HEARTBEAT, ROUTE_POST, -1, JSON, SYNC, NULL, heartbeat_post},
-    {ROUTE_EVENTS, ROUTE_POST, -1, JSON, SYNC, NULL, events_post},
+    {ROUTE_EVENTS, ROUTE_POST, -1, JSON, SYNC, NULL, usage_post},
     {ROUTE_PAGE, GET, -1, NONE, SYNC, NULL, pages_get},
 };
 

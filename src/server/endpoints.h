@@ -3,7 +3,7 @@
  *
  * route.c says which endpoint a path names (pure string work, fuzzed);
  * this table says, per endpoint and method, what body it reads and which
- * handler answers it; http.c only executes the table. Adding an endpoint
+ * handler answers it; httpd.c only executes the table. Adding an endpoint
  * is a route kind, a row here and a handler.
  */
 #ifndef CHUBD_ENDPOINTS_H

@@ -43,7 +43,7 @@ void links_root(const chubd_request *req, char *out, size_t n) {
   }
   /* A wildcard listener has no one name: answer with the one the client
    * used, when it is a plain host[:port]. */
-  const char *host = http_header(req, "host");
+  const char *host = httpd_header(req, "host");
   snprintf(out, n, "http://%s",
            host && links_host_ok(host) ? host : "127.0.0.1");
 }
@@ -92,9 +92,9 @@ static unsigned links_refuse(chubd_reply *rep, const char *msg) {
 }
 
 unsigned links_verify(chubd_request *req, chubd_reply *rep) {
-  const char *sig = http_query(req, "sig");
-  const char *exp_s = http_query(req, "expires");
-  const char *kid_s = http_query(req, "kid");
+  const char *sig = httpd_query(req, "sig");
+  const char *exp_s = httpd_query(req, "expires");
+  const char *kid_s = httpd_query(req, "kid");
   long long expires, kid;
   if (!sig || !exp_s || !kid_s)
     return links_refuse(rep, "download URL is incomplete: it needs expires, "

@@ -7,7 +7,7 @@
  * the same epochs: the idempotence a client relies on to retry after a
  * crash without duplicates. The store answers an upload later, from its
  * committer thread (see store_sqlite.c), so the request thread can serve
- * other connections while the upload waits for its transaction; http.c
+ * other connections while the upload waits for its transaction; httpd.c
  * suspends the connection meanwhile and answers after the commit. Metrics are
  * kept re-encoded compactly and decoded into objects on the way out.
  */
@@ -157,8 +157,8 @@ static void metrics_stream_free(void *cls) {
  * rep. */
 static int metrics_range(chubd_request *req, chubd_reply *rep, int64_t *after,
                          int64_t *limit) {
-  const char *a = http_query(req, "after");
-  const char *l = http_query(req, "limit");
+  const char *a = httpd_query(req, "after");
+  const char *l = httpd_query(req, "limit");
   long long v;
   *after = -1;
   *limit = INT64_MAX;

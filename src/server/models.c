@@ -486,7 +486,7 @@ static int models_list_row(void *ud, const store_model *m) {
 int models_paging(chubd_request *req, chubd_reply *rep, const char *what,
                   int *limit, const char **after) {
   long long n = MODELS_LIMIT_DEFAULT;
-  const char *q = http_query(req, "limit");
+  const char *q = httpd_query(req, "limit");
   if ((q && validate_uint(q, 1000000000LL, &n) < 0) || n < 1) {
     reply_error(rep, 400,
                 "query field \"limit\" must be an integer from 1 to %d",
@@ -494,7 +494,7 @@ int models_paging(chubd_request *req, chubd_reply *rep, const char *what,
     return -1;
   }
   *limit = n > MODELS_LIMIT_MAX ? MODELS_LIMIT_MAX : (int)n;
-  *after = http_query(req, "last_doc_id");
+  *after = httpd_query(req, "last_doc_id");
   if (*after && **after == '\0')
     *after = NULL;
   if (*after && !util_is_alnum_n(*after, UTIL_ID_LEN)) {
@@ -587,7 +587,7 @@ static void models_drop_blobs(chubd_request *req, store_checkpoint *k,
 
 void models_delete(chubd_request *req, chubd_reply *rep) {
   int hard = 0;
-  const char *q = http_query(req, "hard");
+  const char *q = httpd_query(req, "hard");
   if (q && validate_bool(q, &hard) < 0) {
     reply_error(rep, 400,
                 "query field \"hard\" must be True, False, true, "

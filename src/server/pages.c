@@ -21,7 +21,7 @@ void pages_get(chubd_request *req, chubd_reply *rep) {
   }
   if (a->etag) {
     reply_header(rep, "ETag", "%s", a->etag);
-    const char *inm = http_header(req, "if-none-match");
+    const char *inm = httpd_header(req, "if-none-match");
     if (inm && strstr(inm, a->etag)) {
       rep->status = 304;
       return;

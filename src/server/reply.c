@@ -191,13 +191,13 @@ void reply_blob(const chubd_request *req, chubd_reply *rep, const char *sha256,
   reply_header(rep, "Accept-Ranges", "bytes");
   reply_header(rep, "Content-Disposition", "attachment; filename=\"%s\"",
                filename);
-  if (reply_etag_matches(http_header(req, "if-none-match"), sha256)) {
+  if (reply_etag_matches(httpd_header(req, "if-none-match"), sha256)) {
     close(fd);
     rep->status = 304;
     return;
   }
   uint64_t first = 0, last = size ? size - 1 : 0;
-  int range = validate_range(http_header(req, "range"), size, &first, &last);
+  int range = validate_range(httpd_header(req, "range"), size, &first, &last);
   if (range < 0) {
     close(fd);
     reply_header(rep, "Content-Range", "bytes */%llu",

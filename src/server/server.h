@@ -3,7 +3,7 @@
  * handler sees it, and the reply a handler fills in.
  *
  * Handlers never touch libmicrohttpd's responses: they fill a chubd_reply
- * (status, JSON body or file, headers) and http.c turns it into a
+ * (status, JSON body or file, headers) and httpd.c turns it into a
  * response. That keeps each handler file about its resource only.
  */
 #ifndef CHUBD_SERVER_H
@@ -209,17 +209,17 @@ void links_dataset(const chubd_request *req, const store_dataset *d,
  * sets whose models it may fetch. 0, or the status of the error in rep. */
 unsigned links_verify(chubd_request *req, chubd_reply *rep);
 
-/* heartbeat.c, events.c, pages.c */
+/* heartbeat.c, usage.c, pages.c */
 void heartbeat_post(chubd_request *req, chubd_reply *rep);
-void events_post(chubd_request *req, chubd_reply *rep);
+void usage_post(chubd_request *req, chubd_reply *rep);
 void pages_get(chubd_request *req, chubd_reply *rep);
 
-/* http.c: the libmicrohttpd daemon, and a request's header or query
+/* httpd.c: the libmicrohttpd daemon, and a request's header or query
  * field (NULL when absent). */
-const char *http_header(const chubd_request *req, const char *name);
-const char *http_query(const chubd_request *req, const char *name);
-struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn);
-int http_bound_port(struct MHD_Daemon *d);
-void http_stop(chubd_server *srv, struct MHD_Daemon *d);
+const char *httpd_header(const chubd_request *req, const char *name);
+const char *httpd_query(const chubd_request *req, const char *name);
+struct MHD_Daemon *httpd_start(chubd_server *srv, char *err, size_t errn);
+int httpd_bound_port(struct MHD_Daemon *d);
+void httpd_stop(chubd_server *srv, struct MHD_Daemon *d);
 
 #endif

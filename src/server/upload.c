@@ -202,12 +202,12 @@ static enum MHD_Result upload_iter(void *cls, enum MHD_ValueKind kind,
 
 unsigned upload_begin(chubd_request *req, chubd_reply *rep, uint64_t max,
                       upload_is_file_fn is_file, upload_field_fn field) {
-  const char *ctype = http_header(req, "content-type");
+  const char *ctype = httpd_header(req, "content-type");
   if (!ctype || strncasecmp(ctype, "multipart/form-data", 19) != 0) {
     reply_error(rep, 415, "uploads must be multipart/form-data");
     return 415;
   }
-  const char *clen = http_header(req, "content-length");
+  const char *clen = httpd_header(req, "content-length");
   long long declared;
   if (clen && validate_uint(clen, INT64_MAX / 2, &declared) == 0 &&
       (uint64_t)declared > max + 64 * 1024) {
@@ -293,7 +293,7 @@ unsigned upload_finish(chubd_request *req, chubd_reply *rep, const char *what,
   unsigned int dlen = 32;
   EVP_DigestFinal_ex(up->md, digest, &dlen);
   util_hex(digest, 32, sha);
-  const char *expect = http_header(req, "x-chub-sha256");
+  const char *expect = httpd_header(req, "x-chub-sha256");
   if (expect && !util_is_sha256_hex(expect))
     upload_fail(up, 400,
                 "header x-chub-sha256 must be 64 hex digits; nothing stored");

@@ -1,5 +1,5 @@
 /*
- * events.c - POST /v1/events: anonymous usage events, no key needed.
+ * usage.c - POST /v1/events: anonymous usage events, no key needed.
  *
  * Checked against hub-api.md's limits (25 events, 25 flat params each,
  * known names, bounded sizes) and stored one row per event for whoever
@@ -15,7 +15,7 @@
 
 /* A bucket id for the client's address: IPv4 whole, IPv6 by its /64 (one
  * host usually holds a whole /64). Never 0. */
-static int64_t events_address_id(const chubd_request *req) {
+static int64_t usage_address_id(const chubd_request *req) {
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   const struct sockaddr *sa = ci ? ci->client_addr : NULL;
@@ -37,9 +37,9 @@ static int64_t events_address_id(const chubd_request *req) {
 }
 
 /* The per-address token bucket; 0, or 429 in rep. */
-static unsigned events_rate(chubd_request *req, chubd_reply *rep) {
+static unsigned usage_rate(chubd_request *req, chubd_reply *rep) {
   req->rate_limited = 1;
-  if (ratelimit_take(req->srv->events_rl, events_address_id(req), util_mono_s(),
+  if (ratelimit_take(req->srv->events_rl, usage_address_id(req), util_mono_s(),
                      &req->rl))
     return 0;
   reply_header(rep, "Retry-After", "%ld", req->rl.retry_after);
@@ -50,8 +50,8 @@ static unsigned events_rate(chubd_request *req, chubd_reply *rep) {
   return 429;
 }
 
-void events_post(chubd_request *req, chubd_reply *rep) {
-  if (events_rate(req, rep))
+void usage_post(chubd_request *req, chubd_reply *rep) {
+  if (usage_rate(req, rep))
     return;
   char err[VALIDATE_ERR];
   json_t *body;

@@ -1,5 +1,5 @@
 /*
- * http.c - chubd's HTTP side: the libmicrohttpd daemon, the life of one
+ * httpd.c - chubd's HTTP side: the libmicrohttpd daemon, the life of one
  * request, and turning a handler's chubd_reply into a response.
  *
  * libmicrohttpd calls the access handler several times per request: once
@@ -48,7 +48,7 @@
  * is answered early (or closed) instead. */
 #define HTTP_DRAIN_MAX (64ull * 1024 * 1024)
 
-typedef struct http_req {
+typedef struct httpd_req {
   chubd_request req;
   chubd_reply pending; /* an error decided before the body ended */
   int has_pending;
@@ -63,33 +63,33 @@ typedef struct http_req {
   unsigned status;
   uint64_t bytes;
   /* A metrics upload handed to the store, its connection suspended until
-   * the store's committer answers (http_metrics_done). */
+   * the store's committer answers (httpd_metrics_done). */
   validate_epoch *epochs;
   size_t nepochs;
   atomic_int async_state; /* HTTP_ASYNC_* */
   atomic_int async_rc;    /* store_rc, once answered */
-} http_req;
+} httpd_req;
 
 enum { HTTP_ASYNC_NONE, HTTP_ASYNC_WAITING, HTTP_ASYNC_ANSWERED };
 
-const char *http_header(const chubd_request *req, const char *name) {
+const char *httpd_header(const chubd_request *req, const char *name) {
   return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-const char *http_query(const chubd_request *req, const char *name) {
+const char *httpd_query(const chubd_request *req, const char *name) {
   return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static int http_json_ctype_ok(const chubd_request *req) {
-  const char *ct = http_header(req, "content-type");
+static int httpd_json_ctype_ok(const chubd_request *req) {
+  const char *ct = httpd_header(req, "content-type");
   if (!ct)
     return 0;
   return strncasecmp(ct, "application/json", 16) == 0 &&
          (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
 }
 
-static uint64_t http_declared_length(const chubd_request *req, int *known) {
-  const char *cl = http_header(req, "content-length");
+static uint64_t httpd_declared_length(const chubd_request *req, int *known) {
+  const char *cl = httpd_header(req, "content-length");
   long long v;
   *known = 0;
   if (cl && validate_uint(cl, INT64_MAX / 2, &v) == 0) {
@@ -101,11 +101,11 @@ static uint64_t http_declared_length(const chubd_request *req, int *known) {
 
 /* Whether a request with an error decided at the first call is answered
  * right away rather than after its body was read. */
-static int http_answer_now(const chubd_request *req) {
+static int httpd_answer_now(const chubd_request *req) {
   int known;
-  uint64_t len = http_declared_length(req, &known);
-  const char *te = http_header(req, "transfer-encoding");
-  const char *expect = http_header(req, "expect");
+  uint64_t len = httpd_declared_length(req, &known);
+  const char *te = httpd_header(req, "transfer-encoding");
+  const char *expect = httpd_header(req, "expect");
   if (!te && (!known || len == 0))
     return 1; /* no body at all */
   if (expect && strncasecmp(expect, "100-continue", 12) == 0)
@@ -120,8 +120,8 @@ static int http_answer_now(const chubd_request *req) {
   "default-src 'self'; img-src 'self' data:; object-src 'none'; "              \
   "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-static void http_add_headers(http_req *h, struct MHD_Response *resp,
-                             const chubd_reply *rep) {
+static void httpd_add_headers(httpd_req *h, struct MHD_Response *resp,
+                              const chubd_reply *rep) {
   if (rep->ctype)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->ctype);
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -148,7 +148,7 @@ static void http_add_headers(http_req *h, struct MHD_Response *resp,
   }
 }
 
-static enum MHD_Result http_send(http_req *h, chubd_reply *rep) {
+static enum MHD_Result httpd_send(httpd_req *h, chubd_reply *rep) {
   struct MHD_Response *resp;
   uint64_t bytes;
   if (rep->fd >= 0) {
@@ -183,7 +183,7 @@ static enum MHD_Result http_send(http_req *h, chubd_reply *rep) {
     reply_free(rep);
     return MHD_NO;
   }
-  http_add_headers(h, resp, rep);
+  httpd_add_headers(h, resp, rep);
   h->status = rep->status;
   h->bytes = bytes;
   enum MHD_Result ret = MHD_queue_response(h->req.conn, rep->status, resp);
@@ -192,8 +192,8 @@ static enum MHD_Result http_send(http_req *h, chubd_reply *rep) {
   return ret;
 }
 
-static void http_dispatch(const http_req *h, chubd_request *req,
-                          chubd_reply *rep) {
+static void httpd_dispatch(const httpd_req *h, chubd_request *req,
+                           chubd_reply *rep) {
   if (h->ep && h->ep->handle)
     h->ep->handle(req, rep);
   else
@@ -203,7 +203,7 @@ static void http_dispatch(const http_req *h, chubd_request *req,
 }
 
 /* Everything decidable from the headers; leaves h->pending on an error. */
-static void http_first_call(http_req *h) {
+static void httpd_first_call(httpd_req *h) {
   chubd_request *req = &h->req;
   chubd_reply *rep = &h->pending;
   chubd_server *srv = req->srv;
@@ -213,8 +213,8 @@ static void http_first_call(http_req *h) {
     /* rep holds 401, 429 or a store error */
   } else if (h->takes_json) {
     int known;
-    uint64_t len = http_declared_length(req, &known);
-    if (!http_json_ctype_ok(req))
+    uint64_t len = httpd_declared_length(req, &known);
+    if (!httpd_json_ctype_ok(req))
       reply_error(rep, 415, "Content-Type must be application/json");
     else if (known && len > srv->cfg.max_body)
       reply_error(rep, 413,
@@ -232,7 +232,7 @@ static void http_first_call(http_req *h) {
   h->has_pending = rep->status != 0;
 }
 
-static void http_take_body(http_req *h, const char *data, size_t n) {
+static void httpd_take_body(httpd_req *h, const char *data, size_t n) {
   chubd_server *srv = h->req.srv;
   if (h->req.upload) {
     upload_data(&h->req, data, n, &h->pending);
@@ -267,10 +267,10 @@ static void http_take_body(http_req *h, const char *data, size_t n) {
 }
 
 /* Called by the store's committer thread once the upload is committed (or
- * failed). The connection's thread answers when MHD calls http_access
+ * failed). The connection's thread answers when MHD calls httpd_access
  * again after the resume; h may be gone as soon as the resume returns. */
-static void http_metrics_done(void *ud, store_rc rc) {
-  http_req *h = ud;
+static void httpd_metrics_done(void *ud, store_rc rc) {
+  httpd_req *h = ud;
   chubd_server *srv = h->req.srv;
   struct MHD_Connection *conn = h->req.conn;
   atomic_store(&h->async_rc, (int)rc);
@@ -282,7 +282,7 @@ static void http_metrics_done(void *ud, store_rc rc) {
 /* A metrics upload (POST /v1/models/{id}): checked here, then committed
  * by the store's committer together with the uploads of other connections
  * while this thread serves those; the answer comes only after COMMIT. */
-static enum MHD_Result http_metrics(http_req *h) {
+static enum MHD_Result httpd_metrics(httpd_req *h) {
   chubd_reply rep;
   reply_init(&rep);
   if (atomic_load(&h->async_state) == HTTP_ASYNC_ANSWERED) {
@@ -296,7 +296,7 @@ static enum MHD_Result http_metrics(http_req *h) {
     atomic_fetch_add(&srv->suspended, 1);
     MHD_suspend_connection(h->req.conn);
     store_rc rc = metrics_post_queue(&h->req, h->epochs, h->nepochs,
-                                     http_metrics_done, h);
+                                     httpd_metrics_done, h);
     if (rc == STORE_OK)
       return MHD_YES;
     MHD_resume_connection(h->req.conn);
@@ -307,7 +307,7 @@ static enum MHD_Result http_metrics(http_req *h) {
   validate_epochs_free(h->epochs, h->nepochs);
   h->epochs = NULL;
   h->nepochs = 0;
-  return http_send(h, &rep);
+  return httpd_send(h, &rep);
 }
 
 /* Whether `host` (a Host header: name or [v6], maybe :port) names this
@@ -315,7 +315,7 @@ static enum MHD_Result http_metrics(http_req *h) {
  * when listening on all addresses, or --public-url's host.
  * A page on another name that resolves here (DNS rebinding) would read
  * the hub with the browser's credentials; nothing answers it. */
-static int http_host_ok(const chubd_server *srv, const char *host) {
+static int httpd_host_ok(const chubd_server *srv, const char *host) {
   char name[256];
   size_t n;
   if (!host)
@@ -346,12 +346,13 @@ static int http_host_ok(const chubd_server *srv, const char *host) {
   return srv->public_host[0] && strcasecmp(name, srv->public_host) == 0;
 }
 
-static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
-                                   const char *url, const char *method,
-                                   const char *version, const char *upload_data,
-                                   size_t *upload_data_size, void **con_cls) {
+static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn,
+                                    const char *url, const char *method,
+                                    const char *version,
+                                    const char *upload_data,
+                                    size_t *upload_data_size, void **con_cls) {
   chubd_server *srv = cls;
-  http_req *h = *con_cls;
+  httpd_req *h = *con_cls;
   (void)version;
   if (!h) {
     h = calloc(1, sizeof *h);
@@ -367,8 +368,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
     h->req.conn = conn;
     conns_headers_done(srv->conns, conn);
     route_parse(method, url, &h->req.r);
-    const char *host = http_header(&h->req, "host");
-    if (!http_host_ok(srv, host)) {
+    const char *host = httpd_header(&h->req, "host");
+    if (!httpd_host_ok(srv, host)) {
       char shown[101];
       size_t i;
       for (i = 0; host[i] && i < sizeof shown - 1; i++)
@@ -382,10 +383,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
     } else {
       h->ep = h->req.r.status == 0 ? endpoint_find(&h->req.r) : NULL;
       h->takes_json = h->ep && h->ep->body == ENDPOINT_BODY_JSON;
-      http_first_call(h);
+      httpd_first_call(h);
     }
-    if (h->has_pending && http_answer_now(&h->req))
-      return http_send(h, &h->pending);
+    if (h->has_pending && httpd_answer_now(&h->req))
+      return httpd_send(h, &h->pending);
     return MHD_YES;
   }
   if (*upload_data_size) {
@@ -395,26 +396,26 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
       h->dropped += n;
       return h->dropped > HTTP_DRAIN_MAX ? MHD_NO : MHD_YES;
     }
-    http_take_body(h, upload_data, n);
+    httpd_take_body(h, upload_data, n);
     return MHD_YES;
   }
   if (h->has_pending)
-    return http_send(h, &h->pending);
+    return httpd_send(h, &h->pending);
   h->req.body = h->body ? h->body : "";
   h->req.body_len = h->len;
   if (h->ep && h->ep->answer == ENDPOINT_DEFERRED)
-    return http_metrics(h);
+    return httpd_metrics(h);
   chubd_reply rep;
   reply_init(&rep);
-  http_dispatch(h, &h->req, &rep);
-  return http_send(h, &rep);
+  httpd_dispatch(h, &h->req, &rep);
+  return httpd_send(h, &rep);
 }
 
-static void http_completed(void *cls, struct MHD_Connection *conn,
-                           void **con_cls,
-                           enum MHD_RequestTerminationCode toe) {
+static void httpd_completed(void *cls, struct MHD_Connection *conn,
+                            void **con_cls,
+                            enum MHD_RequestTerminationCode toe) {
   chubd_server *srv = cls;
-  http_req *h = *con_cls;
+  httpd_req *h = *con_cls;
   if (!h)
     return;
   if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -439,7 +440,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
   atomic_fetch_sub(&srv->in_flight, 1);
 }
 
-static int http_is_loopback(const struct sockaddr *sa) {
+static int httpd_is_loopback(const struct sockaddr *sa) {
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
     return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
@@ -454,7 +455,7 @@ static int http_is_loopback(const struct sockaddr *sa) {
   return 0;
 }
 
-struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
+struct MHD_Daemon *httpd_start(chubd_server *srv, char *err, size_t errn) {
   struct addrinfo hints, *ai = NULL;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -473,7 +474,7 @@ struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
   memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
   freeaddrinfo(ai);
   srv->open_pages =
-      http_is_loopback((struct sockaddr *)&ss) && !srv->cfg.pages_login;
+      httpd_is_loopback((struct sockaddr *)&ss) && !srv->cfg.pages_login;
   srv->tls = srv->tls_cert != NULL;
   unsigned int flags =
       MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
@@ -496,9 +497,9 @@ struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
    * the deadline for a request's headers. With the TLS options last: the
    * list ends early (MHD_OPTION_END) when there is no certificate. */
   struct MHD_Daemon *d = MHD_start_daemon(
-      flags, (uint16_t)srv->cfg.port, NULL, NULL, http_access, srv,
+      flags, (uint16_t)srv->cfg.port, NULL, NULL, httpd_access, srv,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-      pool, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+      pool, MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, srv,
       MHD_OPTION_NOTIFY_CONNECTION, conns_notify, srv->conns,
       MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections * pool,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_per_ip,
@@ -515,13 +516,13 @@ struct MHD_Daemon *http_start(chubd_server *srv, char *err, size_t errn) {
   return d;
 }
 
-int http_bound_port(struct MHD_Daemon *d) {
+int httpd_bound_port(struct MHD_Daemon *d) {
   const union MHD_DaemonInfo *info =
       MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
   return info ? info->port : -1;
 }
 
-void http_stop(chubd_server *srv, struct MHD_Daemon *d) {
+void httpd_stop(chubd_server *srv, struct MHD_Daemon *d) {
   /* Closed at once: a client connecting now is refused and can go
    * elsewhere, rather than wait in the backlog for an answer that never
    * comes. */
