@@ -84,7 +84,7 @@ static void fuzz_server_json(int which, const uint8_t *data, size_t size) {
     validate_model_create(body, err);
     validate_model_patch(body, err);
   } else if (which == 2) {
-    validate_epoch *e;
+    store_epoch *e;
     size_t n;
     if (validate_metrics(body, &e, &n, err) == 0)
       validate_epochs_free(e, n);

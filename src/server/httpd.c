@@ -64,7 +64,7 @@ typedef struct httpd_req {
   uint64_t bytes;
   /* A metrics upload handed to the store, its connection suspended until
    * the store's committer answers (httpd_metrics_done). */
-  validate_epoch *epochs;
+  store_epoch *epochs;
   size_t nepochs;
   atomic_int async_state; /* HTTP_ASYNC_* */
   atomic_int async_rc;    /* store_rc, once answered */

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int metrics_post_check(chubd_request *req, chubd_reply *rep, validate_epoch **e,
+int metrics_post_check(chubd_request *req, chubd_reply *rep, store_epoch **e,
                        size_t *n) {
   char err[VALIDATE_ERR];
   json_t *body;
@@ -37,8 +37,8 @@ int metrics_post_check(chubd_request *req, chubd_reply *rep, validate_epoch **e,
   return 0;
 }
 
-store_rc metrics_post_queue(chubd_request *req, const validate_epoch *e,
-                            size_t n, store_done_cb done, void *ud) {
+store_rc metrics_post_queue(chubd_request *req, const store_epoch *e, size_t n,
+                            store_done_cb done, void *ud) {
   /* The model and owner check happens inside the write transaction. */
   store *st = req->srv->st;
   return st->ops->metrics_put_async(st, req->r.id, req->owner, e, n,

@@ -21,6 +21,7 @@
 #include "conns.h"
 #include "keycache.h"
 #include "ratelimit.h"
+#include "validate.h"
 #include "route.h"
 #include "sign.h"
 #include "store.h"
@@ -158,13 +159,13 @@ void models_pick(const store_checkpoint *k, size_t n, long *last, long *best);
 /* metrics.c */
 /* Checks an upload: 0 with its epochs in *e, *n (the caller frees them
  * with validate_epochs_free), or -1 with the 400 answer in rep. */
-int metrics_post_check(chubd_request *req, chubd_reply *rep, validate_epoch **e,
+int metrics_post_check(chubd_request *req, chubd_reply *rep, store_epoch **e,
                        size_t *n);
 /* Hands checked epochs to the store. STORE_OK: done(ud, rc) follows from
  * another thread after the commit, and e must live until then; anything
  * else was refused at once (answer with metrics_post_answer). */
-store_rc metrics_post_queue(chubd_request *req, const validate_epoch *e,
-                            size_t n, store_done_cb done, void *ud);
+store_rc metrics_post_queue(chubd_request *req, const store_epoch *e, size_t n,
+                            store_done_cb done, void *ud);
 /* The answer to an upload of n epochs the store answered with rc. */
 void metrics_post_answer(chubd_request *req, chubd_reply *rep, store_rc rc,
                          size_t n);

@@ -16,7 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "validate.h"
+/* One epoch of metrics to store: its number and the JSON object of its
+ * values, as text. */
+typedef struct store_epoch {
+  int64_t epoch;
+  char *json;
+} store_epoch;
 
 typedef enum store_rc {
   STORE_OK = 0,
@@ -131,13 +136,13 @@ typedef struct store_ops {
   /* Stores (replaces) each epoch of owner's model (owner NULL: anyone's),
    * moves new -> training; one transaction, STORE_NOTFOUND for no model. */
   store_rc (*metrics_put)(store *s, const char *id, const char *owner,
-                          const validate_epoch *e, size_t n, int64_t now);
+                          const store_epoch *e, size_t n, int64_t now);
   /* The same, answered later: STORE_OK means done(ud, rc) will be called
    * with the result once it is committed (or failed), from another thread;
    * id, owner and e must stay valid until then. Anything else: refused at
    * once, done is never called. */
   store_rc (*metrics_put_async)(store *s, const char *id, const char *owner,
-                                const validate_epoch *e, size_t n, int64_t now,
+                                const store_epoch *e, size_t n, int64_t now,
                                 store_done_cb done, void *ud);
   /* Epochs after `after` (-1: from the first), in order, at most limit:
    * the history is read a page at a time, never whole. */

@@ -31,6 +31,7 @@
 
 #include <openssl/crypto.h>
 #include <sqlite3.h>
+#include <jansson.h>
 
 #include "schema_sqlite.h"
 #include "util.h"
@@ -240,7 +241,7 @@ struct store_sqlite {
 /* One queued metrics upload (malloc'd; freed after done was called). */
 typedef struct store_sqlite_metrics_req {
   const char *id, *owner;
-  const validate_epoch *e;
+  const store_epoch *e;
   size_t n;
   int64_t now;
   store_rc rc; /* the answer */
@@ -865,8 +866,8 @@ static int store_sqlite_touch(store_sqlite_conn *c, const char *id,
 static store_rc store_sqlite_metrics_put_locked(store_sqlite_conn *c,
                                                 const char *id,
                                                 const char *owner,
-                                                const validate_epoch *e,
-                                                size_t n, int64_t now) {
+                                                const store_epoch *e, size_t n,
+                                                int64_t now) {
   if (store_sqlite_begin(c) < 0)
     return store_sqlite_fail(c, "metrics_put");
   /* The model row is rewritten only when its status or its last-seen time
@@ -1003,9 +1004,9 @@ static void *store_sqlite_group_main(void *arg) {
 
 static store_rc store_sqlite_metrics_put_async(store *base, const char *id,
                                                const char *owner,
-                                               const validate_epoch *e,
-                                               size_t n, int64_t now,
-                                               store_done_cb done, void *ud) {
+                                               const store_epoch *e, size_t n,
+                                               int64_t now, store_done_cb done,
+                                               void *ud) {
   store_sqlite *s = (store_sqlite *)base;
   store_sqlite_metrics_req *j = malloc(sizeof *j);
   if (!j)
@@ -1059,7 +1060,7 @@ static void store_sqlite_wake(void *ud, store_rc rc) {
 
 static store_rc store_sqlite_metrics_put(store *base, const char *id,
                                          const char *owner,
-                                         const validate_epoch *e, size_t n,
+                                         const store_epoch *e, size_t n,
                                          int64_t now) {
   store_sqlite *s = (store_sqlite *)base;
   store_sqlite_waiter w = {s, STORE_ERROR, 0};

@@ -215,14 +215,14 @@ int validate_model_patch(json_t *body, char err[VALIDATE_ERR]) {
 
 /* ------------------------------------------------------------ metrics */
 
-void validate_epochs_free(validate_epoch *e, size_t n) {
+void validate_epochs_free(store_epoch *e, size_t n) {
   for (size_t i = 0; i < n; i++)
     free(e[i].json);
   free(e);
 }
 
-static int validate_one_epoch(const char *key, json_t *value,
-                              validate_epoch *out, char err[VALIDATE_ERR]) {
+static int validate_one_epoch(const char *key, json_t *value, store_epoch *out,
+                              char err[VALIDATE_ERR]) {
   long long epoch;
   /* Canonical only: "07" and "7" would name one row and count twice. */
   if (validate_uint(key, 1000000000LL, &epoch) < 0 ||
@@ -269,7 +269,7 @@ static int validate_one_epoch(const char *key, json_t *value,
   return 0;
 }
 
-int validate_metrics(json_t *body, validate_epoch **out, size_t *n,
+int validate_metrics(json_t *body, store_epoch **out, size_t *n,
                      char err[VALIDATE_ERR]) {
   *out = NULL;
   *n = 0;
@@ -292,7 +292,7 @@ int validate_metrics(json_t *body, validate_epoch **out, size_t *n,
     return validate_fail(err, "field \"metrics\" must be an object of "
                               "epoch -> JSON string");
   size_t count = json_object_size(metrics);
-  validate_epoch *e = calloc(count ? count : 1, sizeof *e);
+  store_epoch *e = calloc(count ? count : 1, sizeof *e);
   if (!e)
     return validate_fail(err, "out of memory");
   size_t i = 0;

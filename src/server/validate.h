@@ -16,6 +16,8 @@
 
 #include <jansson.h>
 
+#include "store.h"
+
 #define VALIDATE_ERR 256
 
 /* Parses len bytes as a JSON object. Malformed JSON names the line and
@@ -35,17 +37,12 @@ int validate_model_patch(json_t *body, char err[VALIDATE_ERR]);
 /* POST (create set: meta.name required) and PATCH /v1/datasets bodies. */
 int validate_dataset_body(json_t *body, int create, char err[VALIDATE_ERR]);
 
-/* One epoch of an accepted metrics upload: the decoded, re-encoded map. */
-typedef struct validate_epoch {
-  long long epoch;
-  char *json; /* the JSON object of numbers as sent; malloc'd */
-} validate_epoch;
-
 /* POST /v1/models/{id} {"type": "metrics", "metrics": {...}}. On success
- * *out holds *n epochs, free with validate_epochs_free(). */
-int validate_metrics(json_t *body, validate_epoch **out, size_t *n,
+ * *out holds *n epochs as the store takes them (each json the object of
+ * numbers as sent, malloc'd); free with validate_epochs_free(). */
+int validate_metrics(json_t *body, store_epoch **out, size_t *n,
                      char err[VALIDATE_ERR]);
-void validate_epochs_free(validate_epoch *e, size_t n);
+void validate_epochs_free(store_epoch *e, size_t n);
 
 /* POST /v1/events. */
 int validate_events(json_t *body, char err[VALIDATE_ERR]);
