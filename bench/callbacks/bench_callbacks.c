@@ -13,7 +13,7 @@
  */
 #include "internal.h"
 #include "session.h"
-#include "testsrv.h"
+#include "fakehub.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -151,7 +151,7 @@ static bench_stats bench_reference(const char *root, bench_trainer *b, size_t n,
   double *us = malloc(n * sizeof *us);
   pthread_t *th = spawn ? calloc(n, sizeof *th) : NULL;
   char url[128];
-  snprintf(url, sizeof url, "%s/v1/models/%s", root, TESTSRV_MODEL_ID);
+  snprintf(url, sizeof url, "%s/v1/models/%s", root, FAKEHUB_MODEL_ID);
   for (size_t i = 0; i < n; i++) {
     b->t.epoch = (int)i;
     double t0 = bench_now_us();
@@ -232,8 +232,8 @@ static void bench_rates(const char *metrics, const char *ckpt) {
 /* One chub run against a hub that goes slow (`down` false) or away. */
 static void bench_chub(const char *dir, bool down, bench_stats *fit,
                        bench_stats *save) {
-  testsrv *srv = testsrv_start();
-  setenv("CHUB_API_ROOT", testsrv_url(srv), 1);
+  fakehub *srv = fakehub_start();
+  setenv("CHUB_API_ROOT", fakehub_url(srv), 1);
   chub_callbacks *cb = chub_callbacks_new();
   chub_add_integration_callbacks(cb);
   bench_trainer b;
@@ -245,19 +245,19 @@ static void bench_chub(const char *dir, bool down, bench_stats *fit,
   }
   chub_callbacks_run(cb, CHUB_ON_PRETRAIN_ROUTINE_END, &b.t);
   if (down) {
-    testsrv_stop(srv);
+    fakehub_stop(srv);
     srv = NULL;
   } else {
     for (int i = 0; i < 200; i++)
-      testsrv_script(srv, "POST",
-                     (testsrv_reply){.delay_ms = 600000, .retry_after = -1});
+      fakehub_script(srv, "POST",
+                     (fakehub_reply){.delay_ms = 600000, .retry_after = -1});
   }
   *fit = bench_event(cb, &b, CHUB_ON_FIT_EPOCH_END, 0, BENCH_CALLS);
   *save = bench_event(cb, &b, CHUB_ON_MODEL_SAVE, 0, BENCH_CALLS);
   chub_session_close(b.t.hub_session);
   b.t.hub_session = NULL;
   chub_callbacks_free(cb);
-  testsrv_stop(srv);
+  fakehub_stop(srv);
 }
 
 int main(void) {

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "th_tmpdir.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,17 +179,14 @@ static void test_all_names_round_trip(void **state) {
 static char config_dir[256];
 
 static void use_fresh_settings(void) {
-  snprintf(config_dir, sizeof config_dir, "/tmp/chub-test-cb-XXXXXX");
-  assert_non_null(mkdtemp(config_dir));
+  assert_int_equal(
+      th_tmpdir_make(config_dir, sizeof config_dir, "chub-test-cb"), 0);
   setenv("CHUB_CONFIG_DIR", config_dir, 1);
   unsetenv("CHUB_HUB");
 }
 
 static void remove_settings(void) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/settings.json", config_dir);
-  unlink(path);
-  rmdir(config_dir);
+  th_tmpdir_remove(config_dir);
 }
 
 static size_t total_callbacks(const chub_callbacks *cb) {

@@ -11,10 +11,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "tb_listener.h"
+#include "fakehub.h"
+#include "th_tmpdir.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,7 +36,7 @@ static char tmp_root[256];
 static char settings_file[400];
 static char out_path[400], err_path[400];
 static char *out, *err; /* the last run's stdout and stderr */
-static tb_listener *hub;
+static fakehub *hub;
 
 static char *slurp(const char *path) {
   FILE *fp = fopen(path, "rb");
@@ -111,8 +111,7 @@ static const char *setting_str(json_t *doc, const char *key) {
 
 static int setup(void **state) {
   (void)state;
-  snprintf(tmp_root, sizeof tmp_root, "/tmp/chub-test-cli-XXXXXX");
-  if (!mkdtemp(tmp_root))
+  if (th_tmpdir_make(tmp_root, sizeof tmp_root, "chub-test-cli") != 0)
     return -1;
   char cfg[300];
   snprintf(cfg, sizeof cfg, "%s/cfg", tmp_root);
@@ -124,29 +123,23 @@ static int setup(void **state) {
   snprintf(runs, sizeof runs, "%s/runs", tmp_root);
   setenv("CHUB_RUNS_DIR", runs, 1);
   unsetenv("CHUB_API_KEY");
-  hub = tb_listener_start(
+  hub = fakehub_start_fixed(
       200, "{\"success\": true, \"message\": \"ok\", \"data\": {\"uid\": "
            "\"owner\"}}");
   if (!hub)
     return -1;
-  setenv("CHUB_API_ROOT", tb_listener_url(hub), 1);
+  setenv("CHUB_API_ROOT", fakehub_url(hub), 1);
   return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
 }
 
 static int teardown(void **state) {
   (void)state;
-  tb_listener_stop(hub);
+  fakehub_stop(hub);
   hub = NULL;
   free(out);
   free(err);
   out = err = NULL;
-  nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  th_tmpdir_remove(tmp_root);
   return 0;
 }
 
@@ -160,12 +153,12 @@ static void test_login_saves_accepted_key(void **state) {
   assert_int_equal(run_chub((const char *[]){"login", good_key, NULL}), 0);
   ASSERT_CONTAINS(out, "Logged in");
   ASSERT_CONTAINS(out, "owner");
-  assert_int_equal(tb_listener_count(hub), 1);
-  const tb_request *r = tb_listener_request(hub, 0);
+  assert_int_equal(fakehub_count(hub, NULL), 1);
+  const fakehub_request *r = fakehub_find(hub, NULL, 0);
   assert_string_equal(r->method, "POST");
   assert_string_equal(r->path, "/v1/auth");
   char key[128];
-  assert_true(tb_request_header(r, "x-api-key", key, sizeof key));
+  assert_true(fakehub_header(r, "x-api-key", key, sizeof key));
   assert_string_equal(key, good_key);
 
   json_t *doc = settings_json();
@@ -179,7 +172,7 @@ static void test_login_saves_accepted_key(void **state) {
 static void test_login_rejected_keeps_old_key(void **state) {
   (void)state;
   assert_int_equal(run_chub((const char *[]){"login", good_key, NULL}), 0);
-  tb_listener_answer(hub, 401,
+  fakehub_answer_all(hub, 401,
                      "{\"success\": false, \"message\": \"Invalid API key: "
                      "it was revoked\"}");
   assert_int_equal(run_chub((const char *[]){"login", "WrongKey123", NULL}), 1);
@@ -192,10 +185,10 @@ static void test_login_rejected_keeps_old_key(void **state) {
 
 static void test_login_without_answer(void **state) {
   (void)state;
-  tb_listener *gone = tb_listener_start(200, "{}");
+  fakehub *gone = fakehub_start_fixed(200, "{}");
   assert_non_null(gone);
-  setenv("CHUB_API_ROOT", tb_listener_url(gone), 1);
-  tb_listener_stop(gone); /* nobody listens on that port now */
+  setenv("CHUB_API_ROOT", fakehub_url(gone), 1);
+  fakehub_stop(gone); /* nobody listens on that port now */
   assert_int_equal(run_chub((const char *[]){"login", good_key, NULL}), 1);
   ASSERT_CONTAINS(err, "cannot reach the hub");
   json_t *doc = settings_json();
@@ -208,7 +201,7 @@ static void test_login_usage(void **state) {
   assert_int_equal(run_chub((const char *[]){"login", NULL}), 2);
   ASSERT_CONTAINS(err, "usage:");
   assert_int_equal(run_chub((const char *[]){"login", "a b", NULL}), 2);
-  assert_int_equal(tb_listener_count(hub), 0);
+  assert_int_equal(fakehub_count(hub, NULL), 0);
 }
 
 static void test_logout(void **state) {
@@ -321,7 +314,7 @@ static void test_unknown_command_and_help(void **state) {
   /* A command's --help is never taken for its argument. */
   assert_int_equal(run_chub((const char *[]){"login", "--help", NULL}), 0);
   ASSERT_CONTAINS(out, "usage: chub login KEY");
-  assert_int_equal(tb_listener_count(hub), 0);
+  assert_int_equal(fakehub_count(hub, NULL), 0);
   assert_int_equal(run_chub((const char *[]){"--version", NULL}), 0);
   assert_string_equal(out, "chub 0.1.0\n");
   assert_int_equal(run_chub((const char *[]){"sync", "--bogus", NULL}), 2);
@@ -333,7 +326,7 @@ static void test_models_lists_hub_answer(void **state) {
   assert_int_equal(run_chub((const char *[]){"models", NULL}), 1);
   ASSERT_CONTAINS(err, "chub login");
   assert_int_equal(run_chub((const char *[]){"login", good_key, NULL}), 0);
-  tb_listener_answer(
+  fakehub_answer_all(
       hub, 200,
       "{\"success\": true, \"message\": \"ok\", \"data\": {\"results\": ["
       "{\"id\": \"AAAAAAAAAAAAAAAAAAAA\", \"meta\": {\"name\": \"mnist.cfg\"},"
@@ -345,10 +338,10 @@ static void test_models_lists_hub_answer(void **state) {
   ASSERT_CONTAINS(out, "mnist.cfg");
   ASSERT_CONTAINS(out, "training");
   ASSERT_CONTAINS(out, "4/10");
-  const tb_request *r = tb_listener_request(hub, 1);
+  const fakehub_request *r = fakehub_find(hub, NULL, 1);
   assert_string_equal(r->method, "GET");
   ASSERT_CONTAINS(r->path, "/v1/models?limit=");
-  tb_listener_answer(hub, 401,
+  fakehub_answer_all(hub, 401,
                      "{\"success\": false, \"message\": \"bad key\"}");
   assert_int_equal(run_chub((const char *[]){"models", NULL}), 1);
   ASSERT_CONTAINS(err, "bad key");

@@ -12,7 +12,9 @@
 #include <cmocka.h>
 
 #include "internal.h"
-#include "tb_listener.h"
+#include "fakehub.h"
+#include "th_log.h"
+#include "th_tmpdir.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -24,41 +26,31 @@
 #include <unistd.h>
 
 static char cfg_dir[256];
-static char warnings[4096];
-static tb_listener *hub;
-
-static void capture_log(chub_log_level level, const char *line, void *user) {
-  (void)user;
-  if (level < CHUB_LOG_WARN)
-    return;
-  size_t n = strlen(warnings);
-  snprintf(warnings + n, sizeof warnings - n, "%s\n", line);
-}
+static fakehub *hub;
 
 static int setup(void **state) {
   (void)state;
-  hub = tb_listener_start(200, "{\"success\": true, \"message\": \"ok\"}");
+  hub = fakehub_start_fixed(200, "{\"success\": true, \"message\": \"ok\"}");
   if (!hub)
     return -1;
-  setenv("CHUB_API_ROOT", tb_listener_url(hub), 1);
+  setenv("CHUB_API_ROOT", fakehub_url(hub), 1);
   unsetenv("RANK");
   unsetenv("CHUB_SYNC");
-  warnings[0] = '\0';
-  chub_set_log(capture_log, NULL, CHUB_LOG_DEBUG);
+  th_log_install(CHUB_LOG_WARN); /* the warnings logged during a test */
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
   chub_events_flush(3);
-  tb_listener_stop(hub);
+  fakehub_stop(hub);
   hub = NULL;
-  chub_set_log(NULL, NULL, CHUB_LOG_INFO);
+  th_log_uninstall();
   return 0;
 }
 
 static json_t *request_json(size_t i) {
-  const tb_request *r = tb_listener_request(hub, i);
+  const fakehub_request *r = fakehub_find(hub, NULL, i);
   assert_non_null(r);
   json_error_t e;
   json_t *doc = json_loads(r->body, 0, &e);
@@ -107,7 +99,7 @@ static void test_never_sent_under_tests(void **state) {
   chub_event_record("predict", &train_args, NULL);
   assert_int_equal(chub_events_pending(), 0);
   assert_true(chub_events_flush(1));
-  assert_false(tb_listener_wait(hub, 1, 1.0));
+  assert_false(fakehub_wait(hub, NULL, 1, 1.0));
 }
 
 static void test_not_sent_without_sync_or_on_rank_1(void **state) {
@@ -123,7 +115,7 @@ static void test_not_sent_without_sync_or_on_rank_1(void **state) {
   chub_event_record("train", &train_args, NULL);
   assert_int_equal(chub_events_pending(), 0);
   unsetenv("RANK");
-  assert_false(tb_listener_wait(hub, 1, 1.0));
+  assert_false(fakehub_wait(hub, NULL, 1, 1.0));
 }
 
 /* ------------------------------------------------------------ sending */
@@ -137,15 +129,15 @@ static void test_sends_train_event_json(void **state) {
       .args = train_args, .epoch = 3, .best_fitness = 0.75, .train_hours = 0.5};
   chub_event_record("train", &t.args, &t);
   /* Sent by the background thread with no flush asked for. */
-  assert_true(tb_listener_wait(hub, 1, 10));
-  const tb_request *r = tb_listener_request(hub, 0);
+  assert_true(fakehub_wait(hub, NULL, 1, 10));
+  const fakehub_request *r = fakehub_find(hub, NULL, 0);
   assert_string_equal(r->method, "POST");
   assert_string_equal(r->path, "/v1/events");
   char ctype[128];
-  assert_true(tb_request_header(r, "Content-Type", ctype, sizeof ctype));
+  assert_true(fakehub_header(r, "Content-Type", ctype, sizeof ctype));
   assert_string_equal(ctype, "application/json");
   char key[128];
-  assert_false(tb_request_header(r, "x-api-key", key, sizeof key));
+  assert_false(fakehub_header(r, "x-api-key", key, sizeof key));
 
   json_t *doc = request_json(0);
   assert_string_equal(json_string_value(json_object_get(doc, "client_id")),
@@ -184,7 +176,7 @@ static void test_export_and_predict_params(void **state) {
   chub_event_record("predict", &pr, NULL);
   assert_int_equal(chub_events_pending(), 2);
   assert_true(chub_events_flush(10));
-  assert_true(tb_listener_wait(hub, 1, 10));
+  assert_true(fakehub_wait(hub, NULL, 1, 10));
   json_t *doc = request_json(0);
   json_t *events = json_object_get(doc, "events");
   assert_int_equal(json_array_size(events), 2);
@@ -211,11 +203,11 @@ static void test_queue_capped_at_25(void **state) {
     chub_event_record("predict", &train_args, NULL);
   assert_int_equal(chub_events_pending(), 25);
   assert_true(chub_events_flush(10));
-  assert_true(tb_listener_wait(hub, 1, 10));
+  assert_true(fakehub_wait(hub, NULL, 1, 10));
   json_t *doc = request_json(0);
   assert_int_equal(json_array_size(json_object_get(doc, "events")), 25);
   json_decref(doc);
-  assert_false(tb_listener_wait(hub, 2, 0.5)); /* the 5 extra were dropped */
+  assert_false(fakehub_wait(hub, NULL, 2, 0.5)); /* the 5 extra were dropped */
 }
 
 static void test_params_capped_nulls_dropped(void **state) {
@@ -232,7 +224,7 @@ static void test_params_capped_nulls_dropped(void **state) {
   }
   chub_events_push("val", params);
   assert_true(chub_events_flush(10));
-  assert_true(tb_listener_wait(hub, 1, 10));
+  assert_true(fakehub_wait(hub, NULL, 1, 10));
   json_t *doc = request_json(0);
   json_t *p = json_object_get(json_array_get(json_object_get(doc, "events"), 0),
                               "params");
@@ -250,15 +242,15 @@ static void test_one_send_per_interval(void **state) {
   chub_events_test_reset(3600);
   chub_event_record("train", &train_args, NULL);
   assert_true(chub_events_flush(10));
-  assert_true(tb_listener_wait(hub, 1, 10));
+  assert_true(fakehub_wait(hub, NULL, 1, 10));
   /* Within the interval, new events wait in the queue. */
   chub_event_record("val", &train_args, NULL);
   chub_event_record("predict", &train_args, NULL);
-  assert_false(tb_listener_wait(hub, 2, 1.5));
+  assert_false(fakehub_wait(hub, NULL, 2, 1.5));
   assert_int_equal(chub_events_pending(), 2);
   /* ...and leave together in one request. */
   assert_true(chub_events_flush(10));
-  assert_true(tb_listener_wait(hub, 2, 10));
+  assert_true(fakehub_wait(hub, NULL, 2, 10));
   json_t *doc = request_json(1);
   json_t *events = json_object_get(doc, "events");
   assert_int_equal(json_array_size(events), 2);
@@ -270,22 +262,24 @@ static void test_one_send_per_interval(void **state) {
 
 static void test_failed_send_is_silent(void **state) {
   (void)state;
-  tb_listener_answer(hub, 500, "{\"success\": false, \"message\": \"down\"}");
+  fakehub_answer_all(hub, 500, "{\"success\": false, \"message\": \"down\"}");
   chub_events_test_reset(0);
   chub_event_record("train", &train_args, NULL);
-  assert_true(tb_listener_wait(hub, 1, 10));
+  assert_true(fakehub_wait(hub, NULL, 1, 10));
   assert_true(chub_events_flush(10));
 
   /* No listener at all: the port is closed. */
-  tb_listener *gone = tb_listener_start(200, "{}");
+  fakehub *gone = fakehub_start_fixed(200, "{}");
   assert_non_null(gone);
-  setenv("CHUB_API_ROOT", tb_listener_url(gone), 1);
-  tb_listener_stop(gone);
+  setenv("CHUB_API_ROOT", fakehub_url(gone), 1);
+  fakehub_stop(gone);
   chub_events_test_reset(0);
   chub_event_record("train", &train_args, NULL);
   assert_true(chub_events_flush(10));
   assert_int_equal(chub_events_pending(), 0);
+  char *warnings = th_log_text();
   assert_string_equal(warnings, "");
+  free(warnings);
 }
 
 #if defined(__SANITIZE_THREAD__)
@@ -326,11 +320,11 @@ static void test_sent_at_exit(void **state) {
   assert_true(pid >= 0);
   if (pid == 0) {
     execl("/proc/self/exe", "test_base_events", "--record-and-exit",
-          tb_listener_url(hub), (char *)NULL);
+          fakehub_url(hub), (char *)NULL);
     _exit(127);
   }
   assert_int_equal(wait_child(pid), 0);
-  assert_true(tb_listener_wait(hub, 1, 5));
+  assert_true(fakehub_wait(hub, NULL, 1, 5));
   json_t *doc = request_json(0);
   json_t *ev = json_array_get(json_object_get(doc, "events"), 0);
   assert_string_equal(json_string_value(json_object_get(ev, "name")), "export");
@@ -355,7 +349,7 @@ static void test_fork_child_starts_afresh(void **state) {
     _exit(pending == 0 && chub_events_flush(5) ? 0 : 1);
   }
   assert_int_equal(wait_child(pid), 0);
-  assert_true(tb_listener_wait(hub, 1, 5));
+  assert_true(fakehub_wait(hub, NULL, 1, 5));
   json_t *doc = request_json(0);
   json_t *events = json_object_get(doc, "events");
   assert_int_equal(json_array_size(events), 1);
@@ -365,7 +359,7 @@ static void test_fork_child_starts_afresh(void **state) {
   json_decref(doc);
   assert_int_equal(chub_events_pending(), 1); /* the parent's, still here */
   assert_true(chub_events_flush(10));
-  assert_true(tb_listener_wait(hub, 2, 10));
+  assert_true(fakehub_wait(hub, NULL, 2, 10));
 }
 
 int main(int argc, char **argv) {
@@ -377,10 +371,8 @@ int main(int argc, char **argv) {
     chub_event_record("export", &ex, NULL);
     return chub_events_pending() == 1 ? 0 : 3;
   }
-  char tmpl[] = "/tmp/chub-test-events-XXXXXX";
-  if (!mkdtemp(tmpl))
+  if (th_tmpdir_make(cfg_dir, sizeof cfg_dir, "chub-test-events") != 0)
     return 1;
-  snprintf(cfg_dir, sizeof cfg_dir, "%s", tmpl);
   setenv("CHUB_CONFIG_DIR", cfg_dir, 1);
   setenv("CHUB_TESTING", "1", 1);
   const struct CMUnitTest tests[] = {
@@ -405,9 +397,6 @@ int main(int argc, char **argv) {
                                       teardown),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
-  char path[512];
-  snprintf(path, sizeof path, "%s/settings.json", cfg_dir);
-  unlink(path);
-  rmdir(cfg_dir);
+  th_tmpdir_remove(cfg_dir);
   return failed;
 }

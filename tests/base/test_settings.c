@@ -13,8 +13,9 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "th_log.h"
+#include "th_tmpdir.h"
 
-#include <ftw.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -28,14 +29,13 @@
 static char tmp_root[256];
 static char cfg_dir[300];
 static char settings_file[400];
-static char captured[8192]; /* warnings logged during a test */
 
-static void capture_log(chub_log_level level, const char *line, void *user) {
-  (void)user;
-  if (level < CHUB_LOG_WARN)
-    return;
-  size_t n = strlen(captured);
-  snprintf(captured + n, sizeof captured - n, "%s\n", line);
+/* Asserts that nothing was logged at WARN or above (th_log) during the
+ * test. */
+static void assert_no_warning(void) {
+  char *captured = th_log_text();
+  assert_string_equal(captured, "");
+  free(captured);
 }
 
 static const char *const env_vars[] = {
@@ -47,28 +47,20 @@ static int setup(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof env_vars / sizeof env_vars[0]; i++)
     unsetenv(env_vars[i]);
-  snprintf(tmp_root, sizeof tmp_root, "/tmp/chub-test-settings-XXXXXX");
-  if (!mkdtemp(tmp_root))
+  if (th_tmpdir_make(tmp_root, sizeof tmp_root, "chub-test-settings") != 0)
     return -1;
   /* Two levels that do not exist yet: load must create them. */
   snprintf(cfg_dir, sizeof cfg_dir, "%s/cfg/chub", tmp_root);
   snprintf(settings_file, sizeof settings_file, "%s/settings.json", cfg_dir);
   setenv("CHUB_CONFIG_DIR", cfg_dir, 1);
-  captured[0] = '\0';
-  chub_set_log(capture_log, NULL, CHUB_LOG_DEBUG);
+  th_log_install(CHUB_LOG_WARN); /* the warnings logged during a test */
   return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
 }
 
 static int teardown(void **state) {
   (void)state;
-  chub_set_log(NULL, NULL, CHUB_LOG_INFO);
-  nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  th_log_uninstall();
+  th_tmpdir_remove(tmp_root);
   return 0;
 }
 
@@ -124,7 +116,7 @@ static void test_defaults_created_0600(void **state) {
   assert_string_equal(s.runs_dir, "/srv/data/chub/runs");
   assert_int_equal(strlen(s.uuid), 64);
   assert_int_equal(strspn(s.uuid, "0123456789abcdef"), 64);
-  assert_string_equal(captured, ""); /* first use is not a problem */
+  assert_no_warning(); /* first use is not a problem */
 
   /* The id is the SHA-256 of the machine id, never the raw id. */
   char *mid = slurp("/etc/machine-id");
@@ -195,9 +187,9 @@ static void test_corrupt_file_reset_and_kept(void **state) {
   chub_settings s;
   assert_int_equal(chub_settings_load(&s), CHUB_OK);
   assert_true(s.sync); /* defaults */
-  assert_non_null(strstr(captured, settings_file));
-  assert_non_null(strstr(captured, "not valid JSON at line 3"));
-  assert_non_null(strstr(captured, ".bad"));
+  assert_true(th_log_contains(settings_file));
+  assert_true(th_log_contains("not valid JSON at line 3"));
+  assert_true(th_log_contains(".bad"));
 
   char bad[512];
   snprintf(bad, sizeof bad, "%s.bad", settings_file);
@@ -214,9 +206,9 @@ static void test_corrupt_file_reset_and_kept(void **state) {
   assert_int_equal(st.st_mode & 0777, 0600);
 
   /* Loading again is quiet: the file is fixed. */
-  captured[0] = '\0';
+  th_log_reset();
   assert_int_equal(chub_settings_load(&s), CHUB_OK);
-  assert_string_equal(captured, "");
+  assert_no_warning();
 }
 
 static void test_not_an_object_reset(void **state) {
@@ -224,8 +216,8 @@ static void test_not_an_object_reset(void **state) {
   spit(settings_file, "[1, 2, 3]\n");
   chub_settings s;
   assert_int_equal(chub_settings_load(&s), CHUB_OK);
-  assert_non_null(strstr(captured, settings_file));
-  assert_non_null(strstr(captured, "not a JSON object"));
+  assert_true(th_log_contains(settings_file));
+  assert_true(th_log_contains("not a JSON object"));
   assert_true(s.hub);
 }
 
@@ -237,9 +229,9 @@ static void test_wrong_type_reset(void **state) {
   spit(settings_file, typed);
   chub_settings s;
   assert_int_equal(chub_settings_load(&s), CHUB_OK);
-  assert_non_null(strstr(captured, settings_file));
-  assert_non_null(strstr(captured, "sync must be true or false"));
-  assert_non_null(strstr(captured, "rate_limit_metrics"));
+  assert_true(th_log_contains(settings_file));
+  assert_true(th_log_contains("sync must be true or false"));
+  assert_true(th_log_contains("rate_limit_metrics"));
   assert_true(s.sync);
   assert_true(s.rate_metrics == 3);
   /* The good values stay: a typo does not log the user out. */
@@ -291,8 +283,8 @@ static void test_env_overrides(void **state) {
   assert_int_equal(chub_settings_load(&s), CHUB_OK);
   assert_string_equal(s.mode, "online");
   assert_true(s.hub);
-  assert_non_null(strstr(captured, "CHUB_MODE"));
-  assert_non_null(strstr(captured, "CHUB_HUB"));
+  assert_true(th_log_contains("CHUB_MODE"));
+  assert_true(th_log_contains("CHUB_HUB"));
   for (size_t i = 3; i < sizeof env_vars / sizeof env_vars[0]; i++)
     unsetenv(env_vars[i]);
   assert_int_equal(chub_settings_load(&s), CHUB_OK);
@@ -359,7 +351,7 @@ static void test_set_validates(void **state) {
   struct stat st;
   assert_int_equal(stat(settings_file, &st), 0);
   assert_int_equal(st.st_mode & 0777, 0600);
-  assert_string_equal(captured, "");
+  assert_no_warning();
 
   /* "~/" means the home directory, as a shell would have it. */
   char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;

@@ -20,6 +20,7 @@
 #include "fault_data.h"
 #include "spool.h"
 #include "th.h"
+#include "th_tmpdir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -262,10 +263,7 @@ static int fs_start_proxy(fs_env *e) {
 }
 
 static int fs_setup(fs_env *e) {
-  const char *base = getenv("TMPDIR");
-  snprintf(e->work, sizeof e->work, "%s/chub-faults-XXXXXX",
-           base && *base ? base : "/tmp");
-  if (!mkdtemp(e->work))
+  if (th_tmpdir_make(e->work, sizeof e->work, "chub-faults") != 0)
     return -1;
   snprintf(e->control, sizeof e->control, "%s/proxy.control", e->work);
   snprintf(e->stats, sizeof e->stats, "%s/proxy.stats", e->work);
@@ -302,7 +300,7 @@ static void fs_teardown(fs_env *e, bool ok) {
   chubd_proc_free(e->hub);
   e->hub = NULL;
   if (ok || !getenv("CHUB_KEEP_TMP"))
-    chubd_proc_rmtree(e->work);
+    th_rmtree(e->work);
   else
     fprintf(stderr, "%s: kept %s\n", e->name, e->work);
 }

@@ -22,6 +22,7 @@
  */
 #include "chub.h"
 #include "fault_data.h"
+#include "th_log.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -52,7 +53,8 @@ typedef struct fault_trainer_opts {
 #define FAULT_TRAINER_SANITIZED 0
 #endif
 
-/* What the final sync answered, captured from the log. */
+/* What the final sync answered, seen in the log (th_log's hook; every
+ * line is also echoed to stderr for the scenario's children.log). */
 static int fault_trainer_final_ok;
 
 static void fault_trainer_log(chub_log_level level, const char *line,
@@ -60,7 +62,6 @@ static void fault_trainer_log(chub_log_level level, const char *line,
   (void)user;
   if (level == CHUB_LOG_INFO && strcmp(line, "Done") == 0)
     fault_trainer_final_ok = 1;
-  fprintf(stderr, "chub: %s\n", line);
 }
 
 static void fault_trainer_sleep_ms(long ms) {
@@ -183,7 +184,9 @@ int main(int argc, char **argv) {
   fault_trainer_opts o;
   if (fault_trainer_parse(argc, argv, &o) != 0)
     return fault_trainer_usage();
-  chub_set_log(fault_trainer_log, NULL, CHUB_LOG_INFO);
+  th_log_set_echo(true);
+  th_log_set_hook(fault_trainer_log, NULL);
+  th_log_install(CHUB_LOG_INFO);
   char last[1024], best[1024];
   snprintf(last, sizeof last, "%s/last.pt", o.dir);
   snprintf(best, sizeof best, "%s/best.pt", o.dir);

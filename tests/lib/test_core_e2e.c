@@ -168,7 +168,7 @@ static void test_online_run(void **state) {
   char id[32], run[64];
   train(e, id, run);
   assert_int_equal(strlen(id), 20);
-  assert_true(core_test_wait_logged("Done", 5000));
+  assert_true(th_log_wait_contains("Done", 5000));
   check_hub(e, id);
 }
 
@@ -180,7 +180,7 @@ static void test_offline_run_then_sync(void **state) {
   assert_string_equal(id, "");
   char hint[128];
   snprintf(hint, sizeof hint, "upload it with: chub sync %s", run);
-  assert_true(core_test_wait_logged(hint, 5000));
+  assert_true(th_log_wait_contains(hint, 5000));
   unsetenv("CHUB_MODE");
   assert_int_equal(chub_sync_run(run), CHUB_OK);
   /* The model id the sync created is in the run listing. */

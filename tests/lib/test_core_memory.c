@@ -11,7 +11,7 @@
 #include "core_test.h"
 #include "internal.h"
 #include "session.h"
-#include "testsrv.h"
+#include "fakehub.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -21,7 +21,7 @@
 #include <sys/resource.h>
 #include <cmocka.h>
 
-#define ROUTE_UPLOAD "POST /v1/models/" TESTSRV_MODEL_ID "/upload"
+#define ROUTE_UPLOAD "POST /v1/models/" FAKEHUB_MODEL_ID "/upload"
 
 static long peak_rss_kib(void) {
   struct rusage ru;
@@ -51,10 +51,10 @@ static void test_large_checkpoint_flat_memory(void **state) {
   long long mb = mb_env ? atoll(mb_env) : 1024;
   assert_true(mb > 0);
   long long size = mb << 20;
-  testsrv *srv = testsrv_start();
+  fakehub *srv = fakehub_start();
   assert_non_null(srv);
   core_test_env env;
-  core_test_env_init(&env, testsrv_url(srv),
+  core_test_env_init(&env, fakehub_url(srv),
                      "memorytestkey0123456789memorytestkey01234");
   char path[256];
   snprintf(path, sizeof path, "%s/big.pt", env.root);
@@ -68,7 +68,7 @@ static void test_large_checkpoint_flat_memory(void **state) {
   long before = peak_rss_kib();
   assert_int_equal(chub_session_queue_checkpoint(s, 0, path, true), CHUB_OK);
   /* Bounded: the upload must finish within the test's own limit. */
-  assert_true(testsrv_wait(srv, ROUTE_UPLOAD, 1, 100));
+  assert_true(fakehub_wait(srv, ROUTE_UPLOAD, 1, 100));
   size_t m = 0, c = 1;
   bool fin = false;
   for (int i = 0; i < 1000 && c; i++) {
@@ -81,15 +81,14 @@ static void test_large_checkpoint_flat_memory(void **state) {
          "after (growth %ld KiB)\n",
          mb, before, after, after - before);
   assert_true(after - before < 64 * 1024);
-  testsrv_request r;
-  assert_true(testsrv_get(srv, ROUTE_UPLOAD, 0, &r));
-  assert_true((long long)r.body_len > size);
+  const fakehub_request *r = fakehub_find(srv, ROUTE_UPLOAD, 0);
+  assert_non_null(r);
+  assert_true((long long)r->body_len > size);
   char want[65];
   zeros_sha256(size, want);
-  assert_string_equal(r.sha256_header, want);
-  testsrv_request_clear(&r);
+  assert_string_equal(r->sha256_header, want);
   chub_session_close(s);
-  testsrv_stop(srv);
+  fakehub_stop(srv);
   core_test_env_free(&env);
 }
 

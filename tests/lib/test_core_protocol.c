@@ -1,6 +1,6 @@
 /*
  * test_core_protocol.c - libchub's HUB callbacks, session and sender against
- * a scripted hub that fails on purpose (testsrv).
+ * a scripted hub that fails on purpose (fakehub).
  *
  * What a user would notice is asserted from the hub's side: which requests
  * arrived, how many attempts a failure cost, which epochs each upload
@@ -10,7 +10,7 @@
 #include "core_test.h"
 #include "internal.h"
 #include "session.h"
-#include "testsrv.h"
+#include "fakehub.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -24,15 +24,15 @@
 
 #define KEY "testkey0123456789testkey0123456789abcdefgh"
 #define ROUTE_CREATE "POST /v1/models"
-#define ROUTE_METRICS "POST /v1/models/" TESTSRV_MODEL_ID
-#define ROUTE_UPLOAD "POST /v1/models/" TESTSRV_MODEL_ID "/upload"
-#define ROUTE_GET "GET /v1/models/" TESTSRV_MODEL_ID
-#define ROUTE_HEARTBEAT "POST /v1/agent/heartbeat/models/" TESTSRV_MODEL_ID
+#define ROUTE_METRICS "POST /v1/models/" FAKEHUB_MODEL_ID
+#define ROUTE_UPLOAD "POST /v1/models/" FAKEHUB_MODEL_ID "/upload"
+#define ROUTE_GET "GET /v1/models/" FAKEHUB_MODEL_ID
+#define ROUTE_HEARTBEAT "POST /v1/agent/heartbeat/models/" FAKEHUB_MODEL_ID
 #define ROUTE_EVENTS "POST /v1/events"
-#define MODEL_URL_PATH "/models/" TESTSRV_MODEL_ID
+#define MODEL_URL_PATH "/models/" FAKEHUB_MODEL_ID
 
 typedef struct fixture {
-  testsrv *srv;
+  fakehub *srv;
   core_test_env env;
   chub_callbacks *cb;
   chub_trainer t;
@@ -44,10 +44,10 @@ typedef struct fixture {
 
 static int fixture_setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  f->srv = testsrv_start();
+  f->srv = fakehub_start();
   if (!f->srv)
     return -1;
-  core_test_env_init(&f->env, testsrv_url(f->srv), KEY);
+  core_test_env_init(&f->env, fakehub_url(f->srv), KEY);
   f->cb = chub_callbacks_new();
   snprintf(f->last, sizeof f->last, "%s/last.pt", f->env.root);
   snprintf(f->best, sizeof f->best, "%s/best.pt", f->env.root);
@@ -81,7 +81,7 @@ static int fixture_teardown(void **state) {
   if (f->t.hub_session)
     chub_session_close(f->t.hub_session);
   chub_callbacks_free(f->cb);
-  testsrv_stop(f->srv);
+  fakehub_stop(f->srv);
   core_test_env_free(&f->env);
   free(f);
   return 0;
@@ -106,12 +106,11 @@ static void sha256_file(const char *path, char out[65]) {
 }
 
 /* The epochs (as keys) of the i-th metrics upload, decoded; NULL if none. */
-static json_t *metrics_upload(testsrv *srv, size_t i) {
-  testsrv_request r;
-  if (!testsrv_get(srv, ROUTE_METRICS, i, &r))
+static json_t *metrics_upload(fakehub *srv, size_t i) {
+  const fakehub_request *r = fakehub_find(srv, ROUTE_METRICS, i);
+  if (!r)
     return NULL;
-  json_t *body = json_loads(r.body, 0, NULL);
-  testsrv_request_clear(&r);
+  json_t *body = json_loads(r->body, 0, NULL);
   assert_non_null(body);
   assert_string_equal(json_string_value(json_object_get(body, "type")),
                       "metrics");
@@ -122,9 +121,9 @@ static json_t *metrics_upload(testsrv *srv, size_t i) {
 }
 
 /* Every epoch the hub received over all metrics uploads, as a bitmask. */
-static unsigned long epochs_received(testsrv *srv) {
+static unsigned long epochs_received(fakehub *srv) {
   unsigned long mask = 0;
-  size_t n = testsrv_count(srv, ROUTE_METRICS);
+  size_t n = fakehub_count(srv, ROUTE_METRICS);
   for (size_t i = 0; i < n; i++) {
     json_t *m = metrics_upload(srv, i);
     const char *k;
@@ -192,14 +191,13 @@ static void test_training_run(void **state) {
   chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_START, &f->t);
   assert_non_null(f->t.hub_session);
   assert_string_equal(chub_session_model_id(f->t.hub_session),
-                      TESTSRV_MODEL_ID);
-  assert_true(core_test_wait_logged("View model at ", 5000));
-  assert_true(core_test_wait_logged(MODEL_URL_PATH, 5000));
-  testsrv_request r;
-  assert_true(testsrv_get(f->srv, ROUTE_CREATE, 0, &r));
-  assert_string_equal(r.api_key, KEY);
-  json_t *create = json_loads(r.body, 0, NULL);
-  testsrv_request_clear(&r);
+                      FAKEHUB_MODEL_ID);
+  assert_true(th_log_wait_contains("View model at ", 5000));
+  assert_true(th_log_wait_contains(MODEL_URL_PATH, 5000));
+  const fakehub_request *r = fakehub_find(f->srv, ROUTE_CREATE, 0);
+  assert_non_null(r);
+  assert_string_equal(r->api_key, KEY);
+  json_t *create = json_loads(r->body, 0, NULL);
   assert_string_equal(json_string_value(json_object_get(
                           json_object_get(create, "meta"), "name")),
                       "yolo11n.pt");
@@ -208,16 +206,16 @@ static void test_training_run(void **state) {
   chub_callbacks_run(f->cb, CHUB_ON_TRAIN_START, &f->t);
   for (int e = 0; e < 5; e++) {
     run_epoch(f, e);
-    assert_true(testsrv_wait(f->srv, ROUTE_METRICS, (size_t)e + 1, 10));
+    assert_true(fakehub_wait(f->srv, ROUTE_METRICS, (size_t)e + 1, 10));
     save_model(f, e, e % 2 == 0);
-    assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, (size_t)e + 1, 10));
+    assert_true(fakehub_wait(f->srv, ROUTE_UPLOAD, (size_t)e + 1, 10));
   }
   chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
   assert_null(f->t.hub_session);
-  assert_true(core_test_wait_logged("Syncing final model...", 5000));
-  assert_true(core_test_wait_logged("Done", 5000));
+  assert_true(th_log_wait_contains("Syncing final model...", 5000));
+  assert_true(th_log_wait_contains("Done", 5000));
   /* One upload per epoch, each carrying that epoch. */
-  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), 5);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_METRICS), 5);
   for (size_t i = 0; i < 5; i++) {
     json_t *m = metrics_upload(f->srv, i);
     char key[8];
@@ -238,52 +236,52 @@ static void test_training_run(void **state) {
     json_decref(m);
   }
   /* Five checkpoints then the final: multipart fields and digests. */
-  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 6);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_UPLOAD), 6);
   for (size_t i = 0; i < 6; i++) {
-    assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, i, &r));
+    r = fakehub_find(f->srv, ROUTE_UPLOAD, i);
+    assert_non_null(r);
     size_t len = 0;
-    const char *v = testsrv_part(&r, "type", &len);
+    const char *v = fakehub_part(r, "type", &len);
     bool final = i == 5;
     assert_non_null(v);
     assert_memory_equal(v, final ? "final" : "epoch", len);
-    v = testsrv_part(&r, "epoch", &len);
+    v = fakehub_part(r, "epoch", &len);
     char num[8];
     snprintf(num, sizeof num, "%zu", final ? 4 : i);
     assert_int_equal(len, strlen(num));
     assert_memory_equal(v, num, len);
     if (final) {
-      v = testsrv_part(&r, "map", &len);
+      v = fakehub_part(r, "map", &len);
       assert_non_null(v);
       assert_true(strtod(v, NULL) == 0.25 + 0.1 * 4);
-      assert_non_null(testsrv_part(&r, "best.pt", &len));
+      assert_non_null(fakehub_part(r, "best.pt", &len));
     } else {
-      v = testsrv_part(&r, "isBest", &len);
+      v = fakehub_part(r, "isBest", &len);
       assert_non_null(v);
       assert_memory_equal(v, i % 2 == 0 ? "True" : "False", len);
-      assert_non_null(testsrv_part(&r, "last.pt", &len));
+      assert_non_null(fakehub_part(r, "last.pt", &len));
     }
     /* The digest header matches the bytes of the file part. */
-    const char *file = testsrv_part(&r, final ? "best.pt" : "last.pt", &len);
+    const char *file = fakehub_part(r, final ? "best.pt" : "last.pt", &len);
     unsigned char md[32];
     unsigned int ml = 0;
     EVP_Digest(file, len, md, &ml, EVP_sha256(), NULL);
     char hex[65];
     for (int k = 0; k < 32; k++)
       snprintf(hex + 2 * k, 3, "%02x", md[k]);
-    assert_string_equal(r.sha256_header, hex);
-    testsrv_request_clear(&r);
+    assert_string_equal(r->sha256_header, hex);
   }
   char want[65];
   sha256_file(f->best, want);
-  assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 5, &r));
-  assert_string_equal(r.sha256_header, want);
-  testsrv_request_clear(&r);
+  r = fakehub_find(f->srv, ROUTE_UPLOAD, 5);
+  assert_non_null(r);
+  assert_string_equal(r->sha256_header, want);
   /* Heartbeats carried the agent name; usage events never leave a test. */
-  assert_true(testsrv_count(f->srv, ROUTE_HEARTBEAT) >= 1);
-  assert_true(testsrv_get(f->srv, ROUTE_HEARTBEAT, 0, &r));
-  assert_non_null(strstr(r.body, "chub-" CHUB_VERSION "-local"));
-  testsrv_request_clear(&r);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_EVENTS), 0);
+  assert_true(fakehub_count(f->srv, ROUTE_HEARTBEAT) >= 1);
+  r = fakehub_find(f->srv, ROUTE_HEARTBEAT, 0);
+  assert_non_null(r);
+  assert_non_null(strstr(r->body, "chub-" CHUB_VERSION "-local"));
+  assert_int_equal(fakehub_count(f->srv, ROUTE_EVENTS), 0);
 }
 
 /* 502, 504, 408, 500, 503 and a dropped connection are retried; the epoch
@@ -291,26 +289,26 @@ static void test_training_run(void **state) {
 static void test_retryable_statuses(void **state) {
   fixture *f = *state;
   chub_session *s = open_session(f);
-  testsrv_reply fails[] = {
+  fakehub_reply fails[] = {
       {.status = 502, .retry_after = -1}, {.status = 504, .retry_after = -1},
       {.status = 408, .retry_after = -1}, {.status = 500, .retry_after = -1},
       {.status = 503, .retry_after = -1}, {.drop = true, .retry_after = -1}};
   size_t expect = 0;
   for (int e = 0; e < 6; e++) {
-    testsrv_script(f->srv, ROUTE_METRICS, fails[e]);
+    fakehub_script(f->srv, ROUTE_METRICS, fails[e]);
     if (e == 0) { /* three in a row still fit the 3 retries */
-      testsrv_script(f->srv, ROUTE_METRICS, fails[e]);
-      testsrv_script(f->srv, ROUTE_METRICS, fails[e]);
+      fakehub_script(f->srv, ROUTE_METRICS, fails[e]);
+      fakehub_script(f->srv, ROUTE_METRICS, fails[e]);
     }
     char json[32];
     snprintf(json, sizeof json, "{\"x\": %d}", e);
     assert_int_equal(chub_session_queue_metrics(s, e, json), CHUB_OK);
     assert_int_equal(chub_session_flush_metrics(s), CHUB_OK);
     expect += e == 0 ? 4 : 2;
-    assert_true(testsrv_wait(f->srv, ROUTE_METRICS, expect, 20));
+    assert_true(fakehub_wait(f->srv, ROUTE_METRICS, expect, 20));
     assert_true(wait_drained(s));
   }
-  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), expect);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_METRICS), expect);
   assert_int_equal(epochs_received(f->srv), 0x3f);
   chub_session_close(s);
 }
@@ -321,16 +319,16 @@ static void test_give_up_then_merge(void **state) {
   fixture *f = *state;
   chub_session *s = open_session(f);
   for (int i = 0; i < 4; i++)
-    testsrv_script(f->srv, ROUTE_METRICS,
-                   (testsrv_reply){.status = 502, .retry_after = -1});
+    fakehub_script(f->srv, ROUTE_METRICS,
+                   (fakehub_reply){.status = 502, .retry_after = -1});
   chub_session_queue_metrics(s, 0, "{\"a\": 1}");
   chub_session_flush_metrics(s);
-  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 4, 20));
-  assert_true(core_test_wait_logged("failed after 4 attempt(s)", 5000));
+  assert_true(fakehub_wait(f->srv, ROUTE_METRICS, 4, 20));
+  assert_true(th_log_wait_contains("failed after 4 attempt(s)", 5000));
   assert_int_equal(pending_metrics(s), 1);
   chub_session_queue_metrics(s, 1, "{\"a\": 2}");
   chub_session_flush_metrics(s);
-  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 5, 10));
+  assert_true(fakehub_wait(f->srv, ROUTE_METRICS, 5, 10));
   assert_true(wait_drained(s));
   json_t *m = metrics_upload(f->srv, 4);
   assert_int_equal(json_object_size(m), 2);
@@ -345,28 +343,27 @@ static void test_give_up_then_merge(void **state) {
 static void test_no_retry_on_client_errors(void **state) {
   fixture *f = *state;
   chub_session *s = open_session(f);
-  testsrv_script(f->srv, ROUTE_METRICS,
-                 (testsrv_reply){.status = 400,
+  fakehub_script(f->srv, ROUTE_METRICS,
+                 (fakehub_reply){.status = 400,
                                  .body = "{\"success\": false, \"message\": "
                                          "\"metrics.0 is not a string\"}",
                                  .retry_after = -1});
   chub_session_queue_metrics(s, 0, "{\"a\": 1}");
   chub_session_flush_metrics(s);
-  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 1, 10));
-  for (int i = 0; i < 200 && !core_test_logged("metrics.0 is not a string");
-       i++)
+  assert_true(fakehub_wait(f->srv, ROUTE_METRICS, 1, 10));
+  for (int i = 0; i < 200 && !th_log_contains("metrics.0 is not a string"); i++)
     usleep(10000);
-  assert_true(core_test_wait_logged("metrics.0 is not a string", 5000));
-  assert_false(testsrv_wait(f->srv, ROUTE_METRICS, 2, 0.5));
+  assert_true(th_log_wait_contains("metrics.0 is not a string", 5000));
+  assert_false(fakehub_wait(f->srv, ROUTE_METRICS, 2, 0.5));
   assert_int_equal(pending_metrics(s), 1);
-  testsrv_script(f->srv, ROUTE_METRICS,
-                 (testsrv_reply){.status = 401, .retry_after = -1});
+  fakehub_script(f->srv, ROUTE_METRICS,
+                 (fakehub_reply){.status = 401, .retry_after = -1});
   chub_session_flush_metrics(s);
-  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 2, 10));
-  for (int i = 0; i < 200 && !core_test_logged("check your API key"); i++)
+  assert_true(fakehub_wait(f->srv, ROUTE_METRICS, 2, 10));
+  for (int i = 0; i < 200 && !th_log_contains("check your API key"); i++)
     usleep(10000);
-  assert_true(core_test_wait_logged("check your API key", 5000));
-  assert_false(testsrv_wait(f->srv, ROUTE_METRICS, 3, 0.5));
+  assert_true(th_log_wait_contains("check your API key", 5000));
+  assert_false(fakehub_wait(f->srv, ROUTE_METRICS, 3, 0.5));
   assert_int_equal(pending_metrics(s), 1);
   chub_session_close(s);
 }
@@ -376,18 +373,18 @@ static void test_no_retry_on_client_errors(void **state) {
 static void test_rate_limited(void **state) {
   fixture *f = *state;
   chub_session *s = open_session(f);
-  testsrv_script(f->srv, ROUTE_METRICS,
-                 (testsrv_reply){.status = 429, .retry_after = 1});
+  fakehub_script(f->srv, ROUTE_METRICS,
+                 (fakehub_reply){.status = 429, .retry_after = 1});
   chub_session_queue_metrics(s, 0, "{\"a\": 1}");
   chub_session_flush_metrics(s);
-  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 2, 10));
+  assert_true(fakehub_wait(f->srv, ROUTE_METRICS, 2, 10));
   assert_true(wait_drained(s));
-  testsrv_script(f->srv, ROUTE_METRICS,
-                 (testsrv_reply){.status = 429, .retry_after = 3600});
+  fakehub_script(f->srv, ROUTE_METRICS,
+                 (fakehub_reply){.status = 429, .retry_after = 3600});
   chub_session_queue_metrics(s, 1, "{\"a\": 2}");
   chub_session_flush_metrics(s);
-  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 3, 10));
-  assert_false(testsrv_wait(f->srv, ROUTE_METRICS, 4, 0.5));
+  assert_true(fakehub_wait(f->srv, ROUTE_METRICS, 3, 10));
+  assert_false(fakehub_wait(f->srv, ROUTE_METRICS, 4, 0.5));
   assert_int_equal(pending_metrics(s), 1);
   chub_session_close(s);
 }
@@ -408,49 +405,47 @@ static void test_rate_limits_hold(void **state) {
     save_model(f, e, true);
   }
   /* The sender has been idle: its first heartbeat is the sign it ran. */
-  assert_true(testsrv_wait(f->srv, ROUTE_HEARTBEAT, 1, 10));
-  assert_false(testsrv_wait(f->srv, ROUTE_METRICS, 1, 0.3));
-  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 0);
-  assert_false(core_test_logged("Uploading checkpoint"));
+  assert_true(fakehub_wait(f->srv, ROUTE_HEARTBEAT, 1, 10));
+  assert_false(fakehub_wait(f->srv, ROUTE_METRICS, 1, 0.3));
+  assert_int_equal(fakehub_count(f->srv, ROUTE_UPLOAD), 0);
+  assert_false(th_log_contains("Uploading checkpoint"));
   chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), 1);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_METRICS), 1);
   json_t *m = metrics_upload(f->srv, 0);
   assert_int_equal(json_object_size(m), 5);
   json_decref(m);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
-  testsrv_request r;
-  assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 0, &r));
+  assert_int_equal(fakehub_count(f->srv, ROUTE_UPLOAD), 1);
+  const fakehub_request *r = fakehub_find(f->srv, ROUTE_UPLOAD, 0);
+  assert_non_null(r);
   size_t len;
-  const char *type = testsrv_part(&r, "type", &len);
+  const char *type = fakehub_part(r, "type", &len);
   assert_memory_equal(type, "final", len);
-  testsrv_request_clear(&r);
 }
 
 /* The second heartbeat sends back the agent id the hub issued. */
 static void test_heartbeat_agent_id(void **state) {
   fixture *f = *state;
   core_test_set("rate_limit_heartbeat", "1");
-  testsrv_script(f->srv, ROUTE_HEARTBEAT,
-                 (testsrv_reply){.status = 200,
+  fakehub_script(f->srv, ROUTE_HEARTBEAT,
+                 (fakehub_reply){.status = 200,
                                  .body = "{\"success\": true, \"data\": "
                                          "{\"agentId\": \"agent-A1\"}}",
                                  .retry_after = -1});
   chub_session *s = open_session(f);
-  assert_true(testsrv_wait(f->srv, ROUTE_HEARTBEAT, 2, 10));
-  testsrv_request r;
-  assert_true(testsrv_get(f->srv, ROUTE_HEARTBEAT, 0, &r));
-  json_t *b = json_loads(r.body, 0, NULL);
+  assert_true(fakehub_wait(f->srv, ROUTE_HEARTBEAT, 2, 10));
+  const fakehub_request *r = fakehub_find(f->srv, ROUTE_HEARTBEAT, 0);
+  assert_non_null(r);
+  json_t *b = json_loads(r->body, 0, NULL);
   assert_true(json_is_null(json_object_get(b, "agentId")));
   json_decref(b);
-  testsrv_request_clear(&r);
-  assert_true(testsrv_get(f->srv, ROUTE_HEARTBEAT, 1, &r));
-  b = json_loads(r.body, 0, NULL);
+  r = fakehub_find(f->srv, ROUTE_HEARTBEAT, 1);
+  assert_non_null(r);
+  b = json_loads(r->body, 0, NULL);
   assert_string_equal(json_string_value(json_object_get(b, "agentId")),
                       "agent-A1");
   assert_string_equal(json_string_value(json_object_get(b, "agent")),
                       "chub-" CHUB_VERSION "-local");
   json_decref(b);
-  testsrv_request_clear(&r);
   chub_session_close(s);
 }
 
@@ -473,8 +468,8 @@ static void test_offline_then_sync(void **state) {
   assert_int_equal(chub_session_upload_final(s, 2, f->best, 0.5, 10),
                    CHUB_EOFFLINE);
   chub_session_close(s);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 0);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_HEARTBEAT), 0);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_CREATE), 0);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_HEARTBEAT), 0);
   char listing[1024] = "";
   FILE *fp = fmemopen(listing, sizeof listing, "w");
   assert_int_equal(chub_list_runs(fp), CHUB_OK);
@@ -484,18 +479,18 @@ static void test_offline_then_sync(void **state) {
   assert_non_null(strstr(listing, "metrics 3"));
   unsetenv("CHUB_MODE");
   assert_int_equal(chub_sync_run(run), CHUB_OK);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 1);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_CREATE), 1);
   assert_int_equal(epochs_received(f->srv), 0x7);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_UPLOAD), 1);
   /* Syncing again has nothing left to send. */
   assert_int_equal(chub_sync_run(run), CHUB_OK);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 1);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_CREATE), 1);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_UPLOAD), 1);
   memset(listing, 0, sizeof listing);
   fp = fmemopen(listing, sizeof listing, "w");
   chub_list_runs(fp);
   fclose(fp);
-  assert_non_null(strstr(listing, TESTSRV_MODEL_ID));
+  assert_non_null(strstr(listing, FAKEHUB_MODEL_ID));
   assert_non_null(strstr(listing, "metrics 0"));
 }
 
@@ -522,27 +517,27 @@ static void test_open_failures(void **state) {
   assert_int_equal(chub_session_open("yolo11n.pt", &f->t.args, &s),
                    CHUB_EOFFLINE);
   assert_non_null(s);
-  assert_true(core_test_wait_logged("gave no answer", 5000));
-  assert_true(core_test_wait_logged("chub sync ", 5000));
+  assert_true(th_log_wait_contains("gave no answer", 5000));
+  assert_true(th_log_wait_contains("chub sync ", 5000));
   chub_session_close(s);
-  setenv("CHUB_API_ROOT", testsrv_url(f->srv), 1);
+  setenv("CHUB_API_ROOT", fakehub_url(f->srv), 1);
   /* A hub that keeps failing with 503 is as good as no answer. */
   for (int i = 0; i < 2; i++)
-    testsrv_script(f->srv, ROUTE_CREATE,
-                   (testsrv_reply){.status = 503, .retry_after = -1});
+    fakehub_script(f->srv, ROUTE_CREATE,
+                   (fakehub_reply){.status = 503, .retry_after = -1});
   assert_int_equal(chub_session_open("yolo11n.pt", &f->t.args, &s),
                    CHUB_EOFFLINE);
   assert_non_null(s);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 2);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_CREATE), 2);
   chub_session_close(s);
-  testsrv_script(f->srv, ROUTE_CREATE,
-                 (testsrv_reply){.status = 401, .retry_after = -1});
+  fakehub_script(f->srv, ROUTE_CREATE,
+                 (fakehub_reply){.status = 401, .retry_after = -1});
   s = (chub_session *)1;
   assert_int_equal(chub_session_open("yolo11n.pt", &f->t.args, &s), CHUB_EAUTH);
   assert_null(s);
-  assert_true(core_test_logged("the hub rejected the API key; check your API "
-                               "key (chub login KEY)"));
-  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 3);
+  assert_true(th_log_contains("the hub rejected the API key; check your API "
+                              "key (chub login KEY)"));
+  assert_int_equal(fakehub_count(f->srv, ROUTE_CREATE), 3);
   assert_int_equal(chub_session_open("model.txt", &f->t.args, &s), CHUB_EINVAL);
   assert_null(s);
 }
@@ -552,15 +547,15 @@ static void test_open_failures(void **state) {
  * resumes that run and sends it. */
 static void test_load_and_resume_run(void **state) {
   fixture *f = *state;
-  testsrv_set_model(f->srv,
-                    "{\"id\": \"" TESTSRV_MODEL_ID "\", \"status\": "
+  fakehub_set_model(f->srv,
+                    "{\"id\": \"" FAKEHUB_MODEL_ID "\", \"status\": "
                     "\"training\", \"has_last_weights\": true, \"resume\": "
-                    "\"/v1/models/" TESTSRV_MODEL_ID "/weights/last\", "
+                    "\"/v1/models/" FAKEHUB_MODEL_ID "/weights/last\", "
                     "\"train_args\": {\"data\": \"mnist\", \"epochs\": 7, "
                     "\"batch\": 32, \"imgsz\": 28}}");
   char url[256];
-  snprintf(url, sizeof url, "%s/models/%s", testsrv_url(f->srv),
-           TESTSRV_MODEL_ID);
+  snprintf(url, sizeof url, "%s/models/%s", fakehub_url(f->srv),
+           FAKEHUB_MODEL_ID);
   chub_session *s = NULL;
   assert_int_equal(chub_session_open(url, &f->t.args, &s), CHUB_OK);
   const chub_args *ta = chub_session_train_args(s);
@@ -570,20 +565,20 @@ static void test_load_and_resume_run(void **state) {
   assert_int_equal(ta->batch, 32);
   char resume[256];
   snprintf(resume, sizeof resume, "%s/v1/models/%s/weights/last",
-           testsrv_url(f->srv), TESTSRV_MODEL_ID);
+           fakehub_url(f->srv), FAKEHUB_MODEL_ID);
   assert_string_equal(chub_session_resume_url(s), resume);
   char run[64];
   snprintf(run, sizeof run, "%s", chub_session_run_id(s));
-  testsrv_script(f->srv, ROUTE_METRICS,
-                 (testsrv_reply){.status = 400, .retry_after = -1});
+  fakehub_script(f->srv, ROUTE_METRICS,
+                 (fakehub_reply){.status = 400, .retry_after = -1});
   chub_session_queue_metrics(s, 3, "{\"a\": 3}");
   chub_session_flush_metrics(s);
-  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 1, 10));
+  assert_true(fakehub_wait(f->srv, ROUTE_METRICS, 1, 10));
   chub_session_close(s);
   assert_int_equal(chub_session_open(url, &f->t.args, &s), CHUB_OK);
   assert_string_equal(chub_session_run_id(s), run);
-  assert_true(core_test_wait_logged("resuming local run", 5000));
-  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 2, 10));
+  assert_true(th_log_wait_contains("resuming local run", 5000));
+  assert_true(fakehub_wait(f->srv, ROUTE_METRICS, 2, 10));
   assert_true(wait_drained(s));
   assert_int_equal(epochs_received(f->srv), 1ul << 3);
   chub_session_close(s);
@@ -605,21 +600,21 @@ static void test_final_deadline_then_sync(void **state) {
   run_epoch(f, 1);
   core_test_write_file(f->best, 10000, 3);
   for (int i = 0; i < 200; i++)
-    testsrv_script(f->srv, ROUTE_METRICS,
-                   (testsrv_reply){.status = 503, .retry_after = -1});
+    fakehub_script(f->srv, ROUTE_METRICS,
+                   (fakehub_reply){.status = 503, .retry_after = -1});
   chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
   assert_null(f->t.hub_session);
-  assert_true(core_test_wait_logged("everything stays spooled", 5000));
+  assert_true(th_log_wait_contains("everything stays spooled", 5000));
   char hint[96];
   snprintf(hint, sizeof hint, "chub sync %s", run);
-  assert_true(core_test_wait_logged(hint, 5000));
-  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 0);
-  testsrv_clear_script(f->srv);
-  size_t before = testsrv_count(f->srv, ROUTE_METRICS);
+  assert_true(th_log_wait_contains(hint, 5000));
+  assert_int_equal(fakehub_count(f->srv, ROUTE_UPLOAD), 0);
+  fakehub_clear_script(f->srv);
+  size_t before = fakehub_count(f->srv, ROUTE_METRICS);
   assert_int_equal(chub_sync_run(run), CHUB_OK);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), before + 1);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_METRICS), before + 1);
   assert_int_equal(epochs_received(f->srv) & 0x3, 0x3);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_UPLOAD), 1);
 }
 
 /* Usage-event callbacks return at once and, under tests, send nothing. */
@@ -635,12 +630,12 @@ static void test_event_callbacks(void **state) {
   chub_callbacks_run(f->cb, CHUB_ON_PREDICT_START, &p);
   chub_callbacks_run(f->cb, CHUB_ON_EXPORT_START, &x);
   assert_int_equal(chub_callbacks_count(f->cb, CHUB_ON_VAL_START), 1);
-  assert_false(testsrv_wait(f->srv, ROUTE_EVENTS, 1, 0.3));
+  assert_false(fakehub_wait(f->srv, ROUTE_EVENTS, 1, 0.3));
   /* Without a session the training callbacks do nothing at all. */
   chub_callbacks_run(f->cb, CHUB_ON_FIT_EPOCH_END, &f->t);
   chub_callbacks_run(f->cb, CHUB_ON_MODEL_SAVE, &f->t);
   chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), 0);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_METRICS), 0);
 }
 
 /* With the hub sitting on a request, callbacks still return at once, and
@@ -648,11 +643,11 @@ static void test_event_callbacks(void **state) {
 static void test_close_with_slow_hub(void **state) {
   fixture *f = *state;
   chub_session *s = open_session(f);
-  testsrv_script(f->srv, ROUTE_METRICS,
-                 (testsrv_reply){.delay_ms = 60000, .retry_after = -1});
+  fakehub_script(f->srv, ROUTE_METRICS,
+                 (fakehub_reply){.delay_ms = 60000, .retry_after = -1});
   chub_session_queue_metrics(s, 0, "{\"a\": 1}");
   chub_session_flush_metrics(s);
-  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 1, 10));
+  assert_true(fakehub_wait(f->srv, ROUTE_METRICS, 1, 10));
   assert_int_equal(pending_metrics(s), 1);
   /* While the hub sits on that request, more epochs spool at once: a
    * blocking callback would wait out the 60 s answer (past the test's
@@ -662,7 +657,7 @@ static void test_close_with_slow_hub(void **state) {
     assert_int_equal(chub_session_flush_metrics(s), CHUB_OK);
   }
   assert_int_equal(pending_metrics(s), 6);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), 1);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_METRICS), 1);
   chub_session_close(s);
 }
 
@@ -689,26 +684,25 @@ static void test_torn_checkpoint_is_sent_again(void **state) {
   fixture *f = *state;
   chub_session *s = open_session(f);
   core_test_write_file(f->last, 3000, 1);
-  testsrv_script(f->srv, ROUTE_UPLOAD,
-                 (testsrv_reply){.delay_ms = 500, .retry_after = -1});
+  fakehub_script(f->srv, ROUTE_UPLOAD,
+                 (fakehub_reply){.delay_ms = 500, .retry_after = -1});
   assert_int_equal(chub_session_queue_checkpoint(s, 0, f->last, true), CHUB_OK);
   /* The server has the whole body and sits on its answer: rewrite now. */
-  assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, 1, 10));
+  assert_true(fakehub_wait(f->srv, ROUTE_UPLOAD, 1, 10));
   core_test_write_file(f->last, 3500, 2);
-  for (int i = 0; i < 500 && !core_test_logged("changed while it was uploaded");
+  for (int i = 0; i < 500 && !th_log_contains("changed while it was uploaded");
        i++)
     usleep(10000);
-  assert_true(core_test_wait_logged("changed while it was uploaded", 5000));
+  assert_true(th_log_wait_contains("changed while it was uploaded", 5000));
   assert_int_equal(pending_checkpoints(s), 1);
   sender_post(session_sender(s), SENDER_CHECKPOINT);
-  assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, 2, 10));
+  assert_true(fakehub_wait(f->srv, ROUTE_UPLOAD, 2, 10));
   assert_true(wait_no_checkpoints(s));
   char want[65];
   sha256_file(f->last, want);
-  testsrv_request r;
-  assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 1, &r));
-  assert_string_equal(r.sha256_header, want);
-  testsrv_request_clear(&r);
+  const fakehub_request *r = fakehub_find(f->srv, ROUTE_UPLOAD, 1);
+  assert_non_null(r);
+  assert_string_equal(r->sha256_header, want);
   chub_session_close(s);
 }
 
@@ -718,24 +712,23 @@ static void test_superseded_checkpoints_dropped(void **state) {
   fixture *f = *state;
   chub_session *s = open_session(f);
   core_test_write_file(f->last, 2000, 1);
-  testsrv_script(f->srv, ROUTE_UPLOAD,
-                 (testsrv_reply){.delay_ms = 300, .retry_after = -1});
+  fakehub_script(f->srv, ROUTE_UPLOAD,
+                 (fakehub_reply){.delay_ms = 300, .retry_after = -1});
   chub_session_queue_checkpoint(s, 0, f->last, false);
-  assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, 1, 10));
+  assert_true(fakehub_wait(f->srv, ROUTE_UPLOAD, 1, 10));
   chub_session_queue_checkpoint(s, 1, f->last, false);
   chub_session_queue_checkpoint(s, 2, f->last, true);
-  assert_true(testsrv_wait(f->srv, ROUTE_UPLOAD, 2, 10));
+  assert_true(fakehub_wait(f->srv, ROUTE_UPLOAD, 2, 10));
   assert_true(wait_no_checkpoints(s));
-  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 2);
-  testsrv_request r;
-  assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 1, &r));
+  assert_int_equal(fakehub_count(f->srv, ROUTE_UPLOAD), 2);
+  const fakehub_request *r = fakehub_find(f->srv, ROUTE_UPLOAD, 1);
+  assert_non_null(r);
   size_t len = 0;
-  const char *epoch = testsrv_part(&r, "epoch", &len);
+  const char *epoch = fakehub_part(r, "epoch", &len);
   assert_non_null(epoch);
   assert_memory_equal(epoch, "2", len);
-  const char *best = testsrv_part(&r, "isBest", &len);
+  const char *best = fakehub_part(r, "isBest", &len);
   assert_memory_equal(best, "True", len);
-  testsrv_request_clear(&r);
   chub_session_close(s);
 }
 
@@ -749,9 +742,9 @@ static void test_final_without_weights(void **state) {
   char missing[300];
   snprintf(missing, sizeof missing, "%s/nope/best.pt", f->env.root);
   assert_int_equal(chub_session_upload_final(s, 1, missing, 0.5, 30), CHUB_OK);
-  assert_true(core_test_wait_logged("no best weights at", 5000));
+  assert_true(th_log_wait_contains("no best weights at", 5000));
   assert_int_equal(epochs_received(f->srv), 0x3);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 0);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_UPLOAD), 0);
   chub_session_close(s);
   /* With weights: a progress line reaches the log (stderr is not a tty
    * under ctest). */
@@ -759,8 +752,8 @@ static void test_final_without_weights(void **state) {
   core_test_write_file(f->best, 200000, 5);
   assert_int_equal(chub_session_upload_final(s, 1, f->best, 0.5, 30), CHUB_OK);
   if (!isatty(STDERR_FILENO))
-    assert_true(core_test_wait_logged("Uploading best.pt: ", 5000));
-  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
+    assert_true(th_log_wait_contains("Uploading best.pt: ", 5000));
+  assert_int_equal(fakehub_count(f->srv, ROUTE_UPLOAD), 1);
   chub_session_close(s);
 }
 
@@ -772,9 +765,9 @@ static void test_backlog_in_batches(void **state) {
   for (int e = 0; e < 250; e++)
     assert_int_equal(chub_session_queue_metrics(s, e, "{\"l\": 0.5}"), CHUB_OK);
   chub_session_flush_metrics(s);
-  assert_true(testsrv_wait(f->srv, ROUTE_METRICS, 3, 20));
+  assert_true(fakehub_wait(f->srv, ROUTE_METRICS, 3, 20));
   assert_true(wait_drained(s));
-  assert_int_equal(testsrv_count(f->srv, ROUTE_METRICS), 3);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_METRICS), 3);
   size_t total = 0;
   for (size_t i = 0; i < 3; i++) {
     json_t *m = metrics_upload(f->srv, i);
@@ -798,7 +791,7 @@ static void test_pretrain_gates(void **state) {
   unsetenv("CHUB_API_KEY");
   chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_START, &f->t);
   assert_null(f->t.hub_session);
-  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 0);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_CREATE), 0);
   /* Offline mode opens a local run even without a key. */
   setenv("CHUB_MODE", "offline", 1);
   chub_callbacks_run(f->cb, CHUB_ON_PRETRAIN_ROUTINE_START, &f->t);
@@ -807,12 +800,12 @@ static void test_pretrain_gates(void **state) {
   assert_null(chub_session_model_id(f->t.hub_session));
   chub_callbacks_run(f->cb, CHUB_ON_TRAIN_END, &f->t);
   assert_null(f->t.hub_session);
-  assert_true(core_test_wait_logged(
+  assert_true(th_log_wait_contains(
       "is saved offline; upload it with: chub sync", 5000));
-  assert_int_equal(testsrv_count(f->srv, ROUTE_CREATE), 0);
+  assert_int_equal(fakehub_count(f->srv, ROUTE_CREATE), 0);
   /* A run that does not exist is named in the error. */
   assert_int_equal(chub_sync_run("no-such-run"), CHUB_EINVAL);
-  assert_true(core_test_wait_logged("no run no-such-run", 5000));
+  assert_true(th_log_wait_contains("no run no-such-run", 5000));
 }
 
 /* A body over the hub's limit (413) is split until it fits; a single
@@ -825,15 +818,15 @@ static void test_too_large_splits(void **state) {
     chub_session_queue_metrics(s, e, "{\"l\": 1}");
   /* 4 epochs -> 413, 2 -> 413, 1 (epoch 0) -> 413: dropped; then the rest. */
   for (int i = 0; i < 3; i++)
-    testsrv_script(f->srv, ROUTE_METRICS,
-                   (testsrv_reply){.status = 413, .retry_after = -1});
+    fakehub_script(f->srv, ROUTE_METRICS,
+                   (fakehub_reply){.status = 413, .retry_after = -1});
   chub_session_flush_metrics(s);
   assert_true(wait_drained(s));
-  assert_true(core_test_wait_logged("epoch 0 of model", 5000));
-  assert_true(core_test_wait_logged("larger than the hub accepts", 5000));
+  assert_true(th_log_wait_contains("epoch 0 of model", 5000));
+  assert_true(th_log_wait_contains("larger than the hub accepts", 5000));
   /* The three refused requests carried 4, 2 and 1 epochs; what came after
    * them carried epochs 1-3, each once. */
-  size_t n = testsrv_count(f->srv, ROUTE_METRICS);
+  size_t n = fakehub_count(f->srv, ROUTE_METRICS);
   assert_true(n >= 4);
   json_t *m = metrics_upload(f->srv, 0);
   assert_int_equal(json_object_size(m), 4);
@@ -889,19 +882,18 @@ static void test_sync_drops_gone_checkpoints(void **state) {
   core_test_write_file(rewritten, 2500, 7);
   unsetenv("CHUB_MODE");
   assert_int_equal(chub_sync_run(run), CHUB_OK);
-  assert_true(core_test_wait_logged("empty.pt (epoch 0) is empty", 5000));
-  assert_true(core_test_wait_logged("rewritten since it was queued", 5000));
-  assert_int_equal(testsrv_count(f->srv, ROUTE_UPLOAD), 1);
-  testsrv_request r;
-  assert_true(testsrv_get(f->srv, ROUTE_UPLOAD, 0, &r));
+  assert_true(th_log_wait_contains("empty.pt (epoch 0) is empty", 5000));
+  assert_true(th_log_wait_contains("rewritten since it was queued", 5000));
+  assert_int_equal(fakehub_count(f->srv, ROUTE_UPLOAD), 1);
+  const fakehub_request *r = fakehub_find(f->srv, ROUTE_UPLOAD, 0);
+  assert_non_null(r);
   size_t len = 0;
-  const char *epoch = testsrv_part(&r, "epoch", &len);
+  const char *epoch = fakehub_part(r, "epoch", &len);
   assert_non_null(epoch);
   assert_memory_equal(epoch, "1", len);
   char want[65];
   sha256_file(f->last, want);
-  assert_string_equal(r.sha256_header, want);
-  testsrv_request_clear(&r);
+  assert_string_equal(r->sha256_header, want);
   assert_int_equal(epochs_received(f->srv), 0x1);
 }
 

@@ -1,13 +1,16 @@
 /*
- * spool_test_util.h - what the spool tests share: a fresh temporary run
- * directory, a log sink that keeps the lines for assertions, and helpers to
- * copy and cut files. Header-only so each test program stays one file.
+ * spool_test_util.h - what the spool tests share: helpers to copy and cut
+ * files and the epochs' JSON. (Temporary directories and the captured log
+ * come from tests/support: th_tmpdir.h and th_log.h, included here.)
+ * Header-only so each test program stays one file.
  */
 #ifndef SPOOL_TEST_UTIL_H
 #define SPOOL_TEST_UTIL_H
 
 #include "chub.h"
 #include "spool.h"
+#include "th_log.h"
+#include "th_tmpdir.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,53 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Lines chub logged at WARN or above since the last spool_test_log_reset,
- * joined by newlines (bounded; later lines are dropped). */
-typedef struct spool_test_log {
-  pthread_mutex_t mu;
-  char text[16384];
-  size_t len;
-  int warnings;
-} spool_test_log;
-
-static inline void spool_test_log_sink(chub_log_level level, const char *line,
-                                       void *user) {
-  spool_test_log *l = user;
-  if (level < CHUB_LOG_WARN)
-    return;
-  pthread_mutex_lock(&l->mu);
-  l->warnings++;
-  int n = snprintf(l->text + l->len, sizeof l->text - l->len, "%s\n", line);
-  if (n > 0 && l->len + (size_t)n < sizeof l->text)
-    l->len += (size_t)n;
-  pthread_mutex_unlock(&l->mu);
-}
-
-static inline void spool_test_log_reset(spool_test_log *l) {
-  pthread_mutex_lock(&l->mu);
-  l->text[0] = '\0';
-  l->len = 0;
-  l->warnings = 0;
-  pthread_mutex_unlock(&l->mu);
-}
-
-/* A new empty directory under $TMPDIR; the path is malloc'd. */
-static inline char *spool_test_tmpdir(void) {
-  const char *base = getenv("TMPDIR");
-  char tmpl[512];
-  snprintf(tmpl, sizeof tmpl, "%s/chub-spool-XXXXXX",
-           base && *base ? base : "/tmp");
-  char *d = mkdtemp(tmpl);
-  return d ? strdup(d) : NULL;
-}
-
-static inline void spool_test_rmrf(const char *dir) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "could not remove %s\n", dir);
-}
 
 static inline long long spool_test_size(const char *path) {
   struct stat st;

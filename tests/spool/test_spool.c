@@ -16,8 +16,6 @@
 
 #include <cmocka.h>
 
-static spool_test_log test_log = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
 typedef struct fixture {
   char *dir; /* the run directory: {tmp}/run-1 */
   char *root;
@@ -26,20 +24,20 @@ typedef struct fixture {
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  f->root = spool_test_tmpdir();
+  f->root = th_tmpdir_new("chub-spool");
   assert_non_null(f->root);
   size_t n = strlen(f->root) + 16;
   f->dir = malloc(n);
   snprintf(f->dir, n, "%s/run-1", f->root);
   snprintf(f->log_path, sizeof f->log_path, "%s/spool.log", f->dir);
-  spool_test_log_reset(&test_log);
+  th_log_reset();
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
   fixture *f = *state;
-  spool_test_rmrf(f->root);
+  th_tmpdir_remove(f->root);
   free(f->root);
   free(f->dir);
   free(f);
@@ -115,7 +113,7 @@ static void test_round_trip(void **state) {
   assert_int_equal(spool_read_metrics(sp, 99, &none), CHUB_EINVAL);
   assert_null(none);
   spool_close(sp);
-  assert_int_equal(test_log.warnings, 0);
+  assert_int_equal(th_log_count(CHUB_LOG_WARN), 0);
 }
 
 static void test_requeue_replaces(void **state) {
@@ -211,7 +209,7 @@ static void test_ack_and_compaction(void **state) {
   assert_int_equal(spool_append_checkpoint(sp, &c3), CHUB_OK);
   assert_true(c3.seq > c2.seq);
   spool_close(sp);
-  assert_int_equal(test_log.warnings, 0);
+  assert_int_equal(th_log_count(CHUB_LOG_WARN), 0);
 }
 
 /* Builds a log of `n` epochs; returns the byte offset where the last
@@ -268,7 +266,7 @@ static void test_torn_tail_every_offset(void **state) {
          "earlier records\n",
          cuts, n - 1);
   /* a torn tail is an interrupted write, not damage: no warning */
-  assert_int_equal(test_log.warnings, 0);
+  assert_int_equal(th_log_count(CHUB_LOG_WARN), 0);
   free(orig);
 }
 
@@ -288,7 +286,7 @@ static void test_flipped_bits(void **state) {
       memcpy(buf, orig, len);
       buf[byte] ^= (unsigned char)(1u << bit);
       assert_int_equal(spool_test_write(f->log_path, buf, len), 0);
-      spool_test_log_reset(&test_log);
+      th_log_reset();
       spool *sp = NULL;
       assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
       int epochs[16];
@@ -302,8 +300,8 @@ static void test_flipped_bits(void **state) {
       assert_true(spool_test_size(f->log_path) <= (long long)byte);
       spool_close(sp);
       if ((long long)byte < last) {
-        assert_int_equal(test_log.warnings, 1);
-        assert_non_null(strstr(test_log.text, f->log_path));
+        assert_int_equal(th_log_count(CHUB_LOG_WARN), 1);
+        assert_true(th_log_contains(f->log_path));
         warned++;
       }
       flips++;
@@ -341,11 +339,12 @@ static void test_bound_refuses_with_one_warning(void **state) {
   spool_ckpt c = {.epoch = 3, .path = "/w/last.pt"};
   assert_int_equal(spool_append_checkpoint(sp, &c), CHUB_EFULL);
   assert_true(spool_test_size(f->log_path) <= max);
-  assert_int_equal(test_log.warnings, 1);
-  assert_non_null(strstr(test_log.text, "run-1"));
-  assert_non_null(strstr(test_log.text, "full"));
-  printf("bound %lld bytes: %d epochs stored, %d appends refused, %d warning\n",
-         max, stored, refused, test_log.warnings);
+  assert_int_equal(th_log_count(CHUB_LOG_WARN), 1);
+  assert_true(th_log_contains("run-1"));
+  assert_true(th_log_contains("full"));
+  printf(
+      "bound %lld bytes: %d epochs stored, %d appends refused, %zu warning\n",
+      max, stored, refused, th_log_count(CHUB_LOG_WARN));
   /* nothing that was stored is lost */
   int epochs[1024];
   assert_int_equal(pending(sp, epochs, 1024), stored);
@@ -389,8 +388,8 @@ static void test_meta(void **state) {
       spool_test_write(path, (const unsigned char *)"{\"model_id\": ", 13), 0);
   assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
   assert_null(spool_meta_get(sp, "model_id"));
-  assert_int_equal(test_log.warnings, 1);
-  assert_non_null(strstr(test_log.text, path));
+  assert_int_equal(th_log_count(CHUB_LOG_WARN), 1);
+  assert_true(th_log_contains(path));
   assert_int_equal(spool_meta_set(sp, "model_id", "x"), CHUB_OK);
   v = spool_meta_get(sp, "model_id");
   assert_string_equal(v, "x");
@@ -450,7 +449,7 @@ static void test_newer_format_left_untouched(void **state) {
   spool *sp = NULL;
   assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_ECORRUPT);
   assert_null(sp);
-  assert_non_null(strstr(test_log.text, "newer chub"));
+  assert_true(th_log_contains("newer chub"));
   assert_int_equal(spool_test_size(f->log_path), (long long)len);
   size_t len2 = 0;
   unsigned char *after = spool_test_slurp(f->log_path, &len2);
@@ -465,7 +464,7 @@ static void test_one_owner_at_a_time(void **state) {
   assert_int_equal(spool_open(f->dir, 0, &a), CHUB_OK);
   assert_int_equal(spool_open(f->dir, 0, &b), CHUB_EIO);
   assert_null(b);
-  assert_non_null(strstr(test_log.text, "in use"));
+  assert_true(th_log_contains("in use"));
   spool_close(a);
   assert_int_equal(spool_open(f->dir, 0, &b), CHUB_OK);
   spool_close(b);
@@ -521,7 +520,7 @@ static void test_append_cost(void **state) {
 }
 
 int main(void) {
-  chub_set_log(spool_test_log_sink, &test_log, CHUB_LOG_DEBUG);
+  th_log_install(CHUB_LOG_WARN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_requeue_replaces, setup, teardown),

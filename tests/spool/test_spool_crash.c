@@ -63,7 +63,7 @@ static unsigned char report_status(int kind) {
 
 static void test_sigkill_at_random_moments(void **state) {
   (void)state;
-  char *root = spool_test_tmpdir();
+  char *root = th_tmpdir_new("chub-spool");
   assert_non_null(root);
   unsigned char *status = malloc(MAX_EPOCHS); /* see report_status */
   long long total_checked = 0;
@@ -140,7 +140,7 @@ static void test_sigkill_at_random_moments(void **state) {
          total_checked);
   free(status);
   if (!getenv("KEEP"))
-    spool_test_rmrf(root);
+    th_tmpdir_remove(root);
   free(root);
 }
 

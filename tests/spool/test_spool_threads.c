@@ -106,7 +106,7 @@ static void *sender(void *arg) {
 
 static void test_append_while_sending(void **state) {
   (void)state;
-  char *root = spool_test_tmpdir();
+  char *root = th_tmpdir_new("chub-spool");
   assert_non_null(root);
   char dir[600];
   snprintf(dir, sizeof dir, "%s/run-t", root);
@@ -137,7 +137,7 @@ static void test_append_while_sending(void **state) {
          EPOCHS);
   pthread_mutex_destroy(&s->mu);
   free(s);
-  spool_test_rmrf(root);
+  th_tmpdir_remove(root);
   free(root);
 }
 
@@ -164,7 +164,7 @@ static void *compact_appender(void *arg) {
 
 static void test_compact_while_appending(void **state) {
   (void)state;
-  char *root = spool_test_tmpdir();
+  char *root = th_tmpdir_new("chub-spool");
   assert_non_null(root);
   char dir[600];
   snprintf(dir, sizeof dir, "%s/run-c", root);
@@ -206,7 +206,7 @@ static void test_compact_while_appending(void **state) {
   printf("compaction: %d compactions while %d epochs were appended; all %d "
          "unacknowledged epochs intact after reopen\n",
          compactions, COMPACT_EPOCHS, odd);
-  spool_test_rmrf(root);
+  th_tmpdir_remove(root);
   free(root);
 }
 

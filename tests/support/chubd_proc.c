@@ -10,10 +10,10 @@
  * behind; PR_SET_PDEATHSIG covers the case where the test itself is killed.
  */
 #include "chubd_proc.h"
+#include "th_tmpdir.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,19 +99,8 @@ static char *chubd_proc_strdup(const char *s) {
   return d;
 }
 
-static int chubd_proc_rm_entry(const char *path, const struct stat *sb,
-                               int type, struct FTW *ftw) {
-  (void)sb;
-  (void)type;
-  (void)ftw;
-  if (remove(path) != 0 && errno != ENOENT)
-    fprintf(stderr, "chubd_proc: cannot remove %s: %s\n", path,
-            strerror(errno));
-  return 0;
-}
-
 int chubd_proc_rmtree(const char *path) {
-  return nftw(path, chubd_proc_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  return th_rmtree(path);
 }
 
 /* Waits for pid with a deadline; returns the wait status or -1 if it is
@@ -349,12 +338,8 @@ chubd_proc *chubd_proc_start_on(const char *chubd_bin, const char *host,
   snprintf(p->host, sizeof p->host, "%s", host);
   snprintf(p->listen, sizeof p->listen, "%s:0", host);
   p->bin = chubd_proc_strdup(chubd_bin);
-  const char *tmp = getenv("TMPDIR");
   char templ[4096];
-  snprintf(templ, sizeof templ, "%s/chubd-test-XXXXXX",
-           tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(templ)) {
-    fprintf(stderr, "chubd_proc: mkdtemp %s: %s\n", templ, strerror(errno));
+  if (th_tmpdir_make(templ, sizeof templ, "chubd-test") != 0) {
     free(p->bin);
     free(p);
     return NULL;
@@ -439,8 +424,8 @@ void chubd_proc_free(chubd_proc *p) {
               p->data_dir);
     } else {
       if (p->own_data)
-        chubd_proc_rmtree(p->data_dir);
-      chubd_proc_rmtree(p->work_dir);
+        th_rmtree(p->data_dir);
+      th_rmtree(p->work_dir);
     }
   }
   for (int i = 0; i < p->n_extra; i++)

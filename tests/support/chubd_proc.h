@@ -78,7 +78,9 @@ const char *chubd_proc_log_path(const chubd_proc *p); /* chubd's stderr */
  * failing test's output. */
 void chubd_proc_dump_log(const chubd_proc *p, size_t max_bytes);
 
-/* Removes a directory tree (no symlink following). Returns 0 on success. */
+/* Removes a directory tree (no symlink following): th_rmtree of
+ * th_tmpdir.h, kept under this name for its callers. Returns 0 on
+ * success. */
 int chubd_proc_rmtree(const char *path);
 
 #endif
