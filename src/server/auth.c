@@ -153,6 +153,7 @@ unsigned auth_identify(chubd_request *req, chubd_reply *rep) {
     return 403;
   switch (req->r.kind) {
   case ROUTE_HEALTH:
+  case ROUTE_PROMETHEUS:
   case ROUTE_EVENTS:
   case ROUTE_PAGE:
   case ROUTE_UI_LOGIN:

@@ -219,6 +219,11 @@ static int chubd_serve(chubd_server *srv) {
     fprintf(stderr, "chubd: %s\n", err);
     goto out;
   }
+  if (prom_listen_start(srv, err, sizeof err) < 0) {
+    fprintf(stderr, "chubd: %s\n", err);
+    httpd_stop(srv, d);
+    goto out;
+  }
   srv->cfg.port = httpd_bound_port(d);
   chubd_default_public_url(&srv->cfg);
   atomic_store(&srv->public_url_ready, 1);
@@ -226,6 +231,7 @@ static int chubd_serve(chubd_server *srv) {
       chubd_write_port_file(srv->cfg.port_file, srv->cfg.port) < 0) {
     fprintf(stderr, "chubd: cannot write port file %s: %s\n",
             srv->cfg.port_file, strerror(errno));
+    prom_listen_stop(srv);
     httpd_stop(srv, d);
     goto out;
   }
@@ -233,11 +239,17 @@ static int chubd_serve(chubd_server *srv) {
   fprintf(stderr, "chubd: listening on %s://%s%s%s:%d\n",
           srv->tls_cert ? "https" : "http", v6 ? "[" : "", srv->cfg.host,
           v6 ? "]" : "", srv->cfg.port);
+  if (srv->metrics_daemon)
+    fprintf(stderr, "chubd: metrics on http://%s:%d/metrics\n",
+            srv->cfg.metrics_host,
+            MHD_get_daemon_info(srv->metrics_daemon, MHD_DAEMON_INFO_BIND_PORT)
+                ->port);
   int sig = 0;
   while (sigwait(&stop, &sig) != 0)
     ;
   fprintf(stderr, "chubd: %s received; finishing requests in flight\n",
           sig == SIGINT ? "SIGINT" : "SIGTERM");
+  prom_listen_stop(srv);
   httpd_stop(srv, d);
   status = 0;
 out:

@@ -27,7 +27,8 @@ typedef enum config_kind {
   CONFIG_I64,
   CONFIG_UINT,
   CONFIG_PATH,   /* a file or directory name */
-  CONFIG_LISTEN, /* HOST:PORT */
+  CONFIG_LISTEN, /* HOST:PORT: the main address */
+  CONFIG_ADDR,   /* HOST:PORT: the metrics address */
   CONFIG_URL,    /* http[s]://HOST[:PORT][/PATH] */
 } config_kind;
 
@@ -84,6 +85,10 @@ static const config_option config_options[] = {
      "usage-event requests per second per client address (5)"},
     {"--events-per-day", NULL, CONFIG_I64, CFG(events_per_day), 1, 1e12, "N",
      "usage events kept per client id per day (10000)"},
+    {"--metrics", NULL, CONFIG_FLAG, CFG(metrics), 0, 0, NULL,
+     "serve GET /metrics (Prometheus text) on the main address, to anyone"},
+    {"--metrics-listen", NULL, CONFIG_ADDR, 0, 0, 0, "HOST:PORT",
+     "serve GET /metrics only there, on an address of its own"},
     {"--tls-cert", "CHUBD_TLS_CERT", CONFIG_PATH, CFG(tls_cert), 0, 0, "FILE",
      "serve HTTPS with this PEM certificate (chain)"},
     {"--tls-key", "CHUBD_TLS_KEY", CONFIG_PATH, CFG(tls_key), 0, 0, "FILE",
@@ -142,7 +147,8 @@ static int config_bad(const char *fmt, ...) {
 }
 
 /* "HOST:PORT" or "[V6]:PORT" into cfg. */
-static int config_listen(const char *s, chubd_config *cfg) {
+static int config_listen(const char *s, char *out_host, size_t hostn,
+                         int *out_port) {
   const char *colon;
   size_t hlen;
   const char *host = s;
@@ -160,12 +166,11 @@ static int config_listen(const char *s, chubd_config *cfg) {
     hlen = (size_t)(colon - s);
   }
   long long port;
-  if (hlen == 0 || hlen >= sizeof cfg->host ||
-      validate_uint(colon + 1, 65535, &port) < 0)
+  if (hlen == 0 || hlen >= hostn || validate_uint(colon + 1, 65535, &port) < 0)
     return -1;
-  memcpy(cfg->host, host, hlen);
-  cfg->host[hlen] = '\0';
-  cfg->port = (int)port;
+  memcpy(out_host, host, hlen);
+  out_host[hlen] = '\0';
+  *out_port = (int)port;
   return 0;
 }
 
@@ -191,6 +196,7 @@ static int config_url(const char *url, char *out, size_t outn) {
 static const char *config_wants(config_kind k) {
   switch (k) {
   case CONFIG_LISTEN:
+  case CONFIG_ADDR:
     return "HOST:PORT";
   case CONFIG_URL:
     return "http[s]://HOST[:PORT][/PATH] without query or spaces";
@@ -236,7 +242,10 @@ static int config_set(const config_option *o, const char *val,
     snprintf(field, 4096, "%s", val);
     return 0;
   case CONFIG_LISTEN:
-    return config_listen(val, cfg);
+    return config_listen(val, cfg->host, sizeof cfg->host, &cfg->port);
+  case CONFIG_ADDR:
+    return config_listen(val, cfg->metrics_host, sizeof cfg->metrics_host,
+                         &cfg->metrics_port);
   case CONFIG_URL:
     return config_url(val, field, sizeof cfg->public_url);
   }

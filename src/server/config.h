@@ -12,6 +12,9 @@
 typedef struct chubd_config {
   char host[256]; /* listen host as given ("127.0.0.1", "::1", ...) */
   int port;
+  int metrics;            /* serve GET /metrics on the main address */
+  char metrics_host[256]; /* --metrics-listen: "" when not given */
+  int metrics_port;
   char data_dir[4096];
   char port_file[4096];
   int verbose;

@@ -166,3 +166,10 @@ void conns_headers_done(conns *c, struct MHD_Connection *conn) {
 void conns_request_done(conns *c, struct MHD_Connection *conn) {
   conns_set(c, conn, 1);
 }
+
+unsigned conns_open(conns *c) {
+  pthread_mutex_lock(&c->mu);
+  unsigned n = c->open;
+  pthread_mutex_unlock(&c->mu);
+  return n;
+}

@@ -34,4 +34,7 @@ void conns_headers_done(conns *c, struct MHD_Connection *conn);
  * deadline. */
 void conns_request_done(conns *c, struct MHD_Connection *conn);
 
+/* Connections open now, within the limit. */
+unsigned conns_open(conns *c);
+
 #endif

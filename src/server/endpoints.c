@@ -54,6 +54,7 @@ static const endpoint endpoints[] = {
     {ROUTE_HEARTBEAT, ROUTE_POST, -1, JSON, SYNC, NULL, heartbeat_post},
     {ROUTE_EVENTS, ROUTE_POST, -1, JSON, SYNC, NULL, usage_post},
     {ROUTE_PAGE, GET, -1, NONE, SYNC, NULL, pages_get},
+    {ROUTE_PROMETHEUS, GET, -1, NONE, SYNC, NULL, prom_get},
 };
 
 const endpoint *endpoint_find(const route *r) {

@@ -392,6 +392,8 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn,
   if (*upload_data_size) {
     size_t n = *upload_data_size;
     *upload_data_size = 0;
+    if (h->ep && h->ep->body == ENDPOINT_BODY_UPLOAD)
+      prom_upload_bytes(h->req.r.kind == ROUTE_DATASET_UPLOAD, n);
     if (h->has_pending) {
       h->dropped += n;
       return h->dropped > HTTP_DRAIN_MAX ? MHD_NO : MHD_YES;
@@ -418,8 +420,12 @@ static void httpd_completed(void *cls, struct MHD_Connection *conn,
   httpd_req *h = *con_cls;
   if (!h)
     return;
-  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
     conns_request_done(srv->conns, conn);
+    prom_request(h->req.r.kind, h->status, util_mono_s() - h->t0);
+  } else {
+    prom_request_aborted(h->req.r.kind);
+  }
   if (srv->cfg.verbose) {
     double ms = (util_mono_s() - h->t0) * 1000.0;
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)

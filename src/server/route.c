@@ -286,6 +286,8 @@ void route_parse(const char *method, const char *path, route *r) {
     route_set(r, ROUTE_MODEL_RESET, ROUTE_POST);
   else if (n == 1 && strcmp(segs[0], "get-export") == 0)
     route_set(r, ROUTE_GET_EXPORT, ROUTE_POST);
+  else if (n == 1 && strcmp(segs[0], "metrics") == 0)
+    route_set(r, ROUTE_PROMETHEUS, ROUTE_GET);
   else
     route_page(r, segs, n);
 }

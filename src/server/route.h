@@ -35,6 +35,7 @@ typedef enum route_kind {
   ROUTE_UI_LOGIN,       /* /ui/login */
   ROUTE_UI_LOGOUT,      /* /ui/logout */
   ROUTE_PAGE,           /* /, /models/{id}, /login, /static/NAME */
+  ROUTE_PROMETHEUS,     /* /metrics (chubd --metrics) */
 } route_kind;
 
 enum route_method {

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "conns.h"
 #include "keycache.h"
+#include "prom.h"
 #include "ratelimit.h"
 #include "validate.h"
 #include "route.h"
@@ -53,6 +54,7 @@ typedef struct chubd_server {
   pthread_mutex_t blobs_mu; /* orders blob commits against blob removal */
   atomic_int in_flight;     /* requests between first call and completion */
   atomic_int suspended;     /* requests waiting for the store to answer */
+  struct MHD_Daemon *metrics_daemon; /* --metrics-listen, or NULL */
 } chubd_server;
 
 #define CHUBD_REPLY_HEADERS 10

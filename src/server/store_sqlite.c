@@ -33,6 +33,7 @@
 #include <sqlite3.h>
 #include <jansson.h>
 
+#include "prom.h"
 #include "schema_sqlite.h"
 #include "util.h"
 
@@ -222,6 +223,7 @@ struct store_sqlite {
   pthread_key_t tls;
   pthread_mutex_t mu; /* guards conns */
   store_sqlite_conn *conns;
+  int nconns; /* in the list, for chubd_store_pool_connections */
   /* chubd's own writers queue here, on one connection, rather than in
    * SQLite's busy handler, whose sleeps (up to 100 ms each) would throttle
    * concurrent metrics uploads; busy_timeout still covers other processes
@@ -265,6 +267,7 @@ static void store_sqlite_unlink(store_sqlite_conn *c) {
     s->conns = c->next;
   if (c->next)
     c->next->prev = c->prev;
+  prom_store_pool_size(--s->nconns);
 }
 
 /* pthread key destructor: the thread that used this connection ended. */
@@ -321,6 +324,7 @@ static store_sqlite_conn *store_sqlite_conn_get(store_sqlite *s) {
   if (s->conns)
     s->conns->prev = c;
   s->conns = c;
+  prom_store_pool_size(++s->nconns);
   pthread_mutex_unlock(&s->mu);
   pthread_setspecific(s->tls, c);
   return c;
@@ -328,6 +332,7 @@ static store_sqlite_conn *store_sqlite_conn_get(store_sqlite *s) {
 
 static store_rc store_sqlite_fail(store_sqlite_conn *c, const char *what) {
   int code = sqlite3_extended_errcode(c->db);
+  prom_store_error();
   fprintf(stderr, "chubd: database error in %s: %s\n", what,
           sqlite3_errmsg(c->db));
   if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
@@ -991,6 +996,10 @@ static void *store_sqlite_group_main(void *arg) {
     pthread_mutex_lock(&s->write_mu);
     store_sqlite_metrics_batch(s->writer, batch);
     pthread_mutex_unlock(&s->write_mu);
+    size_t uploads = 0, epochs = 0;
+    for (store_sqlite_metrics_req *j = batch; j; j = j->next, uploads++)
+      epochs += j->n;
+    prom_metrics_commit(uploads, epochs);
     for (store_sqlite_metrics_req *j = batch, *next; j; j = next) {
       next = j->next;
       j->done(j->ud, j->rc);
