@@ -185,7 +185,8 @@ static fuzz_server_ctx *fuzz_server_start(void) {
   cfg->events_rate = 1e6;
   /* Every fuzzed request comes from 127.0.0.1, one after another. */
   cfg->max_per_ip = cfg->max_connections;
-  if (blobs_prepare(cfg->data_dir, 1, err, sizeof err) < 0 ||
+  snprintf(cfg->blobs_dir, sizeof cfg->blobs_dir, "%s/blobs", dir);
+  if (blobs_prepare(cfg->data_dir, cfg->blobs_dir, 1, err, sizeof err) < 0 ||
       !(c->srv.st = store_sqlite_open(cfg->data_dir, err, sizeof err)) ||
       !(c->srv.rl = ratelimit_new(cfg->rate, cfg->burst)) ||
       !(c->srv.events_rl = ratelimit_new(cfg->events_rate, cfg->events_rate)) ||

@@ -79,7 +79,7 @@ static int chubd_keys(chubd_config *cfg, int argc, char **argv) {
   char err[512];
   /* A first `keys create` makes the data directory; DATA/tmp is left
    * alone, a chubd may be uploading into it. */
-  if (blobs_prepare(cfg->data_dir, 0, err, sizeof err) < 0) {
+  if (blobs_prepare(cfg->data_dir, cfg->blobs_dir, 0, err, sizeof err) < 0) {
     fprintf(stderr, "chubd: %s\n", err);
     return 1;
   }
@@ -89,6 +89,43 @@ static int chubd_keys(chubd_config *cfg, int argc, char **argv) {
     return 1;
   }
   int rc = keys_command(st, cfg->data_dir, argc, argv);
+  st->ops->close(st);
+  return rc;
+}
+
+/* chubd gc [--dry-run] [--stale S]: removes the blobs no row names and
+ * temporaries untouched for S seconds (default a day). */
+static int chubd_gc(chubd_config *cfg, int argc, char **argv) {
+  int dry_run = 0;
+  double stale_s = 86400;
+  for (int i = 1; i < argc; i++) {
+    char *end = NULL;
+    if (strcmp(argv[i], "--dry-run") == 0) {
+      dry_run = 1;
+    } else if (strcmp(argv[i], "--stale") == 0 && i + 1 < argc &&
+               (stale_s = strtod(argv[i + 1], &end)) >= 0 && end &&
+               end != argv[i + 1] && !*end) {
+      i++;
+    } else {
+      fprintf(stderr,
+              "chubd: gc takes --dry-run and --stale SECONDS, not %s\n"
+              "usage: chubd [--data DIR] [--blobs DIR] gc [--dry-run] "
+              "[--stale S]\n",
+              argv[i]);
+      return 2;
+    }
+  }
+  char err[512];
+  if (blobs_prepare(cfg->data_dir, cfg->blobs_dir, 0, err, sizeof err) < 0) {
+    fprintf(stderr, "chubd: %s\n", err);
+    return 1;
+  }
+  store *st = store_sqlite_open(cfg->data_dir, err, sizeof err);
+  if (!st) {
+    fprintf(stderr, "chubd: %s\n", err);
+    return 1;
+  }
+  int rc = blobs_gc(cfg->blobs_dir, st, stale_s, dry_run, stdout);
   st->ops->close(st);
   return rc;
 }
@@ -160,9 +197,11 @@ static char *chubd_read_pem(const char *path, char *err, size_t errn) {
 static int chubd_serve(chubd_server *srv) {
   char err[512] = "";
   int lock_fd = -1;
-  if (blobs_prepare(srv->cfg.data_dir, 0, err, sizeof err) < 0 ||
+  if (blobs_prepare(srv->cfg.data_dir, srv->cfg.blobs_dir, 0, err, sizeof err) <
+          0 ||
       (lock_fd = chubd_lock_data(srv->cfg.data_dir)) < 0 ||
-      blobs_prepare(srv->cfg.data_dir, 1, err, sizeof err) < 0) {
+      blobs_prepare(srv->cfg.data_dir, srv->cfg.blobs_dir, 1, err, sizeof err) <
+          0) {
     if (err[0]) /* chubd_lock_data() speaks for itself */
       fprintf(stderr, "chubd: %s\n", err);
     if (lock_fd >= 0)
@@ -286,9 +325,17 @@ int chubd_main(int argc, char **argv) {
                     "or HOME\n");
     rc = 2;
   }
+  if (rc == 0 && !cfg->blobs_dir[0] &&
+      snprintf(cfg->blobs_dir, sizeof cfg->blobs_dir, "%s/blobs",
+               cfg->data_dir) >= (int)sizeof cfg->blobs_dir) {
+    fprintf(stderr, "chubd: --data is too long\n");
+    rc = 2;
+  }
   if (rc == 0) {
     if (next < argc && strcmp(argv[next], "keys") == 0)
       rc = chubd_keys(cfg, argc - next, argv + next);
+    else if (next < argc && strcmp(argv[next], "gc") == 0)
+      rc = chubd_gc(cfg, argc - next, argv + next);
     else if (next < argc)
       rc = chubd_bad("unexpected argument %s", argv[next]);
     else

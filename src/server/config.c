@@ -49,6 +49,8 @@ static const config_option config_options[] = {
      "address to serve (127.0.0.1:8080; port 0 = any free port)"},
     {"--data", NULL, CONFIG_PATH, CFG(data_dir), 0, 0, "DIR",
      "data directory ($XDG_DATA_HOME/chub/chubd)"},
+    {"--blobs", "CHUBD_BLOBS", CONFIG_PATH, CFG(blobs_dir), 0, 0, "DIR",
+     "weights and datasets, shareable by several chubd (DATA/blobs)"},
     {"--port-file", NULL, CONFIG_PATH, CFG(port_file), 0, 0, "FILE",
      "write the bound port there once serving"},
     {"--verbose", NULL, CONFIG_FLAG, CFG(verbose), 0, 0, NULL,
@@ -120,7 +122,9 @@ void config_defaults(chubd_config *cfg) {
 void config_usage(FILE *out) {
   fprintf(out, "usage: chubd [options]\n"
                "       chubd [--data DIR] keys create NAME | keys list | "
-               "keys revoke PREFIX|NAME\n\n");
+               "keys revoke PREFIX|NAME\n"
+               "       chubd [--data DIR] [--blobs DIR] gc [--dry-run] "
+               "[--stale S]\n\n");
   for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
     const config_option *o = &config_options[i];
     char left[48];

@@ -16,6 +16,7 @@ typedef struct chubd_config {
   char metrics_host[256]; /* --metrics-listen: "" when not given */
   int metrics_port;
   char data_dir[4096];
+  char blobs_dir[4096]; /* --blobs; DATA/blobs when not given */
   char port_file[4096];
   int verbose;
   double agent_timeout_s;

@@ -244,7 +244,7 @@ void datasets_delete(chubd_request *req, chubd_reply *rep) {
   store_rc rc = srv->st->ops->dataset_delete(srv->st, req->r.id, hard);
   if (rc == STORE_OK && hard && d.sha256[0]) {
     pthread_mutex_lock(&srv->blobs_mu);
-    blobs_drop_unused(srv->cfg.data_dir, srv->st, d.sha256);
+    blobs_drop_unused(srv->cfg.blobs_dir, srv->st, d.sha256);
     pthread_mutex_unlock(&srv->blobs_mu);
   }
   if (rc != STORE_OK) {
@@ -313,7 +313,7 @@ static void datasets_store(chubd_request *req, chubd_reply *rep, int fd,
   d.updated_ms = util_now_ms();
   char old[65] = "";
   pthread_mutex_lock(&srv->blobs_mu);
-  if (blobs_commit(srv->cfg.data_dir, fd, tmp, sha) != 0) {
+  if (blobs_commit(srv->cfg.blobs_dir, fd, tmp, sha) != 0) {
     fprintf(stderr, "chubd: cannot store upload %s as blob %s: %s\n", tmp, sha,
             strerror(errno));
     unlink(tmp);
@@ -322,10 +322,14 @@ static void datasets_store(chubd_request *req, chubd_reply *rep, int fd,
     return;
   }
   store_rc rc = st->ops->dataset_set_file(st, &d, old);
-  if (rc != STORE_OK)
-    blobs_drop_unused(srv->cfg.data_dir, st, sha);
-  else if (old[0] && strcmp(old, sha) != 0)
-    blobs_drop_unused(srv->cfg.data_dir, st, old);
+  if (rc == STORE_OK) {
+    blobs_settle(srv->cfg.blobs_dir, tmp, sha);
+    if (old[0] && strcmp(old, sha) != 0)
+      blobs_drop_unused(srv->cfg.blobs_dir, st, old);
+  } else {
+    unlink(tmp);
+    blobs_drop_unused(srv->cfg.blobs_dir, st, sha);
+  }
   pthread_mutex_unlock(&srv->blobs_mu);
   if (rc == STORE_NOTFOUND) {
     reply_error(rep, 404, "dataset %s not found", req->r.id);

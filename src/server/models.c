@@ -581,7 +581,7 @@ static void models_drop_blobs(chubd_request *req, store_checkpoint *k,
                               size_t n) {
   pthread_mutex_lock(&req->srv->blobs_mu);
   for (size_t i = 0; i < n; i++)
-    blobs_drop_unused(req->srv->cfg.data_dir, req->srv->st, k[i].sha256);
+    blobs_drop_unused(req->srv->cfg.blobs_dir, req->srv->st, k[i].sha256);
   pthread_mutex_unlock(&req->srv->blobs_mu);
 }
 

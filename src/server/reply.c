@@ -175,7 +175,7 @@ static int reply_etag_matches(const char *inm, const char *sha) {
 void reply_blob(const chubd_request *req, chubd_reply *rep, const char *sha256,
                 const char *filename) {
   char path[4200];
-  blobs_path(req->srv->cfg.data_dir, sha256, path, sizeof path);
+  blobs_path(req->srv->cfg.blobs_dir, sha256, path, sizeof path);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   struct stat sb;
   if (fd < 0 || fstat(fd, &sb) != 0) {

@@ -240,12 +240,12 @@ unsigned upload_begin(chubd_request *req, chubd_reply *rep, uint64_t max,
                 "boundary");
     return 400;
   }
-  up->fd = blobs_tmp_open(req->srv->cfg.data_dir, up->tmp, sizeof up->tmp);
+  up->fd = blobs_tmp_open(req->srv->cfg.blobs_dir, up->tmp, sizeof up->tmp);
   if (up->fd < 0) {
     fprintf(stderr,
-            "chubd: cannot create a temporary file under %s/tmp: "
+            "chubd: cannot create a temporary file under %s/.incoming: "
             "%s\n",
-            req->srv->cfg.data_dir, strerror(errno));
+            req->srv->cfg.blobs_dir, strerror(errno));
     upload_free(up);
     reply_error(rep, 507, "the server cannot store the upload (disk)");
     return 507;

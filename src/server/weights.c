@@ -46,8 +46,8 @@ unsigned weights_upload_begin(chubd_request *req, chubd_reply *rep) {
                       weights_field);
 }
 
-/* Makes the finished upload a blob and a checkpoint, in that order,
- * under the blobs lock (see blobs.c). */
+/* Makes the finished upload a blob and a checkpoint, in that order
+ * (see blobs.c for why the temporary is kept until the row is stored). */
 static void weights_store(chubd_request *req, const validate_upload *f,
                           const char *sha, chubd_reply *rep) {
   upload *up = req->upload;
@@ -68,7 +68,7 @@ static void weights_store(chubd_request *req, const validate_upload *f,
   char tmp[4200];
   pthread_mutex_lock(&srv->blobs_mu);
   int fd = upload_take_file(up, tmp, sizeof tmp);
-  if (blobs_commit(srv->cfg.data_dir, fd, tmp, sha) != 0) {
+  if (blobs_commit(srv->cfg.blobs_dir, fd, tmp, sha) != 0) {
     fprintf(stderr, "chubd: cannot store upload %s as blob %s: %s\n", tmp, sha,
             strerror(errno));
     unlink(tmp);
@@ -77,8 +77,12 @@ static void weights_store(chubd_request *req, const validate_upload *f,
     return;
   }
   store_rc rc = st->ops->checkpoint_add(st, req->r.id, &k);
-  if (rc != STORE_OK)
-    blobs_drop_unused(srv->cfg.data_dir, st, sha);
+  if (rc == STORE_OK) {
+    blobs_settle(srv->cfg.blobs_dir, tmp, sha);
+  } else {
+    unlink(tmp);
+    blobs_drop_unused(srv->cfg.blobs_dir, st, sha);
+  }
   pthread_mutex_unlock(&srv->blobs_mu);
   if (rc == STORE_CONFLICT) {
     reply_error(rep, 409,

@@ -326,9 +326,13 @@ void sec_post_raw(int port, const char *path, const char *key,
 }
 
 int sec_tmp_files(const char *data_dir) {
-  char *dir = th_fmt("%s/tmp", data_dir);
+  char *dir = th_fmt("%s/blobs/.incoming", data_dir);
   DIR *d = opendir(dir);
   int n = 0;
+  /* chubd makes the directory at start: without it, this would count
+   * nothing and prove nothing. */
+  if (!d)
+    fail_msg("no directory %s for uploads in progress", dir);
   if (d) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {

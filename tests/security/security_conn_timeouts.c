@@ -6,9 +6,9 @@
  * second, or sending nothing, is disconnected. A body is cut only after
  * --idle-timeout of silence: an upload that sends a little every second
  * for longer than the idle timeout is stored (200), while one that stops
- * is closed and leaves no temporary file under DATA/tmp and no checkpoint.
- * Each wait is bounded; a disconnect is accepted a few seconds after the
- * deadline, never asserted to be early or fast.
+ * is closed and leaves no temporary file under DATA/blobs/.incoming and no
+ * checkpoint. Each wait is bounded; a disconnect is accepted a few seconds
+ * after the deadline, never asserted to be early or fast.
  */
 #include "sec.h"
 
@@ -170,7 +170,7 @@ static void ct_stalled_body_dropped(void **state) {
              "was still connected after 6 s");
   if (tmp_left)
     fail_msg("%d temporary file(s) of the dropped upload remain under "
-             "DATA/tmp",
+             "DATA/blobs/.incoming",
              tmp_left);
   assert_int_equal(holding, 0);
   json_t *m = sv_model(p, key, id);

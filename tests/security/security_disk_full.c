@@ -121,7 +121,8 @@ static void df_disk_full(void **state) {
   if (st != 507)
     fail_msg("a weights upload on a full disk answered %ld; expected 507", st);
   if (sec_tmp_empty(data, 3000))
-    fail_msg("the refused upload left a temporary file under DATA/tmp");
+    fail_msg(
+        "the refused upload left a temporary file under DATA/blobs/.incoming");
   env = sv_json(p, "POST", "/v1/models", key,
                 "{\"meta\": {\"name\": \"x.pt\"}, \"config\": {\"epochs\": "
                 "1}}",

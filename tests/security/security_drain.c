@@ -148,10 +148,11 @@ static void dr_run(const char *drain, int drain_s) {
             status);
   int tmp = sec_tmp_files(chubd_proc_data_dir(p));
   if (tmp)
-    dr_fail(&rep,
-            "%d temporary file(s) remain under DATA/tmp after chubd "
-            "exited (the stalled upload's must be removed)",
-            tmp);
+    dr_fail(
+        &rep,
+        "%d temporary file(s) remain under DATA/blobs/.incoming after chubd "
+        "exited (the stalled upload's must be removed)",
+        tmp);
 
   /* Restarted: the stalled upload stored nothing, the steady one is
    * there. */

@@ -7,8 +7,8 @@
  * honest: the HTTP request itself is complete) is 400 with a message
  * containing "closing boundary"; no file part, an empty one or a second
  * one is 400 too. In every case nothing is stored: no checkpoint, the
- * dataset stays `new`, no file under DATA holds the bytes, DATA/tmp is
- * empty. Each case has a positive control built the same way.
+ * dataset stays `new`, no file under DATA holds the bytes, DATA/blobs/.incoming
+ * is empty. Each case has a positive control built the same way.
  */
 #include "sec.h"
 
@@ -58,14 +58,15 @@ static void up_send(chubd_proc *p, const char *path, const char *key,
   free(body);
 }
 
-/* What a refused upload must leave: nothing holding the bytes, DATA/tmp
- * empty. */
+/* What a refused upload must leave: nothing holding the bytes,
+ * DATA/blobs/.incoming empty. */
 static void up_nothing_stored(chubd_proc *p, const char *what,
                               const unsigned char *b, size_t len) {
   const char *data = chubd_proc_data_dir(p);
   int tmp = sec_tmp_empty(data, 3000);
   if (tmp)
-    fail_msg("%s: %d temporary file(s) remain under DATA/tmp", what, tmp);
+    fail_msg("%s: %d temporary file(s) remain under DATA/blobs/.incoming", what,
+             tmp);
   /* The bytes are distinctive: any file holding their first 4 KiB is a
    * stored (or leaked) copy. */
   int n = sv_files_gone(data, b, len < 4096 ? len : 4096, 1);
