@@ -11,6 +11,11 @@
  * the lookup. So a revoked key is refused from the very next request, at
  * the price of one stat(). Only confirmed keys are cached; an unknown key
  * always asks the store.
+ *
+ * Several chubd on one database do not see each other's stamp file (each
+ * has its own DATA), so an entry is also trusted for KEYCACHE_TTL_S only:
+ * a key revoked through any instance is refused by every other one within
+ * that time, at the price of one store read per key per interval.
  */
 #include "keycache.h"
 
@@ -24,12 +29,16 @@
 
 #include <openssl/crypto.h>
 
+#include "util.h"
+
 #define KEYCACHE_SLOTS 256 /* a power of two; more keys just evict */
+#define KEYCACHE_TTL_S 2.0
 
 typedef struct keycache_slot {
   int used;
   unsigned char hash[32];
   store_key key;
+  double cached_at; /* util_mono_s() */
 } keycache_slot;
 
 struct keycache {
@@ -86,7 +95,8 @@ int keycache_get(keycache *kc, const unsigned char hash[32], store_key *out,
     kc->filled = *token;
   }
   keycache_slot *s = keycache_slot_of(kc, hash);
-  if (s->used && CRYPTO_memcmp(s->hash, hash, 32) == 0) {
+  if (s->used && CRYPTO_memcmp(s->hash, hash, 32) == 0 &&
+      util_mono_s() - s->cached_at < KEYCACHE_TTL_S) {
     *out = s->key;
     found = 0;
   }
@@ -104,6 +114,7 @@ void keycache_put(keycache *kc, const unsigned char hash[32],
     s->used = 1;
     memcpy(s->hash, hash, 32);
     s->key = *k;
+    s->cached_at = util_mono_s();
   }
   pthread_mutex_unlock(&kc->mu);
 }
