@@ -11,9 +11,12 @@
  * per request. Prints median, p99 and max per call and the ratio of medians;
  * asserts nothing.
  */
+#include "fakehub.h"
 #include "internal.h"
 #include "session.h"
-#include "fakehub.h"
+#include "spool_record.h"
+
+#include <fcntl.h>
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -182,6 +185,57 @@ static bench_stats bench_reference(const char *root, bench_trainer *b, size_t n,
   return s;
 }
 
+/* Where on_fit_epoch_end's time goes: each step it takes, alone, on the
+ * same trainer (the flat map as JSON, the record framed with its CRC, the
+ * one pwrite(2) of it to a file), beside the whole callback. */
+static void bench_breakdown(const char *dir, bench_trainer *b,
+                            bench_stats whole) {
+  enum { N = BENCH_CALLS };
+  double *us = malloc(N * sizeof *us);
+  char json[2048];
+  unsigned char rec[4096];
+  bool dropped = false;
+  size_t jlen = 0, rlen = 0;
+  for (size_t i = 0; i < N; i++) {
+    b->t.epoch = (int)i + 1;
+    double t0 = bench_now_us();
+    jlen = hub_callbacks_metrics_json(&b->t, json, sizeof json, &dropped);
+    us[i] = bench_now_us() - t0;
+  }
+  bench_stats js = bench_summarise(us, N);
+  for (size_t i = 0; i < N; i++) {
+    unsigned char ep[4] = {(unsigned char)i, 0, 0, 0};
+    double t0 = bench_now_us();
+    rlen = spool_record_frame(rec, SPOOL_METRICS, ep, 4, json, jlen);
+    us[i] = bench_now_us() - t0;
+  }
+  bench_stats fr = bench_summarise(us, N);
+  char path[512];
+  snprintf(path, sizeof path, "%s/breakdown.log", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  off_t off = 0;
+  for (size_t i = 0; fd >= 0 && i < N; i++) {
+    double t0 = bench_now_us();
+    ssize_t w = pwrite(fd, rec, rlen, off);
+    us[i] = bench_now_us() - t0;
+    off += w > 0 ? w : 0;
+  }
+  bench_stats wr = bench_summarise(us, N);
+  if (fd >= 0)
+    close(fd);
+  unlink(path);
+  free(us);
+  printf("where on_fit_epoch_end's time goes (%zu-byte JSON, %zu-byte "
+         "record):\n",
+         jlen, rlen);
+  bench_print("  the epoch's flat map as JSON", js);
+  bench_print("  the record framed, CRC-32", fr);
+  bench_print("  one pwrite(2) of the record (the floor)", wr);
+  bench_print("  the whole callback (hub slow, rate limits 0)", whole);
+  printf("median ratio whole callback / pwrite alone: %.2fx\n",
+         whole.median / wr.median);
+}
+
 /* A port that refuses connections: bound, then closed. */
 static int bench_refused_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -291,6 +345,7 @@ int main(void) {
   bench_stats ref_down = bench_reference(down, &b, 2000, false);
   bench_stats ref_spawn = bench_reference(down, &b, 2000, true);
   close(silent);
+  bench_breakdown(root, &b, fit_slow);
   bench_print("reference: blocking POST per epoch (100 ms timeout), slow",
               ref_slow);
   bench_print("reference: blocking POST per epoch, down", ref_down);

@@ -8,6 +8,7 @@
  * one write, and the sender is poked when a rate limit passed. Only
  * on_train_end waits on the network, for the final sync, with a deadline.
  */
+#include "double_text.h"
 #include "internal.h"
 #include "session.h"
 
@@ -111,7 +112,7 @@ static void hub_callbacks_put_number(hub_callbacks_out *o, double v,
   if (fabs(v) < 9e15 && v == (double)(long long)v)
     n = snprintf(num, sizeof num, integer ? "%lld" : "%lld.0", (long long)v);
   else
-    n = snprintf(num, sizeof num, "%.17g", v);
+    n = (int)double_text_17g(v, num);
   hub_callbacks_put(o, num, (size_t)n);
 }
 

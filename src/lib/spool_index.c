@@ -89,10 +89,19 @@ void spool_index_drop_epoch(spool_index *x, size_t i) {
 }
 
 size_t spool_index_find_ckpt(const spool_index *x, uint64_t seq) {
-  for (size_t i = 0; i < x->n_ckpts; i++)
-    if (x->ckpts[i].seq == seq)
-      return i;
-  return SIZE_MAX;
+  /* Kept in seq order: a binary search, and a new seq (past the last, as
+   * every append's is) is known absent at once. */
+  size_t lo = 0, hi = x->n_ckpts;
+  if (hi == 0 || x->ckpts[hi - 1].seq < seq)
+    return SIZE_MAX;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (x->ckpts[mid].seq < seq)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < x->n_ckpts && x->ckpts[lo].seq == seq ? lo : SIZE_MAX;
 }
 
 chub_code spool_index_put_ckpt(spool_index *x, const spool_ckpt *c,
