@@ -83,13 +83,36 @@ static uint64_t double_text_scaled(uint64_t m, int e, int q) {
   return (uint64_t)d;
 }
 
+/* Eight decimal digits of v (< 10^8) into out, two at a time. */
+static void double_text_eight(uint32_t v, char *out) {
+  static const char pairs[201] = "00010203040506070809"
+                                 "10111213141516171819"
+                                 "20212223242526272829"
+                                 "30313233343536373839"
+                                 "40414243444546474849"
+                                 "50515253545556575859"
+                                 "60616263646566676869"
+                                 "70717273747576777879"
+                                 "80818283848586878889"
+                                 "90919293949596979899";
+  for (int i = 6; i >= 0; i -= 2) {
+    memcpy(out + i, pairs + 2 * (v % 100), 2);
+    v /= 100;
+  }
+}
+
+/* The 17 digits of d (10^16 <= d < 10^17) into dig, in 32-bit pieces. */
+static void double_text_digits(uint64_t d, char dig[17]) {
+  uint32_t hi = (uint32_t)(d / 100000000), lo = (uint32_t)(d % 100000000);
+  dig[0] = (char)('0' + hi / 100000000);
+  double_text_eight(hi % 100000000, dig + 1);
+  double_text_eight(lo, dig + 9);
+}
+
 /* The 17 digits of D with decimal exponent k, laid out as %g does. */
 static size_t double_text_layout(int neg, uint64_t d, int k, char *out) {
   char dig[17];
-  for (int i = 16; i >= 0; i--) {
-    dig[i] = (char)('0' + d % 10);
-    d /= 10;
-  }
+  double_text_digits(d, dig);
   int last = 16; /* the last significant digit kept */
   while (last > 0 && dig[last] == '0')
     last--;

@@ -17,12 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One entry of the epoch's flat map: prefix + name = value. */
+/* One entry of the epoch's flat map: prefix + name = value. The lengths
+ * are measured once, so that looking for a later entry with the same key
+ * compares only keys of the same length. */
 typedef struct hub_callbacks_item {
   const char *prefix;
   const char *name;
   double value;
   bool integer;
+  size_t plen, nlen;
 } hub_callbacks_item;
 
 /* Builds into a caller buffer; `len` counts what would have been written so
@@ -101,8 +104,9 @@ static void hub_callbacks_put_string(hub_callbacks_out *o, const char *str) {
 
 /* %.17g reads back as exactly the same double. It is longer than Python's
  * shortest repr for some values (0.1 prints as 0.10000000000000001) but the
- * hub decodes the same number, and one snprintf costs half of "try %.15g,
- * check with strtod, else %.17g" on this hot path (see bench/callbacks). */
+ * hub decodes the same number; double_text_17g writes it without printf's
+ * arbitrary precision, a sixth of the cost on this hot path (see
+ * bench/callbacks). */
 static void hub_callbacks_put_number(hub_callbacks_out *o, double v,
                                      bool integer) {
   char num[40];
@@ -116,22 +120,29 @@ static void hub_callbacks_put_number(hub_callbacks_out *o, double v,
   hub_callbacks_put(o, num, (size_t)n);
 }
 
+static hub_callbacks_item hub_callbacks_item_of(const char *prefix,
+                                                const char *name, double value,
+                                                bool integer) {
+  return (hub_callbacks_item){.prefix = prefix,
+                              .name = name,
+                              .value = value,
+                              .integer = integer,
+                              .plen = strlen(prefix),
+                              .nlen = name ? strlen(name) : 0};
+}
+
 static bool hub_callbacks_same_key(const hub_callbacks_item *a,
                                    const hub_callbacks_item *b) {
-  size_t pa = strlen(a->prefix), pb = strlen(b->prefix);
+  if (a->plen + a->nlen != b->plen + b->nlen)
+    return false;
   /* Compare prefix+name as one string without building it. */
-  const char *sa = a->prefix, *sb = b->prefix;
-  size_t ia = 0, ib = 0;
-  for (;;) {
-    char ca = ia < pa ? sa[ia] : a->name[ia - pa];
-    char cb = ib < pb ? sb[ib] : b->name[ib - pb];
+  for (size_t i = 0; i < a->plen + a->nlen; i++) {
+    char ca = i < a->plen ? a->prefix[i] : a->name[i - a->plen];
+    char cb = i < b->plen ? b->prefix[i] : b->name[i - b->plen];
     if (ca != cb)
       return false;
-    if (ca == '\0')
-      return true;
-    ia++;
-    ib++;
   }
+  return true;
 }
 
 /* The epoch's flat map as JSON into `buf`; returns the length it needs
@@ -151,18 +162,18 @@ size_t hub_callbacks_metrics_json(const chub_trainer *t, char *buf, size_t cap,
   }
   size_t n = 0;
   for (size_t i = 0; i < t->n_tloss; i++)
-    items[n++] = (hub_callbacks_item){"train/", t->tloss[i].name,
-                                      t->tloss[i].value, false};
+    items[n++] = hub_callbacks_item_of("train/", t->tloss[i].name,
+                                       t->tloss[i].value, false);
   for (size_t i = 0; i < t->n_metrics; i++)
-    items[n++] = (hub_callbacks_item){"", t->metrics[i].name,
-                                      t->metrics[i].value, false};
+    items[n++] = hub_callbacks_item_of("", t->metrics[i].name,
+                                       t->metrics[i].value, false);
   if (t->epoch == 0) {
-    items[n++] = (hub_callbacks_item){"", "model/parameters",
-                                      (double)t->model_parameters, true};
+    items[n++] = hub_callbacks_item_of("", "model/parameters",
+                                       (double)t->model_parameters, true);
     items[n++] =
-        (hub_callbacks_item){"", "model/GFLOPs", t->model_gflops, false};
-    items[n++] = (hub_callbacks_item){"", "model/speed_PyTorch(ms)",
-                                      t->model_speed_ms, false};
+        hub_callbacks_item_of("", "model/GFLOPs", t->model_gflops, false);
+    items[n++] = hub_callbacks_item_of("", "model/speed_PyTorch(ms)",
+                                       t->model_speed_ms, false);
   }
   hub_callbacks_put(&o, "{", 1);
   bool first = true;
