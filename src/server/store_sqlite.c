@@ -14,12 +14,13 @@
  * touch the model row at most once a second; each upload is answered
  * after COMMIT returned.
  *
- * Durability: WAL with synchronous=NORMAL. A transaction is in the WAL file
- * (handed to the kernel) when COMMIT returns, so an acknowledged metric
- * survives chubd being killed at any moment; only a power cut can lose the
- * last transactions, and that is the trade for not waiting on fsync for
- * every metrics upload. The writer takes the lock up front (BEGIN
- * IMMEDIATE) and other processes (`chubd keys`) wait through busy_timeout.
+ * Durability: WAL with synchronous=FULL. COMMIT returns only after the
+ * WAL is fsynced, so whatever chubd acknowledged survives a power cut, not
+ * only a killed process (tests/durability cuts the power on it). The fsync
+ * is the price of each write transaction; the metrics hot path pays it
+ * once per group commit, on the committer thread, never on a request
+ * thread's way. The writer takes the lock up front (BEGIN IMMEDIATE) and
+ * other processes (`chubd keys`) wait through busy_timeout.
  */
 #include "store.h"
 
@@ -292,7 +293,7 @@ static sqlite3 *store_sqlite_connect(const char *path, char *err, size_t errn) {
   sqlite3_busy_timeout(db, STORE_SQLITE_BUSY_MS);
   char *msg = NULL;
   if (sqlite3_exec(db,
-                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
                    "PRAGMA mmap_size = 268435456;",
                    NULL, NULL, &msg) != SQLITE_OK) {
     snprintf(err, errn, "cannot set up database %s: %s", path,
