@@ -48,6 +48,11 @@ static const config_option config_options[] = {
      "address to serve (127.0.0.1:8080; port 0 = any free port)"},
     {"--data", NULL, CONFIG_PATH, CFG(data_dir), 0, 0, "DIR",
      "data directory ($XDG_DATA_HOME/chub/chubd)"},
+    {"--db", "CHUBD_DB", CONFIG_PATH, CFG(db), 0, 0, "URL",
+     "PostgreSQL database instead of DATA/chubd.db: postgresql://USER@HOST:"
+     "PORT/DB or libpq's key=value string"},
+    {"--db-pool", "CHUBD_DB_POOL", CONFIG_UINT, CFG(db_pool), 1, 1000, "N",
+     "connections to the --db database at most (8)"},
     {"--port-file", NULL, CONFIG_PATH, CFG(port_file), 0, 0, "FILE",
      "write the bound port there once serving"},
     {"--verbose", NULL, CONFIG_FLAG, CFG(verbose), 0, 0, NULL,

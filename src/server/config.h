@@ -13,6 +13,8 @@ typedef struct chubd_config {
   char host[256]; /* listen host as given ("127.0.0.1", "::1", ...) */
   int port;
   char data_dir[4096];
+  char db[4096];    /* PostgreSQL conninfo; "" = SQLite in data_dir */
+  unsigned db_pool; /* its connections at most; 0 = the default */
   char port_file[4096];
   int verbose;
   double agent_timeout_s;
