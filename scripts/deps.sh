@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
 libcurl4-openssl-dev libjansson-dev libssl-dev libmicrohttpd-dev libsqlite3-dev
-sqlite3 libcmocka-dev zlib1g-dev dataset-fashion-mnist wrk nginx-light
+sqlite3 libpq-dev postgresql libcmocka-dev zlib1g-dev dataset-fashion-mnist wrk nginx-light
 chromium nodejs npm curl python3 openssl"
 missing=""
 for p in $PKGS; do

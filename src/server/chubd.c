@@ -20,6 +20,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "blobs.h"
 #include "keys.h"
 #include "server.h"
@@ -75,15 +77,48 @@ static int chubd_write_port_file(const char *path, int port) {
   return 0;
 }
 
+/* The store chosen by the flags: PostgreSQL with --db, else SQLite in the
+ * data directory. NULL with a message in err. */
+static store *chubd_store_open(const chubd_config *cfg, char *err,
+                               size_t errn) {
+  if (cfg->db[0])
+    return store_pg_open(cfg->db, cfg->db_pool, err, errn);
+  return store_sqlite_open(cfg->data_dir, err, errn);
+}
+
+/* The secret that signs download URLs, from the store, so that every chubd
+ * on one database agrees on it. A hub on SQLite that kept it in
+ * DATA/url-secret gives the store that one: links handed out before stay
+ * valid. */
+static int chubd_url_secret(chubd_server *srv, char *err, size_t errn) {
+  unsigned char init[SIGN_SECRET_LEN];
+  int have = 0;
+  if (!srv->cfg.db[0] &&
+      (have = sign_secret_file(srv->cfg.data_dir, init, err, errn)) < 0)
+    return -1;
+  if (!have && sign_secret_make(init, err, errn) < 0)
+    return -1;
+  store_rc rc = srv->st->ops->secret_get(srv->st, "url", init, srv->url_secret,
+                                         SIGN_SECRET_LEN);
+  OPENSSL_cleanse(init, sizeof init);
+  if (rc != STORE_OK) {
+    snprintf(err, errn,
+             "cannot read or store the URL secret in the "
+             "database (see above)");
+    return -1;
+  }
+  return 0;
+}
+
 static int chubd_keys(chubd_config *cfg, int argc, char **argv) {
-  char err[512];
+  char err[1024];
   /* A first `keys create` makes the data directory; DATA/tmp is left
    * alone, a chubd may be uploading into it. */
   if (blobs_prepare(cfg->data_dir, cfg->blobs_dir, 0, err, sizeof err) < 0) {
     fprintf(stderr, "chubd: %s\n", err);
     return 1;
   }
-  store *st = store_sqlite_open(cfg->data_dir, err, sizeof err);
+  store *st = chubd_store_open(cfg, err, sizeof err);
   if (!st) {
     fprintf(stderr, "chubd: %s\n", err);
     return 1;
@@ -120,7 +155,7 @@ static int chubd_gc(chubd_config *cfg, int argc, char **argv) {
     fprintf(stderr, "chubd: %s\n", err);
     return 1;
   }
-  store *st = store_sqlite_open(cfg->data_dir, err, sizeof err);
+  store *st = chubd_store_open(cfg, err, sizeof err);
   if (!st) {
     fprintf(stderr, "chubd: %s\n", err);
     return 1;
@@ -195,7 +230,7 @@ static char *chubd_read_pem(const char *path, char *err, size_t errn) {
 }
 
 static int chubd_serve(chubd_server *srv) {
-  char err[512] = "";
+  char err[1024] = "";
   int lock_fd = -1;
   if (blobs_prepare(srv->cfg.data_dir, srv->cfg.blobs_dir, 0, err, sizeof err) <
           0 ||
@@ -208,14 +243,13 @@ static int chubd_serve(chubd_server *srv) {
       close(lock_fd);
     return 1;
   }
-  srv->st = store_sqlite_open(srv->cfg.data_dir, err, sizeof err);
+  srv->st = chubd_store_open(&srv->cfg, err, sizeof err);
   if (!srv->st) {
     fprintf(stderr, "chubd: %s\n", err);
     close(lock_fd);
     return 1;
   }
-  if (sign_secret_load(srv->cfg.data_dir, srv->url_secret, err, sizeof err) <
-      0) {
+  if (chubd_url_secret(srv, err, sizeof err) < 0) {
     fprintf(stderr, "chubd: %s\n", err);
     srv->st->ops->close(srv->st);
     close(lock_fd);

@@ -51,6 +51,11 @@ static const config_option config_options[] = {
      "data directory ($XDG_DATA_HOME/chub/chubd)"},
     {"--blobs", "CHUBD_BLOBS", CONFIG_PATH, CFG(blobs_dir), 0, 0, "DIR",
      "weights and datasets, shareable by several chubd (DATA/blobs)"},
+    {"--db", "CHUBD_DB", CONFIG_PATH, CFG(db), 0, 0, "URL",
+     "PostgreSQL database instead of DATA/chubd.db: postgresql://USER@HOST:"
+     "PORT/DB or libpq's key=value string"},
+    {"--db-pool", "CHUBD_DB_POOL", CONFIG_UINT, CFG(db_pool), 1, 1000, "N",
+     "connections to the --db database at most (8)"},
     {"--port-file", NULL, CONFIG_PATH, CFG(port_file), 0, 0, "FILE",
      "write the bound port there once serving"},
     {"--verbose", NULL, CONFIG_FLAG, CFG(verbose), 0, 0, NULL,
@@ -121,16 +126,16 @@ void config_defaults(chubd_config *cfg) {
 
 void config_usage(FILE *out) {
   fprintf(out, "usage: chubd [options]\n"
-               "       chubd [--data DIR] keys create NAME | keys list | "
-               "keys revoke PREFIX|NAME\n"
-               "       chubd [--data DIR] [--blobs DIR] gc [--dry-run] "
-               "[--stale S]\n\n");
+               "       chubd [--data DIR] [--db URL] keys create NAME | keys "
+               "list | keys revoke PREFIX|NAME\n"
+               "       chubd [--data DIR] [--db URL] [--blobs DIR] gc "
+               "[--dry-run] [--stale S]\n\n");
   for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
     const config_option *o = &config_options[i];
     char left[48];
     snprintf(left, sizeof left, "%s%s%s", o->name, o->arg ? " " : "",
              o->arg ? o->arg : "");
-    fprintf(out, "  %-22s %s%s%s%s\n", left, o->help, o->env ? " [env " : "",
+    fprintf(out, "  %-26s %s%s%s%s\n", left, o->help, o->env ? " [env " : "",
             o->env ? o->env : "", o->env ? "]" : "");
   }
   fprintf(out, "  --help, --version\n");

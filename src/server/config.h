@@ -17,6 +17,8 @@ typedef struct chubd_config {
   int metrics_port;
   char data_dir[4096];
   char blobs_dir[4096]; /* --blobs; DATA/blobs when not given */
+  char db[4096];        /* PostgreSQL conninfo; "" = SQLite in data_dir */
+  unsigned db_pool;     /* its connections at most; 0 = the default */
   char port_file[4096];
   int verbose;
   double agent_timeout_s;

@@ -249,7 +249,8 @@ static void prom_store(prom_buf *b) {
   prom_put(b, "chubd_store_errors_total %llu\n",
            (unsigned long long)prom_load(&prom.store_errors));
   prom_head(b, "chubd_store_pool_connections", "gauge",
-            "Database connections the store holds.");
+            "The store's database connections: PostgreSQL's pool size, or "
+            "SQLite's connections (one per request thread) made so far.");
   prom_put(b, "chubd_store_pool_connections %d\n",
            atomic_load(&prom.pool_size));
   prom_head(b, "chubd_store_pool_in_use", "gauge",

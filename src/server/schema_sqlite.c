@@ -6,6 +6,9 @@
  * when chubd is killed mid-upgrade. Migrations are only ever appended: a
  * released one is never edited, a change is a new migration.
  *
+ * schema_pg.c holds the same migrations, with the same numbers, for
+ * PostgreSQL; a migration added here is added there too.
+ *
  * Model ids are the keys everywhere (not rowids) so that rows can be read
  * and repaired by hand; `seq` orders models newest first for paging.
  */
@@ -97,6 +100,11 @@ static const char *const schema_sqlite_migrations[] = {
      * keep only a key's newest */
     ("ALTER TABLE sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
      "CREATE INDEX sessions_key ON sessions(key_id, seq);"),
+    /* 7: secrets every chubd on the database shares (the key that signs
+     * download URLs), made once */
+    ("CREATE TABLE secrets ("
+     "  name TEXT PRIMARY KEY,"
+     "  value BLOB NOT NULL) WITHOUT ROWID;"),
 };
 
 #define SCHEMA_SQLITE_COUNT                                                    \

@@ -1,10 +1,12 @@
 /*
  * sign.c - the secret behind chubd's download URLs, and their signatures.
  *
- * The secret is made once per data directory and kept in DATA/url-secret
- * (0600): a new one would void every URL already handed out, so it is
- * only ever created when missing, never rewritten. A damaged file is an
- * error rather than a silent new secret.
+ * The secret lives in the store (store_ops.secret_get), made once, so
+ * every chubd on one database signs and checks with the same one: a new
+ * one would void every URL already handed out. Hubs made before that kept
+ * it in DATA/url-secret (0600); sign_secret_file reads that file so its
+ * value is what the store keeps, and links handed out stay valid. A
+ * damaged file is an error rather than a silent new secret.
  */
 #include "sign.h"
 
@@ -57,57 +59,30 @@ static int sign_secret_read(int fd, const char *path,
   return 0;
 }
 
-/* Writes a new secret to a temporary file and links it into place, so a
- * crash never leaves a short secret and two processes never both win. */
-static int sign_secret_create(const char *data_dir, const char *path,
-                              unsigned char secret[SIGN_SECRET_LEN], char *err,
-                              size_t errn) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s/url-secret.tmp.%ld", data_dir, (long)getpid());
-  if (RAND_bytes(secret, SIGN_SECRET_LEN) != 1) {
-    snprintf(err, errn, "cannot make a URL secret: no randomness");
-    return -1;
-  }
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    snprintf(err, errn, "cannot create %s: %s", tmp, strerror(errno));
-    return -1;
-  }
-  int ok =
-      write(fd, secret, SIGN_SECRET_LEN) == SIGN_SECRET_LEN && fsync(fd) == 0;
-  int saved = errno;
-  close(fd);
-  if (ok && link(tmp, path) != 0 && errno != EEXIST)
-    ok = 0, saved = errno;
-  unlink(tmp);
-  if (!ok) {
-    snprintf(err, errn, "cannot write %s: %s", path, strerror(saved));
-    return -1;
-  }
-  return 1; /* written, or someone else's secret won: read it back */
-}
-
-int sign_secret_load(const char *data_dir,
+int sign_secret_file(const char *data_dir,
                      unsigned char secret[SIGN_SECRET_LEN], char *err,
                      size_t errn) {
   char path[4200];
   snprintf(path, sizeof path, "%s/url-secret", data_dir);
-  for (int attempt = 0; attempt < 2; attempt++) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      int rc = sign_secret_read(fd, path, secret, err, errn);
-      close(fd);
-      return rc;
-    }
-    if (errno != ENOENT) {
-      snprintf(err, errn, "cannot open %s: %s", path, strerror(errno));
-      return -1;
-    }
-    if (sign_secret_create(data_dir, path, secret, err, errn) < 0)
-      return -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return 0;
+    snprintf(err, errn, "cannot open %s: %s", path, strerror(errno));
+    return -1;
   }
-  snprintf(err, errn, "cannot read %s after creating it", path);
-  return -1;
+  int rc = sign_secret_read(fd, path, secret, err, errn);
+  close(fd);
+  return rc < 0 ? -1 : 1;
+}
+
+int sign_secret_make(unsigned char secret[SIGN_SECRET_LEN], char *err,
+                     size_t errn) {
+  if (RAND_bytes(secret, SIGN_SECRET_LEN) != 1) {
+    snprintf(err, errn, "cannot make a URL secret: no randomness");
+    return -1;
+  }
+  return 0;
 }
 
 void sign_compute(const unsigned char secret[SIGN_SECRET_LEN],

@@ -18,10 +18,15 @@
 #define SIGN_SECRET_LEN 32
 #define SIGN_HEX_LEN 64
 
-/* Reads DATA/url-secret, or creates it (random, mode 0600, fsynced) when
- * there is none. 0, or -1 with a message in err. */
-int sign_secret_load(const char *data_dir,
+/* Reads the secret an older chubd kept in DATA/url-secret: 1 when read, 0
+ * when there is no such file, -1 (damaged, unreadable) with a message in
+ * err. */
+int sign_secret_file(const char *data_dir,
                      unsigned char secret[SIGN_SECRET_LEN], char *err,
+                     size_t errn);
+
+/* A new random secret: 0, or -1 with a message in err. */
+int sign_secret_make(unsigned char secret[SIGN_SECRET_LEN], char *err,
                      size_t errn);
 
 /* Hex HMAC-SHA256 of "METHOD\nPATH\nEXPIRES\nKID" into out (65 bytes). */

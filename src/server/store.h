@@ -3,9 +3,11 @@
  *
  * Handlers see only this: an opaque store whose operations are a table of
  * function pointers (store_ops), each one a whole unit of work (one
- * transaction). store_sqlite.c is the implementation chubd ships; a
- * PostgreSQL one would be another file filling the same table, with no
- * handler changed. Every operation may be called from any thread at once.
+ * transaction). store_sqlite.c (the default, one file in the data
+ * directory) and store_pg.c (chubd --db, one database several chubd share)
+ * fill the same table; no handler knows which one it talks to. Every
+ * operation may be called from any thread at once, and from any number of
+ * processes on one database.
  *
  * Times are milliseconds since the epoch; JSON parts of a model are kept as
  * JSON text so that the store does not need to know their shape.
@@ -96,7 +98,7 @@ typedef int (*store_key_cb)(void *ud, const store_key *k);
 typedef void (*store_done_cb)(void *ud, store_rc rc);
 
 typedef struct store_ops {
-  const char *name; /* "sqlite" */
+  const char *name; /* "sqlite", "postgresql" */
   void (*close)(store *s);
 
   store_rc (*key_add)(store *s, const char *owner, const char *prefix,
@@ -194,6 +196,14 @@ typedef struct store_ops {
    * the UTC day (STORE_LIMIT, nothing stored). */
   store_rc (*events_add)(store *s, const char *client_id, const char *events,
                          int64_t now, int64_t per_day);
+
+  /* The secret called name, len bytes, shared by every process on the
+   * database: stored once, the first time with init's len bytes (an
+   * insert that does nothing when one is there), then read back, so all
+   * agree whoever came first. STORE_ERROR when the stored one is not len
+   * bytes long. */
+  store_rc (*secret_get)(store *s, const char *name, const unsigned char *init,
+                         unsigned char *out, size_t len);
 } store_ops;
 
 struct store {
@@ -203,6 +213,13 @@ struct store {
 /* Opens (creating and migrating) the SQLite store in dir/chubd.db. NULL on
  * failure with a message in err. */
 store *store_sqlite_open(const char *dir, char *err, size_t errn);
+
+/* Opens (migrating) the PostgreSQL store at conninfo (a postgresql:// or
+ * postgres:// URL, or libpq's key=value string) with a pool of at most
+ * pool connections (0: 8). NULL on failure with a message in err that
+ * names the database without its password. */
+store *store_pg_open(const char *conninfo, unsigned pool, char *err,
+                     size_t errn);
 
 void store_model_free(store_model *m);
 void store_dataset_free(store_dataset *d);

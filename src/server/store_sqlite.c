@@ -98,6 +98,8 @@ enum store_sqlite_stmt {
   SQ_SESSION_EXPIRE,
   SQ_SESSION_TRIM,
   SQ_EVENT_COUNT,
+  SQ_SECRET_PUT,
+  SQ_SECRET_GET,
   SQ_COUNT
 };
 
@@ -207,6 +209,9 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                         "ORDER BY seq DESC LIMIT ?2)",
     [SQ_EVENT_COUNT] = "SELECT COUNT(*) FROM events WHERE client_id = ?1 "
                        "AND received_ms >= ?2",
+    [SQ_SECRET_PUT] = "INSERT OR IGNORE INTO secrets (name, value) "
+                      "VALUES (?1, ?2)",
+    [SQ_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
 };
 
 typedef struct store_sqlite store_sqlite;
@@ -1610,6 +1615,53 @@ static store_rc store_sqlite_events_add(store *s, const char *client_id,
       s, store_sqlite_events_add_locked(w_, client_id, events, now, per_day));
 }
 
+/* ------------------------------------------------------------- secrets */
+
+static store_rc store_sqlite_secret_get_locked(store_sqlite_conn *c,
+                                               const char *name,
+                                               const unsigned char *init,
+                                               unsigned char *out, size_t len) {
+  if (store_sqlite_begin(c) < 0)
+    return store_sqlite_fail(c, "secret_get");
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_SECRET_PUT);
+  if (!st)
+    return store_sqlite_abort(c, "secret_get");
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, init, (int)len, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_abort(c, "secret_get");
+  st = store_sqlite_stmt(c, SQ_SECRET_GET);
+  if (!st)
+    return store_sqlite_abort(c, "secret_get");
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  int ok = rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == (int)len &&
+           sqlite3_column_blob(st, 0);
+  if (ok)
+    memcpy(out, sqlite3_column_blob(st, 0), len);
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW)
+    return store_sqlite_abort(c, "secret_get");
+  if (!ok) {
+    fprintf(stderr,
+            "chubd: database error in secret_get: the stored secret %s is "
+            "not %zu bytes\n",
+            name, len);
+    store_sqlite_rollback(c);
+    return STORE_ERROR;
+  }
+  return store_sqlite_commit(c, "secret_get");
+}
+
+static store_rc store_sqlite_secret_get(store *s, const char *name,
+                                        const unsigned char *init,
+                                        unsigned char *out, size_t len) {
+  STORE_SQLITE_WRITE(s,
+                     store_sqlite_secret_get_locked(w_, name, init, out, len));
+}
+
 /* --------------------------------------------------------- open, close */
 
 static void store_sqlite_close(store *base) {
@@ -1678,6 +1730,7 @@ static const store_ops store_sqlite_ops = {
     .session_find = store_sqlite_session_find,
     .session_drop = store_sqlite_session_drop,
     .events_add = store_sqlite_events_add,
+    .secret_get = store_sqlite_secret_get,
 };
 
 store *store_sqlite_open(const char *dir, char *err, size_t errn) {

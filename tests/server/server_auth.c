@@ -116,7 +116,10 @@ static void server_health(void **state) {
   const char *version = th_json_str(env, "data.version");
   assert_non_null(version);
   assert_true(strlen(version) > 0);
-  sv_assert_str(th_json_str(env, "data.store"), "sqlite");
+  if (chubd_proc_db(p))
+    sv_assert_str(th_json_str(env, "data.store"), "postgresql");
+  else
+    sv_assert_str(th_json_str(env, "data.store"), "sqlite");
   json_decref(env);
 }
 

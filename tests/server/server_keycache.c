@@ -5,8 +5,9 @@
  * not served forever from memory.
  *
  * The other instance is played by writing the revocation straight into
- * the SQLite database, exactly the row change `chubd keys revoke` makes,
- * without touching the stamp. The wait is a bounded poll, not a timing
+ * the database (SQLite's file, or the PostgreSQL database the test chubd
+ * runs on), exactly the row change `chubd keys revoke` makes, without
+ * touching the stamp. The wait is a bounded poll, not a timing
  * assertion.
  */
 #include "sv.h"
@@ -24,21 +25,31 @@ static void server_keycache_revoked_elsewhere(void **state) {
   for (int i = 0; i < 3; i++)
     json_decref(sv_expect(p, "GET", "/v1/models", key, NULL, 200));
 
-  char *db_path = sv_find_sqlite(chubd_proc_data_dir(p));
-  assert_non_null(db_path);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL),
-                   SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
   struct timeval tv;
   gettimeofday(&tv, NULL);
   char *sql = th_fmt("UPDATE keys SET revoked_ms = %lld WHERE prefix = '%.6s'",
                      (long long)tv.tv_sec * 1000, key);
-  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_changes(db), 1);
-  sqlite3_close(db);
+  if (chubd_proc_db(p)) {
+    /* PostgreSQL: the row change another chubd on the database makes. */
+    char *q = th_fmt("WITH u AS (%s RETURNING 1) SELECT count(*) FROM u", sql);
+    char *n = chubd_proc_db_query(p, q);
+    assert_non_null(n);
+    assert_string_equal(n, "1");
+    free(n);
+    free(q);
+  } else {
+    char *db_path = sv_find_sqlite(chubd_proc_data_dir(p));
+    assert_non_null(db_path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL),
+                     SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    free(db_path);
+  }
   free(sql);
-  free(db_path);
 
   long status = 200;
   for (int i = 0; i < 100 && status == 200; i++) {

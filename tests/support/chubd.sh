@@ -15,21 +15,61 @@
 #   chubd_cleanup        stop and remove the temporary directory (unless
 #                        CHUB_KEEP_TMP is set); installed as an EXIT trap
 #                        by chubd_start, so every exit path stops chubd.
+# With CHUB_TEST_PG set (the socket directory of the throwaway cluster
+# tests/support/pg.sh started), chubd runs on PostgreSQL: a database named
+# after the data directory is created on first use and passed with --db
+# (CHUBD_DB) to the server and to every `keys` command.
 # One chubd per shell; the PID is the only handle used to stop it.
 # Safe under `set -eu`.
 
 CHUBD_PID=${CHUBD_PID:-}
 CHUBD_WORK=${CHUBD_WORK:-}
+CHUBD_DB=
+CHUBD_OWN_DB=
+
+chubd_psql_() {
+  chubd_psql_bin_=$(command -v psql 2>/dev/null ||
+    echo /usr/lib/postgresql/15/bin/psql)
+  "$chubd_psql_bin_" -X -q -At -h "$CHUB_TEST_PG" -U postgres -d postgres \
+    -c "$1"
+}
+
+# The database of $CHUBD_DATA on the test cluster, made unless it exists.
+chubd_pg_db_() {
+  CHUBD_DB_NAME=chubt_$(printf '%s' "$CHUBD_DATA" | md5sum | cut -c1-16)
+  chubd_psql_ "CREATE DATABASE \"$CHUBD_DB_NAME\"" 2>/dev/null ||
+    chubd_psql_ "SELECT 1 FROM pg_database WHERE datname = '$CHUBD_DB_NAME'" |
+    grep -q 1 || {
+      echo "chubd.sh: cannot create database $CHUBD_DB_NAME on $CHUB_TEST_PG" >&2
+      return 1
+    }
+  CHUBD_DB="host=$CHUB_TEST_PG user=postgres dbname=$CHUBD_DB_NAME"
+}
+
+# Runs chubd with --data, and --db on PostgreSQL.
+chubd_run_() {
+  if [ -n "$CHUBD_DB" ]; then
+    "$CHUBD_BIN" --data "$CHUBD_DATA" --db "$CHUBD_DB" "$@"
+  else
+    "$CHUBD_BIN" --data "$CHUBD_DATA" "$@"
+  fi
+}
 
 chubd_start() {
   CHUBD_BIN=$1
   shift
   CHUBD_WORK=$(mktemp -d "${TMPDIR:-/tmp}/chubd-test-XXXXXX") || return 1
+  CHUBD_OWN_DB=
   if [ $# -gt 0 ] && [ -n "$1" ] && [ "$1" != "-" ]; then
     CHUBD_DATA=$1
   else
     CHUBD_DATA=$CHUBD_WORK/data
     mkdir -p "$CHUBD_DATA"
+    CHUBD_OWN_DB=1
+  fi
+  CHUBD_DB=
+  if [ -n "${CHUB_TEST_PG:-}" ]; then
+    chubd_pg_db_ || return 1
   fi
   [ $# -gt 0 ] && shift
   CHUBD_EXTRA=$*
@@ -48,8 +88,15 @@ chubd_start() {
 chubd_launch_() {
   rm -f "$CHUBD_PORT_FILE"
   # shellcheck disable=SC2086 # extra args are split on purpose
-  "$CHUBD_BIN" --listen 127.0.0.1:0 --data "$CHUBD_DATA" \
-    --port-file "$CHUBD_PORT_FILE" $CHUBD_EXTRA </dev/null 2>>"$CHUBD_LOG" &
+  # chubd itself in the background (not a function running it), so that
+  # $! is chubd's PID.
+  if [ -n "$CHUBD_DB" ]; then
+    "$CHUBD_BIN" --listen 127.0.0.1:0 --data "$CHUBD_DATA" --db "$CHUBD_DB" \
+      --port-file "$CHUBD_PORT_FILE" $CHUBD_EXTRA </dev/null 2>>"$CHUBD_LOG" &
+  else
+    "$CHUBD_BIN" --listen 127.0.0.1:0 --data "$CHUBD_DATA" \
+      --port-file "$CHUBD_PORT_FILE" $CHUBD_EXTRA </dev/null 2>>"$CHUBD_LOG" &
+  fi
   CHUBD_PID=$!
   chubd_i_=0
   while [ $chubd_i_ -lt 500 ]; do
@@ -74,13 +121,12 @@ chubd_launch_() {
 }
 
 chubd_key() {
-  chubd_out_=$("$CHUBD_BIN" --data "$CHUBD_DATA" keys create "$1" \
-    2>>"$CHUBD_LOG") || return 1
+  chubd_out_=$(chubd_run_ keys create "$1" 2>>"$CHUBD_LOG") || return 1
   printf '%s\n' "$chubd_out_" | head -n1
 }
 
 chubd_cli() {
-  "$CHUBD_BIN" --data "$CHUBD_DATA" "$@" 2>>"$CHUBD_LOG"
+  chubd_run_ "$@" 2>>"$CHUBD_LOG"
 }
 
 chubd_stop() {
@@ -116,6 +162,12 @@ chubd_restart() {
 
 chubd_cleanup() {
   chubd_stop || true
+  if [ -n "$CHUBD_DB" ] && [ -n "$CHUBD_OWN_DB" ] &&
+    [ -z "${CHUB_KEEP_TMP:-}" ]; then
+    chubd_psql_ "DROP DATABASE IF EXISTS \"$CHUBD_DB_NAME\" WITH (FORCE)" \
+      >/dev/null 2>&1 || true
+  fi
+  CHUBD_DB=
   if [ -n "$CHUBD_WORK" ] && [ -d "$CHUBD_WORK" ]; then
     if [ -n "${CHUB_KEEP_TMP:-}" ]; then
       echo "chubd.sh: keeping $CHUBD_WORK" >&2

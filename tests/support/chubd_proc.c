@@ -8,11 +8,18 @@
  * race for a fixed port. Every running child is kept in one table,
  * chubd_proc_live, so an atexit handler can stop what a failing test left
  * behind; PR_SET_PDEATHSIG covers the case where the test itself is killed.
+ *
+ * With CHUB_TEST_PG set (the socket directory of the throwaway cluster
+ * tests/support/pg.sh started), every chubd runs on PostgreSQL: a database
+ * named after its data directory (so a chubd started again on the same
+ * directory finds its data, and every test stays apart) is created on
+ * first use and passed with --db, to the server and to `keys` alike.
  */
 #include "chubd_proc.h"
 #include "th_tmpdir.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +30,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <libpq-fe.h>
 
 #define CHUBD_PROC_MAX_ARGS 32
 #define CHUBD_PROC_START_TIMEOUT_MS 10000
@@ -44,6 +53,10 @@ struct chubd_proc {
   char listen[96];
   char base_url[128];
   char *key;
+  char *db;     /* --db for chubd: NULL on SQLite */
+  int db_extra; /* --db came in extra_args (not added again) */
+  int own_db;   /* created here for own_data; dropped on free */
+  char db_name[64];
 };
 
 /* The one piece of global mutable state: the processes still running, so
@@ -97,6 +110,84 @@ static char *chubd_proc_strdup(const char *s) {
   if (d)
     memcpy(d, s, n);
   return d;
+}
+
+const char *chubd_proc_pg_dir(void) {
+  const char *d = getenv("CHUB_TEST_PG");
+  return d && *d ? d : NULL;
+}
+
+/* Runs sql on the cluster's maintenance database. 0, or -1 after printing
+ * why; when ok_state is the SQLSTATE of the error, that error is fine. */
+static int chubd_proc_pg_admin(const char *sql, const char *ok_state) {
+  char conninfo[4200];
+  snprintf(conninfo, sizeof conninfo,
+           "host=%s user=postgres dbname=postgres connect_timeout=10",
+           chubd_proc_pg_dir());
+  PGconn *db = PQconnectdb(conninfo);
+  if (PQstatus(db) != CONNECTION_OK) {
+    fprintf(stderr, "chubd_proc: cannot reach the test cluster (%s): %s",
+            conninfo, PQerrorMessage(db));
+    PQfinish(db);
+    return -1;
+  }
+  PGresult *r = PQexec(db, sql);
+  int rc = 0;
+  if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+      PQresultStatus(r) != PGRES_TUPLES_OK) {
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (!ok_state || !state || strcmp(state, ok_state) != 0) {
+      fprintf(stderr, "chubd_proc: %s: %s", sql, PQerrorMessage(db));
+      rc = -1;
+    }
+  }
+  PQclear(r);
+  PQfinish(db);
+  return rc;
+}
+
+/* The database of p's data directory: named by a hash of its path, made
+ * unless it is there already. */
+static int chubd_proc_pg_create(chubd_proc *p) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (const char *c = p->data_dir; *c; c++)
+    h = (h ^ (unsigned char)*c) * 1099511628211ull;
+  snprintf(p->db_name, sizeof p->db_name, "chubt_%016llx",
+           (unsigned long long)h);
+  char sql[128];
+  snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", p->db_name);
+  if (chubd_proc_pg_admin(sql, "42P04") != 0) /* 42P04: exists already */
+    return -1;
+  char conninfo[4300];
+  snprintf(conninfo, sizeof conninfo, "host=%s user=postgres dbname=%s",
+           chubd_proc_pg_dir(), p->db_name);
+  p->db = chubd_proc_strdup(conninfo);
+  p->own_db = p->own_data;
+  return 0;
+}
+
+const char *chubd_proc_db(const chubd_proc *p) {
+  return p->db;
+}
+
+char *chubd_proc_db_query(const chubd_proc *p, const char *sql) {
+  if (!p->db)
+    return NULL;
+  PGconn *db = PQconnectdb(p->db);
+  char *out = NULL;
+  if (PQstatus(db) == CONNECTION_OK) {
+    PGresult *r = PQexec(db, sql);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+      out = chubd_proc_strdup(PQgetvalue(r, 0, 0));
+    else
+      fprintf(stderr, "chubd_proc: %s: %s", sql, PQerrorMessage(db));
+    PQclear(r);
+  } else {
+    fprintf(stderr, "chubd_proc: cannot connect to %s: %s", p->db,
+            PQerrorMessage(db));
+  }
+  PQfinish(db);
+  return out;
 }
 
 int chubd_proc_rmtree(const char *path) {
@@ -190,6 +281,10 @@ static int chubd_proc_launch(chubd_proc *p) {
   argv[n++] = p->data_dir;
   argv[n++] = "--port-file";
   argv[n++] = p->port_file;
+  if (p->db && !p->db_extra) {
+    argv[n++] = "--db";
+    argv[n++] = p->db;
+  }
   for (int i = 0; i < p->n_extra; i++)
     argv[n++] = p->extra[i];
   argv[n] = NULL;
@@ -234,12 +329,16 @@ static int chubd_proc_launch(chubd_proc *p) {
 }
 
 int chubd_proc_cli(chubd_proc *p, const char *const args[], char **out) {
-  char *argv[CHUBD_PROC_MAX_ARGS + 4];
+  char *argv[CHUBD_PROC_MAX_ARGS + 6];
   int n = 0;
   argv[n++] = p->bin;
   argv[n++] = "--data";
   argv[n++] = p->data_dir;
-  for (int i = 0; args && args[i] && n < CHUBD_PROC_MAX_ARGS + 3; i++)
+  if (p->db) {
+    argv[n++] = "--db";
+    argv[n++] = p->db;
+  }
+  for (int i = 0; args && args[i] && n < CHUBD_PROC_MAX_ARGS + 5; i++)
     argv[n++] = (char *)args[i];
   argv[n] = NULL;
   if (out)
@@ -364,6 +463,14 @@ chubd_proc *chubd_proc_start_on(const char *chubd_bin, const char *host,
       return NULL;
     }
     p->extra[p->n_extra++] = chubd_proc_strdup(extra_args[i]);
+    if (strcmp(extra_args[i], "--db") == 0 && extra_args[i + 1]) {
+      p->db = chubd_proc_strdup(extra_args[i + 1]);
+      p->db_extra = 1;
+    }
+  }
+  if (!p->db && chubd_proc_pg_dir() && chubd_proc_pg_create(p) != 0) {
+    chubd_proc_free(p);
+    return NULL;
   }
 
   /* The key is made before the server starts so that a test's first
@@ -428,8 +535,15 @@ void chubd_proc_free(chubd_proc *p) {
       th_rmtree(p->work_dir);
     }
   }
+  if (p->own_db && !getenv("CHUB_KEEP_TMP")) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
+             p->db_name);
+    chubd_proc_pg_admin(sql, NULL);
+  }
   for (int i = 0; i < p->n_extra; i++)
     free(p->extra[i]);
+  free(p->db);
   free(p->bin);
   free(p->data_dir);
   free(p->work_dir);

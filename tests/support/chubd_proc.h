@@ -9,6 +9,10 @@
  * atexit handler stops whatever a failing test left running, and the child
  * asks the kernel to SIGKILL it if the test process dies first.
  *
+ * With CHUB_TEST_PG set (a throwaway cluster's socket directory, see
+ * tests/support/pg.sh), each data directory gets a database of its own on
+ * that cluster and chubd is run with --db pointing at it.
+ *
  * Not thread-safe: a test drives its chubd from one thread.
  */
 #ifndef CHUBD_PROC_H
@@ -77,6 +81,18 @@ const char *chubd_proc_log_path(const chubd_proc *p); /* chubd's stderr */
 /* Prints the last `max_bytes` of chubd's stderr log to stderr, for a
  * failing test's output. */
 void chubd_proc_dump_log(const chubd_proc *p, size_t max_bytes);
+
+/* The socket directory of the test cluster (CHUB_TEST_PG), or NULL when
+ * tests run on SQLite. */
+const char *chubd_proc_pg_dir(void);
+
+/* The --db chubd runs with (libpq key=value), or NULL on SQLite. A
+ * --db VALUE in extra_args is taken as is (two chubd on one database). */
+const char *chubd_proc_db(const chubd_proc *p);
+
+/* On PostgreSQL: the first column of the first row sql answers on p's
+ * database, malloc'd; NULL on SQLite or on an error (printed). */
+char *chubd_proc_db_query(const chubd_proc *p, const char *sql);
 
 /* Removes a directory tree (no symlink following): th_rmtree of
  * th_tmpdir.h, kept under this name for its callers. Returns 0 on
