@@ -9,6 +9,7 @@
  * and every server thread inherits the mask.
  */
 #include "chubd.h"
+#include "migrate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -370,6 +371,8 @@ int chubd_main(int argc, char **argv) {
       rc = chubd_keys(cfg, argc - next, argv + next);
     else if (next < argc && strcmp(argv[next], "gc") == 0)
       rc = chubd_gc(cfg, argc - next, argv + next);
+    else if (next < argc && strcmp(argv[next], "migrate") == 0)
+      rc = migrate_command(cfg->db, argc - next, argv + next);
     else if (next < argc)
       rc = chubd_bad("unexpected argument %s", argv[next]);
     else

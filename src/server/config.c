@@ -129,7 +129,8 @@ void config_usage(FILE *out) {
                "       chubd [--data DIR] [--db URL] keys create NAME | keys "
                "list | keys revoke PREFIX|NAME\n"
                "       chubd [--data DIR] [--db URL] [--blobs DIR] gc "
-               "[--dry-run] [--stale S]\n\n");
+               "[--dry-run] [--stale S]\n"
+               "       chubd migrate --from DATA_DIR --to URL\n\n");
   for (size_t i = 0; i < CONFIG_NOPTIONS; i++) {
     const config_option *o = &config_options[i];
     char left[48];

@@ -221,6 +221,10 @@ store *store_sqlite_open(const char *dir, char *err, size_t errn);
 store *store_pg_open(const char *conninfo, unsigned pool, char *err,
                      size_t errn);
 
+/* conninfo as it may be shown: without the password it may hold (a URL's
+ * user:password@, or password=... in a query or a key=value string). */
+void store_pg_redact(const char *conninfo, char *out, size_t n);
+
 void store_model_free(store_model *m);
 void store_dataset_free(store_dataset *d);
 

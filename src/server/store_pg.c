@@ -301,9 +301,7 @@ static void store_pg_bin(store_pg_args *a, const void *p, int len) {
 
 /* ---------------------------------------------------------- errors */
 
-/* Writes s without the password it may hold (a URL's user:password@, or
- * password=... in a query or a key=value string). */
-static void store_pg_redact(const char *s, char *out, size_t n) {
+void store_pg_redact(const char *s, char *out, size_t n) {
   size_t o = 0;
 #define STORE_PG_PUT(ch)                                                       \
   do {                                                                         \
