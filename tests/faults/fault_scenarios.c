@@ -667,6 +667,16 @@ static int fs_check_blobs(fs_env *e, fs_result *r) {
 
 /* PRAGMA integrity_check on chubd's database, with chubd not running. */
 static int fs_integrity(fs_env *e) {
+  if (chubd_proc_db(e->hub)) {
+    /* PostgreSQL keeps its own files whole; what a killed chubd must not
+     * leave is a database that no longer answers. */
+    char *n = chubd_proc_db_query(e->hub, "SELECT count(*) FROM models");
+    int ok = n && atoi(n) >= 0 ? 0 : -1;
+    if (ok != 0)
+      fprintf(stderr, "%s: the PostgreSQL database does not answer\n", e->name);
+    free(n);
+    return ok;
+  }
   char path[700];
   snprintf(path, sizeof path, "%s/chubd.db", chubd_proc_data_dir(e->hub));
   sqlite3 *db = NULL;
