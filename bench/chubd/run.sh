@@ -1,6 +1,8 @@
 #!/bin/sh
-# bench/chubd/run.sh BUILD_DIR - chubd's request rate against nginx, and
-# chubd's memory while it takes a 1 GiB checkpoint.
+# bench/chubd/run.sh BUILD_DIR - chubd's request rate against nginx (on
+# SQLite; on PostgreSQL, one instance and two behind nginx with
+# deploy/nginx/chubd-team.conf, on a durable throwaway cluster), and chubd's
+# memory while it takes a 1 GiB checkpoint.
 #
 # Both servers run on loopback in this one run, so the ratio compares them
 # on the same machine at the same moment: nginx answering `return 200 "{}"`
@@ -131,17 +133,123 @@ ms() { # MICROSECONDS -> milliseconds with 3 decimals
 echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body: one metrics epoch per request, a new epoch every time (inserts)"
 NG=$(run_wrk "http://127.0.0.1:$NGINX_PORT" "$CHUBD_KEY")
 CH=$(run_wrk "$CHUBD_URL" "$CHUBD_KEY")
-printf '%-6s %12s %12s %12s %10s %8s\n' server req/s p50_ms p99_ms requests non2xx
-for s in nginx chubd; do
-  if [ $s = nginx ]; then L=$NG; else L=$CH; fi
-  printf '%-6s %12s %12s %12s %10s %8s\n' $s "$(field "$L" rps)" \
-    "$(ms "$(field "$L" p50_us)")" "$(ms "$(field "$L" p99_us)")" \
-    "$(field "$L" requests)" "$(field "$L" non2xx)"
-done
-awk -v c="$(field "$CH" rps)" -v n="$(field "$NG" rps)" \
-  'BEGIN { printf "chubd/nginx requests/s ratio: %.3f\n", c / n }'
 STORED=$(curl -sf -H "x-api-key: $CHUBD_KEY" "$CHUBD_URL/v1/models/$MODEL" |
   sed -n 's/.*"metrics_count": *\([0-9]*\).*/\1/p')
+
+# PostgreSQL: a throwaway cluster of its own (tests/support/pg.sh), one
+# chubd on it, then two behind nginx with deploy/nginx/chubd-team.conf.
+PG1= PG2=
+# Its own directory under /tmp: the cluster's user must be able to enter
+# it, and a socket path is at most 107 bytes. Durable, as deployed.
+PGD=/tmp/chub-bench-pg-$$
+export CHUB_PG_DURABLE=1
+PGA_PID= PGB_PID= TEAM_PID=
+stop_pid() {
+  [ -n "$1" ] || return 0
+  kill -TERM "$1" 2>/dev/null || return 0
+  wait "$1" 2>/dev/null || true
+}
+stop_pg() {
+  stop_pid "$TEAM_PID"
+  stop_pid "$PGA_PID"
+  stop_pid "$PGB_PID"
+  TEAM_PID= PGA_PID= PGB_PID=
+  [ -d "$PGD" ] && sh "$ROOT/tests/support/pg.sh" stop "$PGD" >/dev/null 2>&1 || true
+}
+cleanup() {
+  stop_pg
+  stop_nginx
+  chubd_cleanup
+  rm -rf "$WORK"
+}
+pg_chubd() { # NAME -> PID in PG_PID, port in PG_PORT
+  mkdir -p "$WORK/$1"
+  rm -f "$WORK/$1/port"
+  "$CHUBD_BIN" --listen 127.0.0.1:0 --data "$WORK/$1" --db "$PGURL" \
+    --blobs "$WORK/blobs" --rate-limit 1000000 --rate-burst 1000000 \
+    --max-per-ip 1024 --port-file "$WORK/$1/port" </dev/null \
+    2>>"$WORK/$1.log" &
+  PG_PID=$!
+  n=0
+  until [ -s "$WORK/$1/port" ]; do
+    n=$((n + 1))
+    [ $n -gt 200 ] && return 1
+    sleep 0.05
+  done
+  PG_PORT=$(cat "$WORK/$1/port")
+}
+if sh "$ROOT/tests/support/pg.sh" start "$PGD" >/dev/null 2>&1 &&
+  sh "$ROOT/tests/support/pg.sh" db "$PGD" bench >/dev/null 2>&1; then
+  PGURL="host=$PGD user=postgres dbname=bench"
+  PGKEY=$("$CHUBD_BIN" --data "$WORK/a" --db "$PGURL" keys create bench)
+  pg_chubd a && PGA_PID=$PG_PID && PGA_PORT=$PG_PORT
+  PGMODEL=$(curl -sf -X POST -H "x-api-key: $PGKEY" \
+    -H "Content-Type: application/json" \
+    -d '{"config": {"epochs": 100}, "meta": {"name": "bench.pt"}}' \
+    "http://127.0.0.1:$PGA_PORT/v1/models" |
+    sed -n 's/.*"id": *"\([A-Za-z0-9]\{20\}\)".*/\1/p')
+  MODEL_SQLITE=$MODEL
+  MODEL=$PGMODEL
+  PG1=$(run_wrk "http://127.0.0.1:$PGA_PORT" "$PGKEY")
+  pg_chubd b && PGB_PID=$PG_PID && PGB_PORT=$PG_PORT
+  TEAM_PORT=$(awk -v s="$$" 'BEGIN { srand(s + 7); print int(20000 + rand() * 40000) }')
+  mkdir -p "$WORK/team/logs"
+  sed -e "s/127.0.0.1:8081/127.0.0.1:$PGA_PORT/" \
+    -e "s/127.0.0.1:8082/127.0.0.1:$PGB_PORT/" \
+    -e "s/listen 8080;/listen 127.0.0.1:$TEAM_PORT;/" \
+    -e "s/limit_conn chubd_team_per_client 32;/limit_conn chubd_team_per_client 1024;/" \
+    "$ROOT/deploy/nginx/chubd-team.conf" >"$WORK/team/team.conf"
+  cat >"$WORK/team/nginx.conf" <<CONF
+daemon off;
+worker_processes 2;
+pid $WORK/team/nginx.pid;
+error_log $WORK/team/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/team/body;
+  proxy_temp_path $WORK/team/proxy;
+  fastcgi_temp_path $WORK/team/fastcgi;
+  uwsgi_temp_path $WORK/team/uwsgi;
+  scgi_temp_path $WORK/team/scgi;
+  include $WORK/team/team.conf;
+}
+CONF
+  nginx -p "$WORK/team" -e "$WORK/team/logs/error.log" \
+    -c "$WORK/team/nginx.conf" &
+  TEAM_PID=$!
+  n=0
+  until curl -sf -o /dev/null "http://127.0.0.1:$TEAM_PORT/v1/health"; do
+    n=$((n + 1))
+    [ $n -gt 100 ] && break
+    sleep 0.05
+  done
+  PG2=$(run_wrk "http://127.0.0.1:$TEAM_PORT" "$PGKEY")
+  MODEL=$MODEL_SQLITE
+  stop_pg
+else
+  echo "bench/chubd: no PostgreSQL cluster could be started (install postgresql); skipping it"
+fi
+
+printf '%-24s %12s %12s %12s %10s %8s\n' server req/s p50_ms p99_ms requests non2xx
+row() { # NAME LINE
+  [ -n "$2" ] || return 0
+  printf '%-24s %12s %12s %12s %10s %8s\n' "$1" "$(field "$2" rps)" \
+    "$(ms "$(field "$2" p50_us)")" "$(ms "$(field "$2" p99_us)")" \
+    "$(field "$2" requests)" "$(field "$2" non2xx)"
+}
+row "nginx (fixed 200)" "$NG"
+row "chubd sqlite" "$CH"
+row "chubd postgresql" "$PG1"
+row "2 chubd pg + nginx" "$PG2"
+ratio() { # NAME LINE
+  [ -n "$2" ] || return 0
+  awk -v c="$(field "$2" rps)" -v n="$(field "$NG" rps)" -v w="$1" \
+    'BEGIN { printf "%s/nginx requests/s ratio: %.3f\n", w, c / n }'
+}
+ratio chubd "$CH"
+ratio "chubd postgresql" "$PG1"
+ratio "two chubd on postgresql behind nginx" "$PG2"
 echo "chubd stored metrics epochs after the run: $STORED"
 stop_nginx
 

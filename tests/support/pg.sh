@@ -10,6 +10,8 @@
 #   pg.sh stop DIR    stop the server (fast, then immediate; bounded) and
 #                     remove DIR.
 #   pg.sh db DIR NAME create database NAME unless it exists.
+# DIR's parent must be one the cluster's user can enter (e.g. /tmp).
+# Without CHUB_PG_DURABLE=1 the cluster runs with fsync off (tests).
 #
 # Clients connect with "host=DIR user=postgres dbname=NAME" (trust: only
 # this machine's users can reach the socket). PostgreSQL refuses to run as
@@ -76,16 +78,21 @@ pg_start() {
     cat "$dir/initdb.log" >&2
     return 1
   }
-  # Speed over durability: the cluster lives for one test run.
   cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$dir'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 max_connections = 300
 shared_buffers = 32MB
 CONF
+  # Speed over durability: the cluster lives for one test run. A benchmark
+  # sets CHUB_PG_DURABLE=1 to measure PostgreSQL as it is deployed.
+  if [ -z "${CHUB_PG_DURABLE:-}" ]; then
+    cat >>"$dir/data/postgresql.conf" <<CONF
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+  fi
   pg_as "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
     start >/dev/null || {
     cat "$dir/server.log" >&2
