@@ -11,6 +11,11 @@
  * the lookup. So a revoked key is refused from the very next request, at
  * the price of one stat(). Only confirmed keys are cached; an unknown key
  * always asks the store.
+ *
+ * Several chubd sharing one database (--db) do not share a data directory,
+ * so a key revoked through one never moves the others' stamp: there each
+ * entry also has a lifetime (keycache_set_max_age), after which the store
+ * is asked again.
  */
 #include "keycache.h"
 
@@ -24,18 +29,22 @@
 
 #include <openssl/crypto.h>
 
+#include "util.h"
+
 #define KEYCACHE_SLOTS 256 /* a power of two; more keys just evict */
 
 typedef struct keycache_slot {
   int used;
   unsigned char hash[32];
   store_key key;
+  int64_t cached_ms;
 } keycache_slot;
 
 struct keycache {
   char path[4200];
   pthread_mutex_t mu;
   keycache_token filled; /* the stamp the entries were cached under */
+  int64_t max_age_ms;    /* 0: until the stamp moves */
   keycache_slot slots[KEYCACHE_SLOTS];
 };
 
@@ -46,6 +55,10 @@ keycache *keycache_new(const char *data_dir) {
   snprintf(kc->path, sizeof kc->path, "%s/keys.stamp", data_dir);
   pthread_mutex_init(&kc->mu, NULL);
   return kc;
+}
+
+void keycache_set_max_age(keycache *kc, int64_t ms) {
+  kc->max_age_ms = ms;
 }
 
 void keycache_free(keycache *kc) {
@@ -86,7 +99,8 @@ int keycache_get(keycache *kc, const unsigned char hash[32], store_key *out,
     kc->filled = *token;
   }
   keycache_slot *s = keycache_slot_of(kc, hash);
-  if (s->used && CRYPTO_memcmp(s->hash, hash, 32) == 0) {
+  if (s->used && CRYPTO_memcmp(s->hash, hash, 32) == 0 &&
+      (!kc->max_age_ms || util_now_ms() - s->cached_ms < kc->max_age_ms)) {
     *out = s->key;
     found = 0;
   }
@@ -104,6 +118,7 @@ void keycache_put(keycache *kc, const unsigned char hash[32],
     s->used = 1;
     memcpy(s->hash, hash, 32);
     s->key = *k;
+    s->cached_ms = kc->max_age_ms ? util_now_ms() : 0;
   }
   pthread_mutex_unlock(&kc->mu);
 }

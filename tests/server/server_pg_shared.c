@@ -8,7 +8,8 @@
  * per epoch, the same on both, each a value that was sent, and the last
  * upload wins; of two final uploads for one model, one through each, one
  * answers 200 and the other 409; a download URL signed by one is accepted
- * by the other (the secret is the database's) and an altered one is not.
+ * by the other (the secret is the database's) and an altered one is not;
+ * a key revoked through one stops working on the other within 3 s.
  *
  * Runs only on the test cluster (CHUB_TEST_PG, ctest label postgres);
  * without it, it exits 77: skipped.
@@ -356,6 +357,44 @@ static void shared_signed_url(void **state) {
   free(id);
 }
 
+/* A key revoked through one chubd (`keys revoke` on its data directory)
+ * stops working on the other too, within a bounded wait, although that
+ * one had just confirmed (and cached) it. */
+static void shared_revoke(void **state) {
+  shared_pair *s = *state;
+  chubd_proc *a = s->p[0], *b = s->p[1];
+  char *key = chubd_proc_create_key(a, "leaver");
+  assert_non_null(key);
+  json_t *env = sv_expect(a, "POST", "/v1/auth", key, NULL, 200);
+  json_decref(env);
+  env = sv_expect(b, "POST", "/v1/auth", key, NULL, 200);
+  json_decref(env);
+  char *list = NULL;
+  const char *ls[] = {"keys", "list", NULL};
+  assert_int_equal(chubd_proc_cli(b, ls, &list), 0);
+  char *prefix = sv_listed_prefix(list, key);
+  assert_non_null(prefix);
+  const char *revoke[] = {"keys", "revoke", prefix, NULL};
+  assert_int_equal(chubd_proc_cli(b, revoke, NULL), 0);
+  long status = 0;
+  for (int i = 0; i < 60; i++) {
+    env = sv_json(a, "POST", "/v1/auth", key, NULL, &status);
+    json_decref(env);
+    if (status == 401)
+      break;
+    sv_sleep_ms(50);
+  }
+  if (status != 401)
+    fail_msg("a key revoked through the other chubd still answered %ld "
+             "after 3 s",
+             status);
+  env = sv_expect(b, "POST", "/v1/auth", key, NULL, 401);
+  json_decref(env);
+  free(prefix);
+  free(list);
+  free(key);
+}
+
 int main(void) {
   if (!chubd_proc_pg_dir()) {
     fprintf(stderr, "server_pg_shared: needs the PostgreSQL test cluster "
@@ -363,10 +402,9 @@ int main(void) {
     return SHARED_SKIP;
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(shared_creates),
-      cmocka_unit_test(shared_metrics),
-      cmocka_unit_test(shared_finals),
-      cmocka_unit_test(shared_signed_url),
+      cmocka_unit_test(shared_creates), cmocka_unit_test(shared_metrics),
+      cmocka_unit_test(shared_finals),  cmocka_unit_test(shared_signed_url),
+      cmocka_unit_test(shared_revoke),
   };
   return cmocka_run_group_tests(tests, shared_setup, shared_teardown);
 }
