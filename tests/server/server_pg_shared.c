@@ -9,7 +9,8 @@
  * upload wins; of two final uploads for one model, one through each, one
  * answers 200 and the other 409; a download URL signed by one is accepted
  * by the other (the secret is the database's) and an altered one is not;
- * a key revoked through one stops working on the other within 3 s.
+ * a key revoked through one stops working on the other within 3 s; when
+ * the server ends every connection, requests are still answered.
  *
  * Runs only on the test cluster (CHUB_TEST_PG, ctest label postgres);
  * without it, it exits 77: skipped.
@@ -395,6 +396,32 @@ static void shared_revoke(void **state) {
   free(key);
 }
 
+/* Every connection both chubd hold is ended by the server (as when it
+ * restarts or an administrator ends sessions): the next requests are
+ * answered all the same, each pooled connection made again before use. */
+static void shared_reconnect(void **state) {
+  shared_pair *s = *state;
+  char *id = sv_create(s->p[0], chubd_proc_key(s->p[0]), "again.pt");
+  char *n = chubd_proc_db_query(
+      s->p[0], "SELECT count(pg_terminate_backend(pid)) FROM "
+               "pg_stat_activity WHERE datname = current_database() "
+               "AND pid <> pg_backend_pid()");
+  assert_non_null(n);
+  assert_true(atoi(n) >= 2);
+  free(n);
+  for (int i = 0; i < 20; i++) {
+    chubd_proc *p = s->p[i % 2];
+    char *m = th_fmt("{\"%d\": \"{\\\"loss\\\": %d}\"}", i, i);
+    long st = sv_metrics(p, chubd_proc_key(p), id, m);
+    if (st != 200)
+      fail_msg("metrics after the connections were ended answered %ld", st);
+    free(m);
+    json_t *model = sv_model(p, chubd_proc_key(p), id);
+    json_decref(model);
+  }
+  free(id);
+}
+
 int main(void) {
   if (!chubd_proc_pg_dir()) {
     fprintf(stderr, "server_pg_shared: needs the PostgreSQL test cluster "
@@ -404,7 +431,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(shared_creates), cmocka_unit_test(shared_metrics),
       cmocka_unit_test(shared_finals),  cmocka_unit_test(shared_signed_url),
-      cmocka_unit_test(shared_revoke),
+      cmocka_unit_test(shared_revoke),  cmocka_unit_test(shared_reconnect),
   };
   return cmocka_run_group_tests(tests, shared_setup, shared_teardown);
 }
