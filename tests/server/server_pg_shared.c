@@ -10,7 +10,9 @@
  * answers 200 and the other 409; a download URL signed by one is accepted
  * by the other (the secret is the database's) and an altered one is not;
  * a key revoked through one stops working on the other within 3 s; when
- * the server ends every connection, requests are still answered.
+ * the server ends every connection, requests are still answered; with
+ * --db-pool 1 and that connection stuck on a locked row, another request
+ * waits a bounded time and gets 503, and all is well once the lock goes.
  *
  * Runs only on the test cluster (CHUB_TEST_PG, ctest label postgres);
  * without it, it exits 77: skipped.
@@ -22,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+
+#include <libpq-fe.h>
 
 #define SHARED_SKIP 77
 #define SHARED_THREADS 4
@@ -422,6 +427,80 @@ static void shared_reconnect(void **state) {
   free(id);
 }
 
+/* A chubd with --db-pool 1 whose one connection waits on a row another
+ * session holds locked: a second request waits a bounded time for a
+ * connection, then gets 503 with Retry-After; once the lock goes, both
+ * the waiting write and new requests succeed. */
+typedef struct shared_blocked {
+  chubd_proc *p;
+  const char *id;
+  long status;
+} shared_blocked;
+
+static void *shared_blocked_main(void *arg) {
+  shared_blocked *b = arg;
+  b->status = sv_metrics(b->p, chubd_proc_key(b->p), b->id,
+                         "{\"0\": \"{\\\"loss\\\": 1}\"}");
+  return NULL;
+}
+
+static long shared_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void shared_pool_bounded(void **state) {
+  shared_pair *s = *state;
+  const char *args[] = {"--db", chubd_proc_db(s->p[0]), "--db-pool", "1", NULL};
+  chubd_proc *c = chubd_proc_start(sv_chubd_bin(), NULL, args);
+  assert_non_null(c);
+  char *locked = sv_create(c, chubd_proc_key(c), "locked.pt");
+  char *other = sv_create(c, chubd_proc_key(c), "other.pt");
+  PGconn *db = PQconnectdb(chubd_proc_db(c));
+  assert_int_equal(PQstatus(db), CONNECTION_OK);
+  PQclear(PQexec(db, "BEGIN"));
+  char *sql = th_fmt("SELECT 1 FROM models WHERE id = '%s' FOR UPDATE", locked);
+  PGresult *r = PQexec(db, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+  free(sql);
+  shared_blocked b = {c, locked, 0};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, shared_blocked_main, &b), 0);
+  sv_sleep_ms(300); /* the upload now holds the one connection, waiting */
+  long start = shared_now_ms();
+  char *path = th_fmt("/v1/models/%s", other);
+  char *url = th_fmt("%s%s", chubd_proc_base_url(c), path);
+  th_response resp;
+  const char *hdrs[] = {NULL, NULL};
+  char *key = th_fmt("x-api-key: %s", chubd_proc_key(c));
+  hdrs[0] = key;
+  assert_int_equal(th_request_hdrs("GET", url, hdrs, NULL, 0, &resp), 0);
+  long took = shared_now_ms() - start;
+  if (resp.status != 503)
+    fail_msg("with the one connection busy, a read answered %ld after %ld ms",
+             resp.status, took);
+  char *retry = th_header(resp.headers, "Retry-After");
+  assert_non_null(retry);
+  free(retry);
+  th_response_free(&resp);
+  assert_true(took >= 3000 && took < 9000);
+  PQclear(PQexec(db, "ROLLBACK"));
+  PQfinish(db);
+  pthread_join(t, NULL);
+  assert_int_equal(b.status, 200);
+  json_t *env = sv_expect(c, "GET", path, chubd_proc_key(c), NULL, 200);
+  json_decref(env);
+  assert_int_equal(chubd_proc_stop(c), 0);
+  chubd_proc_free(c);
+  free(key);
+  free(url);
+  free(path);
+  free(locked);
+  free(other);
+}
+
 int main(void) {
   if (!chubd_proc_pg_dir()) {
     fprintf(stderr, "server_pg_shared: needs the PostgreSQL test cluster "
@@ -429,9 +508,13 @@ int main(void) {
     return SHARED_SKIP;
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(shared_creates), cmocka_unit_test(shared_metrics),
-      cmocka_unit_test(shared_finals),  cmocka_unit_test(shared_signed_url),
-      cmocka_unit_test(shared_revoke),  cmocka_unit_test(shared_reconnect),
+      cmocka_unit_test(shared_creates),
+      cmocka_unit_test(shared_metrics),
+      cmocka_unit_test(shared_finals),
+      cmocka_unit_test(shared_signed_url),
+      cmocka_unit_test(shared_revoke),
+      cmocka_unit_test(shared_reconnect),
+      cmocka_unit_test(shared_pool_bounded),
   };
   return cmocka_run_group_tests(tests, shared_setup, shared_teardown);
 }
