@@ -269,6 +269,10 @@ static int chubd_serve(chubd_server *srv) {
   srv->events_rl =
       ratelimit_new(srv->cfg.events_rate, 4 * srv->cfg.events_rate);
   srv->kc = keycache_new(srv->cfg.data_dir);
+  /* On a shared database, `chubd keys revoke` may run against another
+   * chubd's data directory: a revoked key stops working here within 1 s. */
+  if (srv->kc && srv->cfg.db[0])
+    keycache_set_max_age(srv->kc, 1000);
   pthread_mutex_init(&srv->blobs_mu, NULL);
   atomic_init(&srv->in_flight, 0);
   atomic_init(&srv->suspended, 0);

@@ -12,10 +12,10 @@
  * the price of one stat(). Only confirmed keys are cached; an unknown key
  * always asks the store.
  *
- * Several chubd on one database do not see each other's stamp file (each
- * has its own DATA), so an entry is also trusted for KEYCACHE_TTL_S only:
- * a key revoked through any instance is refused by every other one within
- * that time, at the price of one store read per key per interval.
+ * Several chubd sharing one database (--db) do not share a data directory,
+ * so a key revoked through one never moves the others' stamp: there each
+ * entry also has a lifetime (keycache_set_max_age), after which the store
+ * is asked again.
  */
 #include "keycache.h"
 
@@ -32,19 +32,19 @@
 #include "util.h"
 
 #define KEYCACHE_SLOTS 256 /* a power of two; more keys just evict */
-#define KEYCACHE_TTL_S 2.0
 
 typedef struct keycache_slot {
   int used;
   unsigned char hash[32];
   store_key key;
-  double cached_at; /* util_mono_s() */
+  int64_t cached_ms;
 } keycache_slot;
 
 struct keycache {
   char path[4200];
   pthread_mutex_t mu;
   keycache_token filled; /* the stamp the entries were cached under */
+  int64_t max_age_ms;    /* 0: until the stamp moves */
   keycache_slot slots[KEYCACHE_SLOTS];
 };
 
@@ -55,6 +55,10 @@ keycache *keycache_new(const char *data_dir) {
   snprintf(kc->path, sizeof kc->path, "%s/keys.stamp", data_dir);
   pthread_mutex_init(&kc->mu, NULL);
   return kc;
+}
+
+void keycache_set_max_age(keycache *kc, int64_t ms) {
+  kc->max_age_ms = ms;
 }
 
 void keycache_free(keycache *kc) {
@@ -96,7 +100,7 @@ int keycache_get(keycache *kc, const unsigned char hash[32], store_key *out,
   }
   keycache_slot *s = keycache_slot_of(kc, hash);
   if (s->used && CRYPTO_memcmp(s->hash, hash, 32) == 0 &&
-      util_mono_s() - s->cached_at < KEYCACHE_TTL_S) {
+      (!kc->max_age_ms || util_now_ms() - s->cached_ms < kc->max_age_ms)) {
     *out = s->key;
     found = 0;
   }
@@ -114,7 +118,7 @@ void keycache_put(keycache *kc, const unsigned char hash[32],
     s->used = 1;
     memcpy(s->hash, hash, 32);
     s->key = *k;
-    s->cached_at = util_mono_s();
+    s->cached_ms = kc->max_age_ms ? util_now_ms() : 0;
   }
   pthread_mutex_unlock(&kc->mu);
 }

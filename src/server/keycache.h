@@ -5,6 +5,8 @@
 #ifndef CHUBD_KEYCACHE_H
 #define CHUBD_KEYCACHE_H
 
+#include <stdint.h>
+
 #include "store.h"
 
 typedef struct keycache keycache;
@@ -18,6 +20,11 @@ typedef struct keycache_token {
  * replaces whenever it creates or revokes a key. NULL when out of memory. */
 keycache *keycache_new(const char *data_dir);
 void keycache_free(keycache *kc);
+
+/* Forgets each entry ms milliseconds after it was cached (0, the default:
+ * only when the stamp moves): for keys kept in a database that other
+ * chubd, with other data directories, change too. */
+void keycache_set_max_age(keycache *kc, int64_t ms);
 
 /* The cached key with this hash: 0 and *out filled, or -1 when not cached
  * (or the keys changed since). Either way *token records the keys' state

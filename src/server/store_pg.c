@@ -400,12 +400,34 @@ static store_rc store_pg_fail(store_pg_conn *c, PGresult *r, const char *what,
 
 /* ------------------------------------------------------------ running */
 
+static int store_pg_revive(store_pg_conn *c);
+
+/* Whether a statement sent with no transaction open (was_idle) found the
+ * connection closed (the server restarted, an administrator ended the
+ * session) and the connection could be made again: then the statement is
+ * sent once more. The operation had not begun, so nothing of it is lost
+ * or done twice; only a connection lost while the server was committing
+ * that very statement could be, and that is what STORE_BUSY is for
+ * otherwise. */
+static int store_pg_retry(store_pg_conn *c, int was_idle, PGresult **r) {
+  if (!was_idle || PQstatus(c->db) != CONNECTION_BAD || !store_pg_revive(c))
+    return 0;
+  PQclear(*r);
+  *r = NULL;
+  return 1;
+}
+
 static PGresult *store_pg_run(store_pg_conn *c, int which,
                               const store_pg_args *a) {
   char name[16];
   snprintf(name, sizeof name, "s%d", which);
-  return PQexecPrepared(c->db, name, a ? a->n : 0, a ? a->v : NULL,
-                        a ? a->len : NULL, a ? a->fmt : NULL, 0);
+  int idle = PQtransactionStatus(c->db) == PQTRANS_IDLE;
+  PGresult *r = PQexecPrepared(c->db, name, a ? a->n : 0, a ? a->v : NULL,
+                               a ? a->len : NULL, a ? a->fmt : NULL, 0);
+  if (store_pg_retry(c, idle, &r))
+    r = PQexecPrepared(c->db, name, a ? a->n : 0, a ? a->v : NULL,
+                       a ? a->len : NULL, a ? a->fmt : NULL, 0);
+  return r;
 }
 
 static int store_pg_ok(const PGresult *r) {
@@ -443,7 +465,10 @@ static PGresult *store_pg_rows(store_pg_conn *c, int which,
 
 static store_rc store_pg_simple(store_pg_conn *c, const char *sql,
                                 const char *what) {
+  int idle = PQtransactionStatus(c->db) == PQTRANS_IDLE;
   PGresult *r = PQexec(c->db, sql);
+  if (store_pg_retry(c, idle, &r))
+    r = PQexec(c->db, sql);
   if (!store_pg_ok(r))
     return store_pg_fail(c, r, what, 0);
   PQclear(r);
@@ -497,12 +522,34 @@ static int store_pg_prepare(store_pg_conn *c, char *err, size_t errn) {
   return 0;
 }
 
+/* A lock held by a stuck process never stalls a request for long. */
+static void store_pg_session(PGconn *db) {
+  PQclear(PQexec(db, "SET lock_timeout = '10s'; "
+                     "SET statement_timeout = '60s'"));
+}
+
 /* The server's notices (e.g. "already exists, skipping") are not news;
  * its warnings are. */
 static void store_pg_notice(void *arg, const char *msg) {
   (void)arg;
   if (strncmp(msg, "WARNING", 7) == 0)
     fprintf(stderr, "chubd: database: %s", msg);
+}
+
+/* Makes a closed connection again, statements and all: 1 when it works. */
+static int store_pg_revive(store_pg_conn *c) {
+  PQreset(c->db);
+  c->prepared = 0;
+  if (PQstatus(c->db) != CONNECTION_OK)
+    return 0;
+  store_pg_session(c->db);
+  char err[1024];
+  if (store_pg_prepare(c, err, sizeof err) < 0) {
+    fprintf(stderr, "chubd: database: %s\n", err);
+    return 0;
+  }
+  fprintf(stderr, "chubd: database connection was closed; made it again\n");
+  return 1;
 }
 
 static PGconn *store_pg_connect(const store_pg *s) {
@@ -513,11 +560,8 @@ static PGconn *store_pg_connect(const store_pg *s) {
   PGconn *db = PQconnectdbParams(keys, vals, 1);
   if (db)
     PQsetNoticeProcessor(db, store_pg_notice, NULL);
-  if (db && PQstatus(db) == CONNECTION_OK) {
-    /* A lock held by a stuck process never stalls a request for long. */
-    PQclear(PQexec(db, "SET lock_timeout = '10s'; "
-                       "SET statement_timeout = '60s'"));
-  }
+  if (db && PQstatus(db) == CONNECTION_OK)
+    store_pg_session(db);
   return db;
 }
 
@@ -532,8 +576,7 @@ static int store_pg_ready(store_pg *s, store_pg_conn *c, char *err,
     PQreset(c->db);
     c->prepared = 0;
     if (PQstatus(c->db) == CONNECTION_OK)
-      PQclear(PQexec(c->db, "SET lock_timeout = '10s'; "
-                            "SET statement_timeout = '60s'"));
+      store_pg_session(c->db);
   }
   if (!c->db || PQstatus(c->db) != CONNECTION_OK) {
     char msg[400];

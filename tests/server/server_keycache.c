@@ -1,18 +1,16 @@
 /*
- * server_keycache.c - conformance: a key revoked where this chubd cannot
- * see it (another instance on the same database revoked it, so this one's
- * DATA/keys.stamp never moved) is refused within the key cache's lifetime,
- * not served forever from memory.
+ * server_keycache.c - conformance (PostgreSQL): a key revoked where this
+ * chubd cannot see it (another instance on the same database revoked it,
+ * so this one's DATA/keys.stamp never moved) is refused within the key
+ * cache's lifetime, not served forever from memory.
  *
  * The other instance is played by writing the revocation straight into
- * the database (SQLite's file, or the PostgreSQL database the test chubd
- * runs on), exactly the row change `chubd keys revoke` makes, without
- * touching the stamp. The wait is a bounded poll, not a timing
- * assertion.
+ * the database the test chubd runs on, exactly the row change `chubd keys
+ * revoke` makes, without touching the stamp. The wait is a bounded poll,
+ * not a timing assertion.
  */
 #include "sv.h"
 
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -29,26 +27,14 @@ static void server_keycache_revoked_elsewhere(void **state) {
   gettimeofday(&tv, NULL);
   char *sql = th_fmt("UPDATE keys SET revoked_ms = %lld WHERE prefix = '%.6s'",
                      (long long)tv.tv_sec * 1000, key);
-  if (chubd_proc_db(p)) {
-    /* PostgreSQL: the row change another chubd on the database makes. */
-    char *q = th_fmt("WITH u AS (%s RETURNING 1) SELECT count(*) FROM u", sql);
-    char *n = chubd_proc_db_query(p, q);
-    assert_non_null(n);
-    assert_string_equal(n, "1");
-    free(n);
-    free(q);
-  } else {
-    char *db_path = sv_find_sqlite(chubd_proc_data_dir(p));
-    assert_non_null(db_path);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL),
-                     SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_changes(db), 1);
-    sqlite3_close(db);
-    free(db_path);
-  }
+  /* The row change another chubd on the database makes. */
+  assert_non_null(chubd_proc_db(p)); /* registered on PostgreSQL only */
+  char *q = th_fmt("WITH u AS (%s RETURNING 1) SELECT count(*) FROM u", sql);
+  char *n = chubd_proc_db_query(p, q);
+  assert_non_null(n);
+  assert_string_equal(n, "1");
+  free(n);
+  free(q);
   free(sql);
 
   long status = 200;

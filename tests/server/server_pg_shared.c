@@ -8,7 +8,11 @@
  * per epoch, the same on both, each a value that was sent, and the last
  * upload wins; of two final uploads for one model, one through each, one
  * answers 200 and the other 409; a download URL signed by one is accepted
- * by the other (the secret is the database's) and an altered one is not.
+ * by the other (the secret is the database's) and an altered one is not;
+ * a key revoked through one stops working on the other within 3 s; when
+ * the server ends every connection, requests are still answered; with
+ * --db-pool 1 and that connection stuck on a locked row, another request
+ * waits a bounded time and gets 503, and all is well once the lock goes.
  *
  * Runs only on the test cluster (CHUB_TEST_PG, ctest label postgres);
  * without it, it exits 77: skipped.
@@ -20,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+
+#include <libpq-fe.h>
 
 #define SHARED_SKIP 77
 #define SHARED_THREADS 4
@@ -356,6 +363,144 @@ static void shared_signed_url(void **state) {
   free(id);
 }
 
+/* A key revoked through one chubd (`keys revoke` on its data directory)
+ * stops working on the other too, within a bounded wait, although that
+ * one had just confirmed (and cached) it. */
+static void shared_revoke(void **state) {
+  shared_pair *s = *state;
+  chubd_proc *a = s->p[0], *b = s->p[1];
+  char *key = chubd_proc_create_key(a, "leaver");
+  assert_non_null(key);
+  json_t *env = sv_expect(a, "POST", "/v1/auth", key, NULL, 200);
+  json_decref(env);
+  env = sv_expect(b, "POST", "/v1/auth", key, NULL, 200);
+  json_decref(env);
+  char *list = NULL;
+  const char *ls[] = {"keys", "list", NULL};
+  assert_int_equal(chubd_proc_cli(b, ls, &list), 0);
+  char *prefix = sv_listed_prefix(list, key);
+  assert_non_null(prefix);
+  const char *revoke[] = {"keys", "revoke", prefix, NULL};
+  assert_int_equal(chubd_proc_cli(b, revoke, NULL), 0);
+  long status = 0;
+  for (int i = 0; i < 60; i++) {
+    env = sv_json(a, "POST", "/v1/auth", key, NULL, &status);
+    json_decref(env);
+    if (status == 401)
+      break;
+    sv_sleep_ms(50);
+  }
+  if (status != 401)
+    fail_msg("a key revoked through the other chubd still answered %ld "
+             "after 3 s",
+             status);
+  env = sv_expect(b, "POST", "/v1/auth", key, NULL, 401);
+  json_decref(env);
+  free(prefix);
+  free(list);
+  free(key);
+}
+
+/* Every connection both chubd hold is ended by the server (as when it
+ * restarts or an administrator ends sessions): the next requests are
+ * answered all the same, each pooled connection made again before use. */
+static void shared_reconnect(void **state) {
+  shared_pair *s = *state;
+  char *id = sv_create(s->p[0], chubd_proc_key(s->p[0]), "again.pt");
+  char *n = chubd_proc_db_query(
+      s->p[0], "SELECT count(pg_terminate_backend(pid)) FROM "
+               "pg_stat_activity WHERE datname = current_database() "
+               "AND pid <> pg_backend_pid()");
+  assert_non_null(n);
+  assert_true(atoi(n) >= 2);
+  free(n);
+  for (int i = 0; i < 20; i++) {
+    chubd_proc *p = s->p[i % 2];
+    char *m = th_fmt("{\"%d\": \"{\\\"loss\\\": %d}\"}", i, i);
+    long st = sv_metrics(p, chubd_proc_key(p), id, m);
+    if (st != 200)
+      fail_msg("metrics after the connections were ended answered %ld", st);
+    free(m);
+    json_t *model = sv_model(p, chubd_proc_key(p), id);
+    json_decref(model);
+  }
+  free(id);
+}
+
+/* A chubd with --db-pool 1 whose one connection waits on a row another
+ * session holds locked: a second request waits a bounded time for a
+ * connection, then gets 503 with Retry-After; once the lock goes, both
+ * the waiting write and new requests succeed. */
+typedef struct shared_blocked {
+  chubd_proc *p;
+  const char *id;
+  long status;
+} shared_blocked;
+
+static void *shared_blocked_main(void *arg) {
+  shared_blocked *b = arg;
+  b->status = sv_metrics(b->p, chubd_proc_key(b->p), b->id,
+                         "{\"0\": \"{\\\"loss\\\": 1}\"}");
+  return NULL;
+}
+
+static long shared_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void shared_pool_bounded(void **state) {
+  shared_pair *s = *state;
+  const char *args[] = {"--db", chubd_proc_db(s->p[0]), "--db-pool", "1", NULL};
+  chubd_proc *c = chubd_proc_start(sv_chubd_bin(), NULL, args);
+  assert_non_null(c);
+  char *locked = sv_create(c, chubd_proc_key(c), "locked.pt");
+  char *other = sv_create(c, chubd_proc_key(c), "other.pt");
+  PGconn *db = PQconnectdb(chubd_proc_db(c));
+  assert_int_equal(PQstatus(db), CONNECTION_OK);
+  PQclear(PQexec(db, "BEGIN"));
+  char *sql = th_fmt("SELECT 1 FROM models WHERE id = '%s' FOR UPDATE", locked);
+  PGresult *r = PQexec(db, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+  free(sql);
+  shared_blocked b = {c, locked, 0};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, shared_blocked_main, &b), 0);
+  sv_sleep_ms(300); /* the upload now holds the one connection, waiting */
+  long start = shared_now_ms();
+  char *path = th_fmt("/v1/models/%s", other);
+  char *url = th_fmt("%s%s", chubd_proc_base_url(c), path);
+  th_response resp;
+  const char *hdrs[] = {NULL, NULL};
+  char *key = th_fmt("x-api-key: %s", chubd_proc_key(c));
+  hdrs[0] = key;
+  assert_int_equal(th_request_hdrs("GET", url, hdrs, NULL, 0, &resp), 0);
+  long took = shared_now_ms() - start;
+  if (resp.status != 503)
+    fail_msg("with the one connection busy, a read answered %ld after %ld ms",
+             resp.status, took);
+  char *retry = th_header(resp.headers, "Retry-After");
+  assert_non_null(retry);
+  free(retry);
+  th_response_free(&resp);
+  assert_true(took >= 3000 && took < 9000);
+  PQclear(PQexec(db, "ROLLBACK"));
+  PQfinish(db);
+  pthread_join(t, NULL);
+  assert_int_equal(b.status, 200);
+  json_t *env = sv_expect(c, "GET", path, chubd_proc_key(c), NULL, 200);
+  json_decref(env);
+  assert_int_equal(chubd_proc_stop(c), 0);
+  chubd_proc_free(c);
+  free(key);
+  free(url);
+  free(path);
+  free(locked);
+  free(other);
+}
+
 int main(void) {
   if (!chubd_proc_pg_dir()) {
     fprintf(stderr, "server_pg_shared: needs the PostgreSQL test cluster "
@@ -367,6 +512,9 @@ int main(void) {
       cmocka_unit_test(shared_metrics),
       cmocka_unit_test(shared_finals),
       cmocka_unit_test(shared_signed_url),
+      cmocka_unit_test(shared_revoke),
+      cmocka_unit_test(shared_reconnect),
+      cmocka_unit_test(shared_pool_bounded),
   };
   return cmocka_run_group_tests(tests, shared_setup, shared_teardown);
 }
