@@ -52,6 +52,7 @@ cleanup() {
 # chubd.sh installs its own traps in chubd_start; ours replace them after
 # the start and call its cleanup too.
 . "$ROOT/tests/support/chubd.sh"
+. "$ROOT/tests/support/nginx.sh"
 
 # chubd: its own temp data dir, a key, a model, a rate limit out of the way.
 chubd_start "$CHUBD_BIN" - --rate-limit 1000000 --rate-burst 1000000 || {
@@ -199,25 +200,10 @@ if sh "$ROOT/tests/support/pg.sh" start "$PGD" >/dev/null 2>&1 &&
     -e "s/listen 8080;/listen 127.0.0.1:$TEAM_PORT;/" \
     -e "s/limit_conn chubd_team_per_client 32;/limit_conn chubd_team_per_client 1024;/" \
     "$ROOT/deploy/nginx/chubd-team.conf" >"$WORK/team/team.conf"
-  cat >"$WORK/team/nginx.conf" <<CONF
-daemon off;
-worker_processes 2;
-pid $WORK/team/nginx.pid;
-error_log $WORK/team/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/team/body;
-  proxy_temp_path $WORK/team/proxy;
-  fastcgi_temp_path $WORK/team/fastcgi;
-  uwsgi_temp_path $WORK/team/uwsgi;
-  scgi_temp_path $WORK/team/scgi;
-  include $WORK/team/team.conf;
-}
-CONF
-  nginx -p "$WORK/team" -e "$WORK/team/logs/error.log" \
-    -c "$WORK/team/nginx.conf" &
-  TEAM_PID=$!
+  fixed_pid=$NGINX_PID
+  nginx_run "$WORK/team" "$WORK/team/team.conf" 2
+  TEAM_PID=$NGINX_PID
+  NGINX_PID=$fixed_pid
   n=0
   until curl -sf -o /dev/null "http://127.0.0.1:$TEAM_PORT/v1/health"; do
     n=$((n + 1))

@@ -17,6 +17,7 @@ ROOT=$4
 PG_SH=$5
 PGDIR=${CHUB_TEST_PG:?needs the test cluster (CHUB_TEST_PG)}
 command -v nginx >/dev/null || { echo "team_test: no nginx"; exit 1; }
+. "$ROOT/tests/support/nginx.sh"
 W=$(mktemp -d "${TMPDIR:-/tmp}/chub-team-XXXXXX")
 A_PID= B_PID= NG_PID= T_PID=
 stop_pid() { # PID: TERM, wait at most 10 s, then KILL
@@ -82,24 +83,8 @@ sed -e "s/127.0.0.1:8081/127.0.0.1:$A_PORT/" \
   -e "s/listen 8080;/listen 127.0.0.1:$NG_PORT;/" \
   "$ROOT/deploy/nginx/chubd-team.conf" >"$W/nginx/team.conf"
 grep -q "127.0.0.1:$A_PORT" "$W/nginx/team.conf" || fail "the team file has no first upstream to replace"
-cat >"$W/nginx/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $W/nginx/nginx.pid;
-error_log $W/nginx/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path $W/nginx/body;
-  proxy_temp_path $W/nginx/proxy;
-  fastcgi_temp_path $W/nginx/fastcgi;
-  uwsgi_temp_path $W/nginx/uwsgi;
-  scgi_temp_path $W/nginx/scgi;
-  include $W/nginx/team.conf;
-}
-CONF
-nginx -p "$W/nginx" -e "$W/nginx/error.log" -c "$W/nginx/nginx.conf" &
-NG_PID=$!
+nginx_run "$W/nginx" "$W/nginx/team.conf"
+NG_PID=$NGINX_PID
 n=0
 until curl -sf -o /dev/null "$PUBLIC/v1/health"; do
   n=$((n + 1))

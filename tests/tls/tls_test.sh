@@ -17,6 +17,7 @@ CHUB=$3
 TRAINER=$4
 # shellcheck source=/dev/null # the path comes from CMake
 . "$5"
+. "$(dirname "$5")/nginx.sh"
 
 fail() {
   echo "FAIL: $*" >&2
@@ -33,7 +34,7 @@ done
 W=$(mktemp -d "${TMPDIR:-/tmp}/chub-tls-XXXXXX") || exit 1
 NGINX_PID=
 cleanup_tls() {
-  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+  nginx_stop
   chubd_cleanup
   rm -rf "$W"
 }
@@ -107,24 +108,7 @@ sed -e "s|listen 443 ssl;|listen 127.0.0.1:$NGINX_PORT ssl;|" \
   "$SRC/deploy/nginx/chubd-tls.conf" >"$W/nginx/chubd.conf"
 grep -q "$NGINX_PORT" "$W/nginx/chubd.conf" && grep -q "$CHUBD_PORT" "$W/nginx/chubd.conf" ||
   fail "deploy/nginx/chubd-tls.conf no longer has the lines this test replaces"
-cat >"$W/nginx/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $W/nginx/nginx.pid;
-error_log $W/nginx/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path $W/nginx/body;
-  proxy_temp_path $W/nginx/proxy;
-  fastcgi_temp_path $W/nginx/fastcgi;
-  uwsgi_temp_path $W/nginx/uwsgi;
-  scgi_temp_path $W/nginx/scgi;
-  include $W/nginx/chubd.conf;
-}
-CONF
-nginx -p "$W/nginx" -e "$W/nginx/error.log" -c "$W/nginx/nginx.conf" &
-NGINX_PID=$!
+nginx_run "$W/nginx" "$W/nginx/chubd.conf"
 n=0
 until curl -s -o /dev/null --cacert "$W/ca.pem" "$P/v1/health"; do
   n=$((n + 1))
