@@ -2,10 +2,10 @@
 # Runs every libFuzzer target for a bounded time over its checked-in seed
 # corpus and prints the executions per target. Fails on any crash; the
 # crashing input is kept under BUILD/fuzz-artifacts/ to become a regression
-# test. FUZZ_SECONDS (default 60) bounds each target.
+# test. FUZZ_SECONDS (default 30) bounds each target.
 set -eu
 BUILD=${1:-build-fuzz}
-SECONDS_EACH=${FUZZ_SECONDS:-60}
+SECONDS_EACH=${FUZZ_SECONDS:-30}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 status=0
 found=0
