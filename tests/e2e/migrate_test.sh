@@ -7,7 +7,9 @@
 # PostgreSQL, pointed at the old weights with --blobs, must answer what the
 # pages draw from (/ui/models, each model and its metrics) exactly as the
 # SQLite chubd does, with the same key, and serve the same final weights.
-# Usage: migrate_test.sh CHUBD TRAINER CHUBD_SH PG_SH (CHUB_TEST_PG set)
+# Both pages are then opened in Chromium and must draw the same charts.
+# Usage: migrate_test.sh CHUBD TRAINER CHUBD_SH PG_SH [NODE_MODULES SHOTS]
+#        (CHUB_TEST_PG set)
 set -eu
 CHUBD=$1
 TRAINER=$2
@@ -97,9 +99,9 @@ until [ -s "$PG_DATA/port" ]; do
 done
 PG_URL=http://127.0.0.1:$(cat "$PG_DATA/port")
 
-python3 - "$CHUBD_URL" "$PG_URL" "$KEY" <<'PY'
+python3 - "$CHUBD_URL" "$PG_URL" "$KEY" "$work/model_id" <<'PY'
 import hashlib, json, sys, urllib.request
-a, b, key = sys.argv[1], sys.argv[2], sys.argv[3]
+a, b, key, id_file = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 
 def get(base, path, raw=False):
     req = urllib.request.Request(base + path, headers={"x-api-key": key})
@@ -159,6 +161,7 @@ if len(models) != 1:
     sys.exit("migrate_test: %d models, want the demo's one" % len(models))
 for m in models:
     mid = m["id"]
+    open(id_file, "w").write(mid)
     model = same("/ui/models/" + mid)["data"]
     metrics = same("/ui/models/%s/metrics" % mid)["data"]
     same("/v1/models/" + mid)
@@ -178,3 +181,13 @@ for m in models:
 print("migrate_test: 1 model, 3 epochs, checkpoints and final weights the "
       "same on SQLite and PostgreSQL")
 PY
+
+# 4. What a person sees: the model's page on both hubs, in Chromium.
+MODULES=${5:-}
+if [ -n "$MODULES" ] && [ -d "$MODULES/playwright-core" ] && [ -x /usr/bin/chromium ]; then
+  MODEL=$(cat "$work/model_id")
+  node "$(dirname "$0")/../browser/pages_same.cjs" --modules "$MODULES" \
+    --a "$CHUBD_URL" --b "$PG_URL" --model "$MODEL" --shots "$6"
+else
+  echo "migrate_test: no playwright-core or Chromium; the pages were compared as JSON only"
+fi
