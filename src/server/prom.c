@@ -17,7 +17,7 @@
 
 #include "server.h"
 
-#define PROM_ROUTES (ROUTE_PROMETHEUS + 1)
+#define PROM_ROUTES ROUTE_KINDS
 #define PROM_STATUSES 600
 
 /* Latency buckets (seconds), and batch-size buckets (uploads per commit). */

@@ -36,6 +36,7 @@ typedef enum route_kind {
   ROUTE_UI_LOGOUT,      /* /ui/logout */
   ROUTE_PAGE,           /* /, /models/{id}, /login, /static/NAME */
   ROUTE_PROMETHEUS,     /* /metrics (chubd --metrics) */
+  ROUTE_KINDS           /* how many there are; not a route */
 } route_kind;
 
 enum route_method {
