@@ -107,17 +107,24 @@ static void hub_callbacks_put_string(hub_callbacks_out *o, const char *str) {
  * hub decodes the same number; double_text_17g writes it without printf's
  * arbitrary precision, a sixth of the cost on this hot path (see
  * bench/callbacks). */
-static void hub_callbacks_put_number(hub_callbacks_out *o, double v,
-                                     bool integer) {
-  char num[40];
-  int n;
+/* The number's text into num (40 bytes); returns its length. */
+static size_t hub_callbacks_number(char *num, double v, bool integer) {
   /* Whole numbers print as integers (counts) or as "3.0" (measurements,
    * as Python prints a float), without going through %g. */
   if (fabs(v) < 9e15 && v == (double)(long long)v)
-    n = snprintf(num, sizeof num, integer ? "%lld" : "%lld.0", (long long)v);
-  else
-    n = (int)double_text_17g(v, num);
-  hub_callbacks_put(o, num, (size_t)n);
+    return (size_t)snprintf(num, 40, integer ? "%lld" : "%lld.0", (long long)v);
+  return double_text_17g(v, num);
+}
+
+/* Whether a name needs nothing done to it: printable ASCII with no quote
+ * or backslash (valid UTF-8, nothing to escape). Metric names are. */
+static bool hub_callbacks_plain(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+      return false;
+  }
+  return true;
 }
 
 static hub_callbacks_item hub_callbacks_item_of(const char *prefix,
@@ -182,7 +189,9 @@ size_t hub_callbacks_metrics_json(const chub_trainer *t, char *buf, size_t cap,
       continue;
     /* JSON has no NaN, and a name that is not UTF-8 would make the hub
      * refuse the whole batch: such entries are left out. */
-    if (!isfinite(items[i].value) || !hub_callbacks_utf8_valid(items[i].name)) {
+    bool plain = hub_callbacks_plain(items[i].name, items[i].nlen);
+    if (!isfinite(items[i].value) ||
+        (!plain && !hub_callbacks_utf8_valid(items[i].name))) {
       *dropped = true;
       continue;
     }
@@ -192,12 +201,34 @@ size_t hub_callbacks_metrics_json(const chub_trainer *t, char *buf, size_t cap,
       shadowed = items[j].name && hub_callbacks_same_key(&items[i], &items[j]);
     if (shadowed)
       continue;
-    hub_callbacks_put(&o, first ? "\"" : ", \"", first ? 1 : 3);
+    size_t room = 3 + items[i].plen + items[i].nlen + 3 + 40;
+    if (plain && o.len + room < o.cap) {
+      /* The common case, written straight into the buffer (the prefixes
+       * are plain too). */
+      char *w = o.buf + o.len;
+      if (!first) {
+        *w++ = ',';
+        *w++ = ' ';
+      }
+      *w++ = '"';
+      memcpy(w, items[i].prefix, items[i].plen);
+      w += items[i].plen;
+      memcpy(w, items[i].name, items[i].nlen);
+      w += items[i].nlen;
+      memcpy(w, "\": ", 3);
+      w += 3;
+      w += hub_callbacks_number(w, items[i].value, items[i].integer);
+      o.len = (size_t)(w - o.buf);
+    } else {
+      char num[40];
+      hub_callbacks_put(&o, first ? "\"" : ", \"", first ? 1 : 3);
+      hub_callbacks_put_string(&o, items[i].prefix);
+      hub_callbacks_put_string(&o, items[i].name);
+      hub_callbacks_put(&o, "\": ", 3);
+      hub_callbacks_put(
+          &o, num, hub_callbacks_number(num, items[i].value, items[i].integer));
+    }
     first = false;
-    hub_callbacks_put_string(&o, items[i].prefix);
-    hub_callbacks_put_string(&o, items[i].name);
-    hub_callbacks_put(&o, "\": ", 3);
-    hub_callbacks_put_number(&o, items[i].value, items[i].integer);
   }
   hub_callbacks_put(&o, "}", 1);
   if (items != stack)
