@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,8 @@ struct upload {
   int fd;
   char tmp[4200];
   EVP_MD_CTX *md;
-  uint64_t size; /* bytes of the file part */
+  uint64_t size;    /* bytes of the file part */
+  uint64_t flushed; /* bytes handed to the disk so far (upload_write_behind) */
   int file_parts;
   int have_part; /* a part is open */
   int part_is_file;
@@ -137,6 +139,26 @@ static void upload_begin_part(upload *up, const char *key, int is_file) {
     upload_fail(up, 400, "only one file part is allowed per upload");
 }
 
+/* Write-behind: every UPLOAD_FLUSH_BYTES, start writing the stretch just
+ * received to the disk, and wait for the one before it. The disk then
+ * works while the body is still arriving, instead of all at once at the
+ * fsync that commits the file, and the page cache holds at most two
+ * stretches of the upload however large it is. */
+#define UPLOAD_FLUSH_BYTES (8u << 20)
+
+static void upload_write_behind(upload *up) {
+  if (up->size - up->flushed < UPLOAD_FLUSH_BYTES)
+    return;
+  off_t start = (off_t)up->flushed, len = (off_t)(up->size - up->flushed);
+  sync_file_range(up->fd, start, len, SYNC_FILE_RANGE_WRITE);
+  if (start >= (off_t)UPLOAD_FLUSH_BYTES)
+    sync_file_range(up->fd, start - (off_t)UPLOAD_FLUSH_BYTES,
+                    (off_t)UPLOAD_FLUSH_BYTES,
+                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                        SYNC_FILE_RANGE_WAIT_AFTER);
+  up->flushed = up->size;
+}
+
 static void upload_file_data(upload *up, const char *data, size_t size) {
   if (up->status || size == 0)
     return;
@@ -160,6 +182,7 @@ static void upload_file_data(upload *up, const char *data, size_t size) {
     data += w;
     size -= (size_t)w;
   }
+  upload_write_behind(up);
 }
 
 static enum MHD_Result upload_iter(void *cls, enum MHD_ValueKind kind,
