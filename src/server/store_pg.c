@@ -131,6 +131,9 @@ enum store_pg_stmt {
   PG_CONSOLE_SIZE,
   PG_CONSOLE_ADD,
   PG_CONSOLE_GET,
+  PG_RUN_DEL,
+  PG_DOCS_DEL,
+  PG_CONSOLE_DEL,
   PG_COUNT
 };
 
@@ -302,6 +305,9 @@ static const char *const store_pg_sql[PG_COUNT] = {
                         "WHERE model_id = $1",
     [PG_CONSOLE_ADD] = "INSERT INTO console (model_id, chunk_id, seq, content, "
                        "lines, bytes) VALUES ($1, $2, $3, $4, $5, $6)",
+    [PG_RUN_DEL] = "DELETE FROM runs WHERE model_id = $1",
+    [PG_DOCS_DEL] = "DELETE FROM model_docs WHERE model_id = $1",
+    [PG_CONSOLE_DEL] = "DELETE FROM console WHERE model_id = $1",
     [PG_CONSOLE_GET] = "SELECT chunk_id, content, lines FROM console "
                        "WHERE model_id = $1 ORDER BY seq",
 };
@@ -1059,6 +1065,10 @@ static store_rc store_pg_model_delete_on(store_pg_conn *c, const char *id,
       ((rc = store_pg_by_id(c, PG_METRICS_DEL, id, "model_delete")) !=
            STORE_OK ||
        (rc = store_pg_by_id(c, PG_CKPT_DEL, id, "model_delete")) != STORE_OK ||
+       (rc = store_pg_by_id(c, PG_RUN_DEL, id, "model_delete")) != STORE_OK ||
+       (rc = store_pg_by_id(c, PG_DOCS_DEL, id, "model_delete")) != STORE_OK ||
+       (rc = store_pg_by_id(c, PG_CONSOLE_DEL, id, "model_delete")) !=
+           STORE_OK ||
        (rc = store_pg_by_id(c, PG_MODEL_HARDDEL, id, "model_delete")) !=
            STORE_OK))
     return rc;

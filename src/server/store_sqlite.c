@@ -122,6 +122,9 @@ enum store_sqlite_stmt {
   SQ_CONSOLE_SIZE,
   SQ_CONSOLE_ADD,
   SQ_CONSOLE_GET,
+  SQ_RUN_DEL,
+  SQ_DOCS_DEL,
+  SQ_CONSOLE_DEL,
   SQ_COUNT
 };
 
@@ -277,6 +280,9 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                         "WHERE model_id = ?1",
     [SQ_CONSOLE_ADD] = "INSERT INTO console (model_id, chunk_id, seq, content, "
                        "lines, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [SQ_RUN_DEL] = "DELETE FROM runs WHERE model_id = ?1",
+    [SQ_DOCS_DEL] = "DELETE FROM model_docs WHERE model_id = ?1",
+    [SQ_CONSOLE_DEL] = "DELETE FROM console WHERE model_id = ?1",
     [SQ_CONSOLE_GET] = "SELECT chunk_id, content, lines FROM console "
                        "WHERE model_id = ?1 ORDER BY seq",
 };
@@ -884,6 +890,9 @@ static store_rc store_sqlite_model_delete_locked(store_sqlite_conn *c,
   }
   if (hard && (store_sqlite_step_id(c, SQ_METRICS_DEL, id) < 0 ||
                store_sqlite_step_id(c, SQ_CKPT_DEL, id) < 0 ||
+               store_sqlite_step_id(c, SQ_RUN_DEL, id) < 0 ||
+               store_sqlite_step_id(c, SQ_DOCS_DEL, id) < 0 ||
+               store_sqlite_step_id(c, SQ_CONSOLE_DEL, id) < 0 ||
                store_sqlite_step_id(c, SQ_MODEL_HARDDEL, id) < 0))
     return store_sqlite_abort(c, "model_delete");
   return store_sqlite_commit(c, "model_delete");

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #define PF_METRICS "/api/webhooks/training/metrics"
 #define PF_UPLOAD "/api/webhooks/models/upload"
 
@@ -61,6 +63,43 @@ static void pf_error_has(json_t *o, const char *needle) {
   assert_non_null(m);
   if (!strstr(e, needle))
     fail_msg("error \"%s\" does not mention \"%s\"", e, needle);
+}
+
+/* The count sql answers on p's database, SQLite or PostgreSQL. */
+static long pf_count(chubd_proc *p, const char *sql) {
+  if (chubd_proc_db(p)) {
+    char *n = chubd_proc_db_query(p, sql);
+    assert_non_null(n);
+    long v = atol(n);
+    free(n);
+    return v;
+  }
+  char *path = sv_find_sqlite(chubd_proc_data_dir(p));
+  assert_non_null(path);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+                   SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  long v = (long)sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  free(path);
+  return v;
+}
+
+/* Rows a run keeps besides the model's own: console, documents, run. */
+static long pf_rows_of(chubd_proc *p, const char *id) {
+  char *sql = th_fmt("SELECT (SELECT count(*) FROM console WHERE model_id = "
+                     "'%s') + (SELECT count(*) FROM model_docs WHERE "
+                     "model_id = '%s') + (SELECT count(*) FROM runs WHERE "
+                     "model_id = '%s')",
+                     id, id, id);
+  long n = pf_count(p, sql);
+  free(sql);
+  return n;
 }
 
 /* training_started for project/name; returns the modelId (malloc'd). */
@@ -232,6 +271,17 @@ static void server_platform_console(void **state) {
   sv_assert_str(th_json_str(env, "data.chunks.2.content"), "line a3\n");
   json_decref(env);
   free(path);
+
+  /* A hard delete takes the run's console and documents with it. */
+  assert_true(pf_rows_of(p, id) >= 5); /* 3 chunks, start, stop, run */
+  path = th_fmt("/v1/models/%s?hard=true", id);
+  env = sv_expect(p, "DELETE", path, key, NULL, 200);
+  json_decref(env);
+  free(path);
+  assert_int_equal(pf_rows_of(p, id), 0);
+  char *next = pf_start(p, key, "proj", "console-run");
+  assert_string_not_equal(next, id);
+  free(next);
   free(id);
 }
 
