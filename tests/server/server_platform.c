@@ -18,6 +18,8 @@
 
 #include <sqlite3.h>
 
+#include "zipbuild.h"
+
 #define PF_METRICS "/api/webhooks/training/metrics"
 #define PF_UPLOAD "/api/webhooks/models/upload"
 
@@ -462,6 +464,75 @@ static void server_platform_upload_expired(void **state) {
   free(id);
 }
 
+/* ul:// of a dataset: HEAD .../datasets/{owner}/{slug}/export redirects
+ * to the signed download of the owner's dataset of that slug (once it has
+ * its file); absent, fileless or another owner's: 404. */
+static void server_platform_dataset_export(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  json_t *env = sv_expect(p, "POST", "/v1/datasets", key,
+                          "{\"meta\": {\"name\": \"Shapes Small\"}}", 200);
+  char *id = strdup(th_json_str(env, "data.id"));
+  json_decref(env);
+  char *auth = th_fmt("Authorization: Bearer %s", key);
+  const char *ah[] = {auth, NULL};
+  char *head = th_fmt("%s/api/webhooks/datasets/owner/shapes-small/export",
+                      chubd_proc_base_url(p));
+  th_response r;
+  assert_int_equal(th_request_hdrs("HEAD", head, ah, NULL, 0, &r), 0);
+  assert_int_equal(r.status, 404); /* no file yet */
+  th_response_free(&r);
+
+  const char *yaml = "path: .\ntrain: images\nval: images\nnames: {0: a}\n";
+  unsigned char *img = sv_bytes(3000, 5);
+  zb_file f[] = {{"data.yaml", 0, yaml, strlen(yaml), 0},
+                 {"images/", 0, "", 0, 0},
+                 {"images/0001.bin", 0, img, 3000, 0}};
+  zb_zip z;
+  assert_int_equal(zb_build(f, 3, NULL, &z), 0);
+  char *url = th_fmt("%s/v1/datasets/%s/upload", chubd_proc_base_url(p), id);
+  assert_int_equal(th_upload(url, key, NULL, "shapes.zip", "shapes.zip", z.buf,
+                             z.len, NULL, NULL, &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  th_response_free(&r);
+  free(url);
+
+  assert_int_equal(th_request_hdrs("HEAD", head, ah, NULL, 0, &r), 0);
+  assert_true(r.status >= 300 && r.status < 400);
+  char *loc = th_header(r.headers, "Location");
+  assert_non_null(loc);
+  th_response_free(&r);
+  th_response d;
+  assert_int_equal(th_request_hdrs("GET", loc, NULL, NULL, 0, &d), 0);
+  assert_int_equal(d.status, 200);
+  assert_int_equal(d.body_len, z.len);
+  assert_memory_equal(d.body, z.buf, z.len);
+  th_response_free(&d);
+  free(loc);
+
+  /* Another owner, even naming this owner, finds nothing. */
+  char *evil = chubd_proc_create_key(p, "eve");
+  char *eauth = th_fmt("Authorization: Bearer %s", evil);
+  const char *eh[] = {eauth, NULL};
+  assert_int_equal(th_request_hdrs("HEAD", head, eh, NULL, 0, &r), 0);
+  assert_int_equal(r.status, 404);
+  th_response_free(&r);
+  free(head);
+  head = th_fmt("%s/api/webhooks/datasets/eve/shapes-small/export",
+                chubd_proc_base_url(p));
+  assert_int_equal(th_request_hdrs("HEAD", head, eh, NULL, 0, &r), 0);
+  assert_int_equal(r.status, 404);
+  th_response_free(&r);
+  free(head);
+  free(eauth);
+  free(evil);
+  free(auth);
+  zb_free(&z);
+  free(img);
+  free(id);
+}
+
 /* A stop asked through /v1/models/{id}/stop: the next epoch_end answers
  * cancelled: true; a new start of the run clears it. */
 static void server_platform_stop(void **state) {
@@ -749,6 +820,7 @@ int main(void) {
       cmocka_unit_test(server_platform_console),
       cmocka_unit_test(server_platform_upload),
       cmocka_unit_test(server_platform_upload_expired),
+      cmocka_unit_test(server_platform_dataset_export),
       cmocka_unit_test(server_platform_stop),
       cmocka_unit_test(server_platform_projects),
       cmocka_unit_test(server_platform_isolation),
