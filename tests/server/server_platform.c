@@ -287,6 +287,41 @@ static void server_platform_console(void **state) {
   free(id);
 }
 
+/* The per-model console bound: 4 MiB kept, then new chunks are answered
+ * 200 with stored: false and full: true and not stored; the first ones
+ * stay. */
+static void server_platform_console_full(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = pf_start(p, key, "proj", "chatty");
+  size_t len = 256 * 1024; /* the largest chunk taken */
+  char *content = malloc(len + 1);
+  memset(content, 'y', len);
+  content[len] = '\0';
+  for (int i = 0; i < 17; i++) {
+    char *data = th_fmt("{\"chunkId\": \"k%d\", \"content\": \"%s\", "
+                        "\"lineCount\": 1}",
+                        i, content);
+    json_t *o = pf_event(p, key, id, "console_output", data, 200);
+    assert_int_equal(th_json_bool(o, "stored"), i < 16);
+    if (i == 16) {
+      assert_int_equal(th_json_bool(o, "full"), 1);
+      assert_non_null(strstr(th_json_str(o, "message"), "4194304"));
+    }
+    json_decref(o);
+    free(data);
+  }
+  char *path = th_fmt("/v1/models/%s/console", id);
+  json_t *env = sv_expect(p, "GET", path, key, NULL, 200);
+  assert_int_equal(json_array_size(th_json_at(env, "data.chunks")), 16);
+  sv_assert_str(th_json_str(env, "data.chunks.0.chunkId"), "k0");
+  sv_assert_str(th_json_str(env, "data.chunks.15.chunkId"), "k15");
+  json_decref(env);
+  free(path);
+  free(content);
+  free(id);
+}
+
 /* The two-step upload: a signed URL on chubd, a PUT without auth, the
  * checkpoint downloadable byte for byte; training_complete makes the
  * best.pt the final weights and the model trained; the ul:// HEAD
@@ -818,6 +853,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(server_platform_run_metrics),
       cmocka_unit_test(server_platform_console),
+      cmocka_unit_test(server_platform_console_full),
       cmocka_unit_test(server_platform_upload),
       cmocka_unit_test(server_platform_upload_expired),
       cmocka_unit_test(server_platform_dataset_export),
