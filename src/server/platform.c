@@ -208,7 +208,8 @@ static json_t *platform_create_body(const validate_pf *f) {
   if (!device)
     device = json_string_value(json_object_get(args, "device"));
   if (device)
-    json_object_set_new(config, "device", json_stringn(device, 64));
+    json_object_set_new(config, "device",
+                        json_stringn(device, strnlen(device, 64)));
   json_t *body = json_object();
   json_object_set_new(body, "meta",
                       json_pack("{s:s, s:s, s:s}", "name", f->name, "project",

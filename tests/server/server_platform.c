@@ -209,6 +209,8 @@ static void server_platform_run_metrics(void **state) {
   assert_int_equal(th_json_int(m, "epochs", -1), 3);
   assert_int_equal(th_json_int(m, "batch_size", -1), 16);
   sv_assert_str(th_json_str(m, "data"), "coco8.yaml");
+  sv_assert_str(th_json_str(m, "device"), "cpu");
+  assert_int_equal(json_string_length(th_json_at(m, "device")), 3);
   json_decref(m);
   env = sv_expect(p, "GET", "/v1/models?limit=100", key, NULL, 200);
   int found = 0;
