@@ -279,6 +279,16 @@ static void platform_started(chubd_request *req, chubd_reply *rep,
       return;
     created = 1;
     rc = st->ops->run_add(st, id, owner, pid, f->name);
+    char won[UTIL_ID_LEN + 1];
+    if (rc == STORE_OK)
+      rc = st->ops->run_find(st, owner, pid, f->name, won);
+    if (rc == STORE_OK && strcmp(won, id) != 0) {
+      /* Another start of the same run got there first: use its model and
+       * drop the one made here, which nothing names. */
+      st->ops->model_delete(st, id, 1);
+      memcpy(id, won, sizeof won);
+      created = 0;
+    }
   }
   /* A new start of the run clears a stop asked of the one before. */
   if (rc == STORE_OK)

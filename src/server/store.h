@@ -244,8 +244,10 @@ typedef struct store_ops {
    * checkpoints. */
   store_rc (*model_set_trained)(store *s, const char *id, int64_t now);
   /* Platform runs: the model trained as run `name` of owner's project
-   * (STORE_NOTFOUND when none, or when that model was deleted); add
-   * records (or moves) it. */
+   * (STORE_NOTFOUND when none, or when that model was deleted). add
+   * records model_id as the run unless a model not deleted already is
+   * (then nothing changes: two starts of one run racing, the first wins;
+   * run_find says which). */
   store_rc (*run_find)(store *s, const char *owner, const char *project_id,
                        const char *name, char model_id[21]);
   store_rc (*run_add)(store *s, const char *model_id, const char *owner,

@@ -285,7 +285,9 @@ static const char *const store_pg_sql[PG_COUNT] = {
                     "AND r.project_id = $2 AND r.name = $3 AND m.deleted = 0",
     [PG_RUN_ADD] = "INSERT INTO runs (model_id, owner, project_id, name) "
                    "VALUES ($1, $2, $3, $4) ON CONFLICT (owner, project_id, "
-                   "name) DO UPDATE SET model_id = excluded.model_id",
+                   "name) DO UPDATE SET model_id = excluded.model_id "
+                   "WHERE NOT EXISTS (SELECT 1 FROM models m WHERE "
+                   "m.id = runs.model_id AND m.deleted = 0)",
     [PG_RUN_MODELS] =
         "SELECT " STORE_PG_MODEL_COLS " FROM models m "
         "JOIN runs r ON r.model_id = m.id "

@@ -262,8 +262,11 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
     [SQ_RUN_FIND] = "SELECT r.model_id FROM runs r JOIN models m "
                     "ON m.id = r.model_id WHERE r.owner = ?1 "
                     "AND r.project_id = ?2 AND r.name = ?3 AND m.deleted = 0",
-    [SQ_RUN_ADD] = "INSERT OR REPLACE INTO runs (model_id, owner, project_id, "
-                   "name) VALUES (?1, ?2, ?3, ?4)",
+    [SQ_RUN_ADD] = "INSERT INTO runs (model_id, owner, project_id, name) "
+                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner, project_id, "
+                   "name) DO UPDATE SET model_id = excluded.model_id "
+                   "WHERE NOT EXISTS (SELECT 1 FROM models m WHERE "
+                   "m.id = runs.model_id AND m.deleted = 0)",
     [SQ_RUN_MODELS] = "SELECT " STORE_SQLITE_MODEL_COLS " FROM models m "
                       "JOIN runs r ON r.model_id = m.id "
                       "WHERE r.project_id = ?1 AND m.deleted = 0 "
@@ -2004,7 +2007,8 @@ static store_rc store_sqlite_run_add_locked(store_sqlite_conn *c,
   sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, project_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-  return store_sqlite_change(c, st, "run_add");
+  store_rc rc = store_sqlite_change(c, st, "run_add");
+  return rc == STORE_NOTFOUND ? STORE_OK : rc; /* another model holds it */
 }
 
 static store_rc store_sqlite_run_add(store *s, const char *model_id,

@@ -13,6 +13,7 @@
  */
 #include "sv.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,6 +221,65 @@ static void server_platform_run_metrics(void **state) {
   assert_int_equal(found, 1);
   json_decref(env);
   free(id);
+}
+
+typedef struct pf_racer {
+  chubd_proc *p;
+  const char *key;
+  long status;
+  char id[21];
+} pf_racer;
+
+/* One training_started of run "race", no cmocka calls (another thread). */
+static void *pf_race(void *arg) {
+  pf_racer *r = arg;
+  char *url = th_fmt("%s%s", chubd_proc_base_url(r->p), PF_METRICS);
+  char *auth = th_fmt("Authorization: Bearer %s", r->key);
+  const char *hdrs[] = {"Content-Type: application/json", auth, NULL};
+  const char *body = "{\"event\": \"training_started\", \"project\": "
+                     "\"racing\", \"name\": \"race\", \"data\": {}}";
+  th_response out;
+  r->status = -1;
+  if (th_request_hdrs("POST", url, hdrs, body, strlen(body), &out) == 0) {
+    r->status = out.status;
+    json_t *o = out.body ? json_loads(out.body, 0, NULL) : NULL;
+    const char *id = json_string_value(json_object_get(o, "modelId"));
+    if (id)
+      snprintf(r->id, sizeof r->id, "%s", id);
+    json_decref(o);
+    th_response_free(&out);
+  }
+  free(auth);
+  free(url);
+  return NULL;
+}
+
+/* Starts of one run racing each other (a client retrying while its first
+ * request is still being answered) end with one model: every answer
+ * names it, and the project holds it alone. */
+static void server_platform_start_race(void **state) {
+  chubd_proc *p = *state;
+  char *key = chubd_proc_create_key(p, "racer");
+  assert_non_null(key);
+  pf_racer r[8];
+  pthread_t t[8];
+  for (int i = 0; i < 8; i++) {
+    memset(&r[i], 0, sizeof r[i]);
+    r[i].p = p;
+    r[i].key = key;
+    assert_int_equal(pthread_create(&t[i], NULL, pf_race, &r[i]), 0);
+  }
+  for (int i = 0; i < 8; i++)
+    pthread_join(t[i], NULL);
+  for (int i = 0; i < 8; i++) {
+    assert_true(r[i].status == 200 || r[i].status == 201);
+    sv_assert_str(r[i].id, r[0].id);
+  }
+  json_t *env = sv_expect(p, "GET", "/v1/models?limit=100", key, NULL, 200);
+  assert_int_equal(th_json_int(env, "data.total", -1), 1);
+  sv_assert_str(th_json_str(env, "data.results.0.id"), r[0].id);
+  json_decref(env);
+  free(key);
 }
 
 /* Console chunks: stored in order, once per chunkId; without modelId
@@ -854,6 +914,7 @@ static void server_platform_bad_input(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(server_platform_run_metrics),
+      cmocka_unit_test(server_platform_start_race),
       cmocka_unit_test(server_platform_console),
       cmocka_unit_test(server_platform_console_full),
       cmocka_unit_test(server_platform_upload),
