@@ -647,6 +647,17 @@ static void server_platform_stop(void **state) {
   assert_int_equal(pf_epoch_cancelled(p, key, id, 2), 0);
   free(again);
   free(path);
+  /* Once its model is deleted (softly), the run starts a new model. */
+  path = th_fmt("/v1/models/%s", id);
+  json_t *del = sv_expect(p, "DELETE", path, key, NULL, 200);
+  json_decref(del);
+  again = pf_start(p, key, "proj", "stop-run");
+  assert_string_not_equal(again, id);
+  char *third = pf_start(p, key, "proj", "stop-run");
+  sv_assert_str(third, again);
+  free(third);
+  free(again);
+  free(path);
   free(id);
 }
 
