@@ -145,8 +145,9 @@ typedef struct store_ops {
   store_rc (*model_update)(store *s, const char *id, const char *meta,
                            const char *config, int64_t now);
   store_rc (*model_delete)(store *s, const char *id, int hard);
-  /* Drops owner's model's metrics, checkpoints and agent and sets it back
-   * to new, in one transaction (owner NULL: anyone's). */
+  /* Drops owner's model's metrics, checkpoints, agent, documents and
+   * console and sets it back to new, in one transaction (owner NULL:
+   * anyone's); a Platform run keeps its model. */
   store_rc (*model_reset)(store *s, const char *id, const char *owner,
                           int64_t now);
 

@@ -1098,7 +1098,9 @@ static store_rc store_pg_model_reset_on(store_pg_conn *c, const char *id,
   if (n == 0)
     return STORE_NOTFOUND;
   if ((rc = store_pg_by_id(c, PG_METRICS_DEL, id, "model_reset")) != STORE_OK ||
-      (rc = store_pg_by_id(c, PG_CKPT_DEL, id, "model_reset")) != STORE_OK)
+      (rc = store_pg_by_id(c, PG_CKPT_DEL, id, "model_reset")) != STORE_OK ||
+      (rc = store_pg_by_id(c, PG_DOCS_DEL, id, "model_reset")) != STORE_OK ||
+      (rc = store_pg_by_id(c, PG_CONSOLE_DEL, id, "model_reset")) != STORE_OK)
     return rc;
   return store_pg_commit(c, "model_reset");
 }

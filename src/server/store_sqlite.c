@@ -926,7 +926,9 @@ static store_rc store_sqlite_model_reset_locked(store_sqlite_conn *c,
     return STORE_NOTFOUND;
   }
   if (store_sqlite_step_id(c, SQ_METRICS_DEL, id) < 0 ||
-      store_sqlite_step_id(c, SQ_CKPT_DEL, id) < 0)
+      store_sqlite_step_id(c, SQ_CKPT_DEL, id) < 0 ||
+      store_sqlite_step_id(c, SQ_DOCS_DEL, id) < 0 ||
+      store_sqlite_step_id(c, SQ_CONSOLE_DEL, id) < 0)
     return store_sqlite_abort(c, "model_reset");
   return store_sqlite_commit(c, "model_reset");
 }

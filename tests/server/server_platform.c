@@ -336,8 +336,27 @@ static void server_platform_console(void **state) {
   json_decref(env);
   free(path);
 
-  /* A hard delete takes the run's console and documents with it. */
+  /* A reset (POST /model-reset) drops the console and documents with the
+   * metrics; the run keeps its model. */
   assert_true(pf_rows_of(p, id) >= 5); /* 3 chunks, start, stop, run */
+  char *reset = th_fmt("{\"modelId\": \"%s\"}", id);
+  env = sv_expect(p, "POST", "/model-reset", key, reset, 200);
+  json_decref(env);
+  free(reset);
+  assert_int_equal(pf_rows_of(p, id), 1); /* the run */
+  path = th_fmt("/v1/models/%s/console", id);
+  env = sv_expect(p, "GET", path, key, NULL, 200);
+  assert_int_equal(json_array_size(th_json_at(env, "data.chunks")), 0);
+  json_decref(env);
+  free(path);
+  json_t *again = pf_event(p, key, id, "console_output",
+                           "{\"chunkId\": \"a1\", \"content\": \"x\", "
+                           "\"lineCount\": 1}",
+                           200);
+  assert_int_equal(th_json_bool(again, "stored"), 1);
+  json_decref(again);
+
+  /* A hard delete takes the run's console and documents with it. */
   path = th_fmt("/v1/models/%s?hard=true", id);
   env = sv_expect(p, "DELETE", path, key, NULL, 200);
   json_decref(env);
