@@ -6,7 +6,7 @@
  *   0  route_parse (method from the next byte, then the path)
  *   1  a JSON body for model create and patch
  *   2  a JSON body for a metrics upload
- *   3  a JSON body for events and heartbeats
+ *   3  a JSON body for events, heartbeats and Platform webhooks
  *   4  upload form fields, "name=value" lines
  *   5  a Range header against a size (first 4 bytes)
  *   6  a form body and a Cookie header
@@ -90,8 +90,15 @@ static void fuzz_server_json(int which, const uint8_t *data, size_t size) {
       validate_epochs_free(e, n);
   } else {
     const char *agent, *agent_id;
+    validate_pf pf;
+    int64_t epoch;
+    char *flat;
     validate_events(body, err);
     validate_heartbeat(body, &agent, &agent_id, err);
+    validate_pf_body(body, 0, &pf, err);
+    if (validate_pf_body(body, 1, &pf, err) == 0 &&
+        validate_pf_epoch(pf.data, &epoch, &flat, err) == 0)
+      free(flat);
   }
   json_decref(body);
 }

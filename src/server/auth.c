@@ -171,6 +171,14 @@ unsigned auth_identify(chubd_request *req, chubd_reply *rep) {
     status = auth_session(req, rep);
   } else {
     const char *key = auth_header_key(req);
+    if (req->r.kind == ROUTE_PF_PUT) {
+      /* A Platform upload URL: the signature is the credential, and no
+       * header is sent with it. */
+      status = links_verify(req, rep);
+      if (status || req->key.id == 0)
+        return status;
+      return auth_rate(req, rep);
+    }
     int blob =
         req->r.kind == ROUTE_MODEL_BLOB || req->r.kind == ROUTE_DATASET_BLOB;
     if (!key && blob && httpd_query(req, "sig")) {

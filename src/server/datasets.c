@@ -22,6 +22,7 @@
 
 #define DATASETS_MODELS_SHOWN 100
 #define DATASETS_SLUG_MAX 64
+#define DATASETS_SCAN_MAX 1000 /* datasets an export lookup reads */
 
 /* The dataset's name as a file name: lower-case [a-z0-9-], runs of
  * anything else one '-'. */
@@ -417,4 +418,48 @@ json_t *datasets_data_for_model(const chubd_request *req, const char *id) {
   json_decref(meta);
   store_dataset_free(&d);
   return v;
+}
+
+typedef struct datasets_slug_ctx {
+  const char *slug;
+  store_dataset found;
+  int hit;
+} datasets_slug_ctx;
+
+static int datasets_slug_row(void *ud, const store_dataset *d) {
+  datasets_slug_ctx *ctx = ud;
+  json_t *meta = models_parse(d->meta);
+  char slug[DATASETS_SLUG_MAX + 1];
+  datasets_slug(json_string_value(json_object_get(meta, "name")), slug);
+  json_decref(meta);
+  if (strcmp(slug, ctx->slug) != 0 || !d->sha256[0])
+    return 0;
+  ctx->found = *d;
+  ctx->found.meta = NULL; /* not kept: d's is freed after this call */
+  ctx->hit = 1;
+  return 1;
+}
+
+int datasets_export_url(chubd_request *req, chubd_reply *rep, const char *slug,
+                        char *url, size_t n) {
+  datasets_slug_ctx ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.slug = slug;
+  int64_t total = 0;
+  int more = 0;
+  store *st = req->srv->st;
+  /* Newest first, so the newest dataset of that slug wins; the scan is
+   * bounded. */
+  store_rc rc = st->ops->dataset_list(st, req->owner, NULL, DATASETS_SCAN_MAX,
+                                      datasets_slug_row, &ctx, &total, &more);
+  if (rc != STORE_OK) {
+    reply_store(rep, rc, "datasets");
+    return -1;
+  }
+  if (!ctx.hit) {
+    reply_error(rep, 404, "dataset %s not found (or has no file yet)", slug);
+    return -1;
+  }
+  links_dataset(req, &ctx.found, slug, url, n);
+  return 0;
 }

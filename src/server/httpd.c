@@ -229,6 +229,8 @@ static void httpd_first_call(httpd_req *h) {
   } else if (h->ep && h->ep->body == ENDPOINT_BODY_UPLOAD) {
     h->ep->begin(req, rep);
   }
+  if (req->r.kind >= ROUTE_PF_METRICS && req->r.kind <= ROUTE_PF_DATASET)
+    reply_error_field(rep);
   h->has_pending = rep->status != 0;
 }
 

@@ -4,8 +4,9 @@
  * database it runs, with nothing lost.
  *
  * Every table is copied row by row with the same ids (keys, models and
- * their order, metrics, checkpoints, datasets, page sessions, events and
- * the secret that signs download URLs, so links handed out before still
+ * their order, metrics, checkpoints, datasets, page sessions, events,
+ * Platform runs (projects, runs, model documents, console) and the secret
+ * that signs download URLs, so links handed out before still
  * work), MIGRATE_BATCH rows per transaction, each INSERT ... ON CONFLICT
  * DO NOTHING: run again after an interruption, it copies what is missing
  * and duplicates nothing. The identity sequences are then moved past the
@@ -65,6 +66,12 @@ static const migrate_table migrate_tables[] = {
      "biiii"},
     {"events", "id, client_id, name, params, received_ms", "id", "id", "ittti"},
     {"secrets", "name, value", "name", NULL, "tb"},
+    {"projects", "seq, id, owner, name, meta, created_ms, updated_ms, deleted",
+     "seq", "seq", "itttiiii"},
+    {"runs", "model_id, owner, project_id, name", "model_id", NULL, "tttt"},
+    {"model_docs", "model_id, name, body", "model_id, name", NULL, "ttt"},
+    {"console", "model_id, chunk_id, seq, content, lines, bytes",
+     "model_id, seq", NULL, "ttitii"},
 };
 
 /* Prints what the server said about `what`; returns -1. */

@@ -274,11 +274,8 @@ static char *models_part(json_t *body, const char *key) {
   return json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17));
 }
 
-/* Stores a new model of `owner` from a checked create body; 0 with its
- * id, or -1 with the error in rep. */
-static int models_insert(chubd_request *req, chubd_reply *rep,
-                         const char *owner, json_t *body,
-                         char id[UTIL_ID_LEN + 1]) {
+int models_insert(chubd_request *req, chubd_reply *rep, const char *owner,
+                  json_t *body, char id[UTIL_ID_LEN + 1]) {
   store_model m;
   memset(&m, 0, sizeof m);
   const char *dsid = json_string_value(
@@ -516,8 +513,24 @@ void models_list(chubd_request *req, chubd_reply *rep) {
   int64_t total = 0;
   int more = 0;
   store *st = req->srv->st;
-  store_rc rc = st->ops->model_list(st, req->owner, after, limit,
-                                    models_list_row, &ctx, &total, &more);
+  const char *project = httpd_query(req, "project");
+  store_rc rc;
+  if (project) {
+    /* One project's runs: its newest `limit`, not paged further. */
+    if (!util_is_alnum_n(project, UTIL_ID_LEN) || after) {
+      json_decref(ctx.results);
+      reply_error(rep, 400,
+                  "query field \"project\" must be a project id (20 "
+                  "characters [A-Za-z0-9]), without last_doc_id");
+      return;
+    }
+    rc = st->ops->run_models(st, project, req->owner, limit, models_list_row,
+                             &ctx);
+    total = (int64_t)json_array_size(ctx.results);
+  } else {
+    rc = st->ops->model_list(st, req->owner, after, limit, models_list_row,
+                             &ctx, &total, &more);
+  }
   if (ctx.failed || rc != STORE_OK) {
     json_decref(ctx.results);
     if (rc == STORE_NOTFOUND)

@@ -68,6 +68,15 @@ static const char *prom_route_name(int kind) {
       [ROUTE_UI_LOGOUT] = "ui_logout",
       [ROUTE_PAGE] = "page",
       [ROUTE_PROMETHEUS] = "metrics",
+      [ROUTE_MODEL_STOP] = "model_stop",
+      [ROUTE_MODEL_CONSOLE] = "model_console",
+      [ROUTE_PROJECTS] = "projects",
+      [ROUTE_PROJECT] = "project",
+      [ROUTE_PF_METRICS] = "platform_metrics",
+      [ROUTE_PF_UPLOAD] = "platform_upload",
+      [ROUTE_PF_PUT] = "platform_put",
+      [ROUTE_PF_MODEL] = "platform_model_download",
+      [ROUTE_PF_DATASET] = "platform_dataset_export",
   };
   return kind >= 0 && kind < PROM_ROUTES && names[kind] ? names[kind] : "none";
 }

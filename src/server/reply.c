@@ -216,3 +216,15 @@ void reply_blob(const chubd_request *req, chubd_reply *rep, const char *sha256,
   rep->off = first;
   rep->flen = range ? last - first + 1 : size;
 }
+
+void reply_error_field(chubd_reply *rep) {
+  if (rep->status < 400 || !rep->body)
+    return;
+  json_t *o = json_loadb(rep->body, rep->len, 0, NULL);
+  json_t *msg = json_object_get(o, "message");
+  if (json_is_string(msg) && !json_object_get(o, "error")) {
+    json_object_set(o, "error", msg);
+    reply_set_json(rep, rep->status, json_incref(o));
+  }
+  json_decref(o);
+}

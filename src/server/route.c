@@ -189,6 +189,10 @@ static void route_models(route *r, char **segs, int n) {
                     : ROUTE_GET | ROUTE_POST | ROUTE_PATCH | ROUTE_DELETE);
   } else if (n == 2 && strcmp(segs[1], "metrics") == 0) {
     route_set(r, ROUTE_MODEL_METRICS, ROUTE_GET);
+  } else if (n == 2 && strcmp(segs[1], "console") == 0) {
+    route_set(r, ROUTE_MODEL_CONSOLE, ROUTE_GET);
+  } else if (n == 2 && strcmp(segs[1], "stop") == 0) {
+    route_set(r, ROUTE_MODEL_STOP, ROUTE_POST);
   } else if (n == 2 && !r->ui && strcmp(segs[1], "upload") == 0) {
     route_set(r, ROUTE_MODEL_UPLOAD, ROUTE_POST);
   } else if (n == 2 && !r->ui && strcmp(segs[1], "export") == 0) {
@@ -198,6 +202,78 @@ static void route_models(route *r, char **segs, int n) {
       route_set(r, ROUTE_MODEL_WEIGHTS, ROUTE_GET);
   } else if (n == 4 && !r->ui && strcmp(segs[1], "weights") == 0) {
     route_blob(r, segs[2], segs[3], ROUTE_MODEL_BLOB);
+  } else {
+    route_fail(r, 404, "no such endpoint");
+  }
+}
+
+/* /projects/{id}, shared by /v1 and /ui (where only reads are). */
+static void route_projects(route *r, char **segs, int n) {
+  if (n == 0) {
+    route_set(r, ROUTE_PROJECTS, r->ui ? ROUTE_GET : ROUTE_GET | ROUTE_POST);
+    return;
+  }
+  if (!util_is_alnum_n(segs[0], UTIL_ID_LEN)) {
+    route_fail(r, 400, "project id must be 20 characters [A-Za-z0-9]");
+    return;
+  }
+  memcpy(r->id, segs[0], UTIL_ID_LEN + 1);
+  if (n == 1)
+    route_set(r, ROUTE_PROJECT,
+              r->ui ? ROUTE_GET : ROUTE_GET | ROUTE_PATCH | ROUTE_DELETE);
+  else
+    route_fail(r, 404, "no such endpoint");
+}
+
+/* A Platform slug: 1 to 128 characters [a-z0-9-] (ultralytics' slug()
+ * keeps nothing else); the first (i == 0) is an owner name, which may
+ * also hold what chubd's owner names do. */
+static int route_take_slug(route *r, int i, const char *seg) {
+  size_t n = strlen(seg);
+  if (n == 0 || n > ROUTE_NAME_MAX) {
+    route_fail(r, 400, "a slug must be 1 to 128 characters [a-z0-9-]");
+    return 0;
+  }
+  for (size_t k = 0; k < n; k++) {
+    unsigned char c = (unsigned char)seg[k];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+          (i == 0 &&
+           (c == '_' || c == '.' || c == '@' || (c >= 'A' && c <= 'Z'))))) {
+      route_fail(r, 400, "a slug must be 1 to 128 characters [a-z0-9-]");
+      return 0;
+    }
+  }
+  memcpy(r->slug[i], seg, n + 1);
+  return 1;
+}
+
+/* /api/webhooks/...: Ultralytics Platform's endpoints (platform.c). */
+static void route_webhooks(route *r, char **segs, int n) {
+  if (n == 2 && strcmp(segs[0], "training") == 0 &&
+      strcmp(segs[1], "metrics") == 0) {
+    route_set(r, ROUTE_PF_METRICS, ROUTE_POST);
+  } else if (n == 2 && strcmp(segs[0], "models") == 0 &&
+             strcmp(segs[1], "upload") == 0) {
+    route_set(r, ROUTE_PF_UPLOAD, ROUTE_POST);
+  } else if (n == 4 && strcmp(segs[0], "models") == 0 &&
+             strcmp(segs[2], "upload") == 0) {
+    if (!route_take_id(r, segs[1]))
+      return;
+    if (strcmp(segs[3], "best.pt") != 0 && strcmp(segs[3], "last.pt") != 0) {
+      route_fail(r, 400, "upload file must be best.pt or last.pt");
+      return;
+    }
+    strcpy(r->name, segs[3]);
+    route_set(r, ROUTE_PF_PUT, ROUTE_PUT);
+  } else if (n == 5 && strcmp(segs[0], "models") == 0 &&
+             strcmp(segs[4], "download") == 0) {
+    if (route_take_slug(r, 0, segs[1]) && route_take_slug(r, 1, segs[2]) &&
+        route_take_slug(r, 2, segs[3]))
+      route_set(r, ROUTE_PF_MODEL, ROUTE_GET);
+  } else if (n == 4 && strcmp(segs[0], "datasets") == 0 &&
+             strcmp(segs[3], "export") == 0) {
+    if (route_take_slug(r, 0, segs[1]) && route_take_slug(r, 1, segs[2]))
+      route_set(r, ROUTE_PF_DATASET, ROUTE_GET);
   } else {
     route_fail(r, 404, "no such endpoint");
   }
@@ -214,6 +290,8 @@ static void route_v1(route *r, char **segs, int n) {
     route_models(r, segs + 1, n - 1);
   else if (n >= 1 && strcmp(segs[0], "datasets") == 0)
     route_datasets(r, segs + 1, n - 1);
+  else if (n >= 1 && strcmp(segs[0], "projects") == 0)
+    route_projects(r, segs + 1, n - 1);
   else if (n == 2 && strcmp(segs[0], "predict") == 0) {
     if (route_take_id(r, segs[1]))
       route_set(r, ROUTE_PREDICT, ROUTE_POST);
@@ -236,6 +314,8 @@ static void route_ui(route *r, char **segs, int n) {
     route_models(r, segs + 1, n - 1);
   else if (n >= 1 && strcmp(segs[0], "datasets") == 0)
     route_datasets(r, segs + 1, n - 1);
+  else if (n >= 1 && strcmp(segs[0], "projects") == 0)
+    route_projects(r, segs + 1, n - 1);
   else if (n == 1 && strcmp(segs[0], "owners") == 0)
     route_set(r, ROUTE_UI_OWNERS, ROUTE_GET);
   else
@@ -282,6 +362,9 @@ void route_parse(const char *method, const char *path, route *r) {
     route_v1(r, segs + 1, n - 1);
   else if (n >= 1 && strcmp(segs[0], "ui") == 0)
     route_ui(r, segs + 1, n - 1);
+  else if (n >= 2 && strcmp(segs[0], "api") == 0 &&
+           strcmp(segs[1], "webhooks") == 0)
+    route_webhooks(r, segs + 2, n - 2);
   else if (n == 1 && strcmp(segs[0], "model-reset") == 0)
     route_set(r, ROUTE_MODEL_RESET, ROUTE_POST);
   else if (n == 1 && strcmp(segs[0], "get-export") == 0)

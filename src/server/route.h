@@ -36,7 +36,16 @@ typedef enum route_kind {
   ROUTE_UI_LOGOUT,      /* /ui/logout */
   ROUTE_PAGE,           /* /, /models/{id}, /login, /static/NAME */
   ROUTE_PROMETHEUS,     /* /metrics (chubd --metrics) */
-  ROUTE_KINDS           /* how many there are; not a route */
+  ROUTE_MODEL_STOP,     /* .../models/{id}/stop */
+  ROUTE_MODEL_CONSOLE,  /* .../models/{id}/console */
+  ROUTE_PROJECTS,       /* /v1/projects, /ui/projects */
+  ROUTE_PROJECT,        /* /v1/projects/{id}, /ui/projects/{id} */
+  ROUTE_PF_METRICS,     /* /api/webhooks/training/metrics */
+  ROUTE_PF_UPLOAD,      /* /api/webhooks/models/upload */
+  ROUTE_PF_PUT,         /* /api/webhooks/models/{id}/upload/{best.pt|last.pt} */
+  ROUTE_PF_MODEL,   /* /api/webhooks/models/{user}/{project}/{model}/download */
+  ROUTE_PF_DATASET, /* /api/webhooks/datasets/{user}/{slug}/export */
+  ROUTE_KINDS       /* how many there are; not a route */
 } route_kind;
 
 enum route_method {
@@ -64,6 +73,9 @@ typedef struct route {
   char weights[65];              /* "last", "best" or lower-case sha256 */
   char name[ROUTE_NAME_MAX + 1]; /* ROUTE_*_BLOB: the file name */
   char asset[96];                /* page routes: the asset path to serve */
+  /* ROUTE_PF_MODEL, ROUTE_PF_DATASET: user, project (or dataset) and
+   * model slugs, each [a-z0-9-] */
+  char slug[3][ROUTE_NAME_MAX + 1];
 } route;
 
 /* The route_method bit for an HTTP method name. */

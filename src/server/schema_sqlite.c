@@ -105,6 +105,39 @@ static const char *const schema_sqlite_migrations[] = {
     ("CREATE TABLE secrets ("
      "  name TEXT PRIMARY KEY,"
      "  value BLOB NOT NULL) WITHOUT ROWID;"),
+    /* 8: Ultralytics Platform runs: projects by name, the model each
+     * (owner, project, run name) trains, JSON documents kept per model
+     * (train args, results, plots, the stop flag), console chunks */
+    ("CREATE TABLE projects ("
+     "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  id TEXT NOT NULL UNIQUE,"
+     "  owner TEXT NOT NULL,"
+     "  name TEXT NOT NULL,"
+     "  meta TEXT NOT NULL DEFAULT '{}',"
+     "  created_ms INTEGER NOT NULL,"
+     "  updated_ms INTEGER NOT NULL,"
+     "  deleted INTEGER NOT NULL DEFAULT 0,"
+     "  UNIQUE (owner, name));"
+     "CREATE TABLE runs ("
+     "  model_id TEXT PRIMARY KEY,"
+     "  owner TEXT NOT NULL,"
+     "  project_id TEXT NOT NULL,"
+     "  name TEXT NOT NULL,"
+     "  UNIQUE (owner, project_id, name)) WITHOUT ROWID;"
+     "CREATE TABLE model_docs ("
+     "  model_id TEXT NOT NULL,"
+     "  name TEXT NOT NULL,"
+     "  body TEXT NOT NULL,"
+     "  PRIMARY KEY (model_id, name)) WITHOUT ROWID;"
+     "CREATE TABLE console ("
+     "  model_id TEXT NOT NULL,"
+     "  chunk_id TEXT NOT NULL,"
+     "  seq INTEGER NOT NULL,"
+     "  content TEXT NOT NULL,"
+     "  lines INTEGER NOT NULL,"
+     "  bytes INTEGER NOT NULL,"
+     "  PRIMARY KEY (model_id, chunk_id)) WITHOUT ROWID;"
+     "CREATE INDEX console_seq ON console(model_id, seq);"),
 };
 
 #define SCHEMA_SQLITE_COUNT                                                    \

@@ -108,6 +108,9 @@ void reply_error(chubd_reply *rep, unsigned status, const char *fmt, ...);
  * (compact), for hot paths whose data is a fixed shape. */
 void reply_data_text(chubd_reply *rep, unsigned status, const char *data_json,
                      const char *message);
+/* Adds "error" (a copy of "message") to an error answer: Ultralytics
+ * Platform's clients log that field. */
+void reply_error_field(chubd_reply *rep);
 /* 404 / 409 / 503 / 500 for a store result that is not STORE_OK. */
 void reply_store(chubd_reply *rep, store_rc rc, const char *what);
 /* The stored blob sha256 as a download named `filename`: ETag, Range
@@ -145,6 +148,10 @@ void models_time(json_t *o, const char *key, int64_t ms);
  * a 400 in rep when they are malformed. */
 int models_paging(chubd_request *req, chubd_reply *rep, const char *what,
                   int *limit, const char **after);
+/* Stores a new model of `owner` from a checked create body (meta,
+ * config, dataset, lineage); 0 with its id, or -1 with the error in rep. */
+int models_insert(chubd_request *req, chubd_reply *rep, const char *owner,
+                  json_t *body, char id[UTIL_ID_LEN + 1]);
 /* POST /model-reset {"modelId"}. */
 void models_reset(chubd_request *req, chubd_reply *rep);
 /* Export and predict: 501, chubd does not run models. */
@@ -178,6 +185,11 @@ void metrics_get(chubd_request *req, chubd_reply *rep);
  * the status of the error written to rep. */
 unsigned weights_upload_begin(chubd_request *req, chubd_reply *rep);
 void weights_upload_finish(chubd_request *req, chubd_reply *rep);
+/* Makes the finished upload req->upload of model req->r.id a blob and a
+ * checkpoint described by f, in that order (see blobs.c for why the
+ * temporary is kept until the row is stored), and answers. */
+void weights_store(chubd_request *req, const validate_upload *f,
+                   const char *sha, chubd_reply *rep);
 void weights_get(chubd_request *req, chubd_reply *rep);
 
 /* datasets.c */
@@ -189,6 +201,11 @@ void datasets_delete(chubd_request *req, chubd_reply *rep);
 unsigned datasets_upload_begin(chubd_request *req, chubd_reply *rep);
 void datasets_upload_finish(chubd_request *req, chubd_reply *rep);
 void datasets_download(chubd_request *req, chubd_reply *rep);
+/* The signed download URL of req->owner's newest dataset whose slug is
+ * `slug` and that has a file: 0, or -1 with a 404 (or store error) in
+ * rep. */
+int datasets_export_url(chubd_request *req, chubd_reply *rep, const char *slug,
+                        char *url, size_t n);
 /* The dataset a new model names in dataset.id, checked to be owner's:
  * 0, or -1 with a 400 in rep. */
 int datasets_check_for_model(chubd_request *req, chubd_reply *rep,
@@ -208,9 +225,35 @@ void links_weights(const chubd_request *req, const char *id,
 /* The signed URL of dataset d's file, named SLUG-SHA8.zip. */
 void links_dataset(const chubd_request *req, const store_dataset *d,
                    const char *slug, char *out, size_t n);
+/* The signed URL a Platform client PUTs model id's file (best.pt or
+ * last.pt) to, into out. */
+void links_upload(const chubd_request *req, const char *id, const char *file,
+                  char *out, size_t n);
 /* Checks the signature of a download URL presented without a key and
  * sets whose models it may fetch. 0, or the status of the error in rep. */
 unsigned links_verify(chubd_request *req, chubd_reply *rep);
+
+/* platform.c: Ultralytics Platform's webhooks (/api/webhooks/...), and
+ * the stop button and console of a model */
+void platform_metrics(chubd_request *req, chubd_reply *rep);
+void platform_upload(chubd_request *req, chubd_reply *rep);
+unsigned platform_put_begin(chubd_request *req, chubd_reply *rep);
+void platform_put_finish(chubd_request *req, chubd_reply *rep);
+void platform_model_download(chubd_request *req, chubd_reply *rep);
+void platform_dataset_export(chubd_request *req, chubd_reply *rep);
+void platform_stop(chubd_request *req, chubd_reply *rep);
+void platform_console(chubd_request *req, chubd_reply *rep);
+
+/* projects.c */
+void projects_list(chubd_request *req, chubd_reply *rep);
+void projects_create(chubd_request *req, chubd_reply *rep);
+void projects_get(chubd_request *req, chubd_reply *rep);
+void projects_patch(chubd_request *req, chubd_reply *rep);
+void projects_delete(chubd_request *req, chubd_reply *rep);
+/* A project name: 1 to 128 characters [a-z0-9-] (what ultralytics'
+ * slug() leaves). 0, or -1 with a message naming `field` in err. */
+int projects_name_ok(const char *name, const char *field,
+                     char err[VALIDATE_ERR]);
 
 /* heartbeat.c, usage.c, pages.c */
 void heartbeat_post(chubd_request *req, chubd_reply *rep);

@@ -87,12 +87,27 @@ typedef struct store_checkpoint {
   int64_t created_ms;
 } store_checkpoint;
 
+/* A project (Ultralytics Platform's `project=`): a named group of an
+ * owner's models, found by name. */
+#define STORE_PROJECT_NAME_MAX 128
+typedef struct store_project {
+  char id[21];
+  char owner[STORE_OWNER_MAX + 1];
+  char name[STORE_PROJECT_NAME_MAX + 1];
+  char *meta; /* JSON text, malloc'd */
+  int64_t created_ms, updated_ms;
+  int64_t models; /* Platform runs recorded under it */
+} store_project;
+
 typedef struct store store;
 
 typedef int (*store_model_cb)(void *ud, const store_model *m);
 typedef int (*store_dataset_cb)(void *ud, const store_dataset *d);
 typedef int (*store_metrics_cb)(void *ud, int64_t epoch, const char *json);
 typedef int (*store_key_cb)(void *ud, const store_key *k);
+typedef int (*store_project_cb)(void *ud, const store_project *p);
+typedef int (*store_console_cb)(void *ud, const char *chunk_id,
+                                const char *content, int64_t lines);
 /* The answer to an operation started with an _async call; called once, on
  * a thread of the store's. */
 typedef void (*store_done_cb)(void *ud, store_rc rc);
@@ -130,8 +145,9 @@ typedef struct store_ops {
   store_rc (*model_update)(store *s, const char *id, const char *meta,
                            const char *config, int64_t now);
   store_rc (*model_delete)(store *s, const char *id, int hard);
-  /* Drops owner's model's metrics, checkpoints and agent and sets it back
-   * to new, in one transaction (owner NULL: anyone's). */
+  /* Drops owner's model's metrics, checkpoints, agent, documents and
+   * console and sets it back to new, in one transaction (owner NULL:
+   * anyone's); a Platform run keeps its model. */
   store_rc (*model_reset)(store *s, const char *id, const char *owner,
                           int64_t now);
 
@@ -204,6 +220,60 @@ typedef struct store_ops {
    * bytes long. */
   store_rc (*secret_get)(store *s, const char *name, const unsigned char *init,
                          unsigned char *out, size_t len);
+
+  /* Projects, as datasets: owner NULL means anyone's; soft-deleted ones
+   * are not found. ensure finds owner's project called name, or adds it
+   * with new_id; its id goes to id. */
+  store_rc (*project_ensure)(store *s, const char *owner, const char *name,
+                             const char *new_id, int64_t now, char id[21]);
+  /* owner's project called name, without adding it: STORE_NOTFOUND. */
+  store_rc (*project_find)(store *s, const char *owner, const char *name,
+                           char id[21]);
+  store_rc (*project_get)(store *s, const char *id, const char *owner,
+                          store_project *out);
+  store_rc (*project_list)(store *s, const char *owner, const char *after,
+                           int limit, store_project_cb cb, void *ud,
+                           int64_t *total, int *more);
+  /* name and meta: NULL to keep. STORE_CONFLICT: owner has another
+   * project of that name. */
+  store_rc (*project_update)(store *s, const char *id, const char *owner,
+                             const char *name, const char *meta, int64_t now);
+  store_rc (*project_delete)(store *s, const char *id, const char *owner,
+                             int64_t now);
+
+  /* Sets the model trained (a Platform run that ended), whatever its
+   * checkpoints. */
+  store_rc (*model_set_trained)(store *s, const char *id, int64_t now);
+  /* Platform runs: the model trained as run `name` of owner's project
+   * (STORE_NOTFOUND when none, or when that model was deleted). add
+   * records model_id as the run unless a model not deleted already is
+   * (then nothing changes: two starts of one run racing, the first wins;
+   * run_find says which). */
+  store_rc (*run_find)(store *s, const char *owner, const char *project_id,
+                       const char *name, char model_id[21]);
+  store_rc (*run_add)(store *s, const char *model_id, const char *owner,
+                      const char *project_id, const char *name);
+  /* Owner's models of a project, newest first, at most limit. */
+  store_rc (*run_models)(store *s, const char *project_id, const char *owner,
+                         int limit, store_model_cb cb, void *ud);
+
+  /* A JSON document kept with a model under a name (replaced when put
+   * again); get gives it malloc'd in *body, STORE_NOTFOUND when none. */
+  store_rc (*doc_put)(store *s, const char *model_id, const char *name,
+                      const char *body);
+  store_rc (*doc_get)(store *s, const char *model_id, const char *name,
+                      char **body);
+
+  /* Appends a console chunk to a model's output unless one with this
+   * chunk_id is there (STORE_CONFLICT, nothing stored) or the model's
+   * chunks would then hold more than max_bytes (STORE_LIMIT, nothing
+   * stored). */
+  store_rc (*console_add)(store *s, const char *model_id, const char *chunk_id,
+                          const char *content, int64_t lines,
+                          int64_t max_bytes);
+  /* The model's chunks in the order they came. */
+  store_rc (*console_get)(store *s, const char *model_id, store_console_cb cb,
+                          void *ud);
 } store_ops;
 
 struct store {
@@ -227,5 +297,6 @@ void store_pg_redact(const char *conninfo, char *out, size_t n);
 
 void store_model_free(store_model *m);
 void store_dataset_free(store_dataset *d);
+void store_project_free(store_project *p);
 
 #endif

@@ -60,6 +60,11 @@
 /* "$2::text IS NULL OR owner = $2": owner NULL means anyone's. */
 #define STORE_PG_OWNER(n, col) "($" #n "::text IS NULL OR " col " = $" #n ")"
 
+#define STORE_PG_PROJECT_COLS                                                  \
+  "p.id, p.owner, p.name, p.meta, p.created_ms, p.updated_ms, "                \
+  "(SELECT COUNT(*) FROM runs r JOIN models m ON m.id = r.model_id "           \
+  "WHERE r.project_id = p.id AND m.deleted = 0)"
+
 enum store_pg_stmt {
   PG_KEY_ADD,
   PG_KEY_FIND,
@@ -108,6 +113,27 @@ enum store_pg_stmt {
   PG_EVENT_COUNT,
   PG_SECRET_PUT,
   PG_SECRET_GET,
+  PG_PROJECT_ADD,
+  PG_PROJECT_FIND,
+  PG_PROJECT_GET,
+  PG_PROJECT_LIST,
+  PG_PROJECT_SEQ,
+  PG_PROJECT_COUNT,
+  PG_PROJECT_UPDATE,
+  PG_PROJECT_DELETE,
+  PG_RUN_FIND,
+  PG_RUN_ADD,
+  PG_RUN_MODELS,
+  PG_DOC_PUT,
+  PG_DOC_GET,
+  PG_CONSOLE_LOCK,
+  PG_CONSOLE_HAS,
+  PG_CONSOLE_SIZE,
+  PG_CONSOLE_ADD,
+  PG_CONSOLE_GET,
+  PG_RUN_DEL,
+  PG_DOCS_DEL,
+  PG_CONSOLE_DEL,
   PG_COUNT
 };
 
@@ -228,6 +254,64 @@ static const char *const store_pg_sql[PG_COUNT] = {
     [PG_SECRET_PUT] = "INSERT INTO secrets (name, value) VALUES ($1, $2) "
                       "ON CONFLICT (name) DO NOTHING",
     [PG_SECRET_GET] = "SELECT value FROM secrets WHERE name = $1",
+    [PG_PROJECT_ADD] = "INSERT INTO projects (id, owner, name, created_ms, "
+                       "updated_ms) VALUES ($1, $2, $3, $4, $4) "
+                       "ON CONFLICT (owner, name) DO NOTHING",
+    [PG_PROJECT_FIND] = "SELECT id FROM projects WHERE owner = $1 "
+                        "AND name = $2 AND deleted = 0",
+    [PG_PROJECT_GET] = "SELECT " STORE_PG_PROJECT_COLS " FROM projects p "
+                       "WHERE p.id = $1 AND p.deleted = 0 "
+                       "AND " STORE_PG_OWNER(2, "p.owner"),
+    [PG_PROJECT_LIST] =
+        "SELECT " STORE_PG_PROJECT_COLS " FROM projects p "
+        "WHERE " STORE_PG_OWNER(1, "p.owner") " AND "
+                                              "p.deleted = 0 AND p.seq < $2 "
+                                              "ORDER BY p.seq DESC LIMIT $3",
+    [PG_PROJECT_SEQ] = "SELECT seq FROM projects WHERE id = $1 "
+                       "AND deleted = 0 AND " STORE_PG_OWNER(2, "owner"),
+    [PG_PROJECT_COUNT] = "SELECT COUNT(*) FROM projects "
+                         "WHERE " STORE_PG_OWNER(1, "owner") " AND "
+                                                             "deleted = 0",
+    [PG_PROJECT_UPDATE] = "UPDATE projects SET name = coalesce($3, name), "
+                          "meta = coalesce($4, meta), updated_ms = $5 "
+                          "WHERE id = $1 AND deleted = 0 "
+                          "AND " STORE_PG_OWNER(2, "owner"),
+    [PG_PROJECT_DELETE] = "UPDATE projects SET deleted = 1, "
+                          "name = name || '~' || id, updated_ms = $3 "
+                          "WHERE id = $1 AND deleted = 0 "
+                          "AND " STORE_PG_OWNER(2, "owner"),
+    [PG_RUN_FIND] = "SELECT r.model_id FROM runs r JOIN models m "
+                    "ON m.id = r.model_id WHERE r.owner = $1 "
+                    "AND r.project_id = $2 AND r.name = $3 AND m.deleted = 0",
+    [PG_RUN_ADD] = "INSERT INTO runs (model_id, owner, project_id, name) "
+                   "VALUES ($1, $2, $3, $4) ON CONFLICT (owner, project_id, "
+                   "name) DO UPDATE SET model_id = excluded.model_id "
+                   "WHERE NOT EXISTS (SELECT 1 FROM models m WHERE "
+                   "m.id = runs.model_id AND m.deleted = 0)",
+    [PG_RUN_MODELS] =
+        "SELECT " STORE_PG_MODEL_COLS " FROM models m "
+        "JOIN runs r ON r.model_id = m.id "
+        "WHERE r.project_id = $1 AND m.deleted = 0 "
+        "AND " STORE_PG_OWNER(2, "m.owner") " "
+                                            "ORDER BY m.seq DESC LIMIT $3",
+    [PG_DOC_PUT] = "INSERT INTO model_docs (model_id, name, body) "
+                   "VALUES ($1, $2, $3) ON CONFLICT (model_id, name) "
+                   "DO UPDATE SET body = excluded.body",
+    [PG_DOC_GET] = "SELECT body FROM model_docs WHERE model_id = $1 "
+                   "AND name = $2",
+    [PG_CONSOLE_LOCK] = "SELECT 1 FROM models WHERE id = $1 FOR UPDATE",
+    [PG_CONSOLE_HAS] = "SELECT 1 FROM console WHERE model_id = $1 "
+                       "AND chunk_id = $2",
+    [PG_CONSOLE_SIZE] = "SELECT coalesce(sum(bytes), 0), "
+                        "coalesce(max(seq), 0) FROM console "
+                        "WHERE model_id = $1",
+    [PG_CONSOLE_ADD] = "INSERT INTO console (model_id, chunk_id, seq, content, "
+                       "lines, bytes) VALUES ($1, $2, $3, $4, $5, $6)",
+    [PG_RUN_DEL] = "DELETE FROM runs WHERE model_id = $1",
+    [PG_DOCS_DEL] = "DELETE FROM model_docs WHERE model_id = $1",
+    [PG_CONSOLE_DEL] = "DELETE FROM console WHERE model_id = $1",
+    [PG_CONSOLE_GET] = "SELECT chunk_id, content, lines FROM console "
+                       "WHERE model_id = $1 ORDER BY seq",
 };
 
 typedef struct store_pg_conn {
@@ -443,7 +527,8 @@ static store_rc store_pg_do(store_pg_conn *c, int which, const store_pg_args *a,
   if (!store_pg_ok(r))
     return store_pg_fail(c, r, what,
                          which == PG_MODEL_ADD || which == PG_DATASET_ADD ||
-                             which == PG_CKPT_ADD);
+                             which == PG_CKPT_ADD ||
+                             which == PG_PROJECT_UPDATE);
   if (changed)
     *changed = strtoll(PQcmdTuples(r), NULL, 10);
   PQclear(r);
@@ -982,6 +1067,10 @@ static store_rc store_pg_model_delete_on(store_pg_conn *c, const char *id,
       ((rc = store_pg_by_id(c, PG_METRICS_DEL, id, "model_delete")) !=
            STORE_OK ||
        (rc = store_pg_by_id(c, PG_CKPT_DEL, id, "model_delete")) != STORE_OK ||
+       (rc = store_pg_by_id(c, PG_RUN_DEL, id, "model_delete")) != STORE_OK ||
+       (rc = store_pg_by_id(c, PG_DOCS_DEL, id, "model_delete")) != STORE_OK ||
+       (rc = store_pg_by_id(c, PG_CONSOLE_DEL, id, "model_delete")) !=
+           STORE_OK ||
        (rc = store_pg_by_id(c, PG_MODEL_HARDDEL, id, "model_delete")) !=
            STORE_OK))
     return rc;
@@ -1009,7 +1098,9 @@ static store_rc store_pg_model_reset_on(store_pg_conn *c, const char *id,
   if (n == 0)
     return STORE_NOTFOUND;
   if ((rc = store_pg_by_id(c, PG_METRICS_DEL, id, "model_reset")) != STORE_OK ||
-      (rc = store_pg_by_id(c, PG_CKPT_DEL, id, "model_reset")) != STORE_OK)
+      (rc = store_pg_by_id(c, PG_CKPT_DEL, id, "model_reset")) != STORE_OK ||
+      (rc = store_pg_by_id(c, PG_DOCS_DEL, id, "model_reset")) != STORE_OK ||
+      (rc = store_pg_by_id(c, PG_CONSOLE_DEL, id, "model_reset")) != STORE_OK)
     return rc;
   return store_pg_commit(c, "model_reset");
 }
@@ -1711,6 +1802,315 @@ static store_rc store_pg_secret_get(store *base, const char *name,
   return store_pg_put(s_, c, store_pg_secret_get_on(c, name, init, out, len));
 }
 
+/* ------------------------------------------- projects and Platform runs */
+
+static store_rc store_pg_project_ensure_on(store_pg_conn *c, const char *owner,
+                                           const char *name, const char *new_id,
+                                           int64_t now, char id[21]) {
+  store_pg_args a = {0};
+  store_pg_text(&a, new_id);
+  store_pg_text(&a, owner);
+  store_pg_text(&a, name);
+  store_pg_i64(&a, now);
+  store_rc rc = store_pg_do(c, PG_PROJECT_ADD, &a, "project_ensure", NULL);
+  if (rc != STORE_OK)
+    return rc;
+  store_pg_args f = {0};
+  store_pg_text(&f, owner);
+  store_pg_text(&f, name);
+  PGresult *r = store_pg_rows(c, PG_PROJECT_FIND, &f, "project_ensure", &rc);
+  if (!r)
+    return rc;
+  rc = STORE_ERROR; /* added or there: a row must answer */
+  if (PQntuples(r) > 0) {
+    store_pg_str(r, 0, 0, id, 21);
+    rc = STORE_OK;
+  }
+  PQclear(r);
+  return rc;
+}
+
+static store_rc store_pg_project_ensure(store *base, const char *owner,
+                                        const char *name, const char *new_id,
+                                        int64_t now, char id[21]) {
+  STORE_PG_CONN(base, c, "project_ensure");
+  return store_pg_put(
+      s_, c, store_pg_project_ensure_on(c, owner, name, new_id, now, id));
+}
+
+static store_rc store_pg_project_find(store *base, const char *owner,
+                                      const char *name, char id[21]) {
+  STORE_PG_CONN(base, c, "project_find");
+  store_pg_args a = {0};
+  store_pg_text(&a, owner);
+  store_pg_text(&a, name);
+  store_rc rc;
+  PGresult *r = store_pg_rows(c, PG_PROJECT_FIND, &a, "project_find", &rc);
+  if (!r)
+    return store_pg_put(s_, c, rc);
+  rc = STORE_NOTFOUND;
+  if (PQntuples(r) > 0) {
+    store_pg_str(r, 0, 0, id, 21);
+    rc = STORE_OK;
+  }
+  PQclear(r);
+  return store_pg_put(s_, c, rc);
+}
+
+static store_rc store_pg_model_set_trained(store *base, const char *id,
+                                           int64_t now) {
+  STORE_PG_CONN(base, c, "model_set_trained");
+  store_pg_args a = {0};
+  store_pg_text(&a, id);
+  store_pg_i64(&a, now);
+  int64_t n = 0;
+  store_rc rc = store_pg_do(c, PG_MODEL_TRAINED, &a, "model_set_trained", &n);
+  return store_pg_put(s_, c, rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc);
+}
+
+static int store_pg_project_row(const PGresult *r, int i, store_project *p) {
+  memset(p, 0, sizeof *p);
+  store_pg_str(r, i, 0, p->id, sizeof p->id);
+  store_pg_str(r, i, 1, p->owner, sizeof p->owner);
+  store_pg_str(r, i, 2, p->name, sizeof p->name);
+  p->meta = strdup(PQgetvalue(r, i, 3));
+  p->created_ms = store_pg_int(r, i, 4);
+  p->updated_ms = store_pg_int(r, i, 5);
+  p->models = store_pg_int(r, i, 6);
+  return p->meta ? 0 : -1;
+}
+
+static store_rc store_pg_project_get(store *base, const char *id,
+                                     const char *owner, store_project *out) {
+  STORE_PG_CONN(base, c, "project_get");
+  store_pg_args a = {0};
+  store_pg_text(&a, id);
+  store_pg_text(&a, owner);
+  store_rc rc;
+  PGresult *r = store_pg_rows(c, PG_PROJECT_GET, &a, "project_get", &rc);
+  if (!r)
+    return store_pg_put(s_, c, rc);
+  rc = STORE_NOTFOUND;
+  if (PQntuples(r) > 0)
+    rc = store_pg_project_row(r, 0, out) == 0 ? STORE_OK : STORE_ERROR;
+  PQclear(r);
+  return store_pg_put(s_, c, rc);
+}
+
+typedef struct store_pg_project_visit {
+  store_project_cb cb;
+  void *ud;
+} store_pg_project_visit;
+
+static int store_pg_visit_project(const PGresult *r, int i, void *ctx) {
+  store_pg_project_visit *v = ctx;
+  store_project p;
+  if (store_pg_project_row(r, i, &p) < 0)
+    return -1;
+  int stop = v->cb(v->ud, &p);
+  store_project_free(&p);
+  return stop ? 1 : 0;
+}
+
+static store_rc store_pg_project_list(store *base, const char *owner,
+                                      const char *after, int limit,
+                                      store_project_cb cb, void *ud,
+                                      int64_t *total, int *more) {
+  static const store_pg_pager pager = {PG_PROJECT_SEQ, PG_PROJECT_COUNT,
+                                       PG_PROJECT_LIST, "project_list"};
+  STORE_PG_CONN(base, c, "project_list");
+  store_pg_project_visit v = {cb, ud};
+  return store_pg_put(s_, c,
+                      store_pg_page(c, &pager, owner, after, limit, total, more,
+                                    store_pg_visit_project, &v));
+}
+
+static store_rc store_pg_project_update(store *base, const char *id,
+                                        const char *owner, const char *name,
+                                        const char *meta, int64_t now) {
+  STORE_PG_CONN(base, c, "project_update");
+  store_pg_args a = {0};
+  store_pg_text(&a, id);
+  store_pg_text(&a, owner);
+  store_pg_text(&a, name);
+  store_pg_text(&a, meta);
+  store_pg_i64(&a, now);
+  int64_t n = 0;
+  store_rc rc = store_pg_do(c, PG_PROJECT_UPDATE, &a, "project_update", &n);
+  return store_pg_put(s_, c, rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc);
+}
+
+static store_rc store_pg_project_delete(store *base, const char *id,
+                                        const char *owner, int64_t now) {
+  STORE_PG_CONN(base, c, "project_delete");
+  store_pg_args a = {0};
+  store_pg_text(&a, id);
+  store_pg_text(&a, owner);
+  store_pg_i64(&a, now);
+  int64_t n = 0;
+  store_rc rc = store_pg_do(c, PG_PROJECT_DELETE, &a, "project_delete", &n);
+  return store_pg_put(s_, c, rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc);
+}
+
+static store_rc store_pg_run_find(store *base, const char *owner,
+                                  const char *project_id, const char *name,
+                                  char model_id[21]) {
+  STORE_PG_CONN(base, c, "run_find");
+  store_pg_args a = {0};
+  store_pg_text(&a, owner);
+  store_pg_text(&a, project_id);
+  store_pg_text(&a, name);
+  store_rc rc;
+  PGresult *r = store_pg_rows(c, PG_RUN_FIND, &a, "run_find", &rc);
+  if (!r)
+    return store_pg_put(s_, c, rc);
+  rc = STORE_NOTFOUND;
+  if (PQntuples(r) > 0) {
+    store_pg_str(r, 0, 0, model_id, 21);
+    rc = STORE_OK;
+  }
+  PQclear(r);
+  return store_pg_put(s_, c, rc);
+}
+
+static store_rc store_pg_run_add(store *base, const char *model_id,
+                                 const char *owner, const char *project_id,
+                                 const char *name) {
+  STORE_PG_CONN(base, c, "run_add");
+  store_pg_args a = {0};
+  store_pg_text(&a, model_id);
+  store_pg_text(&a, owner);
+  store_pg_text(&a, project_id);
+  store_pg_text(&a, name);
+  return store_pg_put(s_, c, store_pg_do(c, PG_RUN_ADD, &a, "run_add", NULL));
+}
+
+static store_rc store_pg_run_models(store *base, const char *project_id,
+                                    const char *owner, int limit,
+                                    store_model_cb cb, void *ud) {
+  STORE_PG_CONN(base, c, "run_models");
+  store_pg_args a = {0};
+  store_pg_text(&a, project_id);
+  store_pg_text(&a, owner);
+  store_pg_i64(&a, limit);
+  store_rc rc;
+  PGresult *r = store_pg_rows(c, PG_RUN_MODELS, &a, "run_models", &rc);
+  if (!r)
+    return store_pg_put(s_, c, rc);
+  store_pg_model_visit v = {cb, ud};
+  rc = store_pg_each(r, -1, NULL, store_pg_visit_model, &v);
+  PQclear(r);
+  return store_pg_put(s_, c, rc);
+}
+
+static store_rc store_pg_doc_put(store *base, const char *model_id,
+                                 const char *name, const char *body) {
+  STORE_PG_CONN(base, c, "doc_put");
+  store_pg_args a = {0};
+  store_pg_text(&a, model_id);
+  store_pg_text(&a, name);
+  store_pg_text(&a, body);
+  return store_pg_put(s_, c, store_pg_do(c, PG_DOC_PUT, &a, "doc_put", NULL));
+}
+
+static store_rc store_pg_doc_get(store *base, const char *model_id,
+                                 const char *name, char **body) {
+  *body = NULL;
+  STORE_PG_CONN(base, c, "doc_get");
+  store_pg_args a = {0};
+  store_pg_text(&a, model_id);
+  store_pg_text(&a, name);
+  store_rc rc;
+  PGresult *r = store_pg_rows(c, PG_DOC_GET, &a, "doc_get", &rc);
+  if (!r)
+    return store_pg_put(s_, c, rc);
+  rc = STORE_NOTFOUND;
+  if (PQntuples(r) > 0) {
+    *body = strdup(PQgetvalue(r, 0, 0));
+    rc = *body ? STORE_OK : STORE_ERROR;
+  }
+  PQclear(r);
+  return store_pg_put(s_, c, rc);
+}
+
+/* The model's row is locked first, so two chunks of one model, from any
+ * two processes, are numbered and counted against the cap one after the
+ * other. */
+static store_rc store_pg_console_add_on(store_pg_conn *c, const char *model_id,
+                                        const char *chunk_id,
+                                        const char *content, int64_t lines,
+                                        int64_t max_bytes) {
+  store_rc rc = store_pg_begin(c, "console_add");
+  if (rc != STORE_OK)
+    return rc;
+  store_pg_args a = {0};
+  store_pg_text(&a, model_id);
+  PGresult *r = store_pg_rows(c, PG_CONSOLE_LOCK, &a, "console_add", &rc);
+  if (!r)
+    return rc;
+  int found = PQntuples(r) > 0;
+  PQclear(r);
+  if (!found)
+    return STORE_NOTFOUND;
+  store_pg_args h = {0};
+  store_pg_text(&h, model_id);
+  store_pg_text(&h, chunk_id);
+  if (!(r = store_pg_rows(c, PG_CONSOLE_HAS, &h, "console_add", &rc)))
+    return rc;
+  int dup = PQntuples(r) > 0;
+  PQclear(r);
+  if (dup)
+    return STORE_CONFLICT;
+  if (!(r = store_pg_rows(c, PG_CONSOLE_SIZE, &a, "console_add", &rc)))
+    return rc;
+  int64_t used = store_pg_int(r, 0, 0);
+  int64_t seq = store_pg_int(r, 0, 1) + 1;
+  PQclear(r);
+  int64_t bytes = (int64_t)strlen(content);
+  if (used + bytes > max_bytes)
+    return STORE_LIMIT;
+  store_pg_args p = {0};
+  store_pg_text(&p, model_id);
+  store_pg_text(&p, chunk_id);
+  store_pg_i64(&p, seq);
+  store_pg_text(&p, content);
+  store_pg_i64(&p, lines);
+  store_pg_i64(&p, bytes);
+  if ((rc = store_pg_do(c, PG_CONSOLE_ADD, &p, "console_add", NULL)) !=
+      STORE_OK)
+    return rc;
+  return store_pg_commit(c, "console_add");
+}
+
+static store_rc store_pg_console_add(store *base, const char *model_id,
+                                     const char *chunk_id, const char *content,
+                                     int64_t lines, int64_t max_bytes) {
+  STORE_PG_CONN(base, c, "console_add");
+  return store_pg_put(s_, c,
+                      store_pg_console_add_on(c, model_id, chunk_id, content,
+                                              lines, max_bytes));
+}
+
+static store_rc store_pg_console_get(store *base, const char *model_id,
+                                     store_console_cb cb, void *ud) {
+  STORE_PG_CONN(base, c, "console_get");
+  store_pg_args a = {0};
+  store_pg_text(&a, model_id);
+  store_rc rc;
+  PGresult *r = store_pg_rows(c, PG_CONSOLE_GET, &a, "console_get", &rc);
+  if (!r)
+    return store_pg_put(s_, c, rc);
+  for (int i = 0; i < PQntuples(r); i++) {
+    if (cb(ud, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+           store_pg_int(r, i, 2)) != 0) {
+      rc = STORE_ERROR;
+      break;
+    }
+  }
+  PQclear(r);
+  return store_pg_put(s_, c, rc);
+}
+
 /* --------------------------------------------------------- open, close */
 
 static void store_pg_close(store *base) {
@@ -1771,6 +2171,20 @@ static const store_ops store_pg_ops = {
     .session_drop = store_pg_session_drop,
     .events_add = store_pg_events_add,
     .secret_get = store_pg_secret_get,
+    .project_ensure = store_pg_project_ensure,
+    .project_find = store_pg_project_find,
+    .project_get = store_pg_project_get,
+    .model_set_trained = store_pg_model_set_trained,
+    .project_list = store_pg_project_list,
+    .project_update = store_pg_project_update,
+    .project_delete = store_pg_project_delete,
+    .run_find = store_pg_run_find,
+    .run_add = store_pg_run_add,
+    .run_models = store_pg_run_models,
+    .doc_put = store_pg_doc_put,
+    .doc_get = store_pg_doc_get,
+    .console_add = store_pg_console_add,
+    .console_get = store_pg_console_get,
 };
 
 store *store_pg_open(const char *conninfo, unsigned pool, char *err,

@@ -50,6 +50,11 @@
   "id, owner, meta, status, size, sha256, filename, files, created_ms, "       \
   "updated_ms"
 
+#define STORE_SQLITE_PROJECT_COLS                                              \
+  "p.id, p.owner, p.name, p.meta, p.created_ms, p.updated_ms, "                \
+  "(SELECT COUNT(*) FROM runs r JOIN models m ON m.id = r.model_id "           \
+  "WHERE r.project_id = p.id AND m.deleted = 0)"
+
 enum store_sqlite_stmt {
   SQ_BEGIN,
   SQ_COMMIT,
@@ -100,6 +105,26 @@ enum store_sqlite_stmt {
   SQ_EVENT_COUNT,
   SQ_SECRET_PUT,
   SQ_SECRET_GET,
+  SQ_PROJECT_ADD,
+  SQ_PROJECT_FIND,
+  SQ_PROJECT_GET,
+  SQ_PROJECT_LIST,
+  SQ_PROJECT_SEQ,
+  SQ_PROJECT_COUNT,
+  SQ_PROJECT_UPDATE,
+  SQ_PROJECT_DELETE,
+  SQ_RUN_FIND,
+  SQ_RUN_ADD,
+  SQ_RUN_MODELS,
+  SQ_DOC_PUT,
+  SQ_DOC_GET,
+  SQ_CONSOLE_HAS,
+  SQ_CONSOLE_SIZE,
+  SQ_CONSOLE_ADD,
+  SQ_CONSOLE_GET,
+  SQ_RUN_DEL,
+  SQ_DOCS_DEL,
+  SQ_CONSOLE_DEL,
   SQ_COUNT
 };
 
@@ -212,6 +237,57 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
     [SQ_SECRET_PUT] = "INSERT OR IGNORE INTO secrets (name, value) "
                       "VALUES (?1, ?2)",
     [SQ_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
+    [SQ_PROJECT_ADD] = "INSERT OR IGNORE INTO projects (id, owner, name, "
+                       "created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+    [SQ_PROJECT_FIND] = "SELECT id FROM projects WHERE owner = ?1 "
+                        "AND name = ?2 AND deleted = 0",
+    [SQ_PROJECT_GET] = "SELECT " STORE_SQLITE_PROJECT_COLS " FROM projects p "
+                       "WHERE p.id = ?1 AND p.deleted = 0 "
+                       "AND (?2 IS NULL OR p.owner = ?2)",
+    [SQ_PROJECT_LIST] = "SELECT " STORE_SQLITE_PROJECT_COLS " FROM projects p "
+                        "WHERE (?1 IS NULL OR p.owner = ?1) AND p.deleted = 0 "
+                        "AND p.seq < ?2 ORDER BY p.seq DESC LIMIT ?3",
+    [SQ_PROJECT_SEQ] = "SELECT seq FROM projects WHERE id = ?1 "
+                       "AND deleted = 0 AND (?2 IS NULL OR owner = ?2)",
+    [SQ_PROJECT_COUNT] = "SELECT COUNT(*) FROM projects "
+                         "WHERE (?1 IS NULL OR owner = ?1) AND deleted = 0",
+    [SQ_PROJECT_UPDATE] = "UPDATE projects SET name = coalesce(?3, name), "
+                          "meta = coalesce(?4, meta), updated_ms = ?5 "
+                          "WHERE id = ?1 AND deleted = 0 "
+                          "AND (?2 IS NULL OR owner = ?2)",
+    [SQ_PROJECT_DELETE] = "UPDATE projects SET deleted = 1, "
+                          "name = name || '~' || id, updated_ms = ?3 "
+                          "WHERE id = ?1 AND deleted = 0 "
+                          "AND (?2 IS NULL OR owner = ?2)",
+    [SQ_RUN_FIND] = "SELECT r.model_id FROM runs r JOIN models m "
+                    "ON m.id = r.model_id WHERE r.owner = ?1 "
+                    "AND r.project_id = ?2 AND r.name = ?3 AND m.deleted = 0",
+    [SQ_RUN_ADD] = "INSERT INTO runs (model_id, owner, project_id, name) "
+                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner, project_id, "
+                   "name) DO UPDATE SET model_id = excluded.model_id "
+                   "WHERE NOT EXISTS (SELECT 1 FROM models m WHERE "
+                   "m.id = runs.model_id AND m.deleted = 0)",
+    [SQ_RUN_MODELS] = "SELECT " STORE_SQLITE_MODEL_COLS " FROM models m "
+                      "JOIN runs r ON r.model_id = m.id "
+                      "WHERE r.project_id = ?1 AND m.deleted = 0 "
+                      "AND (?2 IS NULL OR m.owner = ?2) "
+                      "ORDER BY m.seq DESC LIMIT ?3",
+    [SQ_DOC_PUT] = "INSERT OR REPLACE INTO model_docs (model_id, name, body) "
+                   "VALUES (?1, ?2, ?3)",
+    [SQ_DOC_GET] = "SELECT body FROM model_docs WHERE model_id = ?1 "
+                   "AND name = ?2",
+    [SQ_CONSOLE_HAS] = "SELECT 1 FROM console WHERE model_id = ?1 "
+                       "AND chunk_id = ?2",
+    [SQ_CONSOLE_SIZE] = "SELECT coalesce(sum(bytes), 0), "
+                        "coalesce(max(seq), 0) FROM console "
+                        "WHERE model_id = ?1",
+    [SQ_CONSOLE_ADD] = "INSERT INTO console (model_id, chunk_id, seq, content, "
+                       "lines, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [SQ_RUN_DEL] = "DELETE FROM runs WHERE model_id = ?1",
+    [SQ_DOCS_DEL] = "DELETE FROM model_docs WHERE model_id = ?1",
+    [SQ_CONSOLE_DEL] = "DELETE FROM console WHERE model_id = ?1",
+    [SQ_CONSOLE_GET] = "SELECT chunk_id, content, lines FROM console "
+                       "WHERE model_id = ?1 ORDER BY seq",
 };
 
 typedef struct store_sqlite store_sqlite;
@@ -817,6 +893,9 @@ static store_rc store_sqlite_model_delete_locked(store_sqlite_conn *c,
   }
   if (hard && (store_sqlite_step_id(c, SQ_METRICS_DEL, id) < 0 ||
                store_sqlite_step_id(c, SQ_CKPT_DEL, id) < 0 ||
+               store_sqlite_step_id(c, SQ_RUN_DEL, id) < 0 ||
+               store_sqlite_step_id(c, SQ_DOCS_DEL, id) < 0 ||
+               store_sqlite_step_id(c, SQ_CONSOLE_DEL, id) < 0 ||
                store_sqlite_step_id(c, SQ_MODEL_HARDDEL, id) < 0))
     return store_sqlite_abort(c, "model_delete");
   return store_sqlite_commit(c, "model_delete");
@@ -847,7 +926,9 @@ static store_rc store_sqlite_model_reset_locked(store_sqlite_conn *c,
     return STORE_NOTFOUND;
   }
   if (store_sqlite_step_id(c, SQ_METRICS_DEL, id) < 0 ||
-      store_sqlite_step_id(c, SQ_CKPT_DEL, id) < 0)
+      store_sqlite_step_id(c, SQ_CKPT_DEL, id) < 0 ||
+      store_sqlite_step_id(c, SQ_DOCS_DEL, id) < 0 ||
+      store_sqlite_step_id(c, SQ_CONSOLE_DEL, id) < 0)
     return store_sqlite_abort(c, "model_reset");
   return store_sqlite_commit(c, "model_reset");
 }
@@ -1697,6 +1778,385 @@ static void store_sqlite_close(store *base) {
   free(s);
 }
 
+/* ------------------------------------------- projects and Platform runs */
+
+/* Runs the bound write statement st: STORE_NOTFOUND when it changed no
+ * row, STORE_CONFLICT on a uniqueness violation. */
+static store_rc store_sqlite_change(store_sqlite_conn *c, sqlite3_stmt *st,
+                                    const char *what) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if ((sqlite3_extended_errcode(c->db) & 0xff) == SQLITE_CONSTRAINT &&
+      rc != SQLITE_DONE)
+    return STORE_CONFLICT;
+  if (rc != SQLITE_DONE)
+    return store_sqlite_fail(c, what);
+  return sqlite3_changes(c->db) > 0 ? STORE_OK : STORE_NOTFOUND;
+}
+
+static store_rc store_sqlite_project_ensure_locked(store_sqlite_conn *c,
+                                                   const char *owner,
+                                                   const char *name,
+                                                   const char *new_id,
+                                                   int64_t now, char id[21]) {
+  if (store_sqlite_begin(c) < 0)
+    return store_sqlite_fail(c, "project_ensure");
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_PROJECT_ADD);
+  if (!st)
+    return store_sqlite_abort(c, "project_ensure");
+  sqlite3_bind_text(st, 1, new_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, now);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_abort(c, "project_ensure");
+  st = store_sqlite_stmt(c, SQ_PROJECT_FIND);
+  if (!st)
+    return store_sqlite_abort(c, "project_ensure");
+  sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    store_sqlite_text(st, 0, id, 21);
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW)
+    return store_sqlite_abort(c, "project_ensure");
+  return store_sqlite_commit(c, "project_ensure");
+}
+
+static store_rc store_sqlite_project_ensure(store *s, const char *owner,
+                                            const char *name,
+                                            const char *new_id, int64_t now,
+                                            char id[21]) {
+  STORE_SQLITE_WRITE(
+      s, store_sqlite_project_ensure_locked(w_, owner, name, new_id, now, id));
+}
+
+static int store_sqlite_project_row(sqlite3_stmt *st, store_project *p) {
+  memset(p, 0, sizeof *p);
+  store_sqlite_text(st, 0, p->id, sizeof p->id);
+  store_sqlite_text(st, 1, p->owner, sizeof p->owner);
+  store_sqlite_text(st, 2, p->name, sizeof p->name);
+  p->meta = store_sqlite_dup(st, 3);
+  p->created_ms = sqlite3_column_int64(st, 4);
+  p->updated_ms = sqlite3_column_int64(st, 5);
+  p->models = sqlite3_column_int64(st, 6);
+  return p->meta ? 0 : -1;
+}
+
+void store_project_free(store_project *p) {
+  free(p->meta);
+  p->meta = NULL;
+}
+
+static store_rc store_sqlite_project_find(store *s, const char *owner,
+                                          const char *name, char id[21]) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_PROJECT_FIND);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  store_rc result = STORE_NOTFOUND;
+  if (rc == SQLITE_ROW) {
+    store_sqlite_text(st, 0, id, 21);
+    result = STORE_OK;
+  } else if (rc != SQLITE_DONE) {
+    result = store_sqlite_fail(c, "project_find");
+  }
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc store_sqlite_model_set_trained_locked(store_sqlite_conn *c,
+                                                      const char *id,
+                                                      int64_t now) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_TRAINED);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, now);
+  return store_sqlite_change(c, st, "model_set_trained");
+}
+
+static store_rc store_sqlite_model_set_trained(store *s, const char *id,
+                                               int64_t now) {
+  STORE_SQLITE_WRITE(s, store_sqlite_model_set_trained_locked(w_, id, now));
+}
+
+static store_rc store_sqlite_project_get(store *s, const char *id,
+                                         const char *owner,
+                                         store_project *out) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_PROJECT_GET);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(st, 2, owner);
+  int rc = sqlite3_step(st);
+  store_rc result;
+  if (rc == SQLITE_ROW)
+    result = store_sqlite_project_row(st, out) == 0 ? STORE_OK : STORE_ERROR;
+  else if (rc == SQLITE_DONE)
+    result = STORE_NOTFOUND;
+  else
+    result = store_sqlite_fail(c, "project_get");
+  sqlite3_reset(st);
+  return result;
+}
+
+typedef struct store_sqlite_project_visit {
+  store_project_cb cb;
+  void *ud;
+} store_sqlite_project_visit;
+
+static int store_sqlite_visit_project(sqlite3_stmt *st, void *ctx) {
+  store_sqlite_project_visit *v = ctx;
+  store_project p;
+  if (store_sqlite_project_row(st, &p) < 0)
+    return -1;
+  int stop = v->cb(v->ud, &p);
+  store_project_free(&p);
+  return stop ? 1 : 0;
+}
+
+static store_rc store_sqlite_project_list(store *s, const char *owner,
+                                          const char *after, int limit,
+                                          store_project_cb cb, void *ud,
+                                          int64_t *total, int *more) {
+  static const store_sqlite_pager pager = {SQ_PROJECT_SEQ, SQ_PROJECT_COUNT,
+                                           SQ_PROJECT_LIST, "project_list"};
+  STORE_SQLITE_CONN(s, c);
+  store_sqlite_project_visit v = {cb, ud};
+  return store_sqlite_page(c, &pager, owner, after, limit, total, more,
+                           store_sqlite_visit_project, &v);
+}
+
+static store_rc
+store_sqlite_project_update_locked(store_sqlite_conn *c, const char *id,
+                                   const char *owner, const char *name,
+                                   const char *meta, int64_t now) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_PROJECT_UPDATE);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(st, 2, owner);
+  store_sqlite_bind_owner(st, 3, name);
+  store_sqlite_bind_owner(st, 4, meta);
+  sqlite3_bind_int64(st, 5, now);
+  return store_sqlite_change(c, st, "project_update");
+}
+
+static store_rc store_sqlite_project_update(store *s, const char *id,
+                                            const char *owner, const char *name,
+                                            const char *meta, int64_t now) {
+  STORE_SQLITE_WRITE(
+      s, store_sqlite_project_update_locked(w_, id, owner, name, meta, now));
+}
+
+static store_rc store_sqlite_project_delete_locked(store_sqlite_conn *c,
+                                                   const char *id,
+                                                   const char *owner,
+                                                   int64_t now) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_PROJECT_DELETE);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(st, 2, owner);
+  sqlite3_bind_int64(st, 3, now);
+  return store_sqlite_change(c, st, "project_delete");
+}
+
+static store_rc store_sqlite_project_delete(store *s, const char *id,
+                                            const char *owner, int64_t now) {
+  STORE_SQLITE_WRITE(s, store_sqlite_project_delete_locked(w_, id, owner, now));
+}
+
+static store_rc store_sqlite_run_find(store *s, const char *owner,
+                                      const char *project_id, const char *name,
+                                      char model_id[21]) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_RUN_FIND);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, project_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  store_rc result = STORE_NOTFOUND;
+  if (rc == SQLITE_ROW) {
+    store_sqlite_text(st, 0, model_id, 21);
+    result = STORE_OK;
+  } else if (rc != SQLITE_DONE) {
+    result = store_sqlite_fail(c, "run_find");
+  }
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc store_sqlite_run_add_locked(store_sqlite_conn *c,
+                                            const char *model_id,
+                                            const char *owner,
+                                            const char *project_id,
+                                            const char *name) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_RUN_ADD);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, project_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+  store_rc rc = store_sqlite_change(c, st, "run_add");
+  return rc == STORE_NOTFOUND ? STORE_OK : rc; /* another model holds it */
+}
+
+static store_rc store_sqlite_run_add(store *s, const char *model_id,
+                                     const char *owner, const char *project_id,
+                                     const char *name) {
+  STORE_SQLITE_WRITE(
+      s, store_sqlite_run_add_locked(w_, model_id, owner, project_id, name));
+}
+
+static store_rc store_sqlite_run_models(store *s, const char *project_id,
+                                        const char *owner, int limit,
+                                        store_model_cb cb, void *ud) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_RUN_MODELS);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, project_id, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(st, 2, owner);
+  sqlite3_bind_int(st, 3, limit);
+  store_sqlite_model_visit v = {cb, ud};
+  return store_sqlite_each(c, st, -1, NULL, store_sqlite_visit_model, &v,
+                           "run_models");
+}
+
+static store_rc store_sqlite_doc_put_locked(store_sqlite_conn *c,
+                                            const char *model_id,
+                                            const char *name,
+                                            const char *body) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_DOC_PUT);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
+  return store_sqlite_change(c, st, "doc_put");
+}
+
+static store_rc store_sqlite_doc_put(store *s, const char *model_id,
+                                     const char *name, const char *body) {
+  STORE_SQLITE_WRITE(s, store_sqlite_doc_put_locked(w_, model_id, name, body));
+}
+
+static store_rc store_sqlite_doc_get(store *s, const char *model_id,
+                                     const char *name, char **body) {
+  *body = NULL;
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_DOC_GET);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  store_rc result = STORE_NOTFOUND;
+  if (rc == SQLITE_ROW) {
+    *body = store_sqlite_dup(st, 0);
+    result = *body ? STORE_OK : STORE_ERROR;
+  } else if (rc != SQLITE_DONE) {
+    result = store_sqlite_fail(c, "doc_get");
+  }
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc
+store_sqlite_console_add_locked(store_sqlite_conn *c, const char *model_id,
+                                const char *chunk_id, const char *content,
+                                int64_t lines, int64_t max_bytes) {
+  int64_t bytes = (int64_t)strlen(content);
+  if (store_sqlite_begin(c) < 0)
+    return store_sqlite_fail(c, "console_add");
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_CONSOLE_HAS);
+  if (!st)
+    return store_sqlite_abort(c, "console_add");
+  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, chunk_id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_ROW) {
+    store_sqlite_rollback(c);
+    return STORE_CONFLICT;
+  }
+  if (rc != SQLITE_DONE)
+    return store_sqlite_abort(c, "console_add");
+  st = store_sqlite_stmt(c, SQ_CONSOLE_SIZE);
+  if (!st)
+    return store_sqlite_abort(c, "console_add");
+  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    sqlite3_reset(st);
+    return store_sqlite_abort(c, "console_add");
+  }
+  int64_t used = sqlite3_column_int64(st, 0);
+  int64_t seq = sqlite3_column_int64(st, 1) + 1;
+  sqlite3_reset(st);
+  if (used + bytes > max_bytes) {
+    store_sqlite_rollback(c);
+    return STORE_LIMIT;
+  }
+  st = store_sqlite_stmt(c, SQ_CONSOLE_ADD);
+  if (!st)
+    return store_sqlite_abort(c, "console_add");
+  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, chunk_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, seq);
+  sqlite3_bind_text(st, 4, content, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, lines);
+  sqlite3_bind_int64(st, 6, bytes);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_abort(c, "console_add");
+  return store_sqlite_commit(c, "console_add");
+}
+
+static store_rc store_sqlite_console_add(store *s, const char *model_id,
+                                         const char *chunk_id,
+                                         const char *content, int64_t lines,
+                                         int64_t max_bytes) {
+  STORE_SQLITE_WRITE(s, store_sqlite_console_add_locked(
+                            w_, model_id, chunk_id, content, lines, max_bytes));
+}
+
+static store_rc store_sqlite_console_get(store *s, const char *model_id,
+                                         store_console_cb cb, void *ud) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_CONSOLE_GET);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  int rc;
+  store_rc result = STORE_OK;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const unsigned char *id = sqlite3_column_text(st, 0);
+    const unsigned char *text = sqlite3_column_text(st, 1);
+    if (cb(ud, id ? (const char *)id : "", text ? (const char *)text : "",
+           sqlite3_column_int64(st, 2)) != 0) {
+      result = STORE_ERROR;
+      break;
+    }
+  }
+  if (result == STORE_OK && rc != SQLITE_DONE)
+    result = store_sqlite_fail(c, "console_get");
+  sqlite3_reset(st);
+  return result;
+}
+
 static const store_ops store_sqlite_ops = {
     .name = "sqlite",
     .close = store_sqlite_close,
@@ -1731,6 +2191,20 @@ static const store_ops store_sqlite_ops = {
     .session_drop = store_sqlite_session_drop,
     .events_add = store_sqlite_events_add,
     .secret_get = store_sqlite_secret_get,
+    .project_ensure = store_sqlite_project_ensure,
+    .project_find = store_sqlite_project_find,
+    .project_get = store_sqlite_project_get,
+    .model_set_trained = store_sqlite_model_set_trained,
+    .project_list = store_sqlite_project_list,
+    .project_update = store_sqlite_project_update,
+    .project_delete = store_sqlite_project_delete,
+    .run_find = store_sqlite_run_find,
+    .run_add = store_sqlite_run_add,
+    .run_models = store_sqlite_run_models,
+    .doc_put = store_sqlite_doc_put,
+    .doc_get = store_sqlite_doc_get,
+    .console_add = store_sqlite_console_add,
+    .console_get = store_sqlite_console_get,
 };
 
 store *store_sqlite_open(const char *dir, char *err, size_t errn) {

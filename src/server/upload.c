@@ -2,6 +2,10 @@
  * upload.c - a streamed multipart/form-data upload, through
  * libmicrohttpd's post processor part by part (see upload.h).
  *
+ * A raw upload (upload_begin_raw: Ultralytics Platform's PUT of
+ * application/octet-stream) is the same file part without the multipart
+ * around it: the body goes straight to the temporary file and the hash.
+ *
  * Nothing of a refused upload stays on disk, not even until the
  * connection ends: the first error closes and removes the temporary file,
  * since the client may look as soon as it has the answer.
@@ -50,6 +54,7 @@ struct upload {
   size_t value_len;
   char suffix[STORE_SUFFIX_MAX + 1];
   char filename[UPLOAD_FILENAME_MAX + 1];
+  int raw;         /* the body is the file (upload_begin_raw) */
   unsigned status; /* first error, 0 while fine */
   char err[VALIDATE_ERR];
 };
@@ -223,6 +228,11 @@ static enum MHD_Result upload_iter(void *cls, enum MHD_ValueKind kind,
   return up->status ? MHD_NO : MHD_YES;
 }
 
+/* What both kinds of upload check and open; `raw` says which. */
+static unsigned upload_open(chubd_request *req, chubd_reply *rep, uint64_t max,
+                            upload_is_file_fn is_file, upload_field_fn field,
+                            int raw);
+
 unsigned upload_begin(chubd_request *req, chubd_reply *rep, uint64_t max,
                       upload_is_file_fn is_file, upload_field_fn field) {
   const char *ctype = httpd_header(req, "content-type");
@@ -230,6 +240,27 @@ unsigned upload_begin(chubd_request *req, chubd_reply *rep, uint64_t max,
     reply_error(rep, 415, "uploads must be multipart/form-data");
     return 415;
   }
+  return upload_open(req, rep, max, is_file, field, 0);
+}
+
+unsigned upload_begin_raw(chubd_request *req, chubd_reply *rep, uint64_t max,
+                          const char *filename) {
+  const char *ctype = httpd_header(req, "content-type");
+  if (!ctype || strncasecmp(ctype, "application/octet-stream", 24) != 0) {
+    reply_error(rep, 415, "Content-Type must be application/octet-stream");
+    return 415;
+  }
+  unsigned status = upload_open(req, rep, max, NULL, NULL, 1);
+  if (status == 0) {
+    req->upload->file_parts = 1;
+    upload_take_name(req->upload, filename);
+  }
+  return status;
+}
+
+static unsigned upload_open(chubd_request *req, chubd_reply *rep, uint64_t max,
+                            upload_is_file_fn is_file, upload_field_fn field,
+                            int raw) {
   const char *clen = httpd_header(req, "content-length");
   long long declared;
   if (clen && validate_uint(clen, INT64_MAX / 2, &declared) == 0 &&
@@ -254,9 +285,11 @@ unsigned upload_begin(chubd_request *req, chubd_reply *rep, uint64_t max,
     reply_error(rep, 503, "cannot start hashing the upload");
     return 503;
   }
-  up->pp =
-      MHD_create_post_processor(req->conn, UPLOAD_PP_BUFFER, upload_iter, up);
-  if (!up->pp) {
+  up->raw = raw;
+  if (!raw)
+    up->pp =
+        MHD_create_post_processor(req->conn, UPLOAD_PP_BUFFER, upload_iter, up);
+  if (!raw && !up->pp) {
     upload_free(up);
     reply_error(rep, 400,
                 "multipart/form-data body without a usable "
@@ -280,7 +313,9 @@ unsigned upload_begin(chubd_request *req, chubd_reply *rep, uint64_t max,
 unsigned upload_data(chubd_request *req, const char *data, size_t size,
                      chubd_reply *rep) {
   upload *up = req->upload;
-  if (!up->status && MHD_post_process(up->pp, data, size) != MHD_YES)
+  if (up->raw)
+    upload_file_data(up, data, size);
+  else if (!up->status && MHD_post_process(up->pp, data, size) != MHD_YES)
     upload_fail(up, 400, "malformed multipart/form-data body");
   if (up->status) {
     reply_error(rep, up->status, "%s", up->err);
@@ -294,7 +329,8 @@ unsigned upload_finish(chubd_request *req, chubd_reply *rep, const char *what,
   upload *up = req->upload;
   /* Delivers what it still holds, and says whether the body ended where
    * a multipart body ends: after its closing boundary. */
-  enum MHD_Result whole = MHD_destroy_post_processor(up->pp);
+  enum MHD_Result whole =
+      up->raw ? MHD_YES : MHD_destroy_post_processor(up->pp);
   up->pp = NULL;
   upload_end_part(up);
   if (whole != MHD_YES)

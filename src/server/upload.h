@@ -39,6 +39,11 @@ unsigned upload_begin(struct chubd_request *req, struct chubd_reply *rep,
                       uint64_t max, upload_is_file_fn is_file,
                       upload_field_fn field);
 
+/* The same for a body that is the file itself (a PUT of
+ * application/octet-stream), to be named `filename`. */
+unsigned upload_begin_raw(struct chubd_request *req, struct chubd_reply *rep,
+                          uint64_t max, const char *filename);
+
 /* The caller's state of this upload (UPLOAD_STATE_MAX bytes, aligned for
  * any type). */
 void *upload_state(upload *up);

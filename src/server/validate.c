@@ -18,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
+
 static int validate_fail(char err[VALIDATE_ERR], const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -601,5 +603,169 @@ int validate_cookie(const char *header, const char *name, char *out,
     }
     p += seg;
   }
+  return -1;
+}
+
+/* ------------------------------------------- Ultralytics Platform */
+
+static int validate_pf_slug(const char *s, size_t n) {
+  if (n == 0 || n > VALIDATE_PF_SLUG_MAX)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+int validate_pf_body(json_t *body, int with_event, validate_pf *out,
+                     char err[VALIDATE_ERR]) {
+  static const char *const events[] = {"training_started", "console_output",
+                                       "epoch_end", "training_complete"};
+  memset(out, 0, sizeof *out);
+  const char *key;
+  json_t *v;
+  json_object_foreach(body, key, v) {
+    if (strcmp(key, "project") != 0 && strcmp(key, "name") != 0 &&
+        strcmp(key, "modelId") != 0 &&
+        !(with_event &&
+          (strcmp(key, "event") == 0 || strcmp(key, "data") == 0)) &&
+        !(!with_event && strcmp(key, "filename") == 0))
+      return validate_fail(err, "unknown field \"%.64s\"", key);
+  }
+  if (with_event) {
+    const char *ev = json_string_value(json_object_get(body, "event"));
+    if (!ev)
+      return validate_fail(err, "field \"event\" must be a string: "
+                                "training_started, console_output, "
+                                "epoch_end or training_complete");
+    size_t i;
+    for (i = 0; i < sizeof events / sizeof events[0]; i++)
+      if (strcmp(ev, events[i]) == 0)
+        break;
+    if (i == sizeof events / sizeof events[0])
+      return validate_fail(err,
+                           "unknown event \"%.64s\" (expected "
+                           "training_started, console_output, epoch_end or "
+                           "training_complete)",
+                           ev);
+    out->event = (validate_pf_event)i;
+    out->data = json_object_get(body, "data");
+    if (!json_is_object(out->data))
+      return validate_fail(err, "field \"data\" must be an object");
+  }
+  const char *project = json_string_value(json_object_get(body, "project"));
+  if (!project)
+    return validate_fail(err, "field \"project\" must be a string "
+                              "(the run's project=)");
+  const char *slash = strchr(project, '/');
+  const char *slug = slash ? slash + 1 : project;
+  if (slash) {
+    size_t on = (size_t)(slash - project);
+    if (on == 0 || on > STORE_OWNER_MAX)
+      return validate_fail(err, "field \"project\": the owner before \"/\" "
+                                "must be 1 to 64 characters");
+    memcpy(out->owner, project, on);
+    out->owner[on] = '\0';
+  }
+  if (!validate_pf_slug(slug, strlen(slug)))
+    return validate_fail(err,
+                         "field \"project\" must be \"slug\" or "
+                         "\"owner/slug\", the slug 1 to %d characters "
+                         "[a-z0-9-]",
+                         VALIDATE_PF_SLUG_MAX);
+  snprintf(out->project, sizeof out->project, "%s", slug);
+  out->name = json_string_value(json_object_get(body, "name"));
+  if (!out->name || !validate_pf_slug(out->name, strlen(out->name)))
+    return validate_fail(err,
+                         "field \"name\" must be a string of 1 to %d "
+                         "characters [a-z0-9-]",
+                         VALIDATE_PF_SLUG_MAX);
+  v = json_object_get(body, "modelId");
+  if (v && !json_is_null(v)) {
+    out->model_id = json_string_value(v);
+    if (!out->model_id || !util_is_alnum_n(out->model_id, UTIL_ID_LEN))
+      return validate_fail(err, "field \"modelId\" must be a model id (20 "
+                                "characters [A-Za-z0-9]) or absent");
+  }
+  return 0;
+}
+
+/* Adds name = v to flat unless v is null; -1 with err for anything but a
+ * number. */
+static int validate_pf_number(json_t *flat, const char *name, json_t *v,
+                              char err[VALIDATE_ERR]) {
+  if (json_is_null(v))
+    return 0;
+  if (!json_is_number(v))
+    return validate_fail(
+        err, "data.metrics: \"%.64s\" must be a number or null", name);
+  if (strlen(name) == 0 || strlen(name) > VALIDATE_PF_NAME_MAX)
+    return validate_fail(err,
+                         "data.metrics: a metric name must be 1 to %d "
+                         "bytes",
+                         VALIDATE_PF_NAME_MAX);
+  if (json_object_size(flat) >= VALIDATE_PF_METRICS_MAX)
+    return validate_fail(err, "data.metrics: more than %d numbers",
+                         VALIDATE_PF_METRICS_MAX);
+  json_object_set(flat, name, v);
+  return 0;
+}
+
+int validate_pf_epoch(json_t *data, int64_t *epoch, char **json,
+                      char err[VALIDATE_ERR]) {
+  *json = NULL;
+  json_t *e = json_object_get(data, "epoch");
+  if (!json_is_integer(e) || json_integer_value(e) < 0 ||
+      json_integer_value(e) > 1000000000LL)
+    return validate_fail(err, "field \"data.epoch\" must be an integer from "
+                              "0 to 1000000000");
+  *epoch = json_integer_value(e);
+  json_t *metrics = json_object_get(data, "metrics");
+  if (!json_is_object(metrics))
+    return validate_fail(err, "field \"data.metrics\" must be an object");
+  json_t *flat = json_object();
+  const char *key, *sub;
+  json_t *v, *w;
+  json_object_foreach(metrics, key, v) {
+    if (json_is_object(v)) {
+      json_object_foreach(v, sub, w) {
+        char name[2 * VALIDATE_PF_NAME_MAX + 2];
+        snprintf(name, sizeof name, "%.128s/%.128s", key, sub);
+        if (validate_pf_number(flat, name, w, err) < 0)
+          goto fail;
+      }
+    } else if (validate_pf_number(flat, key, v, err) < 0) {
+      goto fail;
+    }
+  }
+  json_t *info = json_object_get(data, "modelInfo");
+  if (info && !json_is_null(info)) {
+    static const char *const from[] = {"parameters", "gflops", "speedMs"};
+    static const char *const to[] = {"model/parameters", "model/GFLOPs",
+                                     "model/speed_PyTorch(ms)"};
+    if (!json_is_object(info)) {
+      validate_fail(err, "field \"data.modelInfo\" must be an object");
+      goto fail;
+    }
+    for (int i = 0; i < 3; i++) {
+      w = json_object_get(info, from[i]);
+      if (w && !json_is_null(w) && !json_is_number(w)) {
+        validate_fail(err, "data.modelInfo: \"%s\" must be a number or null",
+                      from[i]);
+        goto fail;
+      }
+      if (w && validate_pf_number(flat, to[i], w, err) < 0)
+        goto fail;
+    }
+  }
+  *json = json_dumps(flat, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  json_decref(flat);
+  if (!*json)
+    return validate_fail(err, "out of memory");
+  return 0;
+fail:
+  json_decref(flat);
   return -1;
 }

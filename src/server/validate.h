@@ -84,4 +84,42 @@ int validate_form_value(const char *body, size_t len, const char *name,
 int validate_cookie(const char *header, const char *name, char *out,
                     size_t outn);
 
+/* Ultralytics Platform's webhooks (platform.c). */
+typedef enum validate_pf_event {
+  VALIDATE_PF_STARTED,
+  VALIDATE_PF_CONSOLE,
+  VALIDATE_PF_EPOCH,
+  VALIDATE_PF_COMPLETE,
+} validate_pf_event;
+
+#define VALIDATE_PF_SLUG_MAX 128
+#define VALIDATE_PF_METRICS_MAX 1000 /* numbers in one epoch */
+#define VALIDATE_PF_NAME_MAX 128     /* bytes of a metric's name */
+
+/* The fields every webhook body has: project ("slug" or "owner/slug"),
+ * name (a slug), modelId (absent, null or a model id) and, with `event`,
+ * the event and an object `data`. Pointers point into body; owner is
+ * "" without "owner/". */
+typedef struct validate_pf {
+  validate_pf_event event;
+  char owner[STORE_OWNER_MAX + 1]; /* "" without "owner/" */
+  char project[VALIDATE_PF_SLUG_MAX + 1];
+  const char *name;
+  const char *model_id; /* NULL when absent or null */
+  json_t *data;         /* borrowed from body */
+} validate_pf;
+
+/* POST /api/webhooks/training/metrics (with_event) or
+ * /api/webhooks/models/upload (without; filename checked by the caller). */
+int validate_pf_body(json_t *body, int with_event, validate_pf *out,
+                     char err[VALIDATE_ERR]);
+
+/* epoch_end's data.metrics (numbers; null, which is how NaN and inf
+ * arrive, dropped; objects one level deep flattened as "key/sub") plus
+ * data.modelInfo as HUB names it (model/parameters, model/GFLOPs,
+ * model/speed_PyTorch(ms)), as one flat JSON object into *json
+ * (malloc'd), and data.epoch into *epoch. */
+int validate_pf_epoch(json_t *data, int64_t *epoch, char **json,
+                      char err[VALIDATE_ERR]);
+
 #endif

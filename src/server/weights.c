@@ -46,10 +46,8 @@ unsigned weights_upload_begin(chubd_request *req, chubd_reply *rep) {
                       weights_field);
 }
 
-/* Makes the finished upload a blob and a checkpoint, in that order
- * (see blobs.c for why the temporary is kept until the row is stored). */
-static void weights_store(chubd_request *req, const validate_upload *f,
-                          const char *sha, chubd_reply *rep) {
+void weights_store(chubd_request *req, const validate_upload *f,
+                   const char *sha, chubd_reply *rep) {
   upload *up = req->upload;
   store_checkpoint k;
   memset(&k, 0, sizeof k);

@@ -56,7 +56,8 @@ URL="host=$PGDIR user=postgres dbname=$DBNAME"
   exit 1
 }
 cat "$work/m1.log"
-for t in keys models metrics checkpoints datasets sessions events secrets; do
+for t in keys models metrics checkpoints datasets sessions events secrets projects \
+  runs model_docs console; do
   grep -q "^  $t " "$work/m1.log" || { echo "migrate_test: no count for $t"; exit 1; }
 done
 "$CHUBD" migrate --from "$SRC_DATA" --to "$URL" >"$work/m2.log" 2>&1 || {
