@@ -587,12 +587,12 @@ struct registry_state {
       return;
     try {
       s->call(st->cxx_subject);
+      if (st->refresh) /* the callable may have changed the subject */
+        st->refresh(st->cxx_subject);
     } catch (...) {
       if (!st->first_error)
         st->first_error = std::current_exception();
     }
-    if (st->refresh) /* the callable may have changed the subject */
-      st->refresh(st->cxx_subject);
   }
 };
 

@@ -26,16 +26,17 @@ int main(int argc, char **argv) {
   std::string data_dir =
       env_dir && *env_dir ? env_dir : fmnist::default_data_dir;
   std::string weights;
-  for (int i = 1; i < argc; i++) {
+  bool ok = true;
+  for (int i = 1; i < argc && ok; i++) {
     std::string_view arg = argv[i];
     if (arg == "--data-dir" && i + 1 < argc)
       data_dir = argv[++i];
-    else if (weights.empty() && arg.substr(0, 2) != "--")
+    else if (weights.empty() && arg.substr(0, 1) != "-")
       weights = arg;
     else
-      weights.clear(), i = argc;
+      ok = false;
   }
-  if (weights.empty()) {
+  if (!ok || weights.empty()) {
     std::cerr << "usage: " << argv[0] << " WEIGHTS.pt [--data-dir DIR]\n";
     return 2;
   }

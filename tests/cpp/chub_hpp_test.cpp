@@ -21,9 +21,23 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
+
+/* The owners are move-only; the views and values are copyable. */
+static_assert(!std::is_copy_constructible_v<chub::callbacks> &&
+              std::is_nothrow_move_constructible_v<chub::callbacks> &&
+              std::is_nothrow_move_assignable_v<chub::callbacks>);
+static_assert(!std::is_copy_constructible_v<chub::session> &&
+              std::is_nothrow_move_constructible_v<chub::session> &&
+              std::is_nothrow_move_assignable_v<chub::session>);
+static_assert(!std::is_copy_constructible_v<chub::trainer> &&
+              std::is_move_constructible_v<chub::trainer>);
+static_assert(std::is_copy_constructible_v<chub::session_ref> &&
+              std::is_copy_constructible_v<chub::args>);
+static_assert(std::is_base_of_v<std::runtime_error, chub::error>);
 
 int failures = 0;
 

@@ -12,7 +12,8 @@
 # chubd (with the key, and through the signed `weights` URL), loaded into
 # the same C++ network by libtorch_fashion_mnist_eval and measured on the
 # same test set: its top-1 must be the accuracy the run reported for it.
-# Also the trainer's answers to a bad flag and a missing dataset.
+# Then a hub model resumed from that run's last.pt. Also the trainer's
+# answers to a bad flag and a missing dataset.
 set -eu
 CHUB=$2 TRAINER=$3 EVAL=$4
 # shellcheck source=/dev/null # the path comes from CMake
@@ -68,7 +69,7 @@ curl -fsS --max-time 30 "$weights_url" >"$work/best-signed.pt" || fail "GET $wei
 cmp -s "$work/best-key.pt" "$work/best-signed.pt" || fail "the signed URL and the keyed download differ"
 cmp -s "$work/best-key.pt" "$work/out/best.pt" || fail "the hub's best is not the local best.pt"
 
-"$EVAL" "$work/best-key.pt" >"$work/eval.log" 2>&1 || { cat "$work/eval.log"; fail "the evaluation exited $?"; }
+timeout 300 "$EVAL" "$work/best-key.pt" >"$work/eval.log" 2>&1 || { cat "$work/eval.log"; fail "the evaluation exited $?"; }
 cat "$work/eval.log"
 
 python3 - "$work" "$(sha256sum "$work/out/best.pt" | cut -d' ' -f1)" <<'PY' || fail "the checks above"
@@ -123,4 +124,27 @@ for p in problems:
     print("libtorch_fashion_mnist_test:", p, file=sys.stderr)
 sys.exit(1 if problems else 0)
 PY
+# Resuming: a hub model whose epoch checkpoint is the last.pt above (epoch
+# 2 of 2) continues with the hub's epochs (3) from epoch 3, Adam's state
+# and all, and reports only that epoch.
+config='{"config": {"batchSize": 64, "epochs": 3, "imageSize": 28, "patience": 3, "device": "cpu", "cache": "ram"},
+ "dataset": {"name": "fashion-mnist"}, "lineage": {"architecture": {"name": "cnn"}, "parent": {"name": "cnn.pt"}},
+ "meta": {"name": "cnn.cfg"}}'
+id2=$(curl -fsS --max-time 30 -H "x-api-key: $CHUBD_KEY" -H "Content-Type: application/json" \
+  -d "$config" "$CHUBD_URL/v1/models" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])') ||
+  fail "POST /v1/models"
+curl -fsS --max-time 30 -H "x-api-key: $CHUBD_KEY" -F epoch=1 -F type=epoch -F isBest=True \
+  -F "file=@$work/out/last.pt;filename=last.pt" "$CHUBD_URL/v1/models/$id2/upload" >/dev/null ||
+  fail "uploading last.pt to $id2"
+timeout 600 "$TRAINER" --model "$CHUBD_URL/models/$id2" --limit 3000 --seed 7 --out "$work/resume" \
+  >"$work/train.log" 2>&1 || fail "the resumed trainer exited $?"
+cat "$work/train.log"
+grep -q "resuming $CHUBD_URL/models/$id2 from epoch 3" "$work/train.log" || fail "no 'resuming ... from epoch 3'"
+grep -q "epoch   3/3" "$work/train.log" || fail "no line for epoch 3 of 3"
+! grep -q "epoch   [12]/3" "$work/train.log" || fail "epochs 1 or 2 ran again"
+epochs=$(get "/v1/models/$id2/metrics" | python3 -c 'import json,sys; print([r["epoch"] for r in json.load(sys.stdin)["data"]])')
+[ "$epochs" = "[2]" ] || fail "the resumed model holds epochs $epochs, want [2]"
+status=$(get "/v1/models/$id2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["status"])')
+[ "$status" = trained ] || fail "the resumed model is $status, want trained"
+
 echo "libtorch_fashion_mnist_test: ok"
