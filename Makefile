@@ -45,11 +45,11 @@ bench: build
 	@./bench/run.sh $(BUILD)
 
 format:
-	@clang-format -i $$(git ls-files '*.c' '*.h')
+	@clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
 
-# The C sources must be as clang-format leaves them.
+# The C and C++ sources must be as clang-format leaves them.
 format-check: deps
-	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz

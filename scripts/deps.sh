@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
 libcurl4-openssl-dev libjansson-dev libssl-dev libmicrohttpd-dev libsqlite3-dev
 sqlite3 libpq-dev postgresql libcmocka-dev zlib1g-dev dataset-fashion-mnist wrk nginx-light
-chromium nodejs npm curl python3 openssl iproute2"
+chromium nodejs npm curl python3 openssl iproute2 libtorch-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
