@@ -898,21 +898,38 @@ static int store_pg_model_row(const PGresult *r, int i, store_model *m) {
   return 0;
 }
 
-static store_rc store_pg_model_get(store *base, const char *id,
-                                   const char *owner, store_model *out) {
-  STORE_PG_CONN(base, c, "model_get");
+/* Decodes row i of r into out; 0, or -1 when out of memory. */
+typedef int (*store_pg_row_fn)(const PGresult *r, int i, void *out);
+
+/* The one row statement `which` answers for (id, owner): decoded into out
+ * by row(); STORE_NOTFOUND when there is none. Models, datasets and
+ * projects are read this way. */
+static store_rc store_pg_get_one(store *base, int which, const char *what,
+                                 const char *id, const char *owner,
+                                 store_pg_row_fn row, void *out) {
+  STORE_PG_CONN(base, c, what);
   store_pg_args a = {0};
   store_pg_text(&a, id);
   store_pg_text(&a, owner);
   store_rc rc;
-  PGresult *r = store_pg_rows(c, PG_MODEL_GET, &a, "model_get", &rc);
+  PGresult *r = store_pg_rows(c, which, &a, what, &rc);
   if (!r)
     return store_pg_put(s_, c, rc);
   rc = STORE_NOTFOUND;
   if (PQntuples(r) > 0)
-    rc = store_pg_model_row(r, 0, out) == 0 ? STORE_OK : STORE_ERROR;
+    rc = row(r, 0, out) == 0 ? STORE_OK : STORE_ERROR;
   PQclear(r);
   return store_pg_put(s_, c, rc);
+}
+
+static int store_pg_model_row_of(const PGresult *r, int i, void *out) {
+  return store_pg_model_row(r, i, out);
+}
+
+static store_rc store_pg_model_get(store *base, const char *id,
+                                   const char *owner, store_model *out) {
+  return store_pg_get_one(base, PG_MODEL_GET, "model_get", id, owner,
+                          store_pg_model_row_of, out);
 }
 
 /* The one integer a query answers: STORE_OK, STORE_NOTFOUND for no row. */
@@ -1491,21 +1508,14 @@ static store_rc store_pg_dataset_add(store *base, const store_dataset *d) {
                       store_pg_do(c, PG_DATASET_ADD, &a, "dataset_add", NULL));
 }
 
+static int store_pg_dataset_row_of(const PGresult *r, int i, void *out) {
+  return store_pg_dataset_row(r, i, out);
+}
+
 static store_rc store_pg_dataset_get(store *base, const char *id,
                                      const char *owner, store_dataset *out) {
-  STORE_PG_CONN(base, c, "dataset_get");
-  store_pg_args a = {0};
-  store_pg_text(&a, id);
-  store_pg_text(&a, owner);
-  store_rc rc;
-  PGresult *r = store_pg_rows(c, PG_DATASET_GET, &a, "dataset_get", &rc);
-  if (!r)
-    return store_pg_put(s_, c, rc);
-  rc = STORE_NOTFOUND;
-  if (PQntuples(r) > 0)
-    rc = store_pg_dataset_row(r, 0, out) == 0 ? STORE_OK : STORE_ERROR;
-  PQclear(r);
-  return store_pg_put(s_, c, rc);
+  return store_pg_get_one(base, PG_DATASET_GET, "dataset_get", id, owner,
+                          store_pg_dataset_row_of, out);
 }
 
 typedef struct store_pg_dataset_visit {
@@ -1880,21 +1890,14 @@ static int store_pg_project_row(const PGresult *r, int i, store_project *p) {
   return p->meta ? 0 : -1;
 }
 
+static int store_pg_project_row_of(const PGresult *r, int i, void *out) {
+  return store_pg_project_row(r, i, out);
+}
+
 static store_rc store_pg_project_get(store *base, const char *id,
                                      const char *owner, store_project *out) {
-  STORE_PG_CONN(base, c, "project_get");
-  store_pg_args a = {0};
-  store_pg_text(&a, id);
-  store_pg_text(&a, owner);
-  store_rc rc;
-  PGresult *r = store_pg_rows(c, PG_PROJECT_GET, &a, "project_get", &rc);
-  if (!r)
-    return store_pg_put(s_, c, rc);
-  rc = STORE_NOTFOUND;
-  if (PQntuples(r) > 0)
-    rc = store_pg_project_row(r, 0, out) == 0 ? STORE_OK : STORE_ERROR;
-  PQclear(r);
-  return store_pg_put(s_, c, rc);
+  return store_pg_get_one(base, PG_PROJECT_GET, "project_get", id, owner,
+                          store_pg_project_row_of, out);
 }
 
 typedef struct store_pg_project_visit {
