@@ -59,6 +59,8 @@ static const endpoint endpoints[] = {
     {ROUTE_PF_DATASET, GET, -1, NONE, SYNC, NULL, platform_dataset_export},
     {ROUTE_MODEL_STOP, ROUTE_POST, -1, NONE, SYNC, NULL, platform_stop},
     {ROUTE_MODEL_CONSOLE, GET, -1, NONE, SYNC, NULL, platform_console},
+    {ROUTE_MODEL_RUN, GET, -1, NONE, SYNC, NULL, platform_run},
+    {ROUTE_MODEL_SYSTEM, GET, -1, NONE, SYNC, NULL, system_list},
     {ROUTE_PROJECTS, GET, -1, NONE, SYNC, NULL, projects_list},
     {ROUTE_PROJECTS, ROUTE_POST, 0, JSON, SYNC, NULL, projects_create},
     {ROUTE_PROJECT, GET, -1, NONE, SYNC, NULL, projects_get},

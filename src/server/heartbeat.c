@@ -4,6 +4,7 @@
  * The first heartbeat (agentId null) is given a fresh agent id; afterwards
  * the client sends its id back and keeps it. The model becomes `training`
  * and its agent's last heartbeat is what tells `disconnected` apart.
+ * libchub adds `system`, the machine's load, kept by system.c.
  */
 #include "server.h"
 
@@ -17,7 +18,9 @@ void heartbeat_post(chubd_request *req, chubd_reply *rep) {
     return;
   }
   const char *agent = NULL, *agent_id = NULL;
-  if (validate_heartbeat(body, &agent, &agent_id, err) < 0) {
+  json_t *system = NULL;
+  if (validate_heartbeat(body, &agent, &agent_id, &system, err) < 0 ||
+      system_check(system, err) < 0) {
     json_decref(body);
     reply_error(rep, 400, "%s", err);
     return;
@@ -38,6 +41,12 @@ void heartbeat_post(chubd_request *req, chubd_reply *rep) {
     return;
   }
   store_rc rc = st->ops->heartbeat(st, req->r.id, id, agent, util_now_ms());
+  /* A model past its samples' cap keeps beating without new samples. */
+  if (rc == STORE_OK && system) {
+    store_rc keep = system_keep(req, req->r.id, -1, system);
+    if (keep != STORE_LIMIT)
+      rc = keep;
+  }
   json_decref(body);
   if (rc != STORE_OK) {
     reply_store(rep, rc, "model");

@@ -80,6 +80,21 @@ const char *httpd_query(const chubd_request *req, const char *name) {
   return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+int httpd_query_int(const chubd_request *req, chubd_reply *rep,
+                    const char *name, long long min, long long max,
+                    long long def, long long *out) {
+  const char *q = httpd_query(req, name);
+  long long v = def;
+  if (q && (validate_uint(q, max, &v) < 0 || v < min)) {
+    reply_error(rep, 400,
+                "query field \"%s\" must be an integer from %lld to %lld", name,
+                min, max);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
 static int httpd_json_ctype_ok(const chubd_request *req) {
   const char *ct = httpd_header(req, "content-type");
   if (!ct)

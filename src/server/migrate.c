@@ -72,6 +72,8 @@ static const migrate_table migrate_tables[] = {
     {"model_docs", "model_id, name, body", "model_id, name", NULL, "ttt"},
     {"console", "model_id, chunk_id, seq, content, lines, bytes",
      "model_id, seq", NULL, "ttitii"},
+    {"model_system", "model_id, seq, t_ms, epoch, body", "model_id, seq", NULL,
+     "tiiit"},
 };
 
 /* Prints what the server said about `what`; returns -1. */

@@ -40,6 +40,8 @@
 #define PLATFORM_CHUNK_MAX (256 * 1024)        /* bytes of one chunk */
 #define PLATFORM_CHUNK_ID_MAX 64
 #define PLATFORM_LINES_MAX 1000000
+#define PLATFORM_CONSOLE_PAGE 1000 /* chunks per console read */
+#define PLATFORM_CONSOLE_PAGE_MAX 10000
 
 /* -------------------------------------------------------------- answers */
 
@@ -165,12 +167,24 @@ static int platform_model(chubd_request *req, chubd_reply *rep,
   return 0;
 }
 
-static int platform_cancelled(chubd_request *req, const char *id) {
-  char *stop = NULL;
+/* Whether the run was asked to stop; the first time the run is told so
+ * (at epoch), that is kept as "cancelled" for the pages. */
+static int platform_cancelled(chubd_request *req, const char *id,
+                              int64_t epoch) {
+  char *doc = NULL;
   store *st = req->srv->st;
-  int yes = st->ops->doc_get(st, id, "stop", &stop) == STORE_OK &&
-            strcmp(stop, "true") == 0;
-  free(stop);
+  int yes = st->ops->doc_get(st, id, "stop", &doc) == STORE_OK &&
+            strcmp(doc, "true") == 0;
+  free(doc);
+  doc = NULL;
+  if (yes && st->ops->doc_get(st, id, "cancelled", &doc) == STORE_OK &&
+      strcmp(doc, "null") == 0) {
+    char told[96];
+    snprintf(told, sizeof told, "{\"t\":%lld,\"epoch\":%lld}",
+             (long long)util_now_ms(), (long long)epoch);
+    st->ops->doc_put(st, id, "cancelled", told);
+  }
+  free(doc);
   return yes;
 }
 
@@ -294,6 +308,8 @@ static void platform_started(chubd_request *req, chubd_reply *rep,
   if (rc == STORE_OK)
     rc = st->ops->doc_put(st, id, "stop", "false");
   if (rc == STORE_OK)
+    rc = st->ops->doc_put(st, id, "cancelled", "null");
+  if (rc == STORE_OK)
     rc = platform_doc(req, id, "start", f->data, keys, 4);
   if (rc != STORE_OK) {
     platform_store_error(rep, rc, "run");
@@ -380,10 +396,14 @@ static void platform_console_output(chubd_request *req, chubd_reply *rep,
 
 static void platform_epoch_end(chubd_request *req, chubd_reply *rep,
                                const validate_pf *f) {
-  static const char *const keys[] = {"system", "fitness", "best_fitness",
-                                     "modelInfo"};
+  static const char *const keys[] = {"fitness", "best_fitness", "modelInfo"};
   char err[VALIDATE_ERR], id[UTIL_ID_LEN + 1];
   store_epoch e = {0, NULL};
+  json_t *system = json_object_get(f->data, "system");
+  if (system_check(system, err) < 0) {
+    platform_error(rep, 400, "field \"data.system\": %s", err);
+    return;
+  }
   if (validate_pf_epoch(f->data, &e.epoch, &e.json, err) < 0) {
     platform_error(rep, 400, "%s", err);
     return;
@@ -404,7 +424,12 @@ static void platform_epoch_end(chubd_request *req, chubd_reply *rep,
   if (rc == STORE_OK) {
     char name[32];
     snprintf(name, sizeof name, "epoch/%lld", (long long)e.epoch);
-    rc = platform_doc(req, id, name, f->data, keys, 4);
+    rc = platform_doc(req, id, name, f->data, keys, 3);
+  }
+  if (rc == STORE_OK && json_is_object(system)) {
+    rc = system_keep(req, id, e.epoch, system);
+    if (rc == STORE_LIMIT)
+      rc = STORE_OK; /* the metrics are kept; the load is past its cap */
   }
   if (rc != STORE_OK) {
     platform_store_error(rep, rc, "model");
@@ -412,7 +437,7 @@ static void platform_epoch_end(chubd_request *req, chubd_reply *rep,
   }
   platform_reply(rep, 200,
                  json_pack("{s:b, s:I}", "cancelled",
-                           platform_cancelled(req, id), "epoch",
+                           platform_cancelled(req, id, e.epoch), "epoch",
                            (json_int_t)e.epoch),
                  "epoch stored");
 }
@@ -617,7 +642,19 @@ void platform_stop(chubd_request *req, chubd_reply *rep) {
   if (models_check(req, rep) < 0)
     return;
   store *st = req->srv->st;
-  store_rc rc = st->ops->doc_put(st, req->r.id, "stop", "true");
+  char *start = NULL;
+  store_rc rc = st->ops->doc_get(st, req->r.id, "start", &start);
+  free(start);
+  if (rc == STORE_NOTFOUND) {
+    reply_error(rep, 409,
+                "model %s is not reported through the Ultralytics Platform "
+                "webhooks: the HUB protocol has no way to tell its client "
+                "to stop; stop the trainer where it runs",
+                req->r.id);
+    return;
+  }
+  if (rc == STORE_OK)
+    rc = st->ops->doc_put(st, req->r.id, "stop", "true");
   if (rc != STORE_OK) {
     reply_store(rep, rc, "model");
     return;
@@ -626,29 +663,131 @@ void platform_stop(chubd_request *req, chubd_reply *rep) {
              "stop asked: the run stops at its next epoch_end");
 }
 
-static int platform_console_row(void *ud, const char *chunk_id,
+typedef struct platform_console_rows {
+  json_t *chunks; /* as JSON, or NULL for text */
+  char *text;     /* the whole log, at most PLATFORM_CONSOLE_MAX bytes */
+  size_t len;
+  int64_t last;
+} platform_console_rows;
+
+static int platform_console_row(void *ud, int64_t seq, const char *chunk_id,
                                 const char *content, int64_t lines) {
-  json_t *arr = ud;
-  json_array_append_new(arr, json_pack("{s:s, s:s, s:I}", "chunkId", chunk_id,
-                                       "content", content, "lineCount",
-                                       (json_int_t)lines));
+  platform_console_rows *rows = ud;
+  rows->last = seq;
+  if (rows->chunks)
+    return json_array_append_new(
+        rows->chunks, json_pack("{s:I, s:s, s:s, s:I}", "seq", (json_int_t)seq,
+                                "chunkId", chunk_id, "content", content,
+                                "lineCount", (json_int_t)lines));
+  size_t n = strlen(content);
+  if (rows->len + n > PLATFORM_CONSOLE_MAX)
+    n = PLATFORM_CONSOLE_MAX - rows->len; /* stored under the cap anyway */
+  memcpy(rows->text + rows->len, content, n);
+  rows->len += n;
   return 0;
 }
 
-void platform_console(chubd_request *req, chubd_reply *rep) {
-  if (models_check(req, rep) < 0)
+/* ?format=text: the whole log as a file (it is bounded by the cap). */
+static void platform_console_text(chubd_request *req, chubd_reply *rep) {
+  platform_console_rows rows = {NULL, malloc(PLATFORM_CONSOLE_MAX), 0, 0};
+  if (!rows.text) {
+    reply_error(rep, 503, "server out of memory");
     return;
-  json_t *chunks = json_array();
+  }
   store *st = req->srv->st;
-  store_rc rc =
-      st->ops->console_get(st, req->r.id, platform_console_row, chunks);
+  store_rc rc = st->ops->console_get(st, req->r.id, 0, INT32_MAX,
+                                     platform_console_row, &rows);
   if (rc != STORE_OK) {
-    json_decref(chunks);
+    free(rows.text);
     reply_store(rep, rc, "console");
     return;
   }
+  free(rep->body);
+  rep->body = rows.text;
+  rep->len = rows.len;
+  rep->status = 200;
+  rep->ctype = "text/plain; charset=utf-8";
+  reply_header(rep, "Content-Disposition",
+               "attachment; filename=\"%s-console.txt\"", req->r.id);
+}
+
+void platform_console(chubd_request *req, chubd_reply *rep) {
+  long long after, limit;
+  const char *format = httpd_query(req, "format");
+  if (format && strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
+    reply_error(rep, 400, "query field \"format\" must be json or text");
+    return;
+  }
+  if (httpd_query_int(req, rep, "after", 0, INT64_MAX / 2, 0, &after) < 0 ||
+      httpd_query_int(req, rep, "limit", 1, PLATFORM_CONSOLE_PAGE_MAX,
+                      PLATFORM_CONSOLE_PAGE, &limit) < 0)
+    return;
+  if (models_check(req, rep) < 0)
+    return;
+  if (format && strcmp(format, "text") == 0) {
+    platform_console_text(req, rep);
+    return;
+  }
+  platform_console_rows rows = {json_array(), NULL, 0, after};
+  store *st = req->srv->st;
+  store_rc rc = st->ops->console_get(st, req->r.id, after, (int)limit,
+                                     platform_console_row, &rows);
+  if (rc != STORE_OK) {
+    json_decref(rows.chunks);
+    reply_store(rep, rc, "console");
+    return;
+  }
+  int more = json_array_size(rows.chunks) == (size_t)limit;
   reply_data(rep, 200,
-             json_pack("{s:o, s:i}", "chunks", chunks, "maxBytes",
+             json_pack("{s:o, s:I, s:b, s:i}", "chunks", rows.chunks, "next",
+                       (json_int_t)rows.last, "more", more, "maxBytes",
                        PLATFORM_CONSOLE_MAX),
              "");
+}
+
+/* A stored document as JSON, or JSON null when there is none. */
+static json_t *platform_doc_json(chubd_request *req, const char *name,
+                                 store_rc *rc) {
+  char *text = NULL;
+  store *st = req->srv->st;
+  store_rc got = st->ops->doc_get(st, req->r.id, name, &text);
+  if (got == STORE_NOTFOUND)
+    return json_null();
+  if (got != STORE_OK) {
+    *rc = got;
+    return json_null();
+  }
+  json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+  free(text);
+  return v ? v : json_null();
+}
+
+/* GET .../models/{id}/run: what the pages show of a run beyond metrics:
+ * which protocol reports it (only Platform runs can be stopped), its train
+ * args and environment, its results and plots, and the stop. */
+void platform_run(chubd_request *req, chubd_reply *rep) {
+  if (models_check(req, rep) < 0)
+    return;
+  store_rc rc = STORE_OK;
+  json_t *start = platform_doc_json(req, "start", &rc);
+  json_t *results = platform_doc_json(req, "results", &rc);
+  json_t *stop = platform_doc_json(req, "stop", &rc);
+  json_t *cancelled = platform_doc_json(req, "cancelled", &rc);
+  if (rc != STORE_OK) {
+    json_decref(start);
+    json_decref(results);
+    json_decref(stop);
+    json_decref(cancelled);
+    reply_store(rep, rc, "run");
+    return;
+  }
+  int platform = !json_is_null(start);
+  reply_data(rep, 200,
+             json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:i}", "protocol",
+                       platform ? "platform" : "hub", "stoppable", platform,
+                       "stopAsked", json_is_true(stop), "cancelled", cancelled,
+                       "start", start, "results", results, "consoleMaxBytes",
+                       PLATFORM_CONSOLE_MAX),
+             "");
+  json_decref(stop);
 }

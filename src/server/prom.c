@@ -77,6 +77,8 @@ static const char *prom_route_name(int kind) {
       [ROUTE_PF_PUT] = "platform_put",
       [ROUTE_PF_MODEL] = "platform_model_download",
       [ROUTE_PF_DATASET] = "platform_dataset_export",
+      [ROUTE_MODEL_SYSTEM] = "model_system",
+      [ROUTE_MODEL_RUN] = "model_run",
   };
   return kind >= 0 && kind < PROM_ROUTES && names[kind] ? names[kind] : "none";
 }

@@ -191,6 +191,10 @@ static void route_models(route *r, char **segs, int n) {
     route_set(r, ROUTE_MODEL_METRICS, ROUTE_GET);
   } else if (n == 2 && strcmp(segs[1], "console") == 0) {
     route_set(r, ROUTE_MODEL_CONSOLE, ROUTE_GET);
+  } else if (n == 2 && strcmp(segs[1], "system") == 0) {
+    route_set(r, ROUTE_MODEL_SYSTEM, ROUTE_GET);
+  } else if (n == 2 && strcmp(segs[1], "run") == 0) {
+    route_set(r, ROUTE_MODEL_RUN, ROUTE_GET);
   } else if (n == 2 && strcmp(segs[1], "stop") == 0) {
     route_set(r, ROUTE_MODEL_STOP, ROUTE_POST);
   } else if (n == 2 && !r->ui && strcmp(segs[1], "upload") == 0) {

@@ -45,7 +45,9 @@ typedef enum route_kind {
   ROUTE_PF_PUT,         /* /api/webhooks/models/{id}/upload/{best.pt|last.pt} */
   ROUTE_PF_MODEL,   /* /api/webhooks/models/{user}/{project}/{model}/download */
   ROUTE_PF_DATASET, /* /api/webhooks/datasets/{user}/{slug}/export */
-  ROUTE_KINDS       /* how many there are; not a route */
+  ROUTE_MODEL_SYSTEM, /* .../models/{id}/system */
+  ROUTE_MODEL_RUN,    /* .../models/{id}/run */
+  ROUTE_KINDS         /* how many there are; not a route */
 } route_kind;
 
 enum route_method {

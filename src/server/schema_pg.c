@@ -141,6 +141,16 @@ static const char *const schema_pg_migrations[] = {
      "  bytes BIGINT NOT NULL,"
      "  PRIMARY KEY (model_id, chunk_id));"
      "CREATE INDEX console_seq ON console(model_id, seq);"),
+    /* 9: the machine's load while a model trains (see schema_sqlite.c) */
+    ("CREATE TABLE model_system ("
+     "  model_id TEXT NOT NULL,"
+     "  seq BIGINT NOT NULL,"
+     "  t_ms BIGINT NOT NULL,"
+     "  epoch BIGINT NOT NULL,"
+     "  body TEXT NOT NULL,"
+     "  PRIMARY KEY (model_id, seq));"
+     "CREATE UNIQUE INDEX model_system_epoch ON model_system(model_id, epoch)"
+     "  WHERE epoch >= 0;"),
 };
 
 #define SCHEMA_PG_COUNT                                                        \

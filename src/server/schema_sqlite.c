@@ -138,6 +138,18 @@ static const char *const schema_sqlite_migrations[] = {
      "  bytes INTEGER NOT NULL,"
      "  PRIMARY KEY (model_id, chunk_id)) WITHOUT ROWID;"
      "CREATE INDEX console_seq ON console(model_id, seq);"),
+    /* 9: the machine's load while a model trains, one sample per heartbeat
+     * (libchub) or per epoch (Platform's system metrics; epoch >= 0, one
+     * sample per epoch, replaced when the epoch is sent again) */
+    ("CREATE TABLE model_system ("
+     "  model_id TEXT NOT NULL,"
+     "  seq INTEGER NOT NULL,"
+     "  t_ms INTEGER NOT NULL,"
+     "  epoch INTEGER NOT NULL,"
+     "  body TEXT NOT NULL,"
+     "  PRIMARY KEY (model_id, seq)) WITHOUT ROWID;"
+     "CREATE UNIQUE INDEX model_system_epoch ON model_system(model_id, epoch)"
+     "  WHERE epoch >= 0;"),
 };
 
 #define SCHEMA_SQLITE_COUNT                                                    \

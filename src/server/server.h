@@ -243,6 +243,19 @@ void platform_model_download(chubd_request *req, chubd_reply *rep);
 void platform_dataset_export(chubd_request *req, chubd_reply *rep);
 void platform_stop(chubd_request *req, chubd_reply *rep);
 void platform_console(chubd_request *req, chubd_reply *rep);
+void platform_run(chubd_request *req, chubd_reply *rep);
+
+/* system.c: the machine's load while a model trains, from libchub's
+ * heartbeats and Platform's epoch_end; read back for the page's charts. */
+#define SYSTEM_SAMPLE_MAX 16384   /* bytes of one sample's JSON */
+#define SYSTEM_SAMPLES_MAX 100000 /* samples kept per model */
+/* Keeps sample (a JSON object) of model id, of epoch (-1: taken by time).
+ * A model past SYSTEM_SAMPLES_MAX keeps what it has (STORE_LIMIT). */
+store_rc system_keep(chubd_request *req, const char *id, int64_t epoch,
+                     json_t *sample);
+/* 0 when sample (NULL: none) may be kept, else -1 with err set. */
+int system_check(json_t *sample, char err[VALIDATE_ERR]);
+void system_list(chubd_request *req, chubd_reply *rep);
 
 /* projects.c */
 void projects_list(chubd_request *req, chubd_reply *rep);
@@ -264,6 +277,11 @@ void pages_get(chubd_request *req, chubd_reply *rep);
  * field (NULL when absent). */
 const char *httpd_header(const chubd_request *req, const char *name);
 const char *httpd_query(const chubd_request *req, const char *name);
+/* Query field name as an integer from min to max, def when absent: 0, or
+ * -1 with a 400 naming the field in rep. */
+int httpd_query_int(const chubd_request *req, chubd_reply *rep,
+                    const char *name, long long min, long long max,
+                    long long def, long long *out);
 struct MHD_Daemon *httpd_start(chubd_server *srv, char *err, size_t errn);
 int httpd_bound_port(struct MHD_Daemon *d);
 void httpd_stop(chubd_server *srv, struct MHD_Daemon *d);

@@ -106,8 +106,12 @@ typedef int (*store_dataset_cb)(void *ud, const store_dataset *d);
 typedef int (*store_metrics_cb)(void *ud, int64_t epoch, const char *json);
 typedef int (*store_key_cb)(void *ud, const store_key *k);
 typedef int (*store_project_cb)(void *ud, const store_project *p);
-typedef int (*store_console_cb)(void *ud, const char *chunk_id,
+typedef int (*store_console_cb)(void *ud, int64_t seq, const char *chunk_id,
                                 const char *content, int64_t lines);
+/* One sample of the machine's load: seq orders a model's samples, epoch
+ * is -1 for a sample taken by time (a heartbeat), body is JSON text. */
+typedef int (*store_system_cb)(void *ud, int64_t seq, int64_t t_ms,
+                               int64_t epoch, const char *body);
 /* The answer to an operation started with an _async call; called once, on
  * a thread of the store's. */
 typedef void (*store_done_cb)(void *ud, store_rc rc);
@@ -271,9 +275,20 @@ typedef struct store_ops {
   store_rc (*console_add)(store *s, const char *model_id, const char *chunk_id,
                           const char *content, int64_t lines,
                           int64_t max_bytes);
-  /* The model's chunks in the order they came. */
-  store_rc (*console_get)(store *s, const char *model_id, store_console_cb cb,
-                          void *ud);
+  /* The model's chunks in the order they came, those after seq after_seq
+   * (0: from the first), at most limit of them. */
+  store_rc (*console_get)(store *s, const char *model_id, int64_t after_seq,
+                          int limit, store_console_cb cb, void *ud);
+
+  /* Adds a sample of the machine's load to a model: with epoch >= 0 it
+   * replaces the sample of that epoch (a retried epoch), and either way
+   * it takes the next seq. STORE_LIMIT, nothing stored, once the model's
+   * seq has reached max_samples. */
+  store_rc (*system_add)(store *s, const char *model_id, int64_t t_ms,
+                         int64_t epoch, const char *body, int64_t max_samples);
+  /* The model's samples after seq after_seq, in order, at most limit. */
+  store_rc (*system_get)(store *s, const char *model_id, int64_t after_seq,
+                         int limit, store_system_cb cb, void *ud);
 } store_ops;
 
 struct store {

@@ -134,6 +134,11 @@ enum store_pg_stmt {
   PG_RUN_DEL,
   PG_DOCS_DEL,
   PG_CONSOLE_DEL,
+  PG_SYSTEM_LAST,
+  PG_SYSTEM_DEL_EPOCH,
+  PG_SYSTEM_ADD,
+  PG_SYSTEM_GET,
+  PG_SYSTEM_DEL,
   PG_COUNT
 };
 
@@ -310,8 +315,18 @@ static const char *const store_pg_sql[PG_COUNT] = {
     [PG_RUN_DEL] = "DELETE FROM runs WHERE model_id = $1",
     [PG_DOCS_DEL] = "DELETE FROM model_docs WHERE model_id = $1",
     [PG_CONSOLE_DEL] = "DELETE FROM console WHERE model_id = $1",
-    [PG_CONSOLE_GET] = "SELECT chunk_id, content, lines FROM console "
-                       "WHERE model_id = $1 ORDER BY seq",
+    [PG_CONSOLE_GET] = "SELECT seq, chunk_id, content, lines FROM console "
+                       "WHERE model_id = $1 AND seq > $2 ORDER BY seq "
+                       "LIMIT $3",
+    [PG_SYSTEM_LAST] = "SELECT coalesce(max(seq), 0) FROM model_system "
+                       "WHERE model_id = $1",
+    [PG_SYSTEM_DEL_EPOCH] = "DELETE FROM model_system WHERE model_id = $1 "
+                            "AND epoch = $2 AND epoch >= 0",
+    [PG_SYSTEM_ADD] = "INSERT INTO model_system (model_id, seq, t_ms, epoch, "
+                      "body) VALUES ($1, $2, $3, $4, $5)",
+    [PG_SYSTEM_GET] = "SELECT seq, t_ms, epoch, body FROM model_system "
+                      "WHERE model_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    [PG_SYSTEM_DEL] = "DELETE FROM model_system WHERE model_id = $1",
 };
 
 typedef struct store_pg_conn {
@@ -1088,6 +1103,8 @@ static store_rc store_pg_model_delete_on(store_pg_conn *c, const char *id,
        (rc = store_pg_by_id(c, PG_DOCS_DEL, id, "model_delete")) != STORE_OK ||
        (rc = store_pg_by_id(c, PG_CONSOLE_DEL, id, "model_delete")) !=
            STORE_OK ||
+       (rc = store_pg_by_id(c, PG_SYSTEM_DEL, id, "model_delete")) !=
+           STORE_OK ||
        (rc = store_pg_by_id(c, PG_MODEL_HARDDEL, id, "model_delete")) !=
            STORE_OK))
     return rc;
@@ -1117,7 +1134,8 @@ static store_rc store_pg_model_reset_on(store_pg_conn *c, const char *id,
   if ((rc = store_pg_by_id(c, PG_METRICS_DEL, id, "model_reset")) != STORE_OK ||
       (rc = store_pg_by_id(c, PG_CKPT_DEL, id, "model_reset")) != STORE_OK ||
       (rc = store_pg_by_id(c, PG_DOCS_DEL, id, "model_reset")) != STORE_OK ||
-      (rc = store_pg_by_id(c, PG_CONSOLE_DEL, id, "model_reset")) != STORE_OK)
+      (rc = store_pg_by_id(c, PG_CONSOLE_DEL, id, "model_reset")) != STORE_OK ||
+      (rc = store_pg_by_id(c, PG_SYSTEM_DEL, id, "model_reset")) != STORE_OK)
     return rc;
   return store_pg_commit(c, "model_reset");
 }
@@ -2095,17 +2113,91 @@ static store_rc store_pg_console_add(store *base, const char *model_id,
 }
 
 static store_rc store_pg_console_get(store *base, const char *model_id,
+                                     int64_t after_seq, int limit,
                                      store_console_cb cb, void *ud) {
   STORE_PG_CONN(base, c, "console_get");
   store_pg_args a = {0};
   store_pg_text(&a, model_id);
+  store_pg_i64(&a, after_seq);
+  store_pg_i64(&a, limit);
   store_rc rc;
   PGresult *r = store_pg_rows(c, PG_CONSOLE_GET, &a, "console_get", &rc);
   if (!r)
     return store_pg_put(s_, c, rc);
   for (int i = 0; i < PQntuples(r); i++) {
-    if (cb(ud, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-           store_pg_int(r, i, 2)) != 0) {
+    if (cb(ud, store_pg_int(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+           store_pg_int(r, i, 3)) != 0) {
+      rc = STORE_ERROR;
+      break;
+    }
+  }
+  PQclear(r);
+  return store_pg_put(s_, c, rc);
+}
+
+/* Numbered under the model's row lock, as console chunks are. */
+static store_rc store_pg_system_add_on(store_pg_conn *c, const char *model_id,
+                                       int64_t t_ms, int64_t epoch,
+                                       const char *body, int64_t max_samples) {
+  store_rc rc = store_pg_begin(c, "system_add");
+  if (rc != STORE_OK)
+    return rc;
+  store_pg_args a = {0};
+  store_pg_text(&a, model_id);
+  PGresult *r = store_pg_rows(c, PG_CONSOLE_LOCK, &a, "system_add", &rc);
+  if (!r)
+    return rc;
+  int found = PQntuples(r) > 0;
+  PQclear(r);
+  if (!found)
+    return STORE_NOTFOUND;
+  if (!(r = store_pg_rows(c, PG_SYSTEM_LAST, &a, "system_add", &rc)))
+    return rc;
+  int64_t seq = store_pg_int(r, 0, 0) + 1;
+  PQclear(r);
+  if (seq > max_samples)
+    return STORE_LIMIT;
+  store_pg_args e = {0};
+  store_pg_text(&e, model_id);
+  store_pg_i64(&e, epoch);
+  if ((rc = store_pg_do(c, PG_SYSTEM_DEL_EPOCH, &e, "system_add", NULL)) !=
+      STORE_OK)
+    return rc;
+  store_pg_args p = {0};
+  store_pg_text(&p, model_id);
+  store_pg_i64(&p, seq);
+  store_pg_i64(&p, t_ms);
+  store_pg_i64(&p, epoch);
+  store_pg_text(&p, body);
+  if ((rc = store_pg_do(c, PG_SYSTEM_ADD, &p, "system_add", NULL)) != STORE_OK)
+    return rc;
+  return store_pg_commit(c, "system_add");
+}
+
+static store_rc store_pg_system_add(store *base, const char *model_id,
+                                    int64_t t_ms, int64_t epoch,
+                                    const char *body, int64_t max_samples) {
+  STORE_PG_CONN(base, c, "system_add");
+  return store_pg_put(
+      s_, c,
+      store_pg_system_add_on(c, model_id, t_ms, epoch, body, max_samples));
+}
+
+static store_rc store_pg_system_get(store *base, const char *model_id,
+                                    int64_t after_seq, int limit,
+                                    store_system_cb cb, void *ud) {
+  STORE_PG_CONN(base, c, "system_get");
+  store_pg_args a = {0};
+  store_pg_text(&a, model_id);
+  store_pg_i64(&a, after_seq);
+  store_pg_i64(&a, limit);
+  store_rc rc;
+  PGresult *r = store_pg_rows(c, PG_SYSTEM_GET, &a, "system_get", &rc);
+  if (!r)
+    return store_pg_put(s_, c, rc);
+  for (int i = 0; i < PQntuples(r); i++) {
+    if (cb(ud, store_pg_int(r, i, 0), store_pg_int(r, i, 1),
+           store_pg_int(r, i, 2), PQgetvalue(r, i, 3)) != 0) {
       rc = STORE_ERROR;
       break;
     }
@@ -2188,6 +2280,8 @@ static const store_ops store_pg_ops = {
     .doc_get = store_pg_doc_get,
     .console_add = store_pg_console_add,
     .console_get = store_pg_console_get,
+    .system_add = store_pg_system_add,
+    .system_get = store_pg_system_get,
 };
 
 store *store_pg_open(const char *conninfo, unsigned pool, char *err,

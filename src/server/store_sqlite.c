@@ -125,6 +125,11 @@ enum store_sqlite_stmt {
   SQ_RUN_DEL,
   SQ_DOCS_DEL,
   SQ_CONSOLE_DEL,
+  SQ_SYSTEM_LAST,
+  SQ_SYSTEM_DEL_EPOCH,
+  SQ_SYSTEM_ADD,
+  SQ_SYSTEM_GET,
+  SQ_SYSTEM_DEL,
   SQ_COUNT
 };
 
@@ -286,8 +291,18 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
     [SQ_RUN_DEL] = "DELETE FROM runs WHERE model_id = ?1",
     [SQ_DOCS_DEL] = "DELETE FROM model_docs WHERE model_id = ?1",
     [SQ_CONSOLE_DEL] = "DELETE FROM console WHERE model_id = ?1",
-    [SQ_CONSOLE_GET] = "SELECT chunk_id, content, lines FROM console "
-                       "WHERE model_id = ?1 ORDER BY seq",
+    [SQ_CONSOLE_GET] = "SELECT seq, chunk_id, content, lines FROM console "
+                       "WHERE model_id = ?1 AND seq > ?2 ORDER BY seq "
+                       "LIMIT ?3",
+    [SQ_SYSTEM_LAST] = "SELECT coalesce(max(seq), 0) FROM model_system "
+                       "WHERE model_id = ?1",
+    [SQ_SYSTEM_DEL_EPOCH] = "DELETE FROM model_system WHERE model_id = ?1 "
+                            "AND epoch = ?2 AND epoch >= 0",
+    [SQ_SYSTEM_ADD] = "INSERT INTO model_system (model_id, seq, t_ms, epoch, "
+                      "body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [SQ_SYSTEM_GET] = "SELECT seq, t_ms, epoch, body FROM model_system "
+                      "WHERE model_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    [SQ_SYSTEM_DEL] = "DELETE FROM model_system WHERE model_id = ?1",
 };
 
 typedef struct store_sqlite store_sqlite;
@@ -896,6 +911,7 @@ static store_rc store_sqlite_model_delete_locked(store_sqlite_conn *c,
                store_sqlite_step_id(c, SQ_RUN_DEL, id) < 0 ||
                store_sqlite_step_id(c, SQ_DOCS_DEL, id) < 0 ||
                store_sqlite_step_id(c, SQ_CONSOLE_DEL, id) < 0 ||
+               store_sqlite_step_id(c, SQ_SYSTEM_DEL, id) < 0 ||
                store_sqlite_step_id(c, SQ_MODEL_HARDDEL, id) < 0))
     return store_sqlite_abort(c, "model_delete");
   return store_sqlite_commit(c, "model_delete");
@@ -928,7 +944,8 @@ static store_rc store_sqlite_model_reset_locked(store_sqlite_conn *c,
   if (store_sqlite_step_id(c, SQ_METRICS_DEL, id) < 0 ||
       store_sqlite_step_id(c, SQ_CKPT_DEL, id) < 0 ||
       store_sqlite_step_id(c, SQ_DOCS_DEL, id) < 0 ||
-      store_sqlite_step_id(c, SQ_CONSOLE_DEL, id) < 0)
+      store_sqlite_step_id(c, SQ_CONSOLE_DEL, id) < 0 ||
+      store_sqlite_step_id(c, SQ_SYSTEM_DEL, id) < 0)
     return store_sqlite_abort(c, "model_reset");
   return store_sqlite_commit(c, "model_reset");
 }
@@ -2133,26 +2150,105 @@ static store_rc store_sqlite_console_add(store *s, const char *model_id,
                             w_, model_id, chunk_id, content, lines, max_bytes));
 }
 
+static const char *store_sqlite_col(sqlite3_stmt *st, int col) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  return t ? (const char *)t : "";
+}
+
 static store_rc store_sqlite_console_get(store *s, const char *model_id,
+                                         int64_t after_seq, int limit,
                                          store_console_cb cb, void *ud) {
   STORE_SQLITE_CONN(s, c);
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_CONSOLE_GET);
   if (!st)
     return STORE_ERROR;
   sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, after_seq);
+  sqlite3_bind_int(st, 3, limit);
   int rc;
   store_rc result = STORE_OK;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const unsigned char *id = sqlite3_column_text(st, 0);
-    const unsigned char *text = sqlite3_column_text(st, 1);
-    if (cb(ud, id ? (const char *)id : "", text ? (const char *)text : "",
-           sqlite3_column_int64(st, 2)) != 0) {
+    if (cb(ud, sqlite3_column_int64(st, 0), store_sqlite_col(st, 1),
+           store_sqlite_col(st, 2), sqlite3_column_int64(st, 3)) != 0) {
       result = STORE_ERROR;
       break;
     }
   }
   if (result == STORE_OK && rc != SQLITE_DONE)
     result = store_sqlite_fail(c, "console_get");
+  sqlite3_reset(st);
+  return result;
+}
+
+static store_rc store_sqlite_system_add_locked(store_sqlite_conn *c,
+                                               const char *model_id,
+                                               int64_t t_ms, int64_t epoch,
+                                               const char *body,
+                                               int64_t max_samples) {
+  if (store_sqlite_begin(c) < 0)
+    return store_sqlite_fail(c, "system_add");
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_SYSTEM_LAST);
+  if (!st)
+    return store_sqlite_abort(c, "system_add");
+  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    sqlite3_reset(st);
+    return store_sqlite_abort(c, "system_add");
+  }
+  int64_t seq = sqlite3_column_int64(st, 0) + 1;
+  sqlite3_reset(st);
+  if (seq > max_samples) {
+    store_sqlite_rollback(c);
+    return STORE_LIMIT;
+  }
+  if (!(st = store_sqlite_stmt(c, SQ_SYSTEM_DEL_EPOCH)))
+    return store_sqlite_abort(c, "system_add");
+  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, epoch);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE || !(st = store_sqlite_stmt(c, SQ_SYSTEM_ADD)))
+    return store_sqlite_abort(c, "system_add");
+  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, seq);
+  sqlite3_bind_int64(st, 3, t_ms);
+  sqlite3_bind_int64(st, 4, epoch);
+  sqlite3_bind_text(st, 5, body, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return store_sqlite_abort(c, "system_add");
+  return store_sqlite_commit(c, "system_add");
+}
+
+static store_rc store_sqlite_system_add(store *s, const char *model_id,
+                                        int64_t t_ms, int64_t epoch,
+                                        const char *body, int64_t max_samples) {
+  STORE_SQLITE_WRITE(s, store_sqlite_system_add_locked(
+                            w_, model_id, t_ms, epoch, body, max_samples));
+}
+
+static store_rc store_sqlite_system_get(store *s, const char *model_id,
+                                        int64_t after_seq, int limit,
+                                        store_system_cb cb, void *ud) {
+  STORE_SQLITE_CONN(s, c);
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_SYSTEM_GET);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, after_seq);
+  sqlite3_bind_int(st, 3, limit);
+  int rc;
+  store_rc result = STORE_OK;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (cb(ud, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+           sqlite3_column_int64(st, 2), store_sqlite_col(st, 3)) != 0) {
+      result = STORE_ERROR;
+      break;
+    }
+  }
+  if (result == STORE_OK && rc != SQLITE_DONE)
+    result = store_sqlite_fail(c, "system_get");
   sqlite3_reset(st);
   return result;
 }
@@ -2205,6 +2301,8 @@ static const store_ops store_sqlite_ops = {
     .doc_get = store_sqlite_doc_get,
     .console_add = store_sqlite_console_add,
     .console_get = store_sqlite_console_get,
+    .system_add = store_sqlite_system_add,
+    .system_get = store_sqlite_system_get,
 };
 
 store *store_sqlite_open(const char *dir, char *err, size_t errn) {

@@ -410,13 +410,20 @@ static int validate_agent_id_ok(const char *s) {
 }
 
 int validate_heartbeat(json_t *body, const char **agent, const char **agent_id,
-                       char err[VALIDATE_ERR]) {
+                       json_t **system, char err[VALIDATE_ERR]) {
   const char *key;
   json_t *v;
   json_object_foreach(body, key, v) {
-    if (strcmp(key, "agent") != 0 && strcmp(key, "agentId") != 0)
+    if (strcmp(key, "agent") != 0 && strcmp(key, "agentId") != 0 &&
+        strcmp(key, "system") != 0)
       return validate_fail(err, "unknown field \"%.64s\"", key);
   }
+  *system = json_object_get(body, "system");
+  if (*system && json_is_null(*system))
+    *system = NULL;
+  if (*system && !json_is_object(*system))
+    return validate_fail(err, "field \"system\" must be an object (the "
+                              "machine's load) or null");
   json_t *a = json_object_get(body, "agent");
   json_t *id = json_object_get(body, "agentId");
   if (a && !json_is_null(a) &&

@@ -48,9 +48,10 @@ void validate_epochs_free(store_epoch *e, size_t n);
 int validate_events(json_t *body, char err[VALIDATE_ERR]);
 
 /* POST /v1/agent/heartbeat/models/{id}: *agent is the agent name (may be
- * ""), *agent_id the id the client holds or NULL. Both point into body. */
+ * ""), *agent_id the id the client holds or NULL, *system the machine's
+ * load libchub adds (an object) or NULL. All point into body. */
 int validate_heartbeat(json_t *body, const char **agent, const char **agent_id,
-                       char err[VALIDATE_ERR]);
+                       json_t **system, char err[VALIDATE_ERR]);
 
 /* The form fields of a weights upload, filled field by field. */
 typedef struct validate_upload {

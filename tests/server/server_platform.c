@@ -93,13 +93,15 @@ static long pf_count(chubd_proc *p, const char *sql) {
   return v;
 }
 
-/* Rows a run keeps besides the model's own: console, documents, run. */
+/* Rows a run keeps besides the model's own: console, documents, system
+ * samples, run. */
 static long pf_rows_of(chubd_proc *p, const char *id) {
   char *sql = th_fmt("SELECT (SELECT count(*) FROM console WHERE model_id = "
                      "'%s') + (SELECT count(*) FROM model_docs WHERE "
-                     "model_id = '%s') + (SELECT count(*) FROM runs WHERE "
-                     "model_id = '%s')",
-                     id, id, id);
+                     "model_id = '%s') + (SELECT count(*) FROM model_system "
+                     "WHERE model_id = '%s') + (SELECT count(*) FROM runs "
+                     "WHERE model_id = '%s')",
+                     id, id, id, id);
   long n = pf_count(p, sql);
   free(sql);
   return n;
@@ -335,6 +337,50 @@ static void server_platform_console(void **state) {
   sv_assert_str(th_json_str(env, "data.chunks.2.content"), "line a3\n");
   json_decref(env);
   free(path);
+
+  /* The page's live tail: after the last seq seen, a page at a time. */
+  path = th_fmt("/v1/models/%s/console?limit=2", id);
+  env = sv_expect(p, "GET", path, key, NULL, 200);
+  assert_int_equal(json_array_size(th_json_at(env, "data.chunks")), 2);
+  assert_int_equal(th_json_bool(env, "data.more"), 1);
+  long long after = th_json_int(env, "data.next", -1);
+  assert_int_equal(after, th_json_int(env, "data.chunks.1.seq", -2));
+  json_decref(env);
+  free(path);
+  path = th_fmt("/v1/models/%s/console?after=%lld", id, after);
+  env = sv_expect(p, "GET", path, key, NULL, 200);
+  assert_int_equal(json_array_size(th_json_at(env, "data.chunks")), 1);
+  sv_assert_str(th_json_str(env, "data.chunks.0.chunkId"), "a3");
+  assert_int_equal(th_json_bool(env, "data.more"), 0);
+  json_decref(env);
+  free(path);
+  path = th_fmt("/v1/models/%s/console?after=-1", id);
+  env = sv_expect(p, "GET", path, key, NULL, 400);
+  assert_true(sv_message_has(env, "after"));
+  json_decref(env);
+  free(path);
+  path = th_fmt("/v1/models/%s/console?format=html", id);
+  env = sv_expect(p, "GET", path, key, NULL, 400);
+  assert_true(sv_message_has(env, "format"));
+  json_decref(env);
+  free(path);
+  /* The whole log as a file. */
+  long status = 0;
+  char *text = NULL, *headers = NULL;
+  char *url =
+      th_fmt("%s/v1/models/%s/console?format=text", chubd_proc_base_url(p), id);
+  assert_int_equal(
+      th_request("GET", url, key, NULL, NULL, 0, &status, &text, &headers), 0);
+  assert_int_equal(status, 200);
+  sv_assert_str(text, "line a1\nline a2\nline a3\n");
+  char *cd = th_header(headers, "content-disposition");
+  assert_non_null(cd);
+  assert_non_null(strstr(cd, "attachment"));
+  assert_non_null(strstr(cd, id));
+  free(cd);
+  free(text);
+  free(headers);
+  free(url);
 
   /* A reset (POST /model-reset) drops the console and documents with the
    * metrics; the run keeps its model. */
@@ -680,6 +726,148 @@ static void server_platform_stop(void **state) {
   free(id);
 }
 
+/* The machine's load: Platform's per-epoch `system` (a retried epoch
+ * replaces its sample) and libchub's heartbeat `system` (by time), read
+ * back in order after a seq; GET .../run says what the page may offer. */
+static void server_platform_system(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = pf_start(p, key, "proj", "system-run");
+  assert_int_equal(pf_epoch_cancelled(p, key, id, 0), 0);
+  assert_int_equal(pf_epoch_cancelled(p, key, id, 1), 0);
+  json_t *o = pf_event(p, key, id, "epoch_end",
+                       "{\"epoch\": 1, \"metrics\": {\"train/box_loss\": 1}, "
+                       "\"system\": {\"cpu\": 99.5, \"ram\": 50, \"gpus\": "
+                       "{\"0\": {\"usage\": 80, \"memory\": 30.5}}}}",
+                       200);
+  json_decref(o);
+  char *path = th_fmt("/v1/models/%s/system", id);
+  json_t *env = sv_expect(p, "GET", path, key, NULL, 200);
+  assert_int_equal(json_array_size(th_json_at(env, "data.samples")), 2);
+  assert_int_equal(th_json_int(env, "data.samples.0.epoch", -1), 0);
+  assert_int_equal(th_json_int(env, "data.samples.1.epoch", -1), 1);
+  assert_true(json_number_value(th_json_at(env, "data.samples.1.system.cpu")) ==
+              99.5);
+  assert_int_equal(th_json_int(env, "data.samples.1.system.gpus.0.usage", -1),
+                   80);
+  long long first = th_json_int(env, "data.samples.0.seq", -1);
+  assert_true(th_json_int(env, "data.samples.0.t", 0) > 0);
+  json_decref(env);
+  free(path);
+  path = th_fmt("/v1/models/%s/system?after=%lld&limit=1", id, first);
+  env = sv_expect(p, "GET", path, key, NULL, 200);
+  assert_int_equal(json_array_size(th_json_at(env, "data.samples")), 1);
+  assert_int_equal(th_json_int(env, "data.samples.0.epoch", -1), 1);
+  json_decref(env);
+  free(path);
+  path = th_fmt("/v1/models/%s/system?limit=0", id);
+  env = sv_expect(p, "GET", path, key, NULL, 400);
+  assert_true(sv_message_has(env, "limit"));
+  json_decref(env);
+  free(path);
+  /* system must be an object. */
+  o = pf_event(p, key, id, "epoch_end",
+               "{\"epoch\": 2, \"metrics\": {}, \"system\": 5}", 400);
+  pf_error_has(o, "system");
+  json_decref(o);
+
+  path = th_fmt("/v1/models/%s/run", id);
+  env = sv_expect(p, "GET", path, key, NULL, 200);
+  sv_assert_str(th_json_str(env, "data.protocol"), "platform");
+  assert_int_equal(th_json_bool(env, "data.stoppable"), 1);
+  assert_int_equal(th_json_bool(env, "data.stopAsked"), 0);
+  sv_assert_str(th_json_str(env, "data.start.trainArgs.model"), "yolo11n.pt");
+  assert_true(json_is_null(th_json_at(env, "data.results")));
+  assert_true(json_is_null(th_json_at(env, "data.cancelled")));
+  json_decref(env);
+  /* Stop: asked, then told at the next epoch, which the run page shows. */
+  char *stop = th_fmt("/v1/models/%s/stop", id);
+  env = sv_expect(p, "POST", stop, key, NULL, 200);
+  json_decref(env);
+  env = sv_expect(p, "GET", path, key, NULL, 200);
+  assert_int_equal(th_json_bool(env, "data.stopAsked"), 1);
+  assert_true(json_is_null(th_json_at(env, "data.cancelled")));
+  json_decref(env);
+  assert_int_equal(pf_epoch_cancelled(p, key, id, 2), 1);
+  env = sv_expect(p, "GET", path, key, NULL, 200);
+  assert_int_equal(th_json_int(env, "data.cancelled.epoch", -1), 2);
+  json_decref(env);
+  o = pf_event(p, key, id, "training_complete",
+               "{\"results\": {\"metrics\": {\"metrics/mAP50-95(B)\": "
+               "0.5}}, \"classNames\": [\"cat\", \"dog\"], \"plots\": "
+               "{\"confusion_matrix\": {\"matrix\": [[3, 1], [0, 4]]}}}",
+               200);
+  json_decref(o);
+  env = sv_expect(p, "GET", path, key, NULL, 200);
+  assert_int_equal(
+      th_json_int(env, "data.results.plots.confusion_matrix.matrix.1.1", -1),
+      4);
+  sv_assert_str(th_json_str(env, "data.results.classNames.1"), "dog");
+  json_decref(env);
+  free(path);
+  free(stop);
+
+  /* A HUB model: load from heartbeats; it cannot be stopped. */
+  char *hub = sv_create(p, key, "hub-run");
+  path = th_fmt("/v1/agent/heartbeat/models/%s", hub);
+  env = sv_expect(p, "POST", path, key,
+                  "{\"agent\": \"chub\", \"agentId\": null, \"system\": "
+                  "{\"cpu\": 7.5, \"ram\": 12, \"gpus\": {}}}",
+                  200);
+  json_decref(env);
+  env = sv_expect(p, "POST", path, key,
+                  "{\"agent\": \"chub\", \"agentId\": null, \"system\": "
+                  "[1]}",
+                  400);
+  assert_true(sv_message_has(env, "system"));
+  json_decref(env);
+  size_t big = 20000;
+  char *pad = malloc(big + 1);
+  memset(pad, 'z', big);
+  pad[big] = '\0';
+  char *body = th_fmt("{\"agent\": \"chub\", \"agentId\": null, "
+                      "\"system\": {\"note\": \"%s\"}}",
+                      pad);
+  env = sv_expect(p, "POST", path, key, body, 400);
+  assert_true(sv_message_has(env, "16384"));
+  json_decref(env);
+  free(body);
+  free(pad);
+  free(path);
+  path = th_fmt("/v1/models/%s/system", hub);
+  env = sv_expect(p, "GET", path, key, NULL, 200);
+  assert_int_equal(json_array_size(th_json_at(env, "data.samples")), 1);
+  assert_true(json_is_null(th_json_at(env, "data.samples.0.epoch")));
+  assert_true(json_number_value(th_json_at(env, "data.samples.0.system.cpu")) ==
+              7.5);
+  json_decref(env);
+  free(path);
+  path = th_fmt("/v1/models/%s/run", hub);
+  env = sv_expect(p, "GET", path, key, NULL, 200);
+  sv_assert_str(th_json_str(env, "data.protocol"), "hub");
+  assert_int_equal(th_json_bool(env, "data.stoppable"), 0);
+  json_decref(env);
+  free(path);
+  path = th_fmt("/v1/models/%s/stop", hub);
+  env = sv_expect(p, "POST", path, key, NULL, 409);
+  assert_true(sv_message_has(env, "HUB protocol"));
+  json_decref(env);
+  free(path);
+  /* Another owner sees none of it. */
+  char *other = chubd_proc_create_key(p, "someone-else");
+  path = th_fmt("/v1/models/%s/system", id);
+  env = sv_expect(p, "GET", path, other, NULL, 404);
+  json_decref(env);
+  free(path);
+  path = th_fmt("/v1/models/%s/run", id);
+  env = sv_expect(p, "GET", path, other, NULL, 404);
+  json_decref(env);
+  free(path);
+  free(other);
+  free(hub);
+  free(id);
+}
+
 /* Projects: made by the first run that names one, listed with its runs,
  * and the model list filtered by it; created, renamed and deleted by hand
  * in hub-sdk's style. */
@@ -951,6 +1139,7 @@ int main(void) {
       cmocka_unit_test(server_platform_upload_expired),
       cmocka_unit_test(server_platform_dataset_export),
       cmocka_unit_test(server_platform_stop),
+      cmocka_unit_test(server_platform_system),
       cmocka_unit_test(server_platform_projects),
       cmocka_unit_test(server_platform_isolation),
       cmocka_unit_test(server_platform_auth),
