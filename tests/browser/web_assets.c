@@ -40,6 +40,8 @@ static const struct {
      "text/javascript"},
     {"/static/model.js", CHUB_WEB_SRC_DIR, "static/model.js",
      "text/javascript"},
+    {"/static/run.js", CHUB_WEB_SRC_DIR, "static/run.js", "text/javascript"},
+    {"/static/run.css", CHUB_WEB_SRC_DIR, "static/run.css", "text/css"},
     {"/static/login.js", CHUB_WEB_SRC_DIR, "static/login.js",
      "text/javascript"},
     {"/static/datasets.js", CHUB_WEB_SRC_DIR, "static/datasets.js",

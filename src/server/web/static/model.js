@@ -1,7 +1,8 @@
 /*
  * model.js - the page of one model at /models/{id}: status, progress, one
  * uPlot chart per metric against epoch, checkpoints with download links,
- * configuration and the training agent.
+ * configuration and the training agent; run.js adds what follows the run
+ * itself (stop, console, machine load, plots).
  *
  * While the run may still change (new, training, disconnected) it polls the
  * model and its metrics every 2 s and updates each chart in place with
@@ -416,6 +417,7 @@
       renderConfig(model);
       renderAgent(model);
       renderModelInfo(rows);
+      await chubRun.refresh(model);
       document.body.dataset.loaded = 'true';
     } catch (e) {
       if (e.status === 404) {
@@ -435,6 +437,7 @@
   if (!id) {
     showNotFound();
   } else {
+    chubRun.start(id);
     tick();
   }
   setInterval(() => refreshTimes(), 10000);
