@@ -39,177 +39,18 @@
  */
 'use strict';
 
-const { spawn, spawnSync } = require('child_process');
+const { spawnSync } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
+const t = require('./harness.cjs');
 
-/* ---- arguments and bookkeeping ------------------------------------------ */
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length) {
-      throw new Error('usage: model_page.cjs --chubd BIN --modules DIR ' +
-                      '--shots DIR [--trainer BIN]');
-    }
-    out[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const k of ['chubd', 'modules', 'shots']) {
-    if (!out[k]) throw new Error('model_page.cjs: --' + k + ' is required');
-  }
-  return out;
-}
-
-const args = parseArgs(process.argv.slice(2));
-const { chromium } = require(path.join(args.modules, 'playwright-core'));
-
-const children = new Set(); /* PIDs of processes this test started */
-const tmpDirs = [];
-let passed = 0;
-let failed = 0;
-
-function killAll() {
-  for (const pid of children) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch (e) {
-      /* already gone */
-    }
-  }
-  children.clear();
-}
-
-function removeTmp() {
-  if (process.env.CHUB_KEEP_TMP) return;
-  for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
-}
-
-process.on('exit', () => {
-  killAll();
-  removeTmp();
-});
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    killAll();
-    process.exit(130);
-  });
-}
-
-function tmpDir(tag) {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'chub-browser-' + tag + '-'));
-  tmpDirs.push(d);
-  return d;
-}
-
-function check(cond, what, detail) {
-  if (cond) {
-    passed++;
-    console.log('ok - ' + what);
-  } else {
-    failed++;
-    console.log('not ok - ' + what + (detail ? ': ' + detail : ''));
-  }
-  return cond;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { check, sleep, waitFor, tmpDir, call } = t;
+const args = t.parseArgs(process.argv.slice(2), ['chubd', 'modules', 'shots']);
 const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
-
-/* Polls fn() every 100 ms until it returns a truthy value, at most `ms`. */
-async function waitFor(what, fn, ms = 10000) {
-  const tries = Math.ceil(ms / 100);
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(100);
-  }
-  throw new Error('timed out after ' + ms + ' ms waiting for ' + what);
-}
-
-/* ---- the real chubd ------------------------------------------------------ */
-
-async function startChubd(extra = []) {
-  const work = tmpDir('chubd');
-  const data = path.join(work, 'data');
-  fs.mkdirSync(data);
-  const log = path.join(work, 'chubd.log');
-  const keyRun = spawnSync(args.chubd, ['--data', data, 'keys', 'create',
-                                        'browser'],
-                           { encoding: 'utf8', timeout: 10000 });
-  const key = (keyRun.stdout || '').trim();
-  if (keyRun.status !== 0 || !/^[A-Za-z0-9]{42}$/.test(key)) {
-    throw new Error('chubd keys create failed (status ' + keyRun.status +
-                    '): ' + keyRun.stderr);
-  }
-  /* A second owner, so that a loopback page without a key has a choice of
-   * owner for a new model. */
-  const other = spawnSync(args.chubd, ['--data', data, 'keys', 'create',
-                                       'browser-other'],
-                          { encoding: 'utf8', timeout: 10000 });
-  if (other.status !== 0) {
-    throw new Error('chubd keys create browser-other failed: ' + other.stderr);
-  }
-  const portFile = path.join(work, 'port');
-  const logFd = fs.openSync(log, 'a');
-  const proc = spawn(args.chubd, ['--listen', '127.0.0.1:0', '--data', data,
-                                  '--port-file', portFile, ...extra],
-                     { stdio: ['ignore', logFd, logFd] });
-  fs.closeSync(logFd);
-  children.add(proc.pid);
-  let exited = null;
-  proc.on('exit', (code, sig) => {
-    exited = sig || String(code);
-    children.delete(proc.pid);
-  });
-  const port = await waitFor('chubd port file', () => {
-    if (exited !== null) {
-      throw new Error('chubd exited (' + exited + ') before serving: ' +
-                      fs.readFileSync(log, 'utf8'));
-    }
-    const s = fs.existsSync(portFile) ? fs.readFileSync(portFile, 'utf8') : '';
-    return /^\d+\n$/.test(s) ? Number(s) : 0;
-  });
-  const scheme = extra.includes('--tls-cert') ? 'https' : 'http';
-  const hub = { proc, key, data, log,
-                base: scheme + '://127.0.0.1:' + port };
-  hub.stop = async () => {
-    if (exited !== null) return;
-    proc.kill('SIGTERM');
-    try {
-      await waitFor('chubd to exit on SIGTERM', () => exited !== null, 10000);
-    } catch (e) {
-      proc.kill('SIGKILL');
-    }
-  };
-  return hub;
-}
+const startChubd = (extra = []) => t.startChubd(args.chubd, extra);
 
 /* ---- seeding a run through the HTTP API ---------------------------------- */
-
-async function call(hub, method, p, body, headers = {}) {
-  const res = await fetch(hub.base + p, {
-    method,
-    headers: { 'x-api-key': hub.key, ...headers,
-               ...(body && !(body instanceof FormData)
-                   ? { 'content-type': 'application/json' } : {}) },
-    body: body instanceof FormData ? body
-          : body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    json = null;
-  }
-  if (!res.ok) {
-    throw new Error(method + ' ' + p + ' answered ' + res.status + ': ' +
-                    text.slice(0, 300));
-  }
-  return json ? json.data : null;
-}
 
 async function createModel(hub, name, epochs) {
   const data = await call(hub, 'POST', '/v1/models', {
@@ -1076,17 +917,15 @@ async function trainerRun(ctx, hub) {
   };
   const before = new Set(((await call(hub, 'GET', '/ui/models?limit=100'))
     .results || []).map((m) => m.id));
-  const proc = spawn(args.trainer, ['--limit', '600', '--epochs',
-                                    String(epochs), '--out', out],
-                     { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(proc.pid);
+  const proc = t.spawnOwned(args.trainer, ['--limit', '600', '--epochs',
+                                           String(epochs), '--out', out],
+                            { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout.on('data', (d) => { output += d; });
   proc.stderr.on('data', (d) => { output += d; });
   let code = null;
   proc.on('exit', (c, s) => {
     code = s || c;
-    children.delete(proc.pid);
   });
   try {
     await waitFor('the trainer to finish', () => code !== null, 90000);
@@ -1131,43 +970,17 @@ async function trainerRun(ctx, hub) {
 
 async function main() {
   fs.mkdirSync(args.shots, { recursive: true });
-  const profile = tmpDir('profile');
   const hub = await startChubd();
   let ctx = null;
   try {
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-             '--disable-background-networking', '--disable-component-update',
-             '--disable-sync', '--disable-quic',
-             /* for the TLS hub's throwaway certificate (tlsRun) */
-             '--ignore-certificate-errors'],
-      acceptDownloads: true,
-      viewport: { width: 1280, height: 900 },
-      timeout: 30000,
-    });
-    const errors = [];
-    ctx.on('page', (p) => {
-      p.on('pageerror', (e) => errors.push(e.message));
-      /* The pages' Content-Security-Policy refusing something of their own
-       * shows as a console error. */
-      p.on('console', (m) => {
-        if (m.type() === 'error' && /Content.Security.Policy/i.test(m.text())) {
-          errors.push(m.text());
-        }
-      });
-    });
+    /* --ignore-certificate-errors: the TLS hub's throwaway certificate
+     * (tlsRun). */
+    ctx = await t.launch(args.modules, {
+      args: ['--ignore-certificate-errors'] });
+    const { errors, offsite, hubs } = ctx;
     /* Nothing but the hub on loopback: a page that reached for a CDN or a
-     * web font would show here. */
-    const offsite = [];
-    const hubs = new Set([hub.base]);
-    ctx.on('request', (r) => {
-      const u = new URL(r.url());
-      if (u.protocol.startsWith('http') && !hubs.has(u.origin)) {
-        offsite.push(r.url());
-      }
-    });
+     * web font would show in offsite. */
+    hubs.add(hub.base);
 
     await freshHub(ctx, hub);
     await login(ctx, hub);
@@ -1206,12 +1019,4 @@ async function main() {
   }
 }
 
-main().then(() => {
-  console.log(passed + ' passed, ' + failed + ' failed');
-  process.exit(failed === 0 ? 0 : 1);
-}, (e) => {
-  console.log('not ok - ' + (e && e.stack ? e.stack : e));
-  failed++;
-  console.log(passed + ' passed, ' + failed + ' failed');
-  process.exit(1);
-});
+t.run(main);
