@@ -16,8 +16,10 @@ CHUBD_BIN=$(find "$BUILD" -name chubd -type f -perm -u+x 2>/dev/null | head -n1)
   exit 1
 }
 . "$ROOT/tests/support/chubd.sh"
-chubd_start "$CHUBD_BIN" - --max-upload 17179869184
+chubd_start "$CHUBD_BIN" - --max-upload 17179869184 --metrics
 trap chubd_cleanup EXIT
 trap 'chubd_cleanup; exit 130' HUP INT PIPE TERM
 mkdir -p "$CHUBD_WORK/client"
 "$BIN" "$CHUBD_URL" "$CHUBD_KEY" "$CHUBD_PID" "$CHUBD_WORK/client" "${BENCH_MIB:-1024}"
+# How libchub gave the SHA-256 (after the file: hashed while sent, read once).
+curl -s "$CHUBD_URL/metrics" | sed -n 's/^chubd_uploads_received_total{digest="\(.*\)"} \([1-9][0-9]*\)$/uploads with the digest given as: \1 (\2)/p'

@@ -231,19 +231,9 @@ static chub_code drain_one(http_client *h, spool *sp, const char *model_id,
     close(fd);
     return CHUB_EIO;
   }
-  char sha[65];
-  chub_code hrc = chub_sha256_fd_stop(fd, (long long)before.st_size, sha,
-                                      http_client_aborted, h);
-  if (hrc == CHUB_ETIMEDOUT) {
-    close(fd);
-    return CHUB_ETIMEDOUT;
-  }
-  if (hrc != CHUB_OK) {
-    chub_log(CHUB_LOG_WARN, "checkpoint %s cannot be read: %s; kept queued",
-             c->path, strerror(errno));
-    close(fd);
-    return CHUB_EIO;
-  }
+  /* The SHA-256 of what is sent, hashed by the HTTP layer (first, or while
+   * sending when the hub takes it as a trailer). */
+  char sha[65] = "";
   http_upload up = {.fd = fd,
                     .path = c->path,
                     .size = (long long)before.st_size,
@@ -258,6 +248,18 @@ static chub_code drain_one(http_client *h, spool *sp, const char *model_id,
   snprintf(path, sizeof path, "/v1/models/%s/upload", model_id);
   http_result res;
   chub_code rc = http_call(h, "POST", path, NULL, &up, policy, &res);
+  if (rc == CHUB_EIO && res.status == 0) {
+    chub_log(CHUB_LOG_WARN, "checkpoint %s cannot be read: %s; kept queued",
+             c->path, strerror(errno));
+    close(fd);
+    http_result_clear(&res);
+    return CHUB_EIO;
+  }
+  /* A final refused as already there before the digest was complete. */
+  if (rc == CHUB_ECONFLICT && c->final && strlen(sha) != 64 &&
+      chub_sha256_fd_stop(fd, (long long)before.st_size, sha,
+                          http_client_aborted, h) != CHUB_OK)
+    sha[0] = '\0';
   int fst = fstat(fd, &after);
   close(fd);
   /* The same inode written to while we read it: the bytes sent may be torn

@@ -20,12 +20,14 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +44,7 @@ struct http_client {
   double scale;
   unsigned seed;
   _Atomic long long *abort_ms;
+  bool sha_part; /* the hub takes an upload's SHA-256 after the file */
 };
 
 /* What one attempt collects while curl runs. */
@@ -53,13 +56,21 @@ typedef struct http_attempt {
   const http_upload *up;
   http_client *client;
   bool aborted;
+  bool sha_part; /* the answer's X-Chub-Sha256-Modes names "part" */
 } http_attempt;
 
-/* The file part's reader state: the descriptor and where we are in it. */
+/* The file part's reader state: the descriptor and where we are in it,
+ * and when the digest goes after the file, the hash of what was read, the
+ * file as it was when the upload started, and how much of the digest
+ * field was read. */
 typedef struct http_reader {
   int fd;
   long long size;
   long long off;
+  EVP_MD_CTX *md; /* NULL: the digest went as a header */
+  struct stat before;
+  char *sha256;
+  size_t sha_off;
 } http_reader;
 
 /* curl_global_init is not safe to race; run it once per process. */
@@ -91,6 +102,34 @@ static double http_env_scale(void) {
   return s;
 }
 
+/* Hubs of this process that said they take an upload's digest after the
+ * file, so that a new client (the final sync's) knows before its first
+ * request. A handful is plenty: a process talks to one hub or two. */
+#define HTTP_PART_HUBS 8
+static pthread_mutex_t http_part_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *http_part_hubs[HTTP_PART_HUBS];
+
+static bool http_part_known(const char *root) {
+  bool yes = false;
+  pthread_mutex_lock(&http_part_mu);
+  for (int i = 0; i < HTTP_PART_HUBS && http_part_hubs[i] && !yes; i++)
+    yes = strcmp(http_part_hubs[i], root) == 0;
+  pthread_mutex_unlock(&http_part_mu);
+  return yes;
+}
+
+static void http_part_learn(http_client *c) {
+  c->sha_part = true;
+  pthread_mutex_lock(&http_part_mu);
+  int i = 0;
+  while (i < HTTP_PART_HUBS && http_part_hubs[i] &&
+         strcmp(http_part_hubs[i], c->root) != 0)
+    i++;
+  if (i < HTTP_PART_HUBS && !http_part_hubs[i])
+    http_part_hubs[i] = strdup(c->root); /* kept for the process */
+  pthread_mutex_unlock(&http_part_mu);
+}
+
 http_client *http_client_new(const char *api_root, const char *api_key) {
   pthread_once(&http_global_once, http_global_init);
   http_client *c = calloc(1, sizeof *c);
@@ -109,6 +148,7 @@ http_client *http_client_new(const char *api_root, const char *api_key) {
            api_key ? api_key : "");
   c->scale = http_env_scale();
   c->seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)c;
+  c->sha_part = http_part_known(c->root);
   return c;
 }
 
@@ -253,9 +293,26 @@ static size_t http_on_body(char *ptr, size_t size, size_t nmemb, void *user) {
   return n;
 }
 
+/* Whether header line ptr (n bytes) is `name: ...` with a value that
+ * holds `word` (lower case), case aside. */
+static bool http_header_has(const char *ptr, size_t n, const char *name,
+                            const char *word) {
+  size_t nl = strlen(name);
+  if (n <= nl + 1 || strncasecmp(ptr, name, nl) != 0 || ptr[nl] != ':')
+    return false;
+  char v[128];
+  size_t vl = n - nl - 1 < sizeof v - 1 ? n - nl - 1 : sizeof v - 1;
+  for (size_t i = 0; i < vl; i++)
+    v[i] = (char)tolower((unsigned char)ptr[nl + 1 + i]);
+  v[vl] = '\0';
+  return strstr(v, word) != NULL;
+}
+
 static size_t http_on_header(char *ptr, size_t size, size_t nmemb, void *user) {
   http_attempt *a = user;
   size_t n = size * nmemb;
+  if (http_header_has(ptr, n, "x-chub-sha256-modes", "part"))
+    a->sha_part = true;
   static const char name[] = "retry-after:";
   if (n > sizeof name - 1 && strncasecmp(ptr, name, sizeof name - 1) == 0) {
     char v[64];
@@ -299,6 +356,8 @@ static size_t http_read_part(char *buf, size_t size, size_t nitems, void *arg) {
      * bytes; abort rather than send a short body. */
     if (n <= 0)
       return CURL_READFUNC_ABORT;
+    if (r->md && EVP_DigestUpdate(r->md, buf, (size_t)n) != 1)
+      return CURL_READFUNC_ABORT;
     r->off += n;
     return (size_t)n;
   }
@@ -308,7 +367,51 @@ static int http_seek_part(void *arg, curl_off_t offset, int origin) {
   http_reader *r = arg;
   if (origin != SEEK_SET || offset < 0 || offset > r->size)
     return CURL_SEEKFUNC_CANTSEEK;
+  /* Sent again from the start (a redirect, a resend): hashed again. */
+  if (r->md &&
+      (offset != 0 || EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1))
+    return CURL_SEEKFUNC_CANTSEEK;
   r->off = (long long)offset;
+  r->sha_off = 0;
+  return CURL_SEEKFUNC_OK;
+}
+
+/* The last form field, x-chub-sha256, read after the whole file part: the
+ * digest of what was read, unless the file changed meanwhile (then one
+ * that matches nothing). */
+static size_t http_read_sha(char *buf, size_t size, size_t nitems, void *arg) {
+  http_reader *r = arg;
+  if (r->sha_off == 0) {
+    unsigned char d[32];
+    unsigned int dn = 0;
+    struct stat now;
+    if (r->off != r->size || EVP_DigestFinal_ex(r->md, d, &dn) != 1)
+      return CURL_READFUNC_ABORT;
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+      r->sha256[2 * i] = digits[d[i] >> 4];
+      r->sha256[2 * i + 1] = digits[d[i] & 15];
+    }
+    r->sha256[64] = '\0';
+    bool same = fstat(r->fd, &now) == 0 && now.st_size == r->before.st_size &&
+                now.st_mtim.tv_sec == r->before.st_mtim.tv_sec &&
+                now.st_mtim.tv_nsec == r->before.st_mtim.tv_nsec;
+    if (!same)
+      memset(r->sha256, '0', 64);
+  }
+  size_t want = size * nitems;
+  if (want > 64 - r->sha_off)
+    want = 64 - r->sha_off;
+  memcpy(buf, r->sha256 + r->sha_off, want);
+  r->sha_off += want;
+  return want;
+}
+
+static int http_seek_sha(void *arg, curl_off_t offset, int origin) {
+  http_reader *r = arg;
+  if (origin != SEEK_SET || offset != 0)
+    return CURL_SEEKFUNC_CANTSEEK;
+  r->sha_off = 0;
   return CURL_SEEKFUNC_OK;
 }
 
@@ -358,8 +461,15 @@ static curl_mime *http_build_mime(CURL *curl, const http_upload *up,
   reader->fd = up->fd;
   reader->size = up->size;
   reader->off = 0;
+  reader->sha256 = up->sha256;
+  reader->sha_off = 0;
   curl_mime_data_cb(p, (curl_off_t)up->size, http_read_part, http_seek_part,
                     NULL, reader);
+  if (reader->md) {
+    curl_mimepart *s = curl_mime_addpart(mime);
+    curl_mime_name(s, "x-chub-sha256");
+    curl_mime_data_cb(s, 64, http_read_sha, http_seek_sha, NULL, reader);
+  }
   return mime;
 }
 
@@ -383,7 +493,8 @@ static long http_attempt_once(http_client *c, const char *method,
   hdr = curl_slist_append(hdr, "Accept: application/json");
   hdr = curl_slist_append(hdr, "Expect:");
   char shahdr[96];
-  if (up && up->sha256) {
+  bool part = up && c->sha_part;
+  if (up && !part) {
     snprintf(shahdr, sizeof shahdr, "x-chub-sha256: %s", up->sha256);
     hdr = curl_slist_append(hdr, shahdr);
   }
@@ -407,7 +518,18 @@ static long http_attempt_once(http_client *c, const char *method,
     connect_ms = 100;
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
   curl_mime *mime = NULL;
-  http_reader reader;
+  http_reader reader = {.md = NULL};
+  if (part) {
+    reader.md = EVP_MD_CTX_new();
+    if (!reader.md || EVP_DigestInit_ex(reader.md, EVP_sha256(), NULL) != 1 ||
+        fstat(up->fd, &reader.before) != 0) {
+      EVP_MD_CTX_free(reader.md);
+      curl_slist_free_all(hdr);
+      free(url);
+      snprintf(err, errlen, "cannot start hashing the upload");
+      return 0;
+    }
+  }
   if (up) {
     mime = http_build_mime(curl, up, &reader);
     curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
@@ -440,6 +562,7 @@ static long http_attempt_once(http_client *c, const char *method,
   }
   curl_mime_free(mime);
   curl_slist_free_all(hdr);
+  EVP_MD_CTX_free(reader.md);
   /* The error buffer and the attempt live on this stack frame. */
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
   free(url);
@@ -481,10 +604,22 @@ chub_code http_call(http_client *c, const char *method, const char *path,
       return CHUB_ETIMEDOUT;
     http_attempt a = {.retry_after = -1, .up = up, .client = c};
     char err[CURL_ERROR_SIZE] = "";
+    if (up && !c->sha_part) {
+      /* The digest goes first: hash the file before sending it. */
+      chub_code hrc = chub_sha256_fd_stop(up->fd, up->size, up->sha256,
+                                          http_client_aborted, c);
+      if (hrc != CHUB_OK) {
+        snprintf(res->message, sizeof res->message, "%s",
+                 hrc == CHUB_ETIMEDOUT ? "stopped" : "the file cannot be read");
+        return hrc == CHUB_ETIMEDOUT ? CHUB_ETIMEDOUT : CHUB_EIO;
+      }
+    }
     long status = http_attempt_once(c, method, path, json, up, timeout, &a, err,
                                     sizeof err);
     res->attempts++;
     res->status = status;
+    if (a.sha_part && !c->sha_part)
+      http_part_learn(c);
     if (res->data) {
       json_decref(res->data);
       res->data = NULL;

@@ -47,12 +47,18 @@ typedef struct http_result {
 typedef void (*http_progress_fn)(long long sent, long long total, void *user);
 
 /* A multipart checkpoint upload streamed from `fd` (its first `size`
- * bytes), with the form fields of hub-api.md and header x-chub-sha256. */
+ * bytes), with the form fields of hub-api.md and the SHA-256 of what was
+ * sent, which goes into sha256 (65 bytes). A hub that says it takes the
+ * digest after the file (chubd: X-Chub-Sha256-Modes names "part") gets
+ * the file hashed while it is sent, read once, and the digest as a last
+ * form field x-chub-sha256; any other hub gets header x-chub-sha256, the
+ * file hashed first. A file changed while it is sent gets a digest that
+ * cannot match, so the hub stores nothing. */
 typedef struct http_upload {
   int fd;
   const char *path; /* the local file; its suffix names the upload */
   long long size;
-  const char *sha256;
+  char *sha256;
   int epoch;
   bool final;
   bool is_best;

@@ -140,6 +140,9 @@ static void httpd_add_headers(httpd_req *h, struct MHD_Response *resp,
   if (rep->ctype)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->ctype);
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+  /* What libchub may rely on: an upload's SHA-256 as a header, or as a
+   * form field after the file (hashed while it is sent). */
+  MHD_add_response_header(resp, "X-Chub-Sha256-Modes", "header, part");
   if (h->req.r.ui || h->req.r.kind == ROUTE_PAGE || h->req.r.status == 404) {
     MHD_add_response_header(resp, "Content-Security-Policy", HTTP_PAGE_CSP);
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");

@@ -36,6 +36,7 @@ static struct {
   prom_counter latency[PROM_ROUTES][PROM_NLE + 1]; /* per bucket, +Inf last */
   prom_counter latency_us[PROM_ROUTES];            /* the sum, microseconds */
   prom_counter upload_bytes[2];
+  prom_counter upload_digest[3];
   prom_counter commit_uploads[PROM_NBATCH + 1];
   prom_counter commits, commit_requests, commit_epochs;
   prom_counter store_errors;
@@ -104,6 +105,12 @@ void prom_request(route_kind kind, unsigned status, double seconds) {
 void prom_request_aborted(route_kind kind) {
   atomic_fetch_add_explicit(&prom.aborted[prom_route_index(kind)], 1,
                             memory_order_relaxed);
+}
+
+void prom_upload_digest(int how) {
+  if (how >= 0 && how < 3)
+    atomic_fetch_add_explicit(&prom.upload_digest[how], 1,
+                              memory_order_relaxed);
 }
 
 void prom_upload_bytes(int dataset, uint64_t n) {
@@ -255,6 +262,16 @@ static void prom_store(prom_buf *b) {
            "chubd_upload_bytes_total{kind=\"dataset\"} %llu\n",
            (unsigned long long)prom_load(&prom.upload_bytes[0]),
            (unsigned long long)prom_load(&prom.upload_bytes[1]));
+  prom_head(b, "chubd_uploads_received_total", "counter",
+            "Uploads received whole, by how the client gave their SHA-256 "
+            "(none, a header first, a form field after the file).");
+  prom_put(b,
+           "chubd_uploads_received_total{digest=\"none\"} %llu\n"
+           "chubd_uploads_received_total{digest=\"header\"} %llu\n"
+           "chubd_uploads_received_total{digest=\"part\"} %llu\n",
+           (unsigned long long)prom_load(&prom.upload_digest[0]),
+           (unsigned long long)prom_load(&prom.upload_digest[1]),
+           (unsigned long long)prom_load(&prom.upload_digest[2]));
   prom_head(b, "chubd_store_errors_total", "counter",
             "Store operations that failed.");
   prom_put(b, "chubd_store_errors_total %llu\n",

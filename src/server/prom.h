@@ -31,6 +31,10 @@ void prom_request_aborted(route_kind kind);
 /* Body bytes of a weights (`dataset` 0) or dataset upload received. */
 void prom_upload_bytes(int dataset, uint64_t n);
 
+/* An upload stored whole, by how its SHA-256 came: PROM_DIGEST_*. */
+enum { PROM_DIGEST_NONE, PROM_DIGEST_HEADER, PROM_DIGEST_PART };
+void prom_upload_digest(int how);
+
 /* One commit of the store's metrics committer: `uploads` requests,
  * `epochs` epochs in all. */
 void prom_metrics_commit(size_t uploads, size_t epochs);

@@ -54,8 +54,9 @@ struct upload {
   size_t value_len;
   char suffix[STORE_SUFFIX_MAX + 1];
   char filename[UPLOAD_FILENAME_MAX + 1];
-  int raw;         /* the body is the file (upload_begin_raw) */
-  unsigned status; /* first error, 0 while fine */
+  int raw;           /* the body is the file (upload_begin_raw) */
+  char sha_part[72]; /* form field x-chub-sha256 (after the file), or "" */
+  unsigned status;   /* first error, 0 while fine */
   char err[VALIDATE_ERR];
 };
 
@@ -98,6 +99,18 @@ static void upload_end_part(upload *up) {
   if (up->part_is_file || up->status)
     return;
   up->value[up->value_len] = '\0';
+  /* The file's SHA-256 as a form field: a client that hashes while it
+   * sends gives it after the file part (any upload kind, so the handlers
+   * never see it). */
+  if (strcmp(up->part_key, "x-chub-sha256") == 0) {
+    if (!util_is_sha256_hex(up->value))
+      upload_fail(up, 400,
+                  "form field x-chub-sha256 must be 64 hex digits; "
+                  "nothing stored");
+    else
+      memcpy(up->sha_part, up->value, 65);
+    return;
+  }
   char err[VALIDATE_ERR];
   if (up->field && up->field(up->state.bytes, up->part_key, up->value, err) < 0)
     upload_fail(up, 400, "%s", err);
@@ -353,7 +366,15 @@ unsigned upload_finish(chubd_request *req, chubd_reply *rep, const char *what,
   EVP_DigestFinal_ex(up->md, digest, &dlen);
   util_hex(digest, 32, sha);
   const char *expect = httpd_header(req, "x-chub-sha256");
-  if (expect && !util_is_sha256_hex(expect))
+  if (up->sha_part[0] && expect && strcasecmp(expect, up->sha_part) != 0)
+    upload_fail(up, 400,
+                "header x-chub-sha256 and form field x-chub-sha256 differ; "
+                "nothing stored");
+  else if (up->sha_part[0])
+    expect = up->sha_part;
+  if (up->status)
+    ; /* said above */
+  else if (expect && !util_is_sha256_hex(expect))
     upload_fail(up, 400,
                 "header x-chub-sha256 must be 64 hex digits; nothing stored");
   else if (expect && strcasecmp(expect, sha) != 0)
@@ -365,6 +386,9 @@ unsigned upload_finish(chubd_request *req, chubd_reply *rep, const char *what,
     reply_error(rep, up->status, "%s", up->err);
     return up->status;
   }
+  prom_upload_digest(!expect           ? PROM_DIGEST_NONE
+                     : up->sha_part[0] ? PROM_DIGEST_PART
+                                       : PROM_DIGEST_HEADER);
   return 0;
 }
 

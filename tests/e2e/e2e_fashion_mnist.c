@@ -127,7 +127,8 @@ static int e2e_setup(void **state) {
   snprintf(t.runs, sizeof t.runs, "%s/runs", t.tmp);
   if (mkdir(t.config, 0700) != 0 || mkdir(t.runs, 0700) != 0)
     return -1;
-  t.hub = chubd_proc_start(CHUBD_BIN, NULL, NULL);
+  static const char *const hub_args[] = {"--metrics", NULL};
+  t.hub = chubd_proc_start(CHUBD_BIN, NULL, hub_args);
   if (!t.hub)
     return -1;
   /* Checkpoints after every epoch and metrics at once: a short run must
@@ -238,6 +239,25 @@ static void e2e_check_metrics(const e2e *t, const char *id, int first,
   free(path);
 }
 
+/* chubd's count of uploads received whole whose SHA-256 came as `how`
+ * (header, part, none), from its /metrics. */
+static long e2e_uploads_by_digest(const e2e *t, const char *how) {
+  char *url = th_fmt("%s/metrics", chubd_proc_base_url(t->hub));
+  long status = 0;
+  char *body = NULL;
+  assert_int_equal(
+      th_request("GET", url, NULL, NULL, NULL, 0, &status, &body, NULL), 0);
+  assert_int_equal(status, 200);
+  char *series = th_fmt("chubd_uploads_received_total{digest=\"%s\"} ", how);
+  const char *at = strstr(body, series);
+  assert_non_null(at);
+  long n = strtol(at + strlen(series), NULL, 10);
+  free(series);
+  free(body);
+  free(url);
+  return n;
+}
+
 /* Trains `arch` on `limit` images for `epochs` epochs with the hub up and
  * checks everything the hub should now hold. */
 static void e2e_train_and_check(const e2e *t, const char *arch,
@@ -249,8 +269,14 @@ static void e2e_train_and_check(const e2e *t, const char *arch,
                         "--epochs", epochs_s, "--out",   out_dir,
                         "--seed",   "7",      NULL};
   char *output = NULL;
+  long part0 = e2e_uploads_by_digest(t, "part");
+  long header0 = e2e_uploads_by_digest(t, "header");
   assert_int_equal(e2e_run_trainer(t, args, NULL, &output), 0);
   char *id = e2e_model_id(output);
+  /* To chubd, every checkpoint's SHA-256 went after the file, hashed while
+   * it was sent (the file read once); none as a header. */
+  assert_true(e2e_uploads_by_digest(t, "part") >= part0 + 2);
+  assert_int_equal(e2e_uploads_by_digest(t, "header"), header0);
   char *last_line = th_fmt("epoch %3d/%d", epochs, epochs);
   assert_non_null(strstr(output, last_line));
 

@@ -430,6 +430,93 @@ static void server_weights_part_order_and_chunked(void **state) {
   free(id);
 }
 
+/* Uploads b (epoch `epoch`) as libchub does for a hub that takes the
+ * digest after the file: the file part, the fields, then form field
+ * x-chub-sha256 = `sha` last; `header` (NULL: none) goes as header
+ * x-chub-sha256 too. The answer in *r. */
+static void server_weights_sha_field(chubd_proc *p, const char *id,
+                                     const unsigned char *b, size_t len,
+                                     int epoch, const char *sha,
+                                     const char *header, th_response *r) {
+  size_t body_len;
+  char *body = server_weights_file_first(b, len, "shafield", epoch, &body_len);
+  /* Drop the closing boundary's "--\r\n" and add the digest field. */
+  char *field = th_fmt("\r\nContent-Disposition: form-data; "
+                       "name=\"x-chub-sha256\"\r\n\r\n%s\r\n--shafield--\r\n",
+                       sha);
+  body_len -= 4;
+  char *all = malloc(body_len + strlen(field));
+  memcpy(all, body, body_len);
+  memcpy(all + body_len, field, strlen(field));
+  body_len += strlen(field);
+  char *url = th_fmt("%s/v1/models/%s/upload", chubd_proc_base_url(p), id);
+  char *key_h = th_fmt("x-api-key: %s", chubd_proc_key(p));
+  char *sha_h = header ? th_fmt("x-chub-sha256: %s", header) : NULL;
+  const char *hdrs[] = {key_h,
+                        "Content-Type: multipart/form-data; boundary=shafield",
+                        sha_h, NULL};
+  assert_int_equal(th_request_hdrs("POST", url, hdrs, all, body_len, r), 0);
+  free(sha_h);
+  free(key_h);
+  free(url);
+  free(all);
+  free(field);
+  free(body);
+}
+
+/* The SHA-256 as a last form field, after the file, so that a client
+ * hashes while it sends and reads its file once: the right digest stores
+ * the file; a wrong or malformed one, or one that disagrees with the
+ * header, stores nothing. Every answer says chubd takes both ways. */
+static void server_weights_digest_field(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "shafield.pt");
+  char *last = th_fmt("/v1/models/%s/weights/last", id);
+  size_t len = 90000;
+  unsigned char *b = sv_bytes(len, 91);
+  char sha[65];
+  th_sha256_hex(b, len, sha);
+  th_response r;
+  server_weights_sha_field(p, id, b, len, 1, sha, NULL, &r);
+  if (r.status != 200)
+    fail_msg("upload with the digest after the file: %ld %.300s", r.status,
+             r.body);
+  char *modes = th_header(r.headers, "x-chub-sha256-modes");
+  assert_non_null(modes);
+  assert_non_null(strstr(modes, "part"));
+  free(modes);
+  th_response_free(&r);
+  server_weights_expect_file(p, last, b, len, NULL);
+
+  unsigned char *c = sv_bytes(len, 92);
+  server_weights_sha_field(p, id, c, len, 2, sha, NULL, &r);
+  if (r.status != 400 || !strstr(r.body, "mismatch"))
+    fail_msg("a wrong digest after the file: %ld %.300s", r.status, r.body);
+  th_response_free(&r);
+  server_weights_sha_field(p, id, c, len, 2, "not-hex", NULL, &r);
+  if (r.status != 400 || !strstr(r.body, "64 hex digits"))
+    fail_msg("a malformed digest field: %ld %.300s", r.status, r.body);
+  th_response_free(&r);
+  char csha[65];
+  th_sha256_hex(c, len, csha);
+  server_weights_sha_field(p, id, c, len, 2, csha, sha, &r);
+  if (r.status != 400 || !strstr(r.body, "differ"))
+    fail_msg("digest header and field that differ: %ld %.300s", r.status,
+             r.body);
+  th_response_free(&r);
+  /* None of the refused uploads left anything. */
+  server_weights_expect_file(p, last, b, len, NULL);
+  json_t *m = sv_model(p, key, id);
+  assert_int_equal(json_array_size(th_json_at(m, "checkpoints")), 1);
+  json_decref(m);
+  assert_int_equal(sv_files_gone(chubd_proc_data_dir(p), c, len, 1), 0);
+  free(c);
+  free(b);
+  free(last);
+  free(id);
+}
+
 /* Two finals racing for one model: exactly one wins, the other gets 409,
  * and the best weights are the winner's bytes. */
 typedef struct server_weights_racer {
@@ -661,6 +748,7 @@ int main(void) {
       cmocka_unit_test(server_weights_bool_spellings),
       cmocka_unit_test(server_weights_large),
       cmocka_unit_test(server_weights_part_order_and_chunked),
+      cmocka_unit_test(server_weights_digest_field),
       cmocka_unit_test(server_weights_final_race),
       cmocka_unit_test(server_weights_range),
       cmocka_unit_test(server_weights_half_body),

@@ -61,7 +61,7 @@ KEY=$("$CHUBD" --data "$W/a" --db "$URL" keys create team)
 start_chubd() { # NAME -> sets ${NAME}_PID and ${NAME}_PORT
   rm -f "$W/$1/port"
   "$CHUBD" --listen 127.0.0.1:0 --data "$W/$1" --db "$URL" \
-    --blobs "$W/blobs" --public-url "$PUBLIC" --max-per-ip 512 \
+    --blobs "$W/blobs" --public-url "$PUBLIC" --max-per-ip 512 --metrics \
     --port-file "$W/$1/port" </dev/null 2>>"$W/$1.log" &
   pid=$!
   n=0
@@ -192,6 +192,19 @@ for f in os.listdir(blobs):
         n += 1
 print("team_test: %d epochs once each, 1 model, final weights whole on a, b "
       "and nginx; %d blobs whole" % (epochs, n))
+
+# Through nginx too, libchub gave each checkpoint's SHA-256 after the file
+# (hashed while sending, the file read once), never as a header first.
+def received(base, how):
+    text = get(base, "/metrics", raw=True).decode()
+    series = 'chubd_uploads_received_total{digest="%s"} ' % how
+    line = [l for l in text.splitlines() if l.startswith(series)]
+    return int(line[0][len(series):]) if line else 0
+parts = received(a, "part") + received(b, "part")
+headers = received(a, "header") + received(b, "header")
+if parts == 0 or headers != 0:
+    fail("behind nginx %d uploads gave their digest after the file and %d "
+         "as a header, want some and 0" % (parts, headers))
 PY
 # The kill must have cut requests in flight, not only refused new ones.
 cut=$(grep -c 'prematurely closed\|reset by peer\|timed out' "$W/nginx/error.log" || true)
