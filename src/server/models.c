@@ -219,6 +219,12 @@ static json_t *models_json(chubd_request *req, const store_model *m,
   json_object_set_new(o, "last_epoch",
                       m->last_epoch >= 0 ? json_integer(m->last_epoch)
                                          : json_null());
+  /* A Platform run's project, so that pages can group runs by it. */
+  json_object_set_new(o, "project",
+                      m->project_id[0]
+                          ? json_pack("{s:s, s:s}", "id", m->project_id, "name",
+                                      m->project_name)
+                          : json_null());
   json_object_set_new(o, "meta", meta);
   json_object_set_new(o, "config", config);
   json_object_set_new(o, "dataset", dataset);

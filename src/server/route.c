@@ -335,6 +335,8 @@ static void route_page(route *r, char **segs, int n) {
     if (!route_take_id(r, segs[1]))
       return;
     strcpy(r->asset, "/model.html");
+  } else if (n == 1 && strcmp(segs[0], "compare") == 0) {
+    strcpy(r->asset, "/compare.html");
   } else if (n == 1 && strcmp(segs[0], "datasets") == 0) {
     strcpy(r->asset, "/datasets.html");
   } else if (n == 2 && strcmp(segs[0], "datasets") == 0) {

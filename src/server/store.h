@@ -38,6 +38,7 @@ typedef enum store_rc {
 #define STORE_OWNER_MAX 64
 #define STORE_SUFFIX_MAX 16
 #define STORE_SESSIONS_PER_KEY 64
+#define STORE_PROJECT_NAME_MAX 128
 
 typedef struct store_key {
   int64_t id;
@@ -60,6 +61,9 @@ typedef struct store_model {
   int64_t metrics_count;
   int64_t last_epoch;  /* -1 without metrics */
   char dataset_id[21]; /* the dataset it was created from, or "" */
+  /* The project of a Platform run (not deleted), or "" for either. */
+  char project_id[21];
+  char project_name[STORE_PROJECT_NAME_MAX + 1];
 } store_model;
 
 /* A dataset: a zip of images and labels a model trains on. */
@@ -89,7 +93,6 @@ typedef struct store_checkpoint {
 
 /* A project (Ultralytics Platform's `project=`): a named group of an
  * owner's models, found by name. */
-#define STORE_PROJECT_NAME_MAX 128
 typedef struct store_project {
   char id[21];
   char owner[STORE_OWNER_MAX + 1];

@@ -51,7 +51,13 @@
   "m.id, m.owner, m.meta, m.config, m.dataset, m.lineage, m.status, "          \
   "m.created_ms, m.updated_ms, m.last_seen_ms, m.heartbeat_ms, m.agent_id, "   \
   "m.agent_name, (SELECT COUNT(*) FROM metrics WHERE model_id = m.id), "       \
-  "(SELECT MAX(epoch) FROM metrics WHERE model_id = m.id), m.dataset_id"
+  "(SELECT MAX(epoch) FROM metrics WHERE model_id = m.id), m.dataset_id, "     \
+  "mp.id, mp.name"
+
+/* A model with the project of its run, if any: both by primary key. */
+#define STORE_PG_MODEL_FROM                                                    \
+  "models m LEFT JOIN runs mr ON mr.model_id = m.id "                          \
+  "LEFT JOIN projects mp ON mp.id = mr.project_id AND mp.deleted = 0"
 
 #define STORE_PG_DATASET_COLS                                                  \
   "id, owner, meta, status, size, sha256, filename, files, created_ms, "       \
@@ -156,11 +162,12 @@ static const char *const store_pg_sql[PG_COUNT] = {
     [PG_MODEL_ADD] = "INSERT INTO models (id, owner, meta, config, dataset, "
                      "lineage, created_ms, updated_ms, dataset_id) "
                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
-    [PG_MODEL_GET] = "SELECT " STORE_PG_MODEL_COLS " FROM models m "
-                     "WHERE m.id = $1 AND m.deleted = 0 "
-                     "AND " STORE_PG_OWNER(2, "m.owner"),
+    [PG_MODEL_GET] =
+        "SELECT " STORE_PG_MODEL_COLS " FROM " STORE_PG_MODEL_FROM " "
+        "WHERE m.id = $1 AND m.deleted = 0 "
+        "AND " STORE_PG_OWNER(2, "m.owner"),
     [PG_MODEL_LIST] =
-        "SELECT " STORE_PG_MODEL_COLS " FROM models m "
+        "SELECT " STORE_PG_MODEL_COLS " FROM " STORE_PG_MODEL_FROM " "
         "WHERE " STORE_PG_OWNER(
             1, "m.owner") " AND m.deleted "
                           "= 0 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
@@ -237,9 +244,10 @@ static const char *const store_pg_sql[PG_COUNT] = {
     [PG_DATASET_FILE] = "UPDATE datasets SET status = 'ready', size = $2, "
                         "sha256 = $3, filename = $4, files = $5, "
                         "updated_ms = $6 WHERE id = $1 AND deleted = 0",
-    [PG_DATASET_MODELS] = "SELECT " STORE_PG_MODEL_COLS " FROM models m "
-                          "WHERE m.dataset_id = $1 AND m.deleted = 0 "
-                          "ORDER BY m.seq DESC LIMIT $2",
+    [PG_DATASET_MODELS] =
+        "SELECT " STORE_PG_MODEL_COLS " FROM " STORE_PG_MODEL_FROM " "
+        "WHERE m.dataset_id = $1 AND m.deleted = 0 "
+        "ORDER BY m.seq DESC LIMIT $2",
     [PG_SESSION_ADD] = "INSERT INTO sessions (hash, key_id, created_ms, "
                        "expires_ms, seq) VALUES ($1, $2, $3, $4, "
                        "(SELECT coalesce(max(seq), 0) + 1 FROM sessions))",
@@ -294,9 +302,8 @@ static const char *const store_pg_sql[PG_COUNT] = {
                    "WHERE NOT EXISTS (SELECT 1 FROM models m WHERE "
                    "m.id = runs.model_id AND m.deleted = 0)",
     [PG_RUN_MODELS] =
-        "SELECT " STORE_PG_MODEL_COLS " FROM models m "
-        "JOIN runs r ON r.model_id = m.id "
-        "WHERE r.project_id = $1 AND m.deleted = 0 "
+        "SELECT " STORE_PG_MODEL_COLS " FROM " STORE_PG_MODEL_FROM " "
+        "WHERE mr.project_id = $1 AND m.deleted = 0 "
         "AND " STORE_PG_OWNER(2, "m.owner") " "
                                             "ORDER BY m.seq DESC LIMIT $3",
     [PG_DOC_PUT] = "INSERT INTO model_docs (model_id, name, body) "
@@ -906,6 +913,8 @@ static int store_pg_model_row(const PGresult *r, int i, store_model *m) {
   m->metrics_count = store_pg_int(r, i, 13);
   m->last_epoch = PQgetisnull(r, i, 14) ? -1 : store_pg_int(r, i, 14);
   store_pg_str(r, i, 15, m->dataset_id, sizeof m->dataset_id);
+  store_pg_str(r, i, 16, m->project_id, sizeof m->project_id);
+  store_pg_str(r, i, 17, m->project_name, sizeof m->project_name);
   if (!m->meta || !m->config || !m->dataset || !m->lineage) {
     store_model_free(m);
     return -1;

@@ -44,7 +44,13 @@
   "m.id, m.owner, m.meta, m.config, m.dataset, m.lineage, m.status, "          \
   "m.created_ms, m.updated_ms, m.last_seen_ms, m.heartbeat_ms, m.agent_id, "   \
   "m.agent_name, (SELECT COUNT(*) FROM metrics WHERE model_id = m.id), "       \
-  "(SELECT MAX(epoch) FROM metrics WHERE model_id = m.id), m.dataset_id"
+  "(SELECT MAX(epoch) FROM metrics WHERE model_id = m.id), m.dataset_id, "     \
+  "mp.id, mp.name"
+
+/* A model with the project of its run, if any: both by primary key. */
+#define STORE_SQLITE_MODEL_FROM                                                \
+  "models m LEFT JOIN runs mr ON mr.model_id = m.id "                          \
+  "LEFT JOIN projects mp ON mp.id = mr.project_id AND mp.deleted = 0"
 
 #define STORE_SQLITE_DATASET_COLS                                              \
   "id, owner, meta, status, size, sha256, filename, files, created_ms, "       \
@@ -150,12 +156,14 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
     [SQ_MODEL_ADD] = "INSERT INTO models (id, owner, meta, config, dataset, "
                      "lineage, created_ms, updated_ms, dataset_id) "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
-    [SQ_MODEL_GET] = "SELECT " STORE_SQLITE_MODEL_COLS " FROM models m "
-                     "WHERE m.id = ?1 AND m.deleted = 0 "
-                     "AND (?2 IS NULL OR m.owner = ?2)",
-    [SQ_MODEL_LIST] = "SELECT " STORE_SQLITE_MODEL_COLS " FROM models m "
-                      "WHERE (?1 IS NULL OR m.owner = ?1) AND m.deleted = 0 "
-                      "AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3",
+    [SQ_MODEL_GET] =
+        "SELECT " STORE_SQLITE_MODEL_COLS " FROM " STORE_SQLITE_MODEL_FROM " "
+        "WHERE m.id = ?1 AND m.deleted = 0 "
+        "AND (?2 IS NULL OR m.owner = ?2)",
+    [SQ_MODEL_LIST] =
+        "SELECT " STORE_SQLITE_MODEL_COLS " FROM " STORE_SQLITE_MODEL_FROM " "
+        "WHERE (?1 IS NULL OR m.owner = ?1) AND m.deleted = 0 "
+        "AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3",
     [SQ_MODEL_SEQ] = "SELECT seq FROM models WHERE id = ?1 AND deleted = 0 "
                      "AND (?2 IS NULL OR owner = ?2)",
     [SQ_MODEL_COUNT] = "SELECT COUNT(*) FROM models "
@@ -222,9 +230,10 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
     [SQ_DATASET_FILE] = "UPDATE datasets SET status = 'ready', size = ?2, "
                         "sha256 = ?3, filename = ?4, files = ?5, "
                         "updated_ms = ?6 WHERE id = ?1 AND deleted = 0",
-    [SQ_DATASET_MODELS] = "SELECT " STORE_SQLITE_MODEL_COLS " FROM models m "
-                          "WHERE m.dataset_id = ?1 AND m.deleted = 0 "
-                          "ORDER BY m.seq DESC LIMIT ?2",
+    [SQ_DATASET_MODELS] =
+        "SELECT " STORE_SQLITE_MODEL_COLS " FROM " STORE_SQLITE_MODEL_FROM " "
+        "WHERE m.dataset_id = ?1 AND m.deleted = 0 "
+        "ORDER BY m.seq DESC LIMIT ?2",
     [SQ_SESSION_ADD] = "INSERT INTO sessions (hash, key_id, created_ms, "
                        "expires_ms, seq) VALUES (?1, ?2, ?3, ?4, "
                        "(SELECT coalesce(max(seq), 0) + 1 FROM sessions))",
@@ -272,11 +281,11 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                    "name) DO UPDATE SET model_id = excluded.model_id "
                    "WHERE NOT EXISTS (SELECT 1 FROM models m WHERE "
                    "m.id = runs.model_id AND m.deleted = 0)",
-    [SQ_RUN_MODELS] = "SELECT " STORE_SQLITE_MODEL_COLS " FROM models m "
-                      "JOIN runs r ON r.model_id = m.id "
-                      "WHERE r.project_id = ?1 AND m.deleted = 0 "
-                      "AND (?2 IS NULL OR m.owner = ?2) "
-                      "ORDER BY m.seq DESC LIMIT ?3",
+    [SQ_RUN_MODELS] =
+        "SELECT " STORE_SQLITE_MODEL_COLS " FROM " STORE_SQLITE_MODEL_FROM " "
+        "WHERE mr.project_id = ?1 AND m.deleted = 0 "
+        "AND (?2 IS NULL OR m.owner = ?2) "
+        "ORDER BY m.seq DESC LIMIT ?3",
     [SQ_DOC_PUT] = "INSERT OR REPLACE INTO model_docs (model_id, name, body) "
                    "VALUES (?1, ?2, ?3)",
     [SQ_DOC_GET] = "SELECT body FROM model_docs WHERE model_id = ?1 "
@@ -687,6 +696,8 @@ static int store_sqlite_model_row(sqlite3_stmt *st, store_model *m) {
                       ? -1
                       : sqlite3_column_int64(st, 14);
   store_sqlite_text(st, 15, m->dataset_id, sizeof m->dataset_id);
+  store_sqlite_text(st, 16, m->project_id, sizeof m->project_id);
+  store_sqlite_text(st, 17, m->project_name, sizeof m->project_name);
   if (!m->meta || !m->config || !m->dataset || !m->lineage) {
     store_model_free(m);
     return -1;

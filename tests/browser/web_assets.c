@@ -33,6 +33,7 @@ static const struct {
     {"/login.html", CHUB_WEB_SRC_DIR, "login.html", "text/html"},
     {"/datasets.html", CHUB_WEB_SRC_DIR, "datasets.html", "text/html"},
     {"/dataset.html", CHUB_WEB_SRC_DIR, "dataset.html", "text/html"},
+    {"/compare.html", CHUB_WEB_SRC_DIR, "compare.html", "text/html"},
     {"/static/app.css", CHUB_WEB_SRC_DIR, "static/app.css", "text/css"},
     {"/static/common.js", CHUB_WEB_SRC_DIR, "static/common.js",
      "text/javascript"},
@@ -48,6 +49,9 @@ static const struct {
      "text/javascript"},
     {"/static/dataset.js", CHUB_WEB_SRC_DIR, "static/dataset.js",
      "text/javascript"},
+    {"/static/compare.js", CHUB_WEB_SRC_DIR, "static/compare.js",
+     "text/javascript"},
+    {"/static/compare.css", CHUB_WEB_SRC_DIR, "static/compare.css", "text/css"},
     {"/static/favicon.svg", CHUB_WEB_SRC_DIR, "static/favicon.svg",
      "image/svg+xml"},
     {"/static/uPlot.iife.min.js", CHUB_WEB_UPLOT_DIR, "uPlot.iife.min.js",
@@ -182,24 +186,28 @@ static void web_assets_check_refs(const chubd_asset *page) {
 
 static void web_assets_pages_self_contained(void **state) {
   (void)state;
-  static const char *const pages[] = {"/index.html", "/model.html",
-                                      "/login.html", "/datasets.html",
-                                      "/dataset.html"};
+  static const char *const pages[] = {"/index.html",   "/model.html",
+                                      "/login.html",   "/datasets.html",
+                                      "/dataset.html", "/compare.html"};
   for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
     const chubd_asset *page = chubd_web_asset(pages[i]);
     assert_non_null(page);
     web_assets_check_refs(page);
   }
   /* Styles load no fonts or images from elsewhere either. */
-  const chubd_asset *css = chubd_web_asset("/static/app.css");
-  assert_non_null(css);
-  char *text = malloc(css->len + 1);
-  assert_non_null(text);
-  memcpy(text, css->data, css->len);
-  text[css->len] = '\0';
-  assert_null(strstr(text, "url("));
-  assert_null(strstr(text, "@import"));
-  free(text);
+  static const char *const styles[] = {"/static/app.css",
+                                       "/static/compare.css"};
+  for (size_t i = 0; i < sizeof styles / sizeof styles[0]; i++) {
+    const chubd_asset *css = chubd_web_asset(styles[i]);
+    assert_non_null(css);
+    char *text = malloc(css->len + 1);
+    assert_non_null(text);
+    memcpy(text, css->data, css->len);
+    text[css->len] = '\0';
+    assert_null(strstr(text, "url("));
+    assert_null(strstr(text, "@import"));
+    free(text);
+  }
 }
 
 int main(void) {

@@ -158,6 +158,7 @@ static void sh_pages(void **state) {
                          dataset,
                          "/login",
                          "/login?next=/models",
+                         "/compare?ids=AAAAAAAAAAAAAAAAAAAA",
                          "/static/app.css",
                          "/static/common.js",
                          "/static/model.js",
@@ -201,7 +202,8 @@ static void sh_pages_without_inline_script(void **state) {
   sh_fixture *f = *state;
   char *model = th_fmt("/models/%s", f->model);
   char *dataset = th_fmt("/datasets/%s", f->dataset);
-  const char *pages[] = {"/", model, "/datasets", dataset, "/login"};
+  const char *pages[] = {"/",     model,    "/datasets",
+                         dataset, "/login", "/compare"};
   for (size_t i = 0; i < sizeof pages / sizeof *pages; i++) {
     char *url = th_fmt("%s%s", chubd_proc_base_url(f->p), pages[i]);
     th_response r;

@@ -57,6 +57,8 @@ static void server_models_create_read(void **state) {
   assert_true(json_is_array(ck));
   assert_int_equal(json_array_size(ck), 0);
   assert_int_equal(th_json_int(m, "metrics_count", -1), 0);
+  /* Only Platform runs belong to a project. */
+  assert_true(json_is_null(th_json_at(m, "project")));
   json_decref(m);
   free(id);
 }
@@ -241,6 +243,9 @@ static void server_models_list(void **state) {
     char sub[32];
     snprintf(sub, sizeof sub, "%d.id", i);
     sv_assert_str(th_json_str(res, sub), ids[N - 1 - i]);
+    /* Listed models carry their project too: none for a HUB model. */
+    snprintf(sub, sizeof sub, "%d.project", i);
+    assert_true(json_is_null(th_json_at(res, sub)));
   }
   json_decref(env);
 

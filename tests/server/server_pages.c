@@ -78,6 +78,10 @@ static void server_pages_serves_pages(void **state) {
   char *path = th_fmt("/models/%s", id);
   server_pages_html(p, path);
   server_pages_html(p, "/login");
+  server_pages_html(p, "/compare");
+  free(path);
+  path = th_fmt("/compare?ids=%s,AAAAAAAAAAAAAAAAAAAA", id);
+  server_pages_html(p, path);
   free(path);
   /* An asset that does not exist. */
   th_response r;

@@ -897,8 +897,48 @@ static void server_platform_projects(void **state) {
   assert_int_equal(json_array_size(th_json_at(env, "data.results")), 2);
   sv_assert_str(th_json_str(env, "data.results.0.id"), b);
   sv_assert_str(th_json_str(env, "data.results.1.id"), a);
+  sv_assert_str(th_json_str(env, "data.results.0.project.id"), alpha);
+  sv_assert_str(th_json_str(env, "data.results.1.project.name"), "alpha");
   json_decref(env);
   free(path);
+
+  /* Each run's model names its project, read alone and in the list; a
+   * model made through HUB's API has none (null). */
+  char *hub = sv_create(p, key, "hub.pt");
+  json_t *m = sv_model(p, key, a);
+  sv_assert_str(th_json_str(m, "project.id"), alpha);
+  sv_assert_str(th_json_str(m, "project.name"), "alpha");
+  json_decref(m);
+  m = sv_model(p, key, hub);
+  assert_true(json_is_null(th_json_at(m, "project")));
+  json_decref(m);
+  env = sv_expect(p, "GET", "/v1/models?limit=100", key, NULL, 200);
+  assert_int_equal(th_json_int(env, "data.total", -1), 4);
+  sv_assert_str(th_json_str(env, "data.results.0.id"), hub);
+  assert_true(json_is_null(th_json_at(env, "data.results.0.project")));
+  sv_assert_str(th_json_str(env, "data.results.1.id"), c);
+  sv_assert_str(th_json_str(env, "data.results.1.project.name"), "beta");
+  sv_assert_str(th_json_str(env, "data.results.2.project.name"), "alpha");
+  sv_assert_str(th_json_str(env, "data.results.3.project.id"), alpha);
+  char *beta = strdup(th_json_str(env, "data.results.1.project.id"));
+  json_decref(env);
+  /* A renamed project is named so on its models; a deleted one leaves
+   * them without a project. */
+  path = th_fmt("/v1/projects/%s", beta);
+  env = sv_expect(p, "PATCH", path, key, "{\"name\": \"beta-2\"}", 200);
+  json_decref(env);
+  m = sv_model(p, key, c);
+  sv_assert_str(th_json_str(m, "project.id"), beta);
+  sv_assert_str(th_json_str(m, "project.name"), "beta-2");
+  json_decref(m);
+  env = sv_expect(p, "DELETE", path, key, NULL, 200);
+  json_decref(env);
+  m = sv_model(p, key, c);
+  assert_true(json_is_null(th_json_at(m, "project")));
+  json_decref(m);
+  free(path);
+  free(beta);
+  free(hub);
 
   env = sv_expect(p, "POST", "/v1/projects", key,
                   "{\"name\": \"gamma\", \"meta\": {\"note\": \"x\"}}", 201);

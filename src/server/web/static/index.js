@@ -4,6 +4,12 @@
  * itself every few seconds while any run is live, so the page can be left
  * open on a second screen.
  *
+ * Runs reported under a project (Ultralytics Platform's `project=`) are
+ * listed under a heading per project, newest project first, then the
+ * others under "No project"; a project's name links to /?project=ID, which
+ * lists only that project's runs. A box on each row picks runs for
+ * /compare?ids=ID,... (2 to MAX_COMPARE of them).
+ *
  * "New model" opens a form that creates a model on the hub (POST
  * /ui/models), optionally from one of the hub's datasets, and then shows the
  * two command lines that train it. /?dataset=ID opens the form with that
@@ -16,12 +22,18 @@
           listAll, dataEl, copyText } = chub;
   const LIVE_MS = 3000;   /* refresh period while a run is live */
   const IDLE_MS = 30000;  /* otherwise, to keep "updated" times honest */
+  const MAX_COMPARE = 8;  /* runs compared at once, as in compare.js */
+  const PROJECT_LIMIT = 100; /* what /ui/models?project= gives at most */
 
   const $ = (id) => document.getElementById(id);
   const root = $('models');
   const count = $('count');
   const errorBox = $('error');
   const headlines = new Map(); /* id -> {updated, value} cache */
+  const query = new URLSearchParams(window.location.search);
+  const projectId = query.get('project'); /* one project's runs, or null */
+  const picked = new Set(); /* ids ticked for comparison, in ticking order */
+  let shownIds = new Set(); /* ids on the page now */
 
   /* The headline needs the run's metrics; fetch them only when the model
    * changed since the last look. */
@@ -82,13 +94,52 @@
         ': it gives the two lines that train it.'));
   }
 
+  /* The compare button: enabled for 2 to MAX_COMPARE ticked runs that are
+   * on the page. */
+  function updateCompare() {
+    const ids = [...picked].filter((id) => shownIds.has(id));
+    const button = $('compare-open');
+    const note = $('compare-note');
+    /* Nothing to compare on a list of fewer than two runs. */
+    button.hidden = note.hidden = shownIds.size < 2;
+    button.disabled = ids.length < 2 || ids.length > MAX_COMPARE;
+    button.textContent = ids.length ? 'Compare ' + ids.length : 'Compare';
+    if (ids.length > MAX_COMPARE) {
+      note.textContent = 'Compare takes at most ' + MAX_COMPARE +
+                         ' runs: untick ' + (ids.length - MAX_COMPARE);
+    } else if (ids.length === 1) {
+      note.textContent = 'Tick one more run to compare';
+    } else if (ids.length === 0) {
+      note.textContent = 'Tick 2 to ' + MAX_COMPARE + ' runs to compare them';
+    } else {
+      note.textContent = '';
+    }
+    note.classList.toggle('compare-too-many', ids.length > MAX_COMPARE);
+  }
+
+  function pickBox(m) {
+    const name = (m.meta && m.meta.name) || m.id;
+    const box = h('input', { type: 'checkbox', class: 'pick',
+                             'aria-label': 'Compare ' + name,
+                             'data-model-id': m.id });
+    box.checked = picked.has(m.id);
+    box.addEventListener('change', () => {
+      if (box.checked) picked.add(m.id); else picked.delete(m.id);
+      updateCompare();
+    });
+    return box;
+  }
+
   function table(models, heads) {
     const rows = models.map((m, i) =>
       h('tr', { 'data-model-id': m.id },
         h('td', { class: 'name' },
-          h('a', { href: '/models/' + encodeURIComponent(m.id) },
-            (m.meta && m.meta.name) || m.id),
-          h('div', { class: 'muted small mono' }, m.id)),
+          h('div', { class: 'name-pick' },
+            pickBox(m),
+            h('div', {},
+              h('a', { href: '/models/' + encodeURIComponent(m.id) },
+                (m.meta && m.meta.name) || m.id),
+              h('div', { class: 'muted small mono' }, m.id)))),
         h('td', {}, statusBadge(m.status)),
         h('td', {}, progress(m)),
         h('td', {}, headlineCell(heads[i])),
@@ -103,19 +154,128 @@
         h('tbody', {}, rows)));
   }
 
+  /* The models by project, in list order (newest first): each project
+   * where its newest run is, then the runs of no project. */
+  function byProject(models, heads) {
+    const groups = new Map(); /* project id -> {project, models, heads} */
+    const none = { project: null, models: [], heads: [] };
+    models.forEach((m, i) => {
+      const p = m.project && m.project.id ? m.project : null;
+      let g = none;
+      if (p) {
+        g = groups.get(p.id);
+        if (!g) {
+          g = { project: p, models: [], heads: [] };
+          groups.set(p.id, g);
+        }
+      }
+      g.models.push(m);
+      g.heads.push(heads[i]);
+    });
+    return { groups: [...groups.values()], none };
+  }
+
+  function runsText(n) {
+    return n + (n === 1 ? ' run' : ' runs');
+  }
+
+  function groupSection(g) {
+    const p = g.project;
+    const title = p
+      ? h('h2', { class: 'group-title' },
+          h('a', { href: '/?project=' + encodeURIComponent(p.id),
+                   class: 'project-link', 'data-project-id': p.id },
+            p.name || p.id),
+          h('span', { class: 'muted small' }, runsText(g.models.length)))
+      : h('h2', { class: 'group-title' }, 'No project',
+          h('span', { class: 'muted small' }, runsText(g.models.length)));
+    return h('section', { class: 'project-group',
+                          'data-project-id': p ? p.id : '' },
+      title, table(g.models, g.heads));
+  }
+
+  /* The whole list: grouped once any run has a project, else as it was. */
+  function listView(models, heads) {
+    if (!models.length) return emptyState();
+    const { groups, none } = byProject(models, heads);
+    if (!groups.length) return table(models, heads);
+    const sections = groups.map(groupSection);
+    if (none.models.length) sections.push(groupSection(none));
+    return h('div', { class: 'project-groups' }, sections);
+  }
+
+  function projectNotFound() {
+    return h('div', { class: 'card empty', id: 'project-notfound' },
+      h('h2', {}, 'Project not found'),
+      h('p', {}, 'This hub has no project ',
+        h('code', {}, projectId), ', or it belongs to another API key.'),
+      h('p', {}, h('a', { href: '/' }, 'See all models')));
+  }
+
+  /* One project's runs (its newest PROJECT_LIMIT). null when the hub
+   * knows no such project. */
+  async function loadProject() {
+    let project;
+    try {
+      project = await api('/ui/projects/' + encodeURIComponent(projectId));
+    } catch (e) {
+      if (e.status === 404 || e.status === 400) return null;
+      throw e;
+    }
+    const data = await api('/ui/models?limit=' + PROJECT_LIMIT +
+                           '&project=' + encodeURIComponent(projectId));
+    return { project, models: (data && data.results) || [] };
+  }
+
+  function showProject(project, models, heads) {
+    const name = project.name || project.id;
+    document.title = name + ' · Models · chub';
+    $('project-name').textContent = name;
+    $('project-head').hidden = false;
+    root.replaceChildren(models.length
+      ? table(models, heads)
+      : h('div', { class: 'card empty', id: 'empty' },
+          h('p', {}, 'No runs in this project yet.')));
+    count.textContent = runsText(models.length) +
+        (models.length >= PROJECT_LIMIT ? ' (the newest ' + PROJECT_LIMIT +
+                                          ')' : '');
+  }
+
   let timer = null;
 
   async function refresh() {
     let live = false;
     try {
-      const { items: models, total } = await listAll('/ui/models');
-      const heads = await Promise.all(models.map(headlineOf));
+      let models;
+      let heads;
+      if (projectId) {
+        const got = await loadProject();
+        if (!got) {
+          root.replaceChildren(projectNotFound());
+          $('project-head').hidden = true;
+          count.textContent = '';
+          shownIds = new Set();
+          updateCompare();
+          errorBox.hidden = true;
+          document.body.dataset.loaded = 'true';
+          return;
+        }
+        models = got.models;
+        heads = await Promise.all(models.map(headlineOf));
+        showProject(got.project, models, heads);
+      } else {
+        const all = await listAll('/ui/models');
+        models = all.items;
+        heads = await Promise.all(models.map(headlineOf));
+        root.replaceChildren(listView(models, heads));
+        count.textContent = models.length
+            ? all.total + (all.total === 1 ? ' model' : ' models') : '';
+      }
       live = models.some((m) => isLive(m.status));
-      root.replaceChildren(models.length ? table(models, heads)
-                                         : emptyState());
-      count.textContent = models.length
-          ? total + (total === 1 ? ' model' : ' models') : '';
+      shownIds = new Set(models.map((m) => m.id));
+      updateCompare();
       errorBox.hidden = true;
+      document.body.dataset.loaded = 'true';
     } catch (e) {
       errorBox.textContent = 'Could not load the models: ' + e.message +
                              '. Retrying…';
@@ -125,6 +285,13 @@
     clearTimeout(timer);
     timer = setTimeout(refresh, live ? LIVE_MS : IDLE_MS);
   }
+
+  $('compare-open').addEventListener('click', () => {
+    const ids = [...picked].filter((id) => shownIds.has(id));
+    if (ids.length < 2 || ids.length > MAX_COMPARE) return;
+    window.location.assign('/compare?ids=' +
+                           ids.map(encodeURIComponent).join(','));
+  });
 
   /* ---- the "New model" form -------------------------------------------- */
 
