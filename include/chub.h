@@ -92,7 +92,8 @@ CHUB_EXTERN void chub_set_log(chub_log_fn fn, void *user,
  * else ~/.config/chub/settings.json; created with defaults (mode 0600) on
  * first use; a corrupt or wrongly typed file is reset with a warning that
  * names it. Environment overrides: CHUB_API_KEY, CHUB_API_ROOT,
- * CHUB_WEB_ROOT, CHUB_HUB, CHUB_SYNC, CHUB_MODE, CHUB_RUNS_DIR. */
+ * CHUB_WEB_ROOT, CHUB_HUB, CHUB_SYNC, CHUB_MODE, CHUB_RUNS_DIR,
+ * CHUB_SYSTEM_METRICS. */
 typedef struct chub_settings {
   char uuid[65];         /* anonymous client id (hex SHA-256 of a machine id) */
   bool sync;             /* send anonymous usage events */
@@ -101,6 +102,8 @@ typedef struct chub_settings {
   char api_root[512];    /* e.g. http://127.0.0.1:8080 */
   char web_root[512];    /* where {web_root}/models/{id} is shown */
   char mode[16];         /* "online" or "offline" */
+  bool system_metrics;   /* heartbeats carry the machine's load (true); in
+                            what was padding, so the layout is unchanged */
   double rate_metrics;   /* s between metrics uploads (3) */
   double rate_ckpt;      /* s between checkpoint uploads (900) */
   double rate_heartbeat; /* s between heartbeats (300) */

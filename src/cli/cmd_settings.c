@@ -33,7 +33,7 @@ static const char *cmd_settings_env_var(const char *key) {
       {"api_key", "CHUB_API_KEY"},   {"api_root", "CHUB_API_ROOT"},
       {"web_root", "CHUB_WEB_ROOT"}, {"hub", "CHUB_HUB"},
       {"sync", "CHUB_SYNC"},         {"mode", "CHUB_MODE"},
-      {"runs_dir", "CHUB_RUNS_DIR"}};
+      {"runs_dir", "CHUB_RUNS_DIR"}, {"system_metrics", "CHUB_SYSTEM_METRICS"}};
   for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
     if (strcmp(map[i][0], key) == 0)
       return map[i][1];
@@ -67,6 +67,8 @@ static int cmd_settings_show(void) {
   cmd_settings_row("web_root", s.web_root[0] ? s.web_root : buf,
                    "CHUB_WEB_ROOT");
   cmd_settings_row("mode", s.mode, "CHUB_MODE");
+  cmd_settings_row("system_metrics", s.system_metrics ? "true" : "false",
+                   "CHUB_SYSTEM_METRICS");
   snprintf(buf, sizeof buf, "%g", s.rate_metrics);
   cmd_settings_row("rate_limit_metrics", buf, NULL);
   snprintf(buf, sizeof buf, "%g", s.rate_ckpt);

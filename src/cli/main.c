@@ -49,13 +49,14 @@ void cli_usage(FILE *fp) {
     else
       fprintf(fp, "  %-34s %s\n", left, cli_commands[i].help);
   }
-  fprintf(fp,
-          "  %-34s %s\n  %-34s %s\n\n"
-          "environment: CHUB_API_KEY, CHUB_API_ROOT, CHUB_WEB_ROOT, CHUB_HUB,\n"
-          "  CHUB_SYNC, CHUB_MODE, CHUB_RUNS_DIR override the settings file;\n"
-          "  CHUB_CONFIG_DIR says where it is; CHUB_CA_FILE names the CA\n"
-          "  certificates to trust for an https:// hub.\n",
-          "help, --help", "show this help", "--version", "print the version");
+  fprintf(
+      fp,
+      "  %-34s %s\n  %-34s %s\n\n"
+      "environment: CHUB_API_KEY, CHUB_API_ROOT, CHUB_WEB_ROOT, CHUB_HUB,\n"
+      "  CHUB_SYNC, CHUB_MODE, CHUB_RUNS_DIR, CHUB_SYSTEM_METRICS override\n"
+      "  the settings file; CHUB_CONFIG_DIR says where it is; CHUB_CA_FILE\n"
+      "  names the CA certificates to trust for an https:// hub.\n",
+      "help, --help", "show this help", "--version", "print the version");
 }
 
 void cli_error(const char *fmt, ...) {

@@ -9,11 +9,15 @@
  * the mutex and does all network I/O unlocked. What to send always comes
  * from the spool, so a failed upload needs no queue of its own: the data
  * simply stays pending and goes with the next upload.
+ *
+ * The machine's load sampler (sysload.c) lives here too: made when the
+ * sender starts, used by its thread alone, freed when it stops.
  */
 #include "sender.h"
 
 #include "drain.h"
 #include "internal.h"
+#include "sysload.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,22 +66,66 @@ struct sender {
   drain_report report;
   bool metrics_failing;
   bool heartbeat_failing;
+  sysload *load; /* NULL: heartbeats without the machine's load */
 };
 
-static void sender_heartbeat(sender *s) {
+/* The heartbeat's body, with the machine's load when `with_load`. */
+static char *sender_heartbeat_body(sender *s, bool with_load) {
   json_t *body =
       json_pack("{s:s, s:o}", "agent", "chub-" CHUB_VERSION "-local", "agentId",
                 s->agent_id[0] ? json_string(s->agent_id) : json_null());
-  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  if (body && with_load)
+    json_object_set_new(body, "system", sysload_sample(s->load, chub_now()));
+  char *text =
+      body ? json_dumps(body, JSON_COMPACT | SYSLOAD_JSON_FLAGS) : NULL;
   json_decref(body);
-  if (!text)
-    return;
+  return text;
+}
+
+static chub_code sender_heartbeat_post(sender *s, bool with_load,
+                                       http_result *res) {
+  char *text = sender_heartbeat_body(s, with_load);
+  if (!text) {
+    memset(res, 0, sizeof *res);
+    snprintf(res->message, sizeof res->message, "out of memory");
+    return CHUB_ENOMEM;
+  }
   char path[128];
   snprintf(path, sizeof path, "/v1/agent/heartbeat/models/%s", s->model_id);
-  http_result res;
   chub_code rc = http_call(s->http, "POST", path, text, NULL,
-                           &sender_policy_heartbeat, &res);
+                           &sender_policy_heartbeat, res);
   free(text);
+  return rc;
+}
+
+/* A hub that does not know the "system" extension and refuses unknown
+ * fields answers 400: the heartbeat goes again without it, and when that
+ * one passes the load is not sent again this session. */
+static chub_code sender_heartbeat_plain(sender *s, http_result *res) {
+  http_result plain;
+  chub_code rc = sender_heartbeat_post(s, false, &plain);
+  if (rc != CHUB_OK) {
+    http_result_clear(&plain);
+    return CHUB_EHTTP; /* the first answer stands */
+  }
+  chub_log(CHUB_LOG_INFO,
+           "the hub refuses the machine's load in heartbeats (%s); "
+           "heartbeats go without it",
+           res->message);
+  sysload_free(s->load);
+  s->load = NULL;
+  http_result_clear(res);
+  *res = plain;
+  return CHUB_OK;
+}
+
+static void sender_heartbeat(sender *s) {
+  http_result res;
+  chub_code rc = sender_heartbeat_post(s, s->load != NULL, &res);
+  if (rc == CHUB_ENOMEM)
+    return;
+  if (rc == CHUB_EHTTP && res.status == 400 && s->load)
+    rc = sender_heartbeat_plain(s, &res);
   if (rc == CHUB_OK) {
     const char *id = json_string_value(json_object_get(res.data, "agentId"));
     if (id && strlen(id) < sizeof s->agent_id)
@@ -165,6 +213,9 @@ sender *sender_start(const sender_config *cfg) {
   s->model_id = strdup(cfg->model_id);
   s->sp = cfg->sp;
   s->heartbeat_s = cfg->heartbeat_s > 0.05 ? cfg->heartbeat_s : 0.05;
+  if (cfg->system_load)
+    s->load = sysload_new(&(sysload_config){.disk_path = spool_dir(cfg->sp)},
+                          chub_now());
   s->last_sync = chub_now();
   /* Whatever a previous session left unacknowledged goes first; a fresh
    * run waits for the callbacks, so rate limits hold from the start. */
@@ -196,6 +247,7 @@ sender *sender_start(const sender_config *cfg) {
   return s;
 fail:
   http_client_free(s->http);
+  sysload_free(s->load);
   free(s->model_id);
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
@@ -228,6 +280,7 @@ void sender_stop(sender *s, double grace_s) {
   pthread_mutex_unlock(&s->mu);
   pthread_join(s->thread, NULL);
   http_client_free(s->http);
+  sysload_free(s->load);
   free(s->model_id);
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);

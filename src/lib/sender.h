@@ -34,11 +34,15 @@ typedef struct sender_config {
   spool *sp;          /* borrowed; outlives the sender */
   double heartbeat_s; /* interval between heartbeats */
   bool backlog;       /* the spool held unsent records at open */
+  bool system_load;   /* heartbeats carry the machine's load (sysload.h) */
 } sender_config;
 
 /* Starts the thread; it sends a first heartbeat and, with cfg->backlog,
- * what an earlier session left pending in the spool. NULL (logged) when the
- * thread cannot start. */
+ * what an earlier session left pending in the spool. With cfg->system_load
+ * each heartbeat carries the machine's load in "system", an extension of
+ * the HUB protocol; a hub that refuses it (400 to a heartbeat that goes
+ * through without it) gets plain heartbeats for the rest of the session.
+ * NULL (logged) when the thread cannot start. */
 sender *sender_start(const sender_config *cfg);
 
 /* Posts commands (SENDER_* bits). Returns at once; thread-safe. */

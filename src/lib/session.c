@@ -424,7 +424,8 @@ static chub_code session_start_online(chub_session *s) {
                        .api_key = s->api_key,
                        .model_id = s->model_id,
                        .sp = s->sp,
-                       .heartbeat_s = s->set.rate_heartbeat};
+                       .heartbeat_s = s->set.rate_heartbeat,
+                       .system_load = s->set.system_metrics};
   s->snd = sender_start(&cfg);
   if (!s->snd) {
     s->offline = true;

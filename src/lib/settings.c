@@ -107,6 +107,7 @@ static const chub_settings_key chub_settings_keys[] = {
     {"web_root", CHUB_SETTING_STRING, 0, 0, 511, chub_settings_check_web_root,
      true},
     {"mode", CHUB_SETTING_STRING, 0, 0, 15, chub_settings_check_mode, true},
+    {"system_metrics", CHUB_SETTING_BOOL, 0, 0, 0, NULL, true},
     {"rate_limit_metrics", CHUB_SETTING_NUMBER, 0, 86400, 0, NULL, true},
     {"rate_limit_ckpt", CHUB_SETTING_NUMBER, 0, 604800, 0, NULL, true},
     {"rate_limit_heartbeat", CHUB_SETTING_NUMBER, 1, 86400, 0, NULL, true},
@@ -246,7 +247,8 @@ static json_t *chub_settings_default(const chub_settings_key *k,
     chub_settings_new_uuid(id);
     return json_string(id);
   }
-  if (strcmp(key, "sync") == 0 || strcmp(key, "hub") == 0)
+  if (strcmp(key, "sync") == 0 || strcmp(key, "hub") == 0 ||
+      strcmp(key, "system_metrics") == 0)
     return json_true();
   if (strcmp(key, "api_root") == 0)
     return json_string(CHUB_SETTINGS_DEFAULT_API_ROOT);
@@ -478,6 +480,7 @@ static void chub_settings_fill(const json_t *doc, chub_settings *out) {
   chub_settings_copy(out->api_root, sizeof out->api_root, STR("api_root"));
   chub_settings_copy(out->web_root, sizeof out->web_root, STR("web_root"));
   chub_settings_copy(out->mode, sizeof out->mode, STR("mode"));
+  out->system_metrics = json_is_true(json_object_get(doc, "system_metrics"));
   out->rate_metrics = NUM("rate_limit_metrics");
   out->rate_ckpt = NUM("rate_limit_ckpt");
   out->rate_heartbeat = NUM("rate_limit_heartbeat");
@@ -537,6 +540,7 @@ static void chub_settings_apply_env(chub_settings *out) {
   chub_settings_env_string("CHUB_MODE", "mode", out->mode, sizeof out->mode);
   chub_settings_env_bool("CHUB_HUB", &out->hub);
   chub_settings_env_bool("CHUB_SYNC", &out->sync);
+  chub_settings_env_bool("CHUB_SYSTEM_METRICS", &out->system_metrics);
   const char *runs = getenv("CHUB_RUNS_DIR");
   if (runs && *runs) {
     if (chub_settings_check_runs_dir(runs))

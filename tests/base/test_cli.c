@@ -231,6 +231,7 @@ static void test_settings_show_masks_key(void **state) {
                                      "api_root",
                                      "web_root",
                                      "mode",
+                                     "system_metrics",
                                      "rate_limit_metrics",
                                      "rate_limit_ckpt",
                                      "rate_limit_heartbeat",

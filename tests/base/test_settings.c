@@ -39,9 +39,9 @@ static void assert_no_warning(void) {
 }
 
 static const char *const env_vars[] = {
-    "CHUB_CONFIG_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "CHUB_API_KEY",
-    "CHUB_API_ROOT",   "CHUB_WEB_ROOT",   "CHUB_HUB",      "CHUB_SYNC",
-    "CHUB_MODE",       "CHUB_RUNS_DIR"};
+    "CHUB_CONFIG_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME",      "CHUB_API_KEY",
+    "CHUB_API_ROOT",   "CHUB_WEB_ROOT",   "CHUB_HUB",           "CHUB_SYNC",
+    "CHUB_MODE",       "CHUB_RUNS_DIR",   "CHUB_SYSTEM_METRICS"};
 
 static int setup(void **state) {
   (void)state;
@@ -103,6 +103,7 @@ static void test_defaults_created_0600(void **state) {
   assert_int_equal(chub_settings_load(&s), CHUB_OK);
   assert_true(s.sync);
   assert_true(s.hub);
+  assert_true(s.system_metrics);
   assert_string_equal(s.api_key, "");
   assert_string_equal(s.api_root, "http://127.0.0.1:8080");
   assert_string_equal(s.web_root, "");
@@ -261,6 +262,7 @@ static void test_env_overrides(void **state) {
   setenv("CHUB_SYNC", "False", 1);
   setenv("CHUB_MODE", "offline", 1);
   setenv("CHUB_RUNS_DIR", "/var/tmp/chub-runs", 1);
+  setenv("CHUB_SYSTEM_METRICS", "0", 1);
   assert_int_equal(chub_settings_load(&s), CHUB_OK);
   assert_string_equal(s.api_key, "envkey0123");
   assert_string_equal(s.api_root, "http://10.0.0.7:9000");
@@ -270,6 +272,7 @@ static void test_env_overrides(void **state) {
   assert_false(s.sync);
   assert_string_equal(s.mode, "offline");
   assert_string_equal(s.runs_dir, "/var/tmp/chub-runs");
+  assert_false(s.system_metrics);
 
   /* Never written back. */
   char *after = slurp(settings_file);
@@ -330,6 +333,8 @@ static void test_set_validates(void **state) {
                    CHUB_OK);
   assert_int_equal(chub_settings_set("hub", "0", err, sizeof err), CHUB_OK);
   assert_int_equal(
+      chub_settings_set("system_metrics", "false", err, sizeof err), CHUB_OK);
+  assert_int_equal(
       chub_settings_set("rate_limit_metrics", "0.5", err, sizeof err), CHUB_OK);
   assert_int_equal(chub_settings_set("spool_max_mb", "10", err, sizeof err),
                    CHUB_OK);
@@ -343,6 +348,7 @@ static void test_set_validates(void **state) {
   assert_int_equal(chub_settings_load(&s), CHUB_OK);
   assert_false(s.sync);
   assert_false(s.hub);
+  assert_false(s.system_metrics);
   assert_true(s.rate_metrics == 0.5);
   assert_true(s.spool_max_bytes == 10LL * 1024 * 1024);
   assert_string_equal(s.api_root, "http://127.0.0.1:9999");

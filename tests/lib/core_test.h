@@ -39,6 +39,7 @@ static inline void core_test_env_init(core_test_env *e, const char *api_root,
   unsetenv("CHUB_MODE");
   unsetenv("CHUB_HUB");
   unsetenv("CHUB_WEB_ROOT");
+  unsetenv("CHUB_SYSTEM_METRICS");
   if (api_root)
     setenv("CHUB_API_ROOT", api_root, 1);
   else

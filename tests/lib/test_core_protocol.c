@@ -13,6 +13,7 @@
 #include "fakehub.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -447,6 +448,115 @@ static void test_heartbeat_agent_id(void **state) {
                       "chub-" CHUB_VERSION "-local");
   json_decref(b);
   chub_session_close(s);
+}
+
+/* The body of the i-th heartbeat, decoded. */
+static json_t *heartbeat_body(fakehub *srv, size_t i) {
+  const fakehub_request *r = fakehub_find(srv, ROUTE_HEARTBEAT, i);
+  assert_non_null(r);
+  json_t *b = json_loads(r->body, 0, NULL);
+  assert_true(json_is_object(b));
+  return b;
+}
+
+/* Opens a session with a heartbeat a second and closes it after `n`
+ * heartbeats arrived. */
+static void heartbeats(fixture *f, size_t n) {
+  core_test_set("rate_limit_heartbeat", "1");
+  chub_session *s = open_session(f);
+  assert_true(fakehub_wait(f->srv, ROUTE_HEARTBEAT, n, 10));
+  chub_session_close(s);
+}
+
+static bool readable(const char *path) {
+  return access(path, R_OK) == 0;
+}
+
+/* Heartbeats carry the machine's load in "system": ram from the first,
+ * and from the next, a second later, the rates too (cpu, disk, network);
+ * gpus is {} on a machine without NVML. */
+static void test_heartbeat_system(void **state) {
+  fixture *f = *state;
+  heartbeats(f, 2);
+  json_t *b = heartbeat_body(f->srv, 0);
+  json_t *sys = json_object_get(b, "system");
+  assert_true(json_is_object(sys));
+  assert_true(json_is_real(json_object_get(sys, "ram")));
+  json_decref(b);
+
+  b = heartbeat_body(f->srv, 1);
+  assert_int_equal(json_object_size(b), 3); /* agent, agentId, system */
+  sys = json_object_get(b, "system");
+  json_t *cpu = json_object_get(sys, "cpu"), *ram = json_object_get(sys, "ram");
+  assert_true(json_is_real(cpu));
+  assert_true(json_real_value(cpu) >= 0 && json_real_value(cpu) <= 100);
+  assert_true(json_is_real(ram));
+  assert_true(json_real_value(ram) > 0 && json_real_value(ram) < 100);
+  json_t *disk = json_object_get(sys, "disk");
+  assert_true(json_is_real(json_object_get(disk, "used_gb")));
+  if (readable("/proc/diskstats"))
+    assert_true(json_is_real(json_object_get(disk, "write_mbs")));
+  if (readable("/proc/net/dev"))
+    assert_true(json_is_real(
+        json_object_get(json_object_get(sys, "network"), "recv_mbs")));
+  json_t *gpus = json_object_get(sys, "gpus");
+  assert_true(json_is_object(gpus));
+  void *nvml = dlopen("libnvidia-ml.so.1", RTLD_LAZY);
+  if (!nvml)
+    assert_int_equal(json_object_size(gpus), 0);
+  else
+    dlclose(nvml);
+  json_decref(b);
+}
+
+/* CHUB_SYSTEM_METRICS=0: heartbeats as the HUB protocol has them. */
+static void test_heartbeat_system_off(void **state) {
+  fixture *f = *state;
+  setenv("CHUB_SYSTEM_METRICS", "0", 1);
+  heartbeats(f, 2);
+  unsetenv("CHUB_SYSTEM_METRICS");
+  for (size_t i = 0; i < 2; i++) {
+    json_t *b = heartbeat_body(f->srv, i);
+    assert_null(json_object_get(b, "system"));
+    assert_int_equal(json_object_size(b), 2); /* agent, agentId */
+    json_decref(b);
+  }
+}
+
+/* A hub that refuses the unknown field (400) gets that heartbeat again at
+ * once without it, and plain heartbeats from then on; nothing failed. */
+static void test_heartbeat_system_refused(void **state) {
+  fixture *f = *state;
+  fakehub_script(f->srv, ROUTE_HEARTBEAT,
+                 (fakehub_reply){.status = 400,
+                                 .body = "{\"success\": false, \"message\": "
+                                         "\"unknown field \\\"system\\\"\"}",
+                                 .retry_after = -1});
+  heartbeats(f, 3);
+  for (size_t i = 0; i < 3; i++) {
+    json_t *b = heartbeat_body(f->srv, i);
+    assert_int_equal(json_object_get(b, "system") != NULL, i == 0);
+    json_decref(b);
+  }
+  assert_true(th_log_contains("refuses the machine's load"));
+  assert_false(th_log_contains("heartbeat for model"));
+}
+
+/* A 400 that is not about the load (the plain heartbeat is refused too)
+ * is a failed heartbeat, and the load stays in the next one. */
+static void test_heartbeat_400_keeps_system(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < 2; i++)
+    fakehub_script(f->srv, ROUTE_HEARTBEAT,
+                   (fakehub_reply){.status = 400, .retry_after = -1});
+  heartbeats(f, 3);
+  for (size_t i = 0; i < 3; i++) {
+    json_t *b = heartbeat_body(f->srv, i);
+    assert_int_equal(json_object_get(b, "system") != NULL, i != 1);
+    json_decref(b);
+  }
+  assert_true(th_log_contains("heartbeat for model"));
+  assert_false(th_log_contains("refuses the machine's load"));
 }
 
 /* mode=offline: nothing reaches the hub, everything spools, and `chub
@@ -909,6 +1019,10 @@ int main(void) {
       T(test_rate_limited),
       T(test_rate_limits_hold),
       T(test_heartbeat_agent_id),
+      T(test_heartbeat_system),
+      T(test_heartbeat_system_off),
+      T(test_heartbeat_system_refused),
+      T(test_heartbeat_400_keeps_system),
       T(test_offline_then_sync),
       T(test_open_failures),
       T(test_load_and_resume_run),
