@@ -29,134 +29,12 @@
  */
 'use strict';
 
-const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
+const t = require('./harness.cjs');
 
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length) {
-      throw new Error('usage: compare_projects.cjs --chubd BIN --modules DIR ' +
-                      '--shots DIR');
-    }
-    out[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const k of ['chubd', 'modules', 'shots']) {
-    if (!out[k]) throw new Error('compare_projects.cjs: --' + k + ' is required');
-  }
-  return out;
-}
-
-const args = parseArgs(process.argv.slice(2));
-const { chromium } = require(path.join(args.modules, 'playwright-core'));
-
-const children = new Set(); /* PIDs of processes this test started */
-const tmpDirs = [];
-let passed = 0;
-let failed = 0;
-
-function killAll() {
-  for (const pid of children) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch (e) {
-      /* already gone */
-    }
-  }
-  children.clear();
-}
-
-process.on('exit', () => {
-  killAll();
-  if (!process.env.CHUB_KEEP_TMP) {
-    for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
-  }
-});
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    killAll();
-    process.exit(130);
-  });
-}
-
-function tmpDir(tag) {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'chub-compare-' + tag + '-'));
-  tmpDirs.push(d);
-  return d;
-}
-
-function check(cond, what, detail) {
-  if (cond) {
-    passed++;
-    console.log('ok - ' + what);
-  } else {
-    failed++;
-    console.log('not ok - ' + what + (detail ? ': ' + detail : ''));
-  }
-  return cond;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what, fn, ms = 10000) {
-  const tries = Math.ceil(ms / 100);
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v) return v;
-    await sleep(100);
-  }
-  throw new Error('timed out after ' + ms + ' ms waiting for ' + what);
-}
-
-/* ---- the real chubd ------------------------------------------------------ */
-
-async function startChubd() {
-  const work = tmpDir('chubd');
-  const data = path.join(work, 'data');
-  fs.mkdirSync(data);
-  const log = path.join(work, 'chubd.log');
-  const keyRun = spawnSync(args.chubd, ['--data', data, 'keys', 'create',
-                                        'compare'],
-                           { encoding: 'utf8', timeout: 10000 });
-  const key = (keyRun.stdout || '').trim();
-  if (keyRun.status !== 0 || !/^[A-Za-z0-9]{42}$/.test(key)) {
-    throw new Error('chubd keys create failed (status ' + keyRun.status +
-                    '): ' + keyRun.stderr);
-  }
-  const portFile = path.join(work, 'port');
-  const logFd = fs.openSync(log, 'a');
-  const proc = spawn(args.chubd, ['--listen', '127.0.0.1:0', '--data', data,
-                                  '--port-file', portFile],
-                     { stdio: ['ignore', logFd, logFd] });
-  fs.closeSync(logFd);
-  children.add(proc.pid);
-  let exited = null;
-  proc.on('exit', (code, sig) => {
-    exited = sig || String(code);
-    children.delete(proc.pid);
-  });
-  const port = await waitFor('chubd port file', () => {
-    if (exited !== null) {
-      throw new Error('chubd exited (' + exited + ') before serving: ' +
-                      fs.readFileSync(log, 'utf8'));
-    }
-    const s = fs.existsSync(portFile) ? fs.readFileSync(portFile, 'utf8') : '';
-    return /^\d+\n$/.test(s) ? Number(s) : 0;
-  });
-  const hub = { key, base: 'http://127.0.0.1:' + port };
-  hub.stop = async () => {
-    if (exited !== null) return;
-    proc.kill('SIGTERM');
-    try {
-      await waitFor('chubd to exit on SIGTERM', () => exited !== null, 10000);
-    } catch (e) {
-      proc.kill('SIGKILL');
-    }
-  };
-  return hub;
-}
+const { check, waitFor, call } = t;
+const args = t.parseArgs(process.argv.slice(2), ['chubd', 'modules', 'shots']);
 
 /* ---- runs through the real HTTP API -------------------------------------- */
 
@@ -178,12 +56,6 @@ async function send(hub, method, p, body, headers) {
                     text.slice(0, 300));
   }
   return json;
-}
-
-/* HUB's API (x-api-key): the envelope's data. */
-async function call(hub, method, p, body) {
-  const json = await send(hub, method, p, body, { 'x-api-key': hub.key });
-  return json ? json.data : null;
 }
 
 /* Ultralytics Platform's webhook, as ultralytics 8.4 sends it. */
@@ -524,55 +396,20 @@ async function scenario(ctx, hub) {
 
 async function main() {
   fs.mkdirSync(args.shots, { recursive: true });
-  const profile = tmpDir('profile');
-  const hub = await startChubd();
+  const hub = await t.startChubd(args.chubd);
   let ctx = null;
   try {
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-             '--disable-background-networking', '--disable-component-update',
-             '--disable-sync', '--disable-quic'],
-      viewport: { width: 1280, height: 900 },
-      timeout: 30000,
-    });
-    const errors = [];
-    ctx.on('page', (p) => {
-      p.on('pageerror', (e) => {
-        errors.push(e.message);
-        console.log('# page error on ' + p.url() + ': ' + e.message);
-      });
-      p.on('console', (m) => {
-        if (m.type() === 'error' && /Content.Security.Policy/i.test(m.text())) {
-          errors.push(m.text());
-        }
-      });
-    });
-    const offsite = [];
-    ctx.on('request', (r) => {
-      const u = new URL(r.url());
-      if (u.protocol.startsWith('http') && u.origin !== hub.base) {
-        offsite.push(r.url());
-      }
-    });
+    ctx = await t.launch(args.modules);
+    ctx.hubs.add(hub.base);
     await scenario(ctx, hub);
-    check(errors.length === 0, 'no JavaScript errors on any page',
-          errors.join(' | '));
-    check(offsite.length === 0, 'pages load nothing from outside the hub',
-          offsite.join(' '));
+    check(ctx.errors.length === 0, 'no JavaScript errors on any page',
+          ctx.errors.join(' | '));
+    check(ctx.offsite.length === 0, 'pages load nothing from outside the hub',
+          ctx.offsite.join(' '));
   } finally {
     if (ctx) await ctx.close();
     await hub.stop();
   }
 }
 
-main().then(() => {
-  console.log(passed + ' passed, ' + failed + ' failed');
-  process.exit(failed === 0 ? 0 : 1);
-}, (e) => {
-  console.log('not ok - ' + (e && e.stack ? e.stack : e));
-  failed++;
-  console.log(passed + ' passed, ' + failed + ' failed');
-  process.exit(1);
-});
+t.run(main);

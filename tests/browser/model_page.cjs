@@ -944,6 +944,12 @@ async function trainerRun(ctx, hub) {
   const status = await page.getAttribute('#status [data-status]',
                                          'data-status');
   check(status === 'trained', 'trainer run: status is trained', status);
+  /* libchub's heartbeats carry the machine's load: a RAM chart by time. */
+  const loadPoints = await waitFor('the load chart', async () =>
+    Number(await page.getAttribute('[data-system="ram"]', 'data-points')
+      .catch(() => 0))).catch(() => 0);
+  check(loadPoints >= 1, 'trainer run: the machine load from libchub\'s ' +
+                         'heartbeats is drawn', String(loadPoints));
   await page.screenshot({ path: path.join(args.shots,
                                           'browser-model-trainer.png'),
                           fullPage: true });
