@@ -171,9 +171,11 @@ static double points_number(const char **s) {
 }
 
 /* The next name and value of the object being read at *cur: 1, 0 at its
- * end, -1 when it is not a flat object of numbers. */
-static int points_next(const char **cur, points_span *key, points_span *val,
-                       double *v) {
+ * end, -1 when it is not a flat object of numbers. `guess` is the name
+ * (JSON text) likely next: when it is, *hit is set and the name's end is
+ * known without looking for it. */
+static int points_next(const char **cur, const points_span *guess, int *hit,
+                       points_span *key, points_span *val, double *v) {
   const char *s = points_ws(*cur);
   if (*s == ',')
     s = points_ws(s + 1);
@@ -181,7 +183,8 @@ static int points_next(const char **cur, points_span *key, points_span *val,
     return 0;
   if (*s != '"')
     return -1;
-  const char *e = points_string_end(s);
+  *hit = guess->n && strncmp(s, guess->s, guess->n) == 0;
+  const char *e = *hit ? s + guess->n : points_string_end(s);
   if (!e)
     return -1;
   key->s = s;
@@ -286,14 +289,13 @@ static int points_series_of(points *p, points_span key) {
 }
 
 /* Rows of one run name their values in the same order: the k-th name of
- * this row is most likely the k-th of the last one, found without a
- * lookup. Its series, or -1. */
-static int points_same_key(const points *p, int k, points_span key) {
+ * this row is most likely the k-th of the last one, which is compared
+ * rather than looked up. */
+static points_span points_guess(const points *p, int k) {
   if (k >= p->nprev || p->prev[k] < 0)
-    return -1;
+    return (points_span){"", 0};
   const points_series *s = &p->series[p->prev[k]];
-  return s->klen == key.n && memcmp(s->key, key.s, key.n) == 0 ? p->prev[k]
-                                                               : -1;
+  return (points_span){s->key, s->klen};
 }
 
 static int points_remember(points *p, int k, int series) {
@@ -316,7 +318,8 @@ static void points_keep(points_pick *k, int64_t epoch, double v,
   k->v = v;
   k->epoch = epoch;
   if (val.n < sizeof k->text) {
-    memcpy(k->text, val.s, val.n);
+    for (size_t i = 0; i < val.n; i++) /* a few bytes: no call */
+      k->text[i] = val.s[i];
     k->text[val.n] = '\0';
   } else {
     snprintf(k->text, sizeof k->text, "%.17g", v);
@@ -329,12 +332,12 @@ static int points_take(points *p, int64_t epoch, const char *json) {
   if (*cur != '{')
     return 0; /* not an object: nothing to chart */
   cur++;
-  points_span key, val;
+  points_span key, val, guess = points_guess(p, 0);
   double v;
-  for (int k = 0; points_next(&cur, &key, &val, &v) == 1; k++) {
-    int i = points_same_key(p, k, key);
-    if (i < 0)
-      i = points_series_of(p, key);
+  int hit;
+  for (int k = 0; points_next(&cur, &guess, &hit, &key, &val, &v) == 1;
+       guess = points_guess(p, ++k)) {
+    int i = hit ? p->prev[k] : points_series_of(p, key);
     if (i == -1 || points_remember(p, k, i) < 0)
       return -1;
     if (i < 0 || isnan(v))
