@@ -79,7 +79,6 @@ enum store_pg_stmt {
   PG_MODEL_CURSOR,
   PG_MODEL_COUNT,
   PG_MODEL_COUNT_ANY,
-  PG_MODEL_COUNT_UP,
   PG_MODEL_COUNT_DOWN,
   PG_MODEL_UPDATE,
   PG_MODEL_SOFTDEL,
@@ -155,9 +154,14 @@ static const char *const store_pg_sql[PG_COUNT] = {
                       "AND (prefix = $2 OR owner = $2)",
     [PG_KEY_GET] = "SELECT id, owner, prefix, created_ms, revoked_ms "
                    "FROM keys WHERE id = $1",
-    [PG_MODEL_ADD] = "INSERT INTO models (id, owner, meta, config, dataset, "
-                     "lineage, created_ms, updated_ms, dataset_id) "
-                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+    /* The model and its owner's count of models, in one statement. */
+    [PG_MODEL_ADD] = "WITH m AS (INSERT INTO models (id, owner, meta, config, "
+                     "dataset, lineage, created_ms, updated_ms, dataset_id) "
+                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) "
+                     "RETURNING owner) "
+                     "INSERT INTO model_counts (owner, models) "
+                     "SELECT owner, 1 FROM m ON CONFLICT (owner) DO UPDATE "
+                     "SET models = model_counts.models + 1",
     [PG_MODEL_GET] = "SELECT " STORE_PG_MODEL_COLS " FROM models m "
                      "WHERE m.id = $1 AND m.deleted = 0 "
                      "AND " STORE_PG_OWNER(2, "m.owner"),
@@ -176,9 +180,6 @@ static const char *const store_pg_sql[PG_COUNT] = {
     [PG_MODEL_COUNT] = "SELECT models FROM model_counts WHERE owner = $1",
     [PG_MODEL_COUNT_ANY] = "SELECT coalesce(sum(models), 0)::bigint "
                            "FROM model_counts WHERE $1::text IS NULL",
-    [PG_MODEL_COUNT_UP] = "INSERT INTO model_counts (owner, models) "
-                          "VALUES ($1, 1) ON CONFLICT (owner) DO UPDATE "
-                          "SET models = model_counts.models + 1",
     [PG_MODEL_COUNT_DOWN] = "UPDATE model_counts SET models = models - 1 "
                             "WHERE owner = (SELECT owner FROM models "
                             "WHERE id = $1)",
@@ -882,11 +883,8 @@ static store_rc store_pg_key_revoke(store *base, const char *match, int64_t now,
 
 /* -------------------------------------------------------------- models */
 
-/* The model's row and its owner's count of models, in one transaction. */
-static store_rc store_pg_model_add_on(store_pg_conn *c, const store_model *m) {
-  store_rc rc = store_pg_begin(c, "model_add");
-  if (rc != STORE_OK)
-    return rc;
+static store_rc store_pg_model_add(store *base, const store_model *m) {
+  STORE_PG_CONN(base, c, "model_add");
   store_pg_args a = {0};
   store_pg_text(&a, m->id);
   store_pg_text(&a, m->owner);
@@ -896,18 +894,8 @@ static store_rc store_pg_model_add_on(store_pg_conn *c, const store_model *m) {
   store_pg_text(&a, m->lineage);
   store_pg_i64(&a, m->created_ms);
   store_pg_text(&a, m->dataset_id);
-  rc = store_pg_do(c, PG_MODEL_ADD, &a, "model_add", NULL);
-  if (rc != STORE_OK)
-    return rc;
-  store_pg_args o = {0};
-  store_pg_text(&o, m->owner);
-  rc = store_pg_do(c, PG_MODEL_COUNT_UP, &o, "model_add", NULL);
-  return rc == STORE_OK ? store_pg_commit(c, "model_add") : rc;
-}
-
-static store_rc store_pg_model_add(store *base, const store_model *m) {
-  STORE_PG_CONN(base, c, "model_add");
-  return store_pg_put(s_, c, store_pg_model_add_on(c, m));
+  return store_pg_put(s_, c,
+                      store_pg_do(c, PG_MODEL_ADD, &a, "model_add", NULL));
 }
 
 static int store_pg_model_row(const PGresult *r, int i, store_model *m) {
