@@ -53,6 +53,7 @@ one_size() {
   sed -n 's/^fill /  fill: /p' "$OUT/fill-$size.txt"
   chubd_start "$CHUBD_BIN" "$data" --rate-limit 1000000 --rate-burst 1000000
   trap cleanup EXIT
+  trap 'cleanup; exit 130' HUP INT PIPE TERM
   python3 "$HERE/measure.py" run "$CHUBD_URL" "$CHUBD_KEY" "$CHUBD_PID" \
     "$big" "$size" "$OUT/http-$size.json" "$REQUESTS"
   if [ -n "$BROWSER" ]; then
