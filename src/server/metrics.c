@@ -13,6 +13,8 @@
  */
 #include "server.h"
 
+#include "points.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,17 +65,24 @@ void metrics_post_answer(chubd_request *req, chubd_reply *rep, store_rc rc,
 /* The read-back is streamed: the envelope, then pages of rows fetched as
  * the client takes them, so that memory stays flat however long the
  * history and however many read it at once. Rows are the stored JSON as
- * it is (checked when it was uploaded), not decoded and encoded again. */
+ * it is (checked when it was uploaded), not decoded and encoded again.
+ * With ?points=N the rows pass through a downsampler (points.h) on their
+ * way: pages are larger then, as few of their rows are given out. */
 #define METRICS_PAGE_ROWS 512
+#define METRICS_POINTS_PAGE_ROWS 2048
 #define METRICS_LIMIT_MAX 10000
 
 typedef struct metrics_stream {
   chubd_server *srv;
   char id[UTIL_ID_LEN + 1];
-  int64_t after; /* the last epoch sent */
+  int64_t after; /* the last epoch read */
   int64_t left;  /* rows the client may still get (its limit) */
   int rows;      /* rows sent so far */
+  int got;       /* rows read by the current refill */
   int done;
+  points *pts;    /* ?points=N, or NULL */
+  int pts_done;   /* the downsampler has its last row */
+  int pts_failed; /* out of memory in the downsampler */
   char *buf;
   size_t len, off, cap;
 } metrics_stream;
@@ -94,35 +103,56 @@ static int metrics_append(metrics_stream *ms, const char *s, size_t n) {
   return 0;
 }
 
-static int metrics_row(void *ud, int64_t epoch, const char *json) {
+/* One row of the answer: {"epoch":E,"metrics":JSON}. */
+static int metrics_put_row(void *ud, int64_t epoch, const char *json,
+                           size_t len) {
   metrics_stream *ms = ud;
   char head[64];
   int n = snprintf(head, sizeof head,
                    "%s{\"epoch\":%lld,\"metrics\":", ms->rows ? "," : "",
                    (long long)epoch);
   if (metrics_append(ms, head, (size_t)n) < 0 ||
-      metrics_append(ms, json, strlen(json)) < 0 ||
-      metrics_append(ms, "}", 1) < 0)
+      metrics_append(ms, json, len) < 0 || metrics_append(ms, "}", 1) < 0)
     return 1;
   ms->rows++;
+  return 0;
+}
+
+static int metrics_row(void *ud, int64_t epoch, const char *json) {
+  metrics_stream *ms = ud;
   ms->after = epoch;
-  ms->left--;
+  ms->got++;
+  if (!ms->pts) {
+    ms->left--;
+    return metrics_put_row(ms, epoch, json, strlen(json));
+  }
+  if (ms->pts_done)
+    return 0; /* past the last epoch: the rest of this page is not used */
+  int r = points_row(ms->pts, epoch, json);
+  if (r < 0) {
+    ms->pts_failed = 1;
+    return 1;
+  }
+  ms->pts_done = r > 0;
   return 0;
 }
 
 /* Fills the buffer with the next page; -1 when the store failed. */
 static int metrics_refill(metrics_stream *ms) {
   ms->len = ms->off = 0;
-  int want = ms->left < METRICS_PAGE_ROWS ? (int)ms->left : METRICS_PAGE_ROWS;
-  int before = ms->rows;
+  int page = ms->pts ? METRICS_POINTS_PAGE_ROWS : METRICS_PAGE_ROWS;
+  int want = ms->left < page ? (int)ms->left : page;
+  ms->got = 0;
   if (want > 0) {
     store *st = ms->srv->st;
     if (st->ops->metrics_get(st, ms->id, ms->after, want, metrics_row, ms) !=
         STORE_OK)
       return -1;
   }
-  if (ms->rows - before < want || ms->left == 0) {
+  if (ms->got < want || ms->left == 0 || ms->pts_done) {
     ms->done = 1;
+    if (ms->pts && !ms->pts_done && points_finish(ms->pts) < 0)
+      return -1;
     if (metrics_append(ms, "]}", 2) < 0)
       return -1;
   }
@@ -149,6 +179,7 @@ static void metrics_stream_free(void *cls) {
   metrics_stream *ms = cls;
   if (!ms)
     return;
+  points_free(ms->pts);
   free(ms->buf);
   free(ms);
 }
@@ -181,15 +212,60 @@ static int metrics_range(chubd_request *req, chubd_reply *rep, int64_t *after,
   return 0;
 }
 
+/* ?points=N: 0 for none, N, or -1 with a 400 in rep. */
+static int metrics_points(chubd_request *req, chubd_reply *rep) {
+  const char *q = httpd_query(req, "points");
+  long long v;
+  if (!q)
+    return 0;
+  if (validate_uint(q, POINTS_MAX, &v) < 0 || v < POINTS_MIN) {
+    reply_error(rep, 400,
+                "query field \"points\" must be an integer from %d to %d",
+                POINTS_MIN, POINTS_MAX);
+    return -1;
+  }
+  if (httpd_query(req, "limit")) {
+    reply_error(rep, 400,
+                "query field \"points\" cannot be combined with \"limit\"");
+    return -1;
+  }
+  return (int)v;
+}
+
+/* The downsampler of a ?points read: up to the model's last epoch now
+ * (rows stored later wait for the next read); 0, or -1 with rep filled. */
+static int metrics_points_start(chubd_request *req, chubd_reply *rep,
+                                metrics_stream *ms, int n, int64_t after) {
+  store_model m;
+  if (models_lookup(req, rep, &m) < 0)
+    return -1;
+  int64_t rows = after < 0 ? m.metrics_count : INT64_MAX;
+  ms->pts = points_new(n, m.last_epoch, rows, metrics_put_row, ms);
+  ms->pts_done = m.last_epoch < 0 || m.last_epoch <= after;
+  store_model_free(&m);
+  if (!ms->pts) {
+    reply_error(rep, 503, "server out of memory");
+    return -1;
+  }
+  return 0;
+}
+
 void metrics_get(chubd_request *req, chubd_reply *rep) {
   int64_t after, limit;
-  if (metrics_range(req, rep, &after, &limit) < 0 || models_check(req, rep) < 0)
+  int n;
+  if (metrics_range(req, rep, &after, &limit) < 0 ||
+      (n = metrics_points(req, rep)) < 0 ||
+      (n == 0 && models_check(req, rep) < 0))
     return;
   metrics_stream *ms = calloc(1, sizeof *ms);
   static const char head[] = "{\"success\":true,\"message\":\"\",\"data\":[";
   if (!ms || metrics_append(ms, head, sizeof head - 1) < 0) {
     metrics_stream_free(ms);
     reply_error(rep, 503, "server out of memory");
+    return;
+  }
+  if (n > 0 && metrics_points_start(req, rep, ms, n, after) < 0) {
+    metrics_stream_free(ms);
     return;
   }
   ms->srv = req->srv;

@@ -5,15 +5,16 @@
  *
  * Every table is copied row by row with the same ids (keys, models and
  * their order, metrics, checkpoints, datasets, page sessions, events,
- * Platform runs (projects, runs, model documents, console) and the secret
- * that signs download URLs, so links handed out before still
- * work), MIGRATE_BATCH rows per transaction, each INSERT ... ON CONFLICT
- * DO NOTHING: run again after an interruption, it copies what is missing
- * and duplicates nothing. The identity sequences are then moved past the
- * copied ids, so rows made later get new ones. At the end every table is
- * counted on both sides and the counts printed; any difference fails the
- * command (a target that held other data shows up there). Weights stay
- * where they are: the new instances are pointed at them with --blobs.
+ * Platform runs (projects, runs, model documents, console), each owner's
+ * count of models, and the secret that signs download URLs, so links
+ * handed out before still work), MIGRATE_BATCH rows per transaction,
+ * each INSERT ... ON CONFLICT DO NOTHING: run again after an
+ * interruption, it copies what is missing and duplicates nothing. The
+ * identity sequences are then moved past the copied ids, so rows made
+ * later get new ones. At the end every table is counted on both sides and
+ * the counts printed; any difference fails the command (a target that
+ * held other data shows up there). Weights stay where they are: the new
+ * instances are pointed at them with --blobs.
  *
  * The source is opened through the SQLite store first, so an older hub is
  * brought to the current schema before it is read; the target is migrated
@@ -32,7 +33,7 @@
 #include "store.h"
 
 #define MIGRATE_BATCH 500
-#define MIGRATE_MAX_COLS 16
+#define MIGRATE_MAX_COLS 20
 
 /* One table: its columns in order, the source's order, the identity column
  * to move past the copied ids (or NULL), and one letter per column: t
@@ -51,8 +52,8 @@ static const migrate_table migrate_tables[] = {
     {"models",
      "seq, id, owner, meta, config, dataset, lineage, status, created_ms, "
      "updated_ms, last_seen_ms, heartbeat_ms, agent_id, agent_name, deleted, "
-     "dataset_id",
-     "seq", "seq", "itttttttiiiittit"},
+     "dataset_id, metrics_count",
+     "seq", "seq", "itttttttiiiittiti"},
     {"metrics", "model_id, epoch, data", "model_id, epoch", NULL, "tit"},
     {"checkpoints",
      "id, model_id, epoch, final, is_best, map, size, sha256, created_ms, "
@@ -74,6 +75,7 @@ static const migrate_table migrate_tables[] = {
      "model_id, seq", NULL, "ttitii"},
     {"model_system", "model_id, seq, t_ms, epoch, body", "model_id, seq", NULL,
      "tiiit"},
+    {"model_counts", "owner, models", "owner", NULL, "ti"},
 };
 
 /* Prints what the server said about `what`; returns -1. */

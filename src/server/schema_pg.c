@@ -151,6 +151,17 @@ static const char *const schema_pg_migrations[] = {
      "  PRIMARY KEY (model_id, seq));"
      "CREATE UNIQUE INDEX model_system_epoch ON model_system(model_id, epoch)"
      "  WHERE epoch >= 0;"),
+    /* 10: flat cost as the hub grows, as in schema_sqlite.c */
+    ("ALTER TABLE models ADD COLUMN metrics_count BIGINT NOT NULL "
+     "DEFAULT 0;"
+     "UPDATE models m SET metrics_count = "
+     "  (SELECT COUNT(*) FROM metrics WHERE metrics.model_id = m.id);"
+     "CREATE TABLE model_counts ("
+     "  owner TEXT PRIMARY KEY,"
+     "  models BIGINT NOT NULL);"
+     "INSERT INTO model_counts (owner, models) "
+     "  SELECT owner, COUNT(*) FROM models WHERE deleted = 0 GROUP BY owner;"
+     "CREATE INDEX models_live ON models(deleted, seq);"),
 };
 
 #define SCHEMA_PG_COUNT                                                        \

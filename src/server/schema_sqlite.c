@@ -150,6 +150,21 @@ static const char *const schema_sqlite_migrations[] = {
      "  PRIMARY KEY (model_id, seq)) WITHOUT ROWID;"
      "CREATE UNIQUE INDEX model_system_epoch ON model_system(model_id, epoch)"
      "  WHERE epoch >= 0;"),
+    /* 10: flat cost as the hub grows. A model's count of metrics kept on
+     * its row (reading a model never counts its epochs), each owner's
+     * count of models (a page of the list never counts the owner's
+     * models), and the index that pages anyone's models (owner NULL) by
+     * seq; one owner's are paged on models_owner. */
+    ("ALTER TABLE models ADD COLUMN metrics_count INTEGER NOT NULL "
+     "DEFAULT 0;"
+     "UPDATE models SET metrics_count = "
+     "  (SELECT COUNT(*) FROM metrics WHERE metrics.model_id = models.id);"
+     "CREATE TABLE model_counts ("
+     "  owner TEXT PRIMARY KEY,"
+     "  models INTEGER NOT NULL) WITHOUT ROWID;"
+     "INSERT INTO model_counts (owner, models) "
+     "  SELECT owner, COUNT(*) FROM models WHERE deleted = 0 GROUP BY owner;"
+     "CREATE INDEX models_live ON models(deleted, seq);"),
 };
 
 #define SCHEMA_SQLITE_COUNT                                                    \

@@ -302,6 +302,10 @@ struct store {
  * failure with a message in err. */
 store *store_sqlite_open(const char *dir, char *err, size_t errn);
 
+/* Adds n models to a SQLite store in one transaction, with the very rows
+ * model_add writes: how bench/scale fills a hub with many models fast. */
+store_rc store_sqlite_add_models(store *s, const store_model *m, size_t n);
+
 /* Opens (migrating) the PostgreSQL store at conninfo (a postgresql:// or
  * postgres:// URL, or libpq's key=value string) with a pool of at most
  * pool connections (0: 8). NULL on failure with a message in err that

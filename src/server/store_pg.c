@@ -50,7 +50,7 @@
 #define STORE_PG_MODEL_COLS                                                    \
   "m.id, m.owner, m.meta, m.config, m.dataset, m.lineage, m.status, "          \
   "m.created_ms, m.updated_ms, m.last_seen_ms, m.heartbeat_ms, m.agent_id, "   \
-  "m.agent_name, (SELECT COUNT(*) FROM metrics WHERE model_id = m.id), "       \
+  "m.agent_name, m.metrics_count, "                                            \
   "(SELECT MAX(epoch) FROM metrics WHERE model_id = m.id), m.dataset_id, "     \
   "mp.id, mp.name"
 
@@ -80,14 +80,20 @@ enum store_pg_stmt {
   PG_MODEL_ADD,
   PG_MODEL_GET,
   PG_MODEL_LIST,
+  PG_MODEL_LIST_ANY,
   PG_MODEL_SEQ,
+  PG_MODEL_CURSOR,
   PG_MODEL_COUNT,
+  PG_MODEL_COUNT_ANY,
+  PG_MODEL_COUNT_DOWN,
   PG_MODEL_UPDATE,
   PG_MODEL_SOFTDEL,
   PG_MODEL_HARDDEL,
   PG_METRICS_DEL,
   PG_CKPT_DEL,
   PG_METRICS_PUT,
+  PG_METRICS_SET,
+  PG_METRICS_COUNT_ADD,
   PG_MODEL_TOUCH,
   PG_METRICS_GET,
   PG_MODEL_PEEK,
@@ -159,22 +165,38 @@ static const char *const store_pg_sql[PG_COUNT] = {
                       "AND (prefix = $2 OR owner = $2)",
     [PG_KEY_GET] = "SELECT id, owner, prefix, created_ms, revoked_ms "
                    "FROM keys WHERE id = $1",
-    [PG_MODEL_ADD] = "INSERT INTO models (id, owner, meta, config, dataset, "
-                     "lineage, created_ms, updated_ms, dataset_id) "
-                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+    /* The model and its owner's count of models, in one statement. */
+    [PG_MODEL_ADD] = "WITH m AS (INSERT INTO models (id, owner, meta, config, "
+                     "dataset, lineage, created_ms, updated_ms, dataset_id) "
+                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) "
+                     "RETURNING owner) "
+                     "INSERT INTO model_counts (owner, models) "
+                     "SELECT owner, 1 FROM m ON CONFLICT (owner) DO UPDATE "
+                     "SET models = model_counts.models + 1",
     [PG_MODEL_GET] =
         "SELECT " STORE_PG_MODEL_COLS " FROM " STORE_PG_MODEL_FROM " "
         "WHERE m.id = $1 AND m.deleted = 0 "
         "AND " STORE_PG_OWNER(2, "m.owner"),
+    /* Keyset pages, as in store_sqlite.c: one owner's on models_owner,
+     * anyone's ($1 NULL) on models_live. */
     [PG_MODEL_LIST] =
         "SELECT " STORE_PG_MODEL_COLS " FROM " STORE_PG_MODEL_FROM " "
-        "WHERE " STORE_PG_OWNER(
-            1, "m.owner") " AND m.deleted "
-                          "= 0 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
+        "WHERE m.owner = $1 AND m.deleted = 0 AND m.seq < $2 "
+        "ORDER BY m.seq DESC LIMIT $3",
+    [PG_MODEL_LIST_ANY] =
+        "SELECT " STORE_PG_MODEL_COLS " FROM " STORE_PG_MODEL_FROM " "
+        "WHERE $1::text IS NULL AND m.deleted = 0 "
+        "AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
     [PG_MODEL_SEQ] = "SELECT seq FROM models WHERE id = $1 AND deleted = 0 "
                      "AND " STORE_PG_OWNER(2, "owner"),
-    [PG_MODEL_COUNT] = "SELECT COUNT(*) FROM models "
-                       "WHERE " STORE_PG_OWNER(1, "owner") " AND deleted = 0",
+    [PG_MODEL_CURSOR] = "SELECT seq FROM models WHERE id = $1 "
+                        "AND " STORE_PG_OWNER(2, "owner"),
+    [PG_MODEL_COUNT] = "SELECT models FROM model_counts WHERE owner = $1",
+    [PG_MODEL_COUNT_ANY] = "SELECT coalesce(sum(models), 0)::bigint "
+                           "FROM model_counts WHERE $1::text IS NULL",
+    [PG_MODEL_COUNT_DOWN] = "UPDATE model_counts SET models = models - 1 "
+                            "WHERE owner = (SELECT owner FROM models "
+                            "WHERE id = $1)",
     [PG_MODEL_UPDATE] = "UPDATE models SET meta = coalesce($2, meta), "
                         "config = coalesce($3, config), updated_ms = $4 "
                         "WHERE id = $1 AND deleted = 0",
@@ -185,7 +207,11 @@ static const char *const store_pg_sql[PG_COUNT] = {
     [PG_CKPT_DEL] = "DELETE FROM checkpoints WHERE model_id = $1",
     [PG_METRICS_PUT] = "INSERT INTO metrics (model_id, epoch, data) "
                        "VALUES ($1, $2, $3) ON CONFLICT (model_id, epoch) "
-                       "DO UPDATE SET data = excluded.data",
+                       "DO NOTHING",
+    [PG_METRICS_SET] = "UPDATE metrics SET data = $3 WHERE model_id = $1 "
+                       "AND epoch = $2",
+    [PG_METRICS_COUNT_ADD] = "UPDATE models SET metrics_count = "
+                             "metrics_count + $2 WHERE id = $1",
     [PG_MODEL_TOUCH] = "UPDATE models SET status = CASE status WHEN 'new' "
                        "THEN 'training' ELSE status END, updated_ms = $2, "
                        "last_seen_ms = $2 WHERE id = $1 AND deleted = 0",
@@ -215,7 +241,8 @@ static const char *const store_pg_sql[PG_COUNT] = {
                      "received_ms) VALUES ($1, $2, $3, $4)",
     [PG_MODEL_RESET] = "UPDATE models SET status = 'new', updated_ms = $2, "
                        "last_seen_ms = 0, heartbeat_ms = 0, agent_id = '', "
-                       "agent_name = '' WHERE id = $1 AND deleted = 0 "
+                       "agent_name = '', metrics_count = 0 "
+                       "WHERE id = $1 AND deleted = 0 "
                        "AND " STORE_PG_OWNER(3, "owner"),
     [PG_DATASET_ADD] = "INSERT INTO datasets (id, owner, meta, created_ms, "
                        "updated_ms) VALUES ($1, $2, $3, $4, $4)",
@@ -1003,8 +1030,9 @@ static store_rc store_pg_each(const PGresult *r, int limit, int *more,
   return STORE_OK;
 }
 
+/* As store_sqlite_pager: statements for one owner and for anyone's. */
 typedef struct store_pg_pager {
-  int seq, count, list;
+  int seq, count, count_any, list, list_any;
   const char *what;
 } store_pg_pager;
 
@@ -1028,12 +1056,18 @@ static store_rc store_pg_page(store_pg_conn *c, const store_pg_pager *pg,
   }
   store_pg_args a = {0};
   store_pg_text(&a, owner);
-  rc = store_pg_int_query(c, pg->count, &a, total, pg->what);
+  rc = store_pg_int_query(c, owner ? pg->count : pg->count_any, &a, total,
+                          pg->what);
+  if (rc == STORE_NOTFOUND) {
+    *total = 0; /* an owner who never had a model */
+    rc = STORE_OK;
+  }
   if (rc != STORE_OK)
     return rc;
   store_pg_i64(&a, before);
   store_pg_i64(&a, (int64_t)limit + 1);
-  PGresult *r = store_pg_rows(c, pg->list, &a, pg->what, &rc);
+  PGresult *r =
+      store_pg_rows(c, owner ? pg->list : pg->list_any, &a, pg->what, &rc);
   if (!r)
     return rc;
   rc = store_pg_each(r, limit, more, row, ctx);
@@ -1060,8 +1094,9 @@ static store_rc store_pg_model_list(store *base, const char *owner,
                                     const char *after, int limit,
                                     store_model_cb cb, void *ud, int64_t *total,
                                     int *more) {
-  static const store_pg_pager pager = {PG_MODEL_SEQ, PG_MODEL_COUNT,
-                                       PG_MODEL_LIST, "model_list"};
+  static const store_pg_pager pager = {PG_MODEL_CURSOR,    PG_MODEL_COUNT,
+                                       PG_MODEL_COUNT_ANY, PG_MODEL_LIST,
+                                       PG_MODEL_LIST_ANY,  "model_list"};
   STORE_PG_CONN(base, c, "model_list");
   store_pg_model_visit v = {cb, ud};
   return store_pg_put(s_, c,
@@ -1104,6 +1139,9 @@ static store_rc store_pg_model_delete_on(store_pg_conn *c, const char *id,
     return rc;
   if (n == 0)
     return STORE_NOTFOUND;
+  if ((rc = store_pg_by_id(c, PG_MODEL_COUNT_DOWN, id, "model_delete")) !=
+      STORE_OK)
+    return rc;
   if (hard &&
       ((rc = store_pg_by_id(c, PG_METRICS_DEL, id, "model_delete")) !=
            STORE_OK ||
@@ -1165,6 +1203,35 @@ static store_rc store_pg_touch(store_pg_conn *c, const char *id, int64_t now,
   return store_pg_do(c, PG_MODEL_TOUCH, &a, what, NULL);
 }
 
+/* Stores (replaces) each epoch inside the open transaction, the model's
+ * row locked, and adds the new ones to its metrics_count, so that reading
+ * the model never counts its metrics. */
+static store_rc store_pg_epochs(store_pg_conn *c, const char *id,
+                                const store_epoch *e, size_t n) {
+  int64_t added = 0;
+  store_rc rc;
+  for (size_t i = 0; i < n; i++) {
+    store_pg_args p = {0};
+    store_pg_text(&p, id);
+    store_pg_i64(&p, e[i].epoch);
+    store_pg_text(&p, e[i].json);
+    int64_t changed = 0;
+    if ((rc = store_pg_do(c, PG_METRICS_PUT, &p, "metrics_put", &changed)) !=
+        STORE_OK)
+      return rc;
+    added += changed;
+    if (changed == 0 && (rc = store_pg_do(c, PG_METRICS_SET, &p, "metrics_put",
+                                          NULL)) != STORE_OK)
+      return rc;
+  }
+  if (added == 0)
+    return STORE_OK;
+  store_pg_args a = {0};
+  store_pg_text(&a, id);
+  store_pg_i64(&a, added);
+  return store_pg_do(c, PG_METRICS_COUNT_ADD, &a, "metrics_put", NULL);
+}
+
 /* One upload's statements inside an open transaction: locks the model row
  * (uploads for one model run one after the other, in every process),
  * touches it at most once a second, upserts each epoch. */
@@ -1187,16 +1254,7 @@ static store_rc store_pg_metrics_job(store_pg_conn *c, const char *id,
   PQclear(r);
   if (stale && (rc = store_pg_touch(c, id, now, "metrics_put")) != STORE_OK)
     return rc;
-  for (size_t i = 0; i < n; i++) {
-    store_pg_args p = {0};
-    store_pg_text(&p, id);
-    store_pg_i64(&p, e[i].epoch);
-    store_pg_text(&p, e[i].json);
-    if ((rc = store_pg_do(c, PG_METRICS_PUT, &p, "metrics_put", NULL)) !=
-        STORE_OK)
-      return rc;
-  }
-  return STORE_OK;
+  return store_pg_epochs(c, id, e, n);
 }
 
 static store_rc store_pg_metrics_alone(store_pg_conn *c,
@@ -1563,8 +1621,9 @@ static store_rc store_pg_dataset_list(store *base, const char *owner,
                                       const char *after, int limit,
                                       store_dataset_cb cb, void *ud,
                                       int64_t *total, int *more) {
-  static const store_pg_pager pager = {PG_DATASET_SEQ, PG_DATASET_COUNT,
-                                       PG_DATASET_LIST, "dataset_list"};
+  static const store_pg_pager pager = {PG_DATASET_SEQ,   PG_DATASET_COUNT,
+                                       PG_DATASET_COUNT, PG_DATASET_LIST,
+                                       PG_DATASET_LIST,  "dataset_list"};
   STORE_PG_CONN(base, c, "dataset_list");
   store_pg_dataset_visit v = {cb, ud};
   return store_pg_put(s_, c,
@@ -1946,8 +2005,9 @@ static store_rc store_pg_project_list(store *base, const char *owner,
                                       const char *after, int limit,
                                       store_project_cb cb, void *ud,
                                       int64_t *total, int *more) {
-  static const store_pg_pager pager = {PG_PROJECT_SEQ, PG_PROJECT_COUNT,
-                                       PG_PROJECT_LIST, "project_list"};
+  static const store_pg_pager pager = {PG_PROJECT_SEQ,   PG_PROJECT_COUNT,
+                                       PG_PROJECT_COUNT, PG_PROJECT_LIST,
+                                       PG_PROJECT_LIST,  "project_list"};
   STORE_PG_CONN(base, c, "project_list");
   store_pg_project_visit v = {cb, ud};
   return store_pg_put(s_, c,

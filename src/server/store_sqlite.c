@@ -43,7 +43,7 @@
 #define STORE_SQLITE_MODEL_COLS                                                \
   "m.id, m.owner, m.meta, m.config, m.dataset, m.lineage, m.status, "          \
   "m.created_ms, m.updated_ms, m.last_seen_ms, m.heartbeat_ms, m.agent_id, "   \
-  "m.agent_name, (SELECT COUNT(*) FROM metrics WHERE model_id = m.id), "       \
+  "m.agent_name, m.metrics_count, "                                            \
   "(SELECT MAX(epoch) FROM metrics WHERE model_id = m.id), m.dataset_id, "     \
   "mp.id, mp.name"
 
@@ -73,14 +73,21 @@ enum store_sqlite_stmt {
   SQ_MODEL_ADD,
   SQ_MODEL_GET,
   SQ_MODEL_LIST,
+  SQ_MODEL_LIST_ANY,
   SQ_MODEL_SEQ,
+  SQ_MODEL_CURSOR,
   SQ_MODEL_COUNT,
+  SQ_MODEL_COUNT_ANY,
+  SQ_MODEL_COUNT_UP,
+  SQ_MODEL_COUNT_DOWN,
   SQ_MODEL_UPDATE,
   SQ_MODEL_SOFTDEL,
   SQ_MODEL_HARDDEL,
   SQ_METRICS_DEL,
   SQ_CKPT_DEL,
   SQ_METRICS_PUT,
+  SQ_METRICS_SET,
+  SQ_METRICS_COUNT_ADD,
   SQ_MODEL_TOUCH,
   SQ_METRICS_GET,
   SQ_MODEL_PEEK,
@@ -160,14 +167,30 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
         "SELECT " STORE_SQLITE_MODEL_COLS " FROM " STORE_SQLITE_MODEL_FROM " "
         "WHERE m.id = ?1 AND m.deleted = 0 "
         "AND (?2 IS NULL OR m.owner = ?2)",
+    /* Keyset pages: one owner's on models_owner, anyone's on models_live;
+     * never an OFFSET, never a count of the rows. */
     [SQ_MODEL_LIST] =
         "SELECT " STORE_SQLITE_MODEL_COLS " FROM " STORE_SQLITE_MODEL_FROM " "
-        "WHERE (?1 IS NULL OR m.owner = ?1) AND m.deleted = 0 "
+        "WHERE m.owner = ?1 AND m.deleted = 0 "
         "AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3",
+    [SQ_MODEL_LIST_ANY] =
+        "SELECT " STORE_SQLITE_MODEL_COLS " FROM " STORE_SQLITE_MODEL_FROM " "
+        "WHERE m.deleted = 0 AND m.seq < ?2 "
+        "ORDER BY m.seq DESC LIMIT ?3",
     [SQ_MODEL_SEQ] = "SELECT seq FROM models WHERE id = ?1 AND deleted = 0 "
                      "AND (?2 IS NULL OR owner = ?2)",
-    [SQ_MODEL_COUNT] = "SELECT COUNT(*) FROM models "
-                       "WHERE (?1 IS NULL OR owner = ?1) AND deleted = 0",
+    /* A cursor may name a model deleted since its page was read: the walk
+     * goes on from where it was. */
+    [SQ_MODEL_CURSOR] = "SELECT seq FROM models WHERE id = ?1 "
+                        "AND (?2 IS NULL OR owner = ?2)",
+    [SQ_MODEL_COUNT] = "SELECT models FROM model_counts WHERE owner = ?1",
+    [SQ_MODEL_COUNT_ANY] = "SELECT coalesce(sum(models), 0) FROM model_counts",
+    [SQ_MODEL_COUNT_UP] = "INSERT INTO model_counts (owner, models) "
+                          "VALUES (?1, 1) ON CONFLICT (owner) "
+                          "DO UPDATE SET models = models + 1",
+    [SQ_MODEL_COUNT_DOWN] = "UPDATE model_counts SET models = models - 1 "
+                            "WHERE owner = (SELECT owner FROM models "
+                            "WHERE id = ?1)",
     [SQ_MODEL_UPDATE] = "UPDATE models SET meta = coalesce(?2, meta), "
                         "config = coalesce(?3, config), updated_ms = ?4 "
                         "WHERE id = ?1 AND deleted = 0",
@@ -176,8 +199,12 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
     [SQ_MODEL_HARDDEL] = "DELETE FROM models WHERE id = ?1",
     [SQ_METRICS_DEL] = "DELETE FROM metrics WHERE model_id = ?1",
     [SQ_CKPT_DEL] = "DELETE FROM checkpoints WHERE model_id = ?1",
-    [SQ_METRICS_PUT] = "INSERT OR REPLACE INTO metrics (model_id, epoch, data) "
+    [SQ_METRICS_PUT] = "INSERT OR IGNORE INTO metrics (model_id, epoch, data) "
                        "VALUES (?1, ?2, ?3)",
+    [SQ_METRICS_SET] = "UPDATE metrics SET data = ?3 WHERE model_id = ?1 "
+                       "AND epoch = ?2",
+    [SQ_METRICS_COUNT_ADD] = "UPDATE models SET metrics_count = "
+                             "metrics_count + ?2 WHERE id = ?1",
     [SQ_MODEL_TOUCH] = "UPDATE models SET status = CASE status WHEN 'new' "
                        "THEN 'training' ELSE status END, updated_ms = ?2, "
                        "last_seen_ms = ?2 WHERE id = ?1 AND deleted = 0 "
@@ -206,7 +233,8 @@ static const char *const store_sqlite_sql[SQ_COUNT] = {
                      "received_ms) VALUES (?1, ?2, ?3, ?4)",
     [SQ_MODEL_RESET] = "UPDATE models SET status = 'new', updated_ms = ?2, "
                        "last_seen_ms = 0, heartbeat_ms = 0, agent_id = '', "
-                       "agent_name = '' WHERE id = ?1 AND deleted = 0 "
+                       "agent_name = '', metrics_count = 0 "
+                       "WHERE id = ?1 AND deleted = 0 "
                        "AND (?3 IS NULL OR owner = ?3)",
     [SQ_DATASET_ADD] = "INSERT INTO datasets (id, owner, meta, created_ms, "
                        "updated_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
@@ -652,8 +680,10 @@ static store_rc store_sqlite_key_revoke(store *s, const char *match,
 
 /* -------------------------------------------------------------- models */
 
-static store_rc store_sqlite_model_add_locked(store_sqlite_conn *c,
-                                              const store_model *m) {
+/* The rows of one new model, inside a transaction: the model and its
+ * owner's count of models (which GET /v1/models answers as total). */
+static store_rc store_sqlite_model_rows(store_sqlite_conn *c,
+                                        const store_model *m) {
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_MODEL_ADD);
   if (!st)
     return STORE_ERROR;
@@ -669,11 +699,49 @@ static store_rc store_sqlite_model_add_locked(store_sqlite_conn *c,
   sqlite3_reset(st);
   if (rc == SQLITE_CONSTRAINT)
     return STORE_CONFLICT;
+  if (rc != SQLITE_DONE)
+    return store_sqlite_fail(c, "model_add");
+  st = store_sqlite_stmt(c, SQ_MODEL_COUNT_UP);
+  if (!st)
+    return STORE_ERROR;
+  sqlite3_bind_text(st, 1, m->owner, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
   return rc == SQLITE_DONE ? STORE_OK : store_sqlite_fail(c, "model_add");
+}
+
+static store_rc store_sqlite_model_add_locked(store_sqlite_conn *c,
+                                              const store_model *m) {
+  if (store_sqlite_begin(c) < 0)
+    return store_sqlite_fail(c, "model_add");
+  store_rc rc = store_sqlite_model_rows(c, m);
+  if (rc != STORE_OK) {
+    store_sqlite_rollback(c);
+    return rc;
+  }
+  return store_sqlite_commit(c, "model_add");
 }
 
 static store_rc store_sqlite_model_add(store *s, const store_model *m) {
   STORE_SQLITE_WRITE(s, store_sqlite_model_add_locked(w_, m));
+}
+
+static store_rc store_sqlite_add_models_locked(store_sqlite_conn *c,
+                                               const store_model *m, size_t n) {
+  if (store_sqlite_begin(c) < 0)
+    return store_sqlite_fail(c, "add_models");
+  for (size_t i = 0; i < n; i++) {
+    store_rc rc = store_sqlite_model_rows(c, &m[i]);
+    if (rc != STORE_OK) {
+      store_sqlite_rollback(c);
+      return rc;
+    }
+  }
+  return store_sqlite_commit(c, "add_models");
+}
+
+store_rc store_sqlite_add_models(store *s, const store_model *m, size_t n) {
+  STORE_SQLITE_WRITE(s, store_sqlite_add_models_locked(w_, m, n));
 }
 
 static int store_sqlite_model_row(sqlite3_stmt *st, store_model *m) {
@@ -806,9 +874,11 @@ static store_rc store_sqlite_each(store_sqlite_conn *c, sqlite3_stmt *st,
 }
 
 /* The statements of one kind of list, paged by a cursor: the seq of the
- * row to start after, the count of all, and the page itself. */
+ * row to start after, the count of all, and the page itself, each for
+ * one owner and for anyone's (owner NULL; the same statements when they
+ * take a NULL owner themselves). */
 typedef struct store_sqlite_pager {
-  int seq, count, list;
+  int seq, count, count_any, list, list_any;
   const char *what;
 } store_sqlite_pager;
 
@@ -824,10 +894,15 @@ static store_rc store_sqlite_page(store_sqlite_conn *c,
     if (rc != STORE_OK)
       return rc;
   }
-  rc = store_sqlite_int_query(c, pg->count, NULL, owner, total, pg->what);
+  rc = store_sqlite_int_query(c, owner ? pg->count : pg->count_any, NULL, owner,
+                              total, pg->what);
+  if (rc == STORE_NOTFOUND) {
+    *total = 0; /* an owner who never had a model */
+    rc = STORE_OK;
+  }
   if (rc != STORE_OK)
     return rc;
-  sqlite3_stmt *st = store_sqlite_stmt(c, pg->list);
+  sqlite3_stmt *st = store_sqlite_stmt(c, owner ? pg->list : pg->list_any);
   if (!st)
     return STORE_ERROR;
   store_sqlite_bind_owner(st, 1, owner);
@@ -855,8 +930,9 @@ static store_rc store_sqlite_model_list(store *s, const char *owner,
                                         const char *after, int limit,
                                         store_model_cb cb, void *ud,
                                         int64_t *total, int *more) {
-  static const store_sqlite_pager pager = {SQ_MODEL_SEQ, SQ_MODEL_COUNT,
-                                           SQ_MODEL_LIST, "model_list"};
+  static const store_sqlite_pager pager = {SQ_MODEL_CURSOR,    SQ_MODEL_COUNT,
+                                           SQ_MODEL_COUNT_ANY, SQ_MODEL_LIST,
+                                           SQ_MODEL_LIST_ANY,  "model_list"};
   STORE_SQLITE_CONN(s, c);
   store_sqlite_model_visit v = {cb, ud};
   return store_sqlite_page(c, &pager, owner, after, limit, total, more,
@@ -917,6 +993,8 @@ static store_rc store_sqlite_model_delete_locked(store_sqlite_conn *c,
     store_sqlite_rollback(c);
     return STORE_NOTFOUND;
   }
+  if (store_sqlite_step_id(c, SQ_MODEL_COUNT_DOWN, id) < 0)
+    return store_sqlite_abort(c, "model_delete");
   if (hard && (store_sqlite_step_id(c, SQ_METRICS_DEL, id) < 0 ||
                store_sqlite_step_id(c, SQ_CKPT_DEL, id) < 0 ||
                store_sqlite_step_id(c, SQ_RUN_DEL, id) < 0 ||
@@ -983,6 +1061,47 @@ static int store_sqlite_touch(store_sqlite_conn *c, const char *id,
   return sqlite3_changes(c->db) ? 1 : 0;
 }
 
+/* Runs statement `which` on (id, epoch, json); the rows it changed, or -1. */
+static int store_sqlite_epoch_step(store_sqlite_conn *c, int which,
+                                   const char *id, const store_epoch *e) {
+  sqlite3_stmt *st = store_sqlite_stmt(c, which);
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, e->epoch);
+  sqlite3_bind_text(st, 3, e->json, -1, SQLITE_STATIC);
+  int step = sqlite3_step(st);
+  sqlite3_reset(st);
+  return step == SQLITE_DONE ? sqlite3_changes(c->db) : -1;
+}
+
+/* Stores (replaces) each epoch inside the open transaction and adds the
+ * new ones to the model's metrics_count, so that reading the model never
+ * counts its metrics; 0, or -1 on a database error. */
+static int store_sqlite_epochs(store_sqlite_conn *c, const char *id,
+                               const store_epoch *e, size_t n) {
+  int64_t added = 0;
+  for (size_t i = 0; i < n; i++) {
+    int changed = store_sqlite_epoch_step(c, SQ_METRICS_PUT, id, &e[i]);
+    if (changed == 0)
+      changed = store_sqlite_epoch_step(c, SQ_METRICS_SET, id, &e[i]);
+    else if (changed > 0)
+      added++;
+    if (changed < 0)
+      return -1;
+  }
+  if (added == 0)
+    return 0;
+  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_METRICS_COUNT_ADD);
+  if (!st)
+    return -1;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, added);
+  int step = sqlite3_step(st);
+  sqlite3_reset(st);
+  return step == SQLITE_DONE ? 0 : -1;
+}
+
 static store_rc store_sqlite_metrics_put_locked(store_sqlite_conn *c,
                                                 const char *id,
                                                 const char *owner,
@@ -1009,18 +1128,8 @@ static store_rc store_sqlite_metrics_put_locked(store_sqlite_conn *c,
   }
   if (rc != SQLITE_ROW || (stale && store_sqlite_touch(c, id, NULL, now) < 0))
     return store_sqlite_abort(c, "metrics_put");
-  for (size_t i = 0; i < n; i++) {
-    sqlite3_stmt *st = store_sqlite_stmt(c, SQ_METRICS_PUT);
-    if (!st)
-      return store_sqlite_abort(c, "metrics_put");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, e[i].epoch);
-    sqlite3_bind_text(st, 3, e[i].json, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (step != SQLITE_DONE)
-      return store_sqlite_abort(c, "metrics_put");
-  }
+  if (store_sqlite_epochs(c, id, e, n) < 0)
+    return store_sqlite_abort(c, "metrics_put");
   return store_sqlite_commit(c, "metrics_put");
 }
 
@@ -1046,18 +1155,8 @@ static int store_sqlite_metrics_job(store_sqlite_conn *c,
   if (rc != SQLITE_ROW ||
       (stale && store_sqlite_touch(c, j->id, NULL, j->now) < 0))
     return -1;
-  for (size_t i = 0; i < j->n; i++) {
-    sqlite3_stmt *st = store_sqlite_stmt(c, SQ_METRICS_PUT);
-    if (!st)
-      return -1;
-    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, j->e[i].epoch);
-    sqlite3_bind_text(st, 3, j->e[i].json, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (step != SQLITE_DONE)
-      return -1;
-  }
+  if (store_sqlite_epochs(c, j->id, j->e, j->n) < 0)
+    return -1;
   j->rc = STORE_OK;
   return 0;
 }
@@ -1430,8 +1529,9 @@ static store_rc store_sqlite_dataset_list(store *s, const char *owner,
                                           const char *after, int limit,
                                           store_dataset_cb cb, void *ud,
                                           int64_t *total, int *more) {
-  static const store_sqlite_pager pager = {SQ_DATASET_SEQ, SQ_DATASET_COUNT,
-                                           SQ_DATASET_LIST, "dataset_list"};
+  static const store_sqlite_pager pager = {SQ_DATASET_SEQ,   SQ_DATASET_COUNT,
+                                           SQ_DATASET_COUNT, SQ_DATASET_LIST,
+                                           SQ_DATASET_LIST,  "dataset_list"};
   STORE_SQLITE_CONN(s, c);
   store_sqlite_dataset_visit v = {cb, ud};
   return store_sqlite_page(c, &pager, owner, after, limit, total, more,
@@ -1955,8 +2055,9 @@ static store_rc store_sqlite_project_list(store *s, const char *owner,
                                           const char *after, int limit,
                                           store_project_cb cb, void *ud,
                                           int64_t *total, int *more) {
-  static const store_sqlite_pager pager = {SQ_PROJECT_SEQ, SQ_PROJECT_COUNT,
-                                           SQ_PROJECT_LIST, "project_list"};
+  static const store_sqlite_pager pager = {SQ_PROJECT_SEQ,   SQ_PROJECT_COUNT,
+                                           SQ_PROJECT_COUNT, SQ_PROJECT_LIST,
+                                           SQ_PROJECT_LIST,  "project_list"};
   STORE_SQLITE_CONN(s, c);
   store_sqlite_project_visit v = {cb, ud};
   return store_sqlite_page(c, &pager, owner, after, limit, total, more,

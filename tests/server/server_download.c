@@ -994,6 +994,14 @@ static void server_download_model_reset(void **state) {
   assert_null(th_json_at(m, "weights"));
   assert_null(th_json_at(m, "resume"));
   assert_int_equal(json_array_size(th_json_at(m, "checkpoints")), 0);
+  assert_int_equal(th_json_int(m, "metrics_count", -1), 0);
+  assert_true(json_is_null(th_json_at(m, "last_epoch")));
+  json_decref(m);
+  /* Counted again from nothing. */
+  assert_int_equal(sv_metrics(p, key, id, "{\"0\": \"{\\\"loss\\\": 3}\"}"),
+                   200);
+  m = sv_model(p, key, id);
+  assert_int_equal(th_json_int(m, "metrics_count", -1), 1);
   json_decref(m);
   char *last = th_fmt("/v1/models/%s/weights/last", id);
   env = sv_expect(p, "GET", last, key, NULL, 404);

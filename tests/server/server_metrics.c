@@ -299,6 +299,176 @@ static void server_metrics_concurrent(void **state) {
   snprintf(last, sizeof last, "%d.epoch", W * PER);
   assert_int_equal(th_json_int(d, last, -1), 1000);
   json_decref(d);
+  /* The model counts each epoch once, however they raced. */
+  json_t *m = sv_model(p, chubd_proc_key(p), id);
+  assert_int_equal(th_json_int(m, "metrics_count", -1), W * PER + 1);
+  assert_int_equal(th_json_int(m, "last_epoch", -1), 1000);
+  json_decref(m);
+  free(id);
+}
+
+/* GET .../metrics with a query; asserts 200 and returns data. */
+static json_t *server_metrics_query(chubd_proc *p, const char *id,
+                                    const char *query) {
+  char *path = th_fmt("/v1/models/%s/metrics?%s", id, query);
+  json_t *env = sv_expect(p, "GET", path, chubd_proc_key(p), NULL, 200);
+  free(path);
+  json_t *data = json_incref(th_json_at(env, "data"));
+  json_decref(env);
+  assert_true(json_is_array(data));
+  return data;
+}
+
+/* 1000 epochs of a falling loss with a spike (537), a rising accuracy
+ * with a dip (700), and a validation loss every 10 epochs. */
+static char *server_metrics_spiky(chubd_proc *p) {
+  char *id = sv_create(p, chubd_proc_key(p), "spiky.pt");
+  json_t *metrics = json_object();
+  for (int e = 0; e < 1000; e++) {
+    char k[16], v[160];
+    double loss = e == 537 ? 50.0 : 2.0 - e / 1000.0;
+    double acc = e == 700 ? -5.0 : e / 1000.0;
+    int n = snprintf(v, sizeof v, "{\"loss\": %.4f, \"acc\": %.4f", loss, acc);
+    if (e % 10 == 0)
+      n += snprintf(v + n, sizeof v - (size_t)n, ", \"val\": %d", e);
+    snprintf(v + n, sizeof v - (size_t)n, "}");
+    snprintf(k, sizeof k, "%d", e);
+    json_object_set_new(metrics, k, json_string(v));
+  }
+  char *mj = json_dumps(metrics, JSON_COMPACT);
+  assert_int_equal(sv_metrics(p, chubd_proc_key(p), id, mj), 200);
+  free(mj);
+  json_decref(metrics);
+  return id;
+}
+
+/* How many rows of d carry `name`, with the smallest and largest value. */
+static int server_metrics_series(json_t *d, const char *name, double *lo,
+                                 double *hi) {
+  int n = 0;
+  *lo = INFINITY;
+  *hi = -INFINITY;
+  for (size_t i = 0; i < json_array_size(d); i++) {
+    json_t *v =
+        json_object_get(json_object_get(json_array_get(d, i), "metrics"), name);
+    if (!json_is_number(v))
+      continue;
+    n++;
+    *lo = fmin(*lo, json_number_value(v));
+    *hi = fmax(*hi, json_number_value(v));
+  }
+  return n;
+}
+
+/* ?points=N: at most N values per metric, epochs in order, the first and
+ * the last epoch whole, and each metric's extremes (the spike, the dip)
+ * kept at their epochs. */
+static void server_metrics_points(void **state) {
+  chubd_proc *p = *state;
+  char *id = server_metrics_spiky(p);
+  const int ns[] = {2, 3, 10, 50, 333};
+  for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+    char *q = th_fmt("points=%d", ns[k]);
+    json_t *d = server_metrics_query(p, id, q);
+    free(q);
+    size_t rows = json_array_size(d);
+    assert_true(rows >= 2);
+    assert_int_equal(th_json_int(d, "0.epoch", -1), 0);
+    assert_int_equal(json_object_size(th_json_at(d, "0.metrics")), 3);
+    char *last = th_fmt("%zu.epoch", rows - 1);
+    assert_int_equal(th_json_int(d, last, -1), 999);
+    free(last);
+    last = th_fmt("%zu.metrics", rows - 1);
+    assert_int_equal(json_object_size(th_json_at(d, last)), 2);
+    free(last);
+    for (size_t i = 1; i < rows; i++) {
+      char *a = th_fmt("%zu.epoch", i - 1), *b = th_fmt("%zu.epoch", i);
+      assert_true(th_json_int(d, a, -1) < th_json_int(d, b, -1));
+      free(a);
+      free(b);
+    }
+    double lo, hi;
+    assert_true(server_metrics_series(d, "loss", &lo, &hi) <= ns[k]);
+    assert_true(server_metrics_series(d, "val", &lo, &hi) <= ns[k]);
+    assert_true(server_metrics_series(d, "acc", &lo, &hi) <= ns[k]);
+    if (ns[k] >= 4) {
+      /* Some bucket holds each extreme, which it keeps. */
+      assert_true(fabs(lo - -5.0) < 1e-9);
+      server_metrics_series(d, "loss", &lo, &hi);
+      assert_true(fabs(hi - 50.0) < 1e-9);
+      server_metrics_series(d, "val", &lo, &hi);
+      assert_true(fabs(hi - 990.0) < 1e-9 && fabs(lo - 0.0) < 1e-9);
+      int spike = 0;
+      for (size_t i = 0; i < rows; i++) {
+        char *e = th_fmt("%zu.epoch", i), *l = th_fmt("%zu.metrics.loss", i);
+        if (th_json_int(d, e, -1) == 537) {
+          assert_true(fabs(server_metrics_num(d, l) - 50.0) < 1e-9);
+          spike = 1;
+        }
+        free(e);
+        free(l);
+      }
+      assert_true(spike);
+    }
+    if (ns[k] == 2)
+      assert_int_equal(rows, 2);
+    json_decref(d);
+  }
+  free(id);
+}
+
+/* ?points at least the epochs there are: the read-back as it is; with
+ * after, only later epochs; no metrics: an empty list. */
+static void server_metrics_points_whole(void **state) {
+  chubd_proc *p = *state;
+  char *id = server_metrics_spiky(p);
+  json_t *all = server_metrics_read(p, id);
+  json_t *d = server_metrics_query(p, id, "points=1000");
+  assert_true(json_equal(all, d));
+  json_decref(d);
+  d = server_metrics_query(p, id, "points=10000");
+  assert_true(json_equal(all, d));
+  json_decref(d);
+  json_decref(all);
+  d = server_metrics_query(p, id, "points=20&after=989");
+  assert_int_equal(json_array_size(d), 10);
+  assert_int_equal(th_json_int(d, "0.epoch", -1), 990);
+  json_decref(d);
+  d = server_metrics_query(p, id, "points=20&after=996");
+  assert_int_equal(json_array_size(d), 3);
+  json_decref(d);
+  d = server_metrics_query(p, id, "points=20&after=999");
+  assert_int_equal(json_array_size(d), 0);
+  json_decref(d);
+  free(id);
+  id = sv_create(p, chubd_proc_key(p), "empty.pt");
+  d = server_metrics_query(p, id, "points=20");
+  assert_int_equal(json_array_size(d), 0);
+  json_decref(d);
+  free(id);
+}
+
+/* A bad points: 400 naming it; an unknown model: 404. */
+static void server_metrics_points_bad(void **state) {
+  chubd_proc *p = *state;
+  char *id = sv_create(p, chubd_proc_key(p), "bad-points.pt");
+  const char *bad[] = {"abc", "1", "0", "-5", "2.5", "", "10001", "1e3"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char *path = th_fmt("/v1/models/%s/metrics?points=%s", id, bad[i]);
+    json_t *env = sv_expect(p, "GET", path, chubd_proc_key(p), NULL, 400);
+    if (!sv_message_has(env, "points"))
+      fail_msg("points=%s: the message does not name points", bad[i]);
+    json_decref(env);
+    free(path);
+  }
+  char *path = th_fmt("/v1/models/%s/metrics?points=10&limit=5", id);
+  json_t *env = sv_expect(p, "GET", path, chubd_proc_key(p), NULL, 400);
+  assert_true(sv_message_has(env, "points"));
+  json_decref(env);
+  free(path);
+  env = sv_expect(p, "GET", "/v1/models/AAAAAAAAAAAAAAAAAAAA/metrics?points=10",
+                  chubd_proc_key(p), NULL, 404);
+  json_decref(env);
   free(id);
 }
 
@@ -313,6 +483,9 @@ int main(void) {
       cmocka_unit_test(server_metrics_unknown_model),
       cmocka_unit_test(server_metrics_many_epochs),
       cmocka_unit_test(server_metrics_concurrent),
+      cmocka_unit_test(server_metrics_points),
+      cmocka_unit_test(server_metrics_points_whole),
+      cmocka_unit_test(server_metrics_points_bad),
   };
   int rc = cmocka_run_group_tests_name("server_metrics", tests, sv_group_setup,
                                        sv_group_teardown);

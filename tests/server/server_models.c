@@ -286,6 +286,90 @@ static void server_models_list(void **state) {
   free(key);
 }
 
+/* One page of the walk below: appends its ids to seen, returns the
+ * cursor for the next page (malloc'd) or NULL at the end, and checks the
+ * total it answers. */
+static char *server_models_walk_page(chubd_proc *p, const char *key,
+                                     const char *cursor, char **seen,
+                                     int *nseen, int max, long long total) {
+  char *path = cursor ? th_fmt("/v1/models?limit=4&last_doc_id=%s", cursor)
+                      : th_fmt("/v1/models?limit=4");
+  json_t *env = sv_expect(p, "GET", path, key, NULL, 200);
+  json_t *res = th_json_at(env, "data.results");
+  for (size_t i = 0; i < json_array_size(res); i++) {
+    assert_true(*nseen < max);
+    char *sub = th_fmt("%zu.id", i);
+    seen[(*nseen)++] = strdup(th_json_str(res, sub));
+    free(sub);
+  }
+  assert_int_equal(th_json_int(env, "data.total", -1), total);
+  const char *last = th_json_str(env, "data.lastRecordId");
+  char *next = last ? strdup(last) : NULL;
+  json_decref(env);
+  free(path);
+  return next;
+}
+
+/* Keyset paging: a walk of the list meets every model that existed when it
+ * began exactly once, newest first, though models are created between its
+ * pages (they are newer than any cursor, so none is met twice or shifts
+ * the pages) and the model a cursor names is deleted meanwhile; total
+ * follows the count. */
+static void server_models_list_walk(void **state) {
+  chubd_proc *p = *state;
+  char *key = chubd_proc_create_key(p, "walker");
+  assert_non_null(key);
+  enum { N = 25, MAX = 64 };
+  char *ids[N], *seen[MAX], *made[MAX];
+  int nseen = 0, nmade = 0;
+  for (int i = 0; i < N; i++)
+    ids[i] = sv_create(p, key, "walk.pt");
+  long long total = N;
+  char *cursor = NULL;
+  for (int page = 0; page < MAX; page++) {
+    char *next =
+        server_models_walk_page(p, key, cursor, seen, &nseen, MAX, total);
+    free(cursor);
+    cursor = next;
+    if (!cursor)
+      break;
+    made[nmade++] = sv_create(p, key, "between.pt");
+    total++;
+    if (page == 2) {
+      /* The cursor's own model goes (soft delete): the walk goes on. */
+      char *del = th_fmt("/v1/models/%s", cursor);
+      json_decref(sv_expect(p, "DELETE", del, key, NULL, 200));
+      free(del);
+      total--;
+    }
+  }
+  assert_null(cursor);
+  assert_int_equal(nseen, N);
+  for (int i = 0; i < N; i++)
+    sv_assert_str(seen[i], ids[N - 1 - i]);
+  /* A hard-deleted cursor names nothing: 400 naming it. */
+  char *gone = th_fmt("/v1/models/%s?hard=true", made[0]);
+  json_decref(sv_expect(p, "DELETE", gone, key, NULL, 200));
+  char *path = th_fmt("/v1/models?last_doc_id=%s", made[0]);
+  json_t *env = sv_expect(p, "GET", path, key, NULL, 400);
+  assert_true(sv_message_has(env, "last_doc_id"));
+  json_decref(env);
+  /* A fresh walk sees the models made meanwhile too, and the total. */
+  env = sv_expect(p, "GET", "/v1/models?limit=100", key, NULL, 200);
+  assert_int_equal(th_json_int(env, "data.total", -1), total - 1);
+  assert_int_equal(json_array_size(th_json_at(env, "data.results")), total - 1);
+  json_decref(env);
+  free(path);
+  free(gone);
+  for (int i = 0; i < nseen; i++)
+    free(seen[i]);
+  for (int i = 0; i < nmade; i++)
+    free(made[i]);
+  for (int i = 0; i < N; i++)
+    free(ids[i]);
+  free(key);
+}
+
 static void server_models_list_cap(void **state) {
   chubd_proc *p = *state;
   char *key = chubd_proc_create_key(p, "hoarder");
@@ -343,6 +427,7 @@ int main(void) {
       cmocka_unit_test(server_models_patch),
       cmocka_unit_test(server_models_delete),
       cmocka_unit_test(server_models_list),
+      cmocka_unit_test(server_models_list_walk),
       cmocka_unit_test(server_models_list_cap),
       cmocka_unit_test(server_models_list_bad_params),
   };

@@ -396,8 +396,12 @@
 
   async function load() {
     const base = '/ui/models/' + encodeURIComponent(id);
+    /* No more points per metric than a chart has pixels: the hub keeps
+     * each bucket's lowest and highest value, first and last epoch. */
+    const px = Math.round(window.innerWidth * (window.devicePixelRatio || 1));
+    const points = Math.min(10000, Math.max(200, px));
     const [model, rows] = await Promise.all([api(base),
-                                             api(base + '/metrics')]);
+      api(base + '/metrics?points=' + points)]);
     return { model, rows: (rows || []).slice().sort((a, b) =>
       a.epoch - b.epoch) };
   }
