@@ -73,8 +73,10 @@
     }
     const base = '/ui/models/' + encodeURIComponent(id);
     try {
-      const [model, rows] = await Promise.all([api(base),
-                                               api(base + '/metrics')]);
+      /* The hub keeps each metric's envelope in MAX_POINTS values (the
+       * last epoch whole, for the table). */
+      const [model, rows] = await Promise.all([
+        api(base), api(base + '/metrics?points=' + MAX_POINTS)]);
       return { id, model, rows: (rows || []).slice().sort((a, b) =>
         a.epoch - b.epoch) };
     } catch (e) {
