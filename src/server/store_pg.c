@@ -2123,25 +2123,35 @@ static store_rc store_pg_doc_get(store *base, const char *model_id,
   return store_pg_put(s_, c, rc);
 }
 
-/* The model's row is locked first, so two chunks of one model, from any
- * two processes, are numbered and counted against the cap one after the
- * other. */
-static store_rc store_pg_console_add_on(store_pg_conn *c, const char *model_id,
-                                        const char *chunk_id,
-                                        const char *content, int64_t lines,
-                                        int64_t max_bytes) {
-  store_rc rc = store_pg_begin(c, "console_add");
+/* Begins a transaction holding the model's row lock, so that what is
+ * numbered per model (console chunks, load samples), from any two
+ * processes, is numbered and counted against its cap one after the other.
+ * STORE_NOTFOUND without the model. */
+static store_rc store_pg_lock_model(store_pg_conn *c, const char *model_id,
+                                    const char *what) {
+  store_rc rc = store_pg_begin(c, what);
   if (rc != STORE_OK)
     return rc;
   store_pg_args a = {0};
   store_pg_text(&a, model_id);
-  PGresult *r = store_pg_rows(c, PG_CONSOLE_LOCK, &a, "console_add", &rc);
+  PGresult *r = store_pg_rows(c, PG_CONSOLE_LOCK, &a, what, &rc);
   if (!r)
     return rc;
   int found = PQntuples(r) > 0;
   PQclear(r);
-  if (!found)
-    return STORE_NOTFOUND;
+  return found ? STORE_OK : STORE_NOTFOUND;
+}
+
+static store_rc store_pg_console_add_on(store_pg_conn *c, const char *model_id,
+                                        const char *chunk_id,
+                                        const char *content, int64_t lines,
+                                        int64_t max_bytes) {
+  store_rc rc = store_pg_lock_model(c, model_id, "console_add");
+  if (rc != STORE_OK)
+    return rc;
+  store_pg_args a = {0};
+  store_pg_text(&a, model_id);
+  PGresult *r;
   store_pg_args h = {0};
   store_pg_text(&h, model_id);
   store_pg_text(&h, chunk_id);
@@ -2181,21 +2191,25 @@ static store_rc store_pg_console_add(store *base, const char *model_id,
                                               lines, max_bytes));
 }
 
-static store_rc store_pg_console_get(store *base, const char *model_id,
-                                     int64_t after_seq, int limit,
-                                     store_console_cb cb, void *ud) {
-  STORE_PG_CONN(base, c, "console_get");
+/* Runs `which` ($1 a model, $2 the seq after which, $3 at most how many
+ * rows) and hands each row to row(r, i, ctx); a non-zero answer stops. */
+typedef int (*store_pg_row_fn)(const PGresult *r, int i, void *ctx);
+
+static store_rc store_pg_after(store *base, int which, const char *model_id,
+                               int64_t after_seq, int limit,
+                               store_pg_row_fn row, void *ctx,
+                               const char *what) {
+  STORE_PG_CONN(base, c, what);
   store_pg_args a = {0};
   store_pg_text(&a, model_id);
   store_pg_i64(&a, after_seq);
   store_pg_i64(&a, limit);
   store_rc rc;
-  PGresult *r = store_pg_rows(c, PG_CONSOLE_GET, &a, "console_get", &rc);
+  PGresult *r = store_pg_rows(c, which, &a, what, &rc);
   if (!r)
     return store_pg_put(s_, c, rc);
   for (int i = 0; i < PQntuples(r); i++) {
-    if (cb(ud, store_pg_int(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-           store_pg_int(r, i, 3)) != 0) {
+    if (row(r, i, ctx) != 0) {
       rc = STORE_ERROR;
       break;
     }
@@ -2204,22 +2218,34 @@ static store_rc store_pg_console_get(store *base, const char *model_id,
   return store_pg_put(s_, c, rc);
 }
 
-/* Numbered under the model's row lock, as console chunks are. */
+typedef struct store_pg_console_ctx {
+  store_console_cb cb;
+  void *ud;
+} store_pg_console_ctx;
+
+static int store_pg_console_row(const PGresult *r, int i, void *ctx) {
+  store_pg_console_ctx *x = ctx;
+  return x->cb(x->ud, store_pg_int(r, i, 0), PQgetvalue(r, i, 1),
+               PQgetvalue(r, i, 2), store_pg_int(r, i, 3));
+}
+
+static store_rc store_pg_console_get(store *base, const char *model_id,
+                                     int64_t after_seq, int limit,
+                                     store_console_cb cb, void *ud) {
+  store_pg_console_ctx x = {cb, ud};
+  return store_pg_after(base, PG_CONSOLE_GET, model_id, after_seq, limit,
+                        store_pg_console_row, &x, "console_get");
+}
+
 static store_rc store_pg_system_add_on(store_pg_conn *c, const char *model_id,
                                        int64_t t_ms, int64_t epoch,
                                        const char *body, int64_t max_samples) {
-  store_rc rc = store_pg_begin(c, "system_add");
+  store_rc rc = store_pg_lock_model(c, model_id, "system_add");
   if (rc != STORE_OK)
     return rc;
   store_pg_args a = {0};
   store_pg_text(&a, model_id);
-  PGresult *r = store_pg_rows(c, PG_CONSOLE_LOCK, &a, "system_add", &rc);
-  if (!r)
-    return rc;
-  int found = PQntuples(r) > 0;
-  PQclear(r);
-  if (!found)
-    return STORE_NOTFOUND;
+  PGresult *r;
   if (!(r = store_pg_rows(c, PG_SYSTEM_LAST, &a, "system_add", &rc)))
     return rc;
   int64_t seq = store_pg_int(r, 0, 0) + 1;
@@ -2252,27 +2278,23 @@ static store_rc store_pg_system_add(store *base, const char *model_id,
       store_pg_system_add_on(c, model_id, t_ms, epoch, body, max_samples));
 }
 
+typedef struct store_pg_system_ctx {
+  store_system_cb cb;
+  void *ud;
+} store_pg_system_ctx;
+
+static int store_pg_system_row(const PGresult *r, int i, void *ctx) {
+  store_pg_system_ctx *x = ctx;
+  return x->cb(x->ud, store_pg_int(r, i, 0), store_pg_int(r, i, 1),
+               store_pg_int(r, i, 2), PQgetvalue(r, i, 3));
+}
+
 static store_rc store_pg_system_get(store *base, const char *model_id,
                                     int64_t after_seq, int limit,
                                     store_system_cb cb, void *ud) {
-  STORE_PG_CONN(base, c, "system_get");
-  store_pg_args a = {0};
-  store_pg_text(&a, model_id);
-  store_pg_i64(&a, after_seq);
-  store_pg_i64(&a, limit);
-  store_rc rc;
-  PGresult *r = store_pg_rows(c, PG_SYSTEM_GET, &a, "system_get", &rc);
-  if (!r)
-    return store_pg_put(s_, c, rc);
-  for (int i = 0; i < PQntuples(r); i++) {
-    if (cb(ud, store_pg_int(r, i, 0), store_pg_int(r, i, 1),
-           store_pg_int(r, i, 2), PQgetvalue(r, i, 3)) != 0) {
-      rc = STORE_ERROR;
-      break;
-    }
-  }
-  PQclear(r);
-  return store_pg_put(s_, c, rc);
+  store_pg_system_ctx x = {cb, ud};
+  return store_pg_after(base, PG_SYSTEM_GET, model_id, after_seq, limit,
+                        store_pg_system_row, &x, "system_get");
 }
 
 /* --------------------------------------------------------- open, close */

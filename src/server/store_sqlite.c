@@ -2267,11 +2267,16 @@ static const char *store_sqlite_col(sqlite3_stmt *st, int col) {
   return t ? (const char *)t : "";
 }
 
-static store_rc store_sqlite_console_get(store *s, const char *model_id,
-                                         int64_t after_seq, int limit,
-                                         store_console_cb cb, void *ud) {
+/* Runs `which` (?1 a model, ?2 the seq after which, ?3 at most how many
+ * rows) and hands each row to row(st, ctx); a non-zero answer stops it. */
+typedef int (*store_sqlite_row_fn)(sqlite3_stmt *st, void *ctx);
+
+static store_rc store_sqlite_after(store *s, int which, const char *model_id,
+                                   int64_t after_seq, int limit,
+                                   store_sqlite_row_fn row, void *ctx,
+                                   const char *what) {
   STORE_SQLITE_CONN(s, c);
-  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_CONSOLE_GET);
+  sqlite3_stmt *st = store_sqlite_stmt(c, which);
   if (!st)
     return STORE_ERROR;
   sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
@@ -2280,16 +2285,34 @@ static store_rc store_sqlite_console_get(store *s, const char *model_id,
   int rc;
   store_rc result = STORE_OK;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (cb(ud, sqlite3_column_int64(st, 0), store_sqlite_col(st, 1),
-           store_sqlite_col(st, 2), sqlite3_column_int64(st, 3)) != 0) {
+    if (row(st, ctx) != 0) {
       result = STORE_ERROR;
       break;
     }
   }
   if (result == STORE_OK && rc != SQLITE_DONE)
-    result = store_sqlite_fail(c, "console_get");
+    result = store_sqlite_fail(c, what);
   sqlite3_reset(st);
   return result;
+}
+
+typedef struct store_sqlite_console_ctx {
+  store_console_cb cb;
+  void *ud;
+} store_sqlite_console_ctx;
+
+static int store_sqlite_console_row(sqlite3_stmt *st, void *ctx) {
+  store_sqlite_console_ctx *x = ctx;
+  return x->cb(x->ud, sqlite3_column_int64(st, 0), store_sqlite_col(st, 1),
+               store_sqlite_col(st, 2), sqlite3_column_int64(st, 3));
+}
+
+static store_rc store_sqlite_console_get(store *s, const char *model_id,
+                                         int64_t after_seq, int limit,
+                                         store_console_cb cb, void *ud) {
+  store_sqlite_console_ctx x = {cb, ud};
+  return store_sqlite_after(s, SQ_CONSOLE_GET, model_id, after_seq, limit,
+                            store_sqlite_console_row, &x, "console_get");
 }
 
 static store_rc store_sqlite_system_add_locked(store_sqlite_conn *c,
@@ -2340,29 +2363,23 @@ static store_rc store_sqlite_system_add(store *s, const char *model_id,
                             w_, model_id, t_ms, epoch, body, max_samples));
 }
 
+typedef struct store_sqlite_system_ctx {
+  store_system_cb cb;
+  void *ud;
+} store_sqlite_system_ctx;
+
+static int store_sqlite_system_row(sqlite3_stmt *st, void *ctx) {
+  store_sqlite_system_ctx *x = ctx;
+  return x->cb(x->ud, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+               sqlite3_column_int64(st, 2), store_sqlite_col(st, 3));
+}
+
 static store_rc store_sqlite_system_get(store *s, const char *model_id,
                                         int64_t after_seq, int limit,
                                         store_system_cb cb, void *ud) {
-  STORE_SQLITE_CONN(s, c);
-  sqlite3_stmt *st = store_sqlite_stmt(c, SQ_SYSTEM_GET);
-  if (!st)
-    return STORE_ERROR;
-  sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, after_seq);
-  sqlite3_bind_int(st, 3, limit);
-  int rc;
-  store_rc result = STORE_OK;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (cb(ud, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-           sqlite3_column_int64(st, 2), store_sqlite_col(st, 3)) != 0) {
-      result = STORE_ERROR;
-      break;
-    }
-  }
-  if (result == STORE_OK && rc != SQLITE_DONE)
-    result = store_sqlite_fail(c, "system_get");
-  sqlite3_reset(st);
-  return result;
+  store_sqlite_system_ctx x = {cb, ud};
+  return store_sqlite_after(s, SQ_SYSTEM_GET, model_id, after_seq, limit,
+                            store_sqlite_system_row, &x, "system_get");
 }
 
 static const store_ops store_sqlite_ops = {
