@@ -217,56 +217,14 @@
     return sec.querySelector('.chart-grid');
   }
 
-  /* Ticks on whole epochs only: uPlot picks the smallest step from this
-   * list that leaves room between labels. */
-  const EPOCH_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000,
-                       2000, 5000, 10000];
-
   function chartOptions(name, g, width, valueEl) {
     return {
       width,
       height: CHART_HEIGHT,
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: {
-        x: {
-          time: false,
-          /* Half an epoch either side of a single point, so that the only
-           * tick is that epoch (never a negative one). */
-          range: (u, min, max) => (min === max ? [min - 0.5, max + 0.5]
-                                               : [min, max]),
-        },
-        y: {
-          range: (u, min, max) => {
-            if (min === null || max === null) return [0, 1];
-            if (min === max) {
-              const pad = Math.abs(min) * 0.1 || 1;
-              return [min - pad, max + pad];
-            }
-            const pad = (max - min) * 0.08;
-            return [min - pad, max + pad];
-          },
-        },
-      },
-      axes: [
-        {
-          label: 'epoch',
-          labelSize: 22,
-          incrs: EPOCH_STEPS,
-          values: (u, splits) => splits.map((v) =>
-            (Number.isInteger(v) ? String(v) : '')),
-          stroke: '#475569',
-          grid: { stroke: '#e2e8f0', width: 1 },
-          ticks: { stroke: '#cbd5e1', width: 1 },
-        },
-        {
-          size: 58,
-          values: (u, splits) => fmtTicks(splits),
-          stroke: '#475569',
-          grid: { stroke: '#e2e8f0', width: 1 },
-          ticks: { stroke: '#cbd5e1', width: 1 },
-        },
-      ],
+      scales: chub.epochScales(),
+      axes: chub.epochAxes(),
       series: [
         { label: 'epoch' },
         {
@@ -287,25 +245,6 @@
         }],
       },
     };
-  }
-
-  /* Axis labels: as many decimals as the step between ticks needs, the
-   * same for every tick (0.68, 0.70, 0.72 rather than 0.68, 0.7, 0.72). */
-  function fmtTicks(splits) {
-    const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 0;
-    const big = Math.max(...splits.map((v) => Math.abs(v || 0)));
-    if (big >= 1e6 || (big > 0 && big < 1e-3)) {
-      return splits.map((v) => (v === 0 ? '0' : v.toExponential(1)));
-    }
-    let dec = 2;
-    if (step > 0) {
-      const mag = Math.floor(Math.log10(step));
-      const mantissa = step / Math.pow(10, mag);
-      const whole = Math.abs(mantissa - Math.round(mantissa)) < 1e-9;
-      dec = Math.min(8, Math.max(0, -mag + (whole ? 0 : 1)));
-    }
-    return splits.map((v) => (v === null ? ''
-      : dec === 0 ? Math.round(v).toLocaleString('en-US') : v.toFixed(dec)));
   }
 
   /* The value shown beside a chart's title: the hovered epoch's, else the

@@ -22,8 +22,6 @@ const chubRun = (() => {
   const MATCHES_SHOWN = 2000;
   const PAGE_MAX = 50; /* console or load pages read in one refresh */
   const LOAD_HEIGHT = 180;
-  const EPOCH_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000,
-                       2000, 5000, 10000];
   const PLOT_HEIGHT = 260;
   const COLORS = ['#1f4fd1', '#c2410c', '#15803d', '#7c3aed', '#0e7490',
                   '#be123c', '#a16207', '#4d7c0f'];
@@ -220,7 +218,7 @@ const chubRun = (() => {
         { label: byEpoch ? 'epoch' : '', stroke: '#475569',
           grid: { stroke: '#e2e8f0', width: 1 },
           /* Whole epochs only, as on the metrics charts. */
-          ...(byEpoch ? { incrs: EPOCH_STEPS,
+          ...(byEpoch ? { incrs: chub.EPOCH_STEPS,
                           values: (u, splits) => splits.map((v) =>
                             (Number.isInteger(v) ? String(v) : '')) }
                       : {}) },
