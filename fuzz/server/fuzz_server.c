@@ -94,7 +94,9 @@ static void fuzz_server_json(int which, const uint8_t *data, size_t size) {
     int64_t epoch;
     char *flat;
     validate_events(body, err);
-    validate_heartbeat(body, &agent, &agent_id, err);
+    json_t *system = NULL;
+    if (validate_heartbeat(body, &agent, &agent_id, &system, err) == 0)
+      system_check(system, err);
     validate_pf_body(body, 0, &pf, err);
     if (validate_pf_body(body, 1, &pf, err) == 0 &&
         validate_pf_epoch(pf.data, &epoch, &flat, err) == 0)
