@@ -29,7 +29,6 @@
  */
 'use strict';
 
-const fs = require('fs');
 const path = require('path');
 const t = require('./harness.cjs');
 
@@ -38,30 +37,9 @@ const args = t.parseArgs(process.argv.slice(2), ['chubd', 'modules', 'shots']);
 
 /* ---- runs through the real HTTP API -------------------------------------- */
 
-async function send(hub, method, p, body, headers) {
-  const res = await fetch(hub.base + p, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    json = null;
-  }
-  if (!res.ok) {
-    throw new Error(method + ' ' + p + ' answered ' + res.status + ': ' +
-                    text.slice(0, 300));
-  }
-  return json;
-}
-
 /* Ultralytics Platform's webhook, as ultralytics 8.4 sends it. */
 async function platform(hub, body) {
-  return send(hub, 'POST', '/api/webhooks/training/metrics', body,
-              { authorization: 'Bearer ' + hub.key });
+  return t.webhook(hub, '/training/metrics', body);
 }
 
 /* A Platform run: training_started, then epoch_end per epoch with the
@@ -394,22 +372,4 @@ async function scenario(ctx, hub) {
   await page.close();
 }
 
-async function main() {
-  fs.mkdirSync(args.shots, { recursive: true });
-  const hub = await t.startChubd(args.chubd);
-  let ctx = null;
-  try {
-    ctx = await t.launch(args.modules);
-    ctx.hubs.add(hub.base);
-    await scenario(ctx, hub);
-    check(ctx.errors.length === 0, 'no JavaScript errors on any page',
-          ctx.errors.join(' | '));
-    check(ctx.offsite.length === 0, 'pages load nothing from outside the hub',
-          ctx.offsite.join(' '));
-  } finally {
-    if (ctx) await ctx.close();
-    await hub.stop();
-  }
-}
-
-t.run(main);
+t.runPages(args, scenario);

@@ -8,7 +8,7 @@
  *
  *   const t = require('./harness.cjs');
  *   const args = t.parseArgs(process.argv.slice(2), ['chubd', 'modules']);
- *   t.run(async () => { const hub = await t.startChubd(args.chubd); ... });
+ *   t.runPages(args, async (ctx, hub) => { ... });   // or t.run(main)
  */
 'use strict';
 
@@ -157,12 +157,15 @@ async function startChubd(chubd, extra = []) {
   return hub;
 }
 
-/* METHOD p on the hub with its key; a JSON body is sent as JSON, FormData
- * as multipart. The answer's data, or an Error naming the status. */
-async function call(hub, method, p, body, headers = {}) {
+/* METHOD p on the hub with `headers` (and the hub's key as x-api-key unless
+ * they carry Authorization); a JSON body is sent as JSON, FormData as
+ * multipart. The whole JSON answer, or an Error naming the status. */
+async function send(hub, method, p, body, headers = {}) {
+  const auth = Object.keys(headers).some((k) =>
+    k.toLowerCase() === 'authorization') ? {} : { 'x-api-key': hub.key };
   const res = await fetch(hub.base + p, {
     method,
-    headers: { 'x-api-key': hub.key, ...headers,
+    headers: { ...auth, ...headers,
                ...(body && !(body instanceof FormData)
                    ? { 'content-type': 'application/json' } : {}) },
     body: body instanceof FormData ? body
@@ -179,7 +182,20 @@ async function call(hub, method, p, body, headers = {}) {
     throw new Error(method + ' ' + p + ' answered ' + res.status + ': ' +
                     text.slice(0, 300));
   }
+  return json;
+}
+
+/* send, answering the envelope's data. */
+async function call(hub, method, p, body, headers = {}) {
+  const json = await send(hub, method, p, body, headers);
   return json ? json.data : null;
+}
+
+/* POST /api/webhooks{p} as Ultralytics Platform's client sends it (Bearer
+ * key); the whole answer (Platform reads its fields at the top level). */
+async function webhook(hub, p, body) {
+  return send(hub, 'POST', '/api/webhooks' + p, body,
+              { Authorization: 'Bearer ' + hub.key });
 }
 
 /* Chromium with a fresh profile. ctx.errors collects the pages' JavaScript
@@ -218,6 +234,29 @@ async function launch(modules, opts = {}) {
   return ctx;
 }
 
+/* The usual browser test: one chubd, one Chromium, scenario(ctx, hub),
+ * then no JavaScript error on any page and nothing fetched from elsewhere;
+ * both stopped on every path. */
+function runPages(args, scenario) {
+  run(async () => {
+    fs.mkdirSync(args.shots, { recursive: true });
+    const hub = await startChubd(args.chubd);
+    let ctx = null;
+    try {
+      ctx = await launch(args.modules);
+      ctx.hubs.add(hub.base);
+      await scenario(ctx, hub);
+      check(ctx.errors.length === 0, 'no JavaScript errors on any page',
+            ctx.errors.join(' | '));
+      check(ctx.offsite.length === 0,
+            'pages load nothing from outside the hub', ctx.offsite.join(' '));
+    } finally {
+      if (ctx) await ctx.close();
+      await hub.stop();
+    }
+  });
+}
+
 /* Runs main, then prints the count and exits 0 only when nothing failed. */
 function run(main) {
   main().then(() => {
@@ -232,4 +271,4 @@ function run(main) {
 }
 
 module.exports = { parseArgs, tmpDir, check, sleep, waitFor, spawnOwned,
-                   startChubd, call, launch, run };
+                   startChubd, send, call, webhook, launch, run, runPages };

@@ -26,25 +26,10 @@ const fs = require('fs');
 const path = require('path');
 const t = require('./harness.cjs');
 
-const { check, waitFor, call } = t;
+const { check, waitFor, call, webhook } = t;
 const args = t.parseArgs(process.argv.slice(2), ['chubd', 'modules', 'shots']);
 
 /* ---- a Platform run, as ultralytics sends it ----------------------------- */
-
-async function webhook(hub, p, body) {
-  const res = await fetch(hub.base + '/api/webhooks' + p, {
-    method: 'POST',
-    headers: { Authorization: 'Bearer ' + hub.key,
-               'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const json = await res.json();
-  if (!res.ok) {
-    throw new Error('webhook ' + p + ' answered ' + res.status + ': ' +
-                    JSON.stringify(json));
-  }
-  return json;
-}
 
 const PROJECT = 'browser-proj';
 const RUN = 'train';
@@ -254,23 +239,7 @@ async function hubRun(ctx, hub) {
   await page.close();
 }
 
-async function main() {
-  fs.mkdirSync(args.shots, { recursive: true });
-  const hub = await t.startChubd(args.chubd);
-  let ctx = null;
-  try {
-    ctx = await t.launch(args.modules);
-    ctx.hubs.add(hub.base);
-    await platformRun(ctx, hub);
-    await hubRun(ctx, hub);
-    check(ctx.errors.length === 0, 'no JavaScript errors on any page',
-          ctx.errors.join(' | '));
-    check(ctx.offsite.length === 0, 'pages load nothing from outside the hub',
-          ctx.offsite.join(' '));
-  } finally {
-    if (ctx) await ctx.close();
-    await hub.stop();
-  }
-}
-
-t.run(main);
+t.runPages(args, async (ctx, hub) => {
+  await platformRun(ctx, hub);
+  await hubRun(ctx, hub);
+});
