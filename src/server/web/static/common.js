@@ -349,10 +349,28 @@ const chub = (() => {
     ];
   }
 
+  /* The grid of charts group g (one of groups, each with a title) in
+   * parent, made the first time, the groups kept in the order of groups
+   * whatever order they appear in. */
+  function chartGroup(parent, groups, g) {
+    const at = groups.indexOf(g);
+    const gid = 'group-' + at;
+    let sec = document.getElementById(gid);
+    if (!sec) {
+      sec = h('div', { id: gid, class: 'chart-group' },
+        h('h3', {}, g.title),
+        h('div', { class: 'chart-grid' }));
+      const after = [...parent.children].find((el) =>
+        Number(el.id.slice(6)) > at);
+      parent.insertBefore(sec, after || null);
+    }
+    return sec.querySelector('.chart-grid');
+  }
+
   return {
     ApiError, api, h, relTime, timeEl, refreshTimes, fmtBytes, fmtNum,
     statusBadge, isLive, headline, higherIsBetter, idFromPath,
     modelIdFromPath, listAll, dataEl, copyText, logout,
-    EPOCH_STEPS, fmtTicks, epochScales, epochAxes,
+    EPOCH_STEPS, fmtTicks, epochScales, epochAxes, chartGroup,
   };
 })();

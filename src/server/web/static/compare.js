@@ -205,20 +205,6 @@
     };
   }
 
-  function groupGrid(g) {
-    const gid = 'group-' + GROUPS.indexOf(g);
-    let sec = $(gid);
-    if (!sec) {
-      sec = h('div', { id: gid, class: 'chart-group' },
-        h('h3', {}, g.title),
-        h('div', { class: 'chart-grid' }));
-      const after = [...$('charts').children].find((el) =>
-        Number(el.id.slice(6)) > GROUPS.indexOf(g));
-      $('charts').insertBefore(sec, after || null);
-    }
-    return sec.querySelector('.chart-grid');
-  }
-
   function strideNote(s) {
     const strided = s.drawn.filter((d) => d.step > 1);
     if (!strided.length) return null;
@@ -239,7 +225,7 @@
       h('div', { class: 'chart-head' },
         h('h4', { class: 'chart-title', title: name }, name)),
       body, note);
-    groupGrid(groupOf(name)).append(card);
+    chub.chartGroup($('charts'), GROUPS, groupOf(name)).append(card);
     const width = Math.max(200, body.clientWidth);
     const entry = { card, body, note, key: s.key, width, u: null };
     entry.u = new uPlot(chartOptions(s, width), s.data, body);

@@ -202,21 +202,6 @@
     return names;
   }
 
-  function groupSection(g) {
-    const gid = 'group-' + GROUPS.indexOf(g);
-    let sec = $(gid);
-    if (!sec) {
-      sec = h('div', { id: gid, class: 'chart-group' },
-        h('h3', {}, g.title),
-        h('div', { class: 'chart-grid' }));
-      /* Keep the groups in GROUPS order whatever order they appear in. */
-      const after = [...$('charts').children].find((el) =>
-        Number(el.id.slice(6)) > GROUPS.indexOf(g));
-      $('charts').insertBefore(sec, after || null);
-    }
-    return sec.querySelector('.chart-grid');
-  }
-
   function chartOptions(name, g, width, valueEl) {
     return {
       width,
@@ -281,7 +266,7 @@
       h('div', { class: 'chart-head' },
         h('h4', { class: 'chart-title', title: name }, name), valueEl),
       body);
-    groupSection(g).append(card);
+    chub.chartGroup($('charts'), GROUPS, g).append(card);
     const width = Math.max(200, body.clientWidth);
     const u = new uPlot(chartOptions(name, g, width, valueEl), series.data,
                         body);
