@@ -666,7 +666,7 @@ void platform_stop(chubd_request *req, chubd_reply *rep) {
 typedef struct platform_console_rows {
   json_t *chunks; /* as JSON, or NULL for text */
   char *text;     /* the whole log, at most PLATFORM_CONSOLE_MAX bytes */
-  size_t len;
+  size_t len, cap;
   int64_t last;
 } platform_console_rows;
 
@@ -682,6 +682,18 @@ static int platform_console_row(void *ud, int64_t seq, const char *chunk_id,
   size_t n = strlen(content);
   if (rows->len + n > PLATFORM_CONSOLE_MAX)
     n = PLATFORM_CONSOLE_MAX - rows->len; /* stored under the cap anyway */
+  /* Grown as the log is, so that a short log costs little however many
+   * are read at once. */
+  if (rows->len + n + 1 > rows->cap) {
+    size_t cap = rows->cap ? rows->cap : 4096;
+    while (cap < rows->len + n + 1)
+      cap *= 2;
+    char *grown = realloc(rows->text, cap);
+    if (!grown)
+      return -1;
+    rows->text = grown;
+    rows->cap = cap;
+  }
   memcpy(rows->text + rows->len, content, n);
   rows->len += n;
   return 0;
@@ -689,7 +701,7 @@ static int platform_console_row(void *ud, int64_t seq, const char *chunk_id,
 
 /* ?format=text: the whole log as a file (it is bounded by the cap). */
 static void platform_console_text(chubd_request *req, chubd_reply *rep) {
-  platform_console_rows rows = {NULL, malloc(PLATFORM_CONSOLE_MAX), 0, 0};
+  platform_console_rows rows = {NULL, malloc(1), 0, 1, 0};
   if (!rows.text) {
     reply_error(rep, 503, "server out of memory");
     return;
@@ -728,7 +740,7 @@ void platform_console(chubd_request *req, chubd_reply *rep) {
     platform_console_text(req, rep);
     return;
   }
-  platform_console_rows rows = {json_array(), NULL, 0, after};
+  platform_console_rows rows = {json_array(), NULL, 0, 0, after};
   store *st = req->srv->st;
   store_rc rc = st->ops->console_get(st, req->r.id, after, (int)limit,
                                      platform_console_row, &rows);

@@ -27,7 +27,8 @@ int system_check(json_t *sample, char err[VALIDATE_ERR]) {
     snprintf(err, VALIDATE_ERR, "field \"system\" must be an object");
     return -1;
   }
-  size_t n = json_dumpb(sample, NULL, 0, JSON_COMPACT);
+  size_t n =
+      json_dumpb(sample, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(17));
   if (n == 0 || n > SYSTEM_SAMPLE_MAX) {
     snprintf(err, VALIDATE_ERR,
              "field \"system\" is %zu bytes of JSON, over the limit of %d", n,
