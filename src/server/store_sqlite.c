@@ -1075,21 +1075,26 @@ static int store_sqlite_epoch_step(store_sqlite_conn *c, int which,
   return step == SQLITE_DONE ? sqlite3_changes(c->db) : -1;
 }
 
-/* Stores (replaces) each epoch inside the open transaction and adds the
- * new ones to the model's metrics_count, so that reading the model never
- * counts its metrics; 0, or -1 on a database error. */
+/* Stores (replaces) each epoch inside the open transaction; adds the number
+ * of new ones to *added. 0, or -1 on a database error. */
 static int store_sqlite_epochs(store_sqlite_conn *c, const char *id,
-                               const store_epoch *e, size_t n) {
-  int64_t added = 0;
+                               const store_epoch *e, size_t n, int64_t *added) {
   for (size_t i = 0; i < n; i++) {
     int changed = store_sqlite_epoch_step(c, SQ_METRICS_PUT, id, &e[i]);
     if (changed == 0)
       changed = store_sqlite_epoch_step(c, SQ_METRICS_SET, id, &e[i]);
     else if (changed > 0)
-      added++;
+      (*added)++;
     if (changed < 0)
       return -1;
   }
+  return 0;
+}
+
+/* Adds `added` new epochs to the model's metrics_count, so that reading
+ * the model never counts its metrics; 0, or -1 on a database error. */
+static int store_sqlite_count_add(store_sqlite_conn *c, const char *id,
+                                  int64_t added) {
   if (added == 0)
     return 0;
   sqlite3_stmt *st = store_sqlite_stmt(c, SQ_METRICS_COUNT_ADD);
@@ -1102,6 +1107,27 @@ static int store_sqlite_epochs(store_sqlite_conn *c, const char *id,
   return step == SQLITE_DONE ? 0 : -1;
 }
 
+/* Checks that the model exists for owner and from when its row needs a
+ * touch: the row is rewritten only when its status or its last-seen time
+ * (shown to the second) would change, one page less to write per upload
+ * while metrics stream in. 1 found (*due set), 0 not found, -1 database
+ * error. */
+static int store_sqlite_peek(store_sqlite_conn *c, const char *id,
+                             const char *owner, int64_t *due) {
+  sqlite3_stmt *peek = store_sqlite_stmt(c, SQ_MODEL_PEEK);
+  if (!peek)
+    return -1;
+  sqlite3_bind_text(peek, 1, id, -1, SQLITE_STATIC);
+  store_sqlite_bind_owner(peek, 2, owner);
+  int rc = sqlite3_step(peek);
+  if (rc == SQLITE_ROW)
+    *due = strcmp((const char *)sqlite3_column_text(peek, 0), "new") == 0
+               ? INT64_MIN
+               : sqlite3_column_int64(peek, 1) + 1000;
+  sqlite3_reset(peek);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 static store_rc store_sqlite_metrics_put_locked(store_sqlite_conn *c,
                                                 const char *id,
                                                 const char *owner,
@@ -1109,55 +1135,80 @@ static store_rc store_sqlite_metrics_put_locked(store_sqlite_conn *c,
                                                 int64_t now) {
   if (store_sqlite_begin(c) < 0)
     return store_sqlite_fail(c, "metrics_put");
-  /* The model row is rewritten only when its status or its last-seen time
-   * (shown to the second) would change: one page less to write per upload
-   * while metrics stream in. */
-  sqlite3_stmt *peek = store_sqlite_stmt(c, SQ_MODEL_PEEK);
-  if (!peek)
-    return store_sqlite_abort(c, "metrics_put");
-  sqlite3_bind_text(peek, 1, id, -1, SQLITE_STATIC);
-  store_sqlite_bind_owner(peek, 2, owner);
-  int rc = sqlite3_step(peek);
-  int stale = rc == SQLITE_ROW &&
-              (strcmp((const char *)sqlite3_column_text(peek, 0), "new") == 0 ||
-               now - sqlite3_column_int64(peek, 1) >= 1000);
-  sqlite3_reset(peek);
-  if (rc == SQLITE_DONE) {
+  int64_t due = 0, added = 0;
+  int found = store_sqlite_peek(c, id, owner, &due);
+  if (found == 0) {
     store_sqlite_rollback(c);
     return STORE_NOTFOUND;
   }
-  if (rc != SQLITE_ROW || (stale && store_sqlite_touch(c, id, NULL, now) < 0))
-    return store_sqlite_abort(c, "metrics_put");
-  if (store_sqlite_epochs(c, id, e, n) < 0)
+  if (found < 0 || (now >= due && store_sqlite_touch(c, id, NULL, now) < 0) ||
+      store_sqlite_epochs(c, id, e, n, &added) < 0 ||
+      store_sqlite_count_add(c, id, added) < 0)
     return store_sqlite_abort(c, "metrics_put");
   return store_sqlite_commit(c, "metrics_put");
 }
 
-/* One job's statements inside the batch's transaction: 0 done (rc set to
- * STORE_OK or STORE_NOTFOUND), -1 on a database error (the batch is then
- * rolled back and every job run again on its own). */
-static int store_sqlite_metrics_job(store_sqlite_conn *c,
-                                    store_sqlite_metrics_req *j) {
-  sqlite3_stmt *peek = store_sqlite_stmt(c, SQ_MODEL_PEEK);
-  if (!peek)
-    return -1;
-  sqlite3_bind_text(peek, 1, j->id, -1, SQLITE_STATIC);
-  store_sqlite_bind_owner(peek, 2, j->owner);
-  int rc = sqlite3_step(peek);
-  int stale = rc == SQLITE_ROW &&
-              (strcmp((const char *)sqlite3_column_text(peek, 0), "new") == 0 ||
-               j->now - sqlite3_column_int64(peek, 1) >= 1000);
-  sqlite3_reset(peek);
-  if (rc == SQLITE_DONE) {
-    j->rc = STORE_NOTFOUND;
-    return 0;
+/* A batch takes at most this many uploads: one transaction stays small,
+ * and the search for an upload's model among the batch's stays short. */
+#define STORE_SQLITE_BATCH_MAX 256
+
+/* A model that uploads of a batch write to: checked once, then touched
+ * and counted once for all of them. */
+typedef struct store_sqlite_batch_model {
+  const char *id, *owner;
+  int found;
+  int64_t due, now, added;
+} store_sqlite_batch_model;
+
+static int store_sqlite_same_owner(const char *a, const char *b) {
+  return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The batch's entry for job j's model and owner, checked in the store when
+ * it is new; NULL on a database error. */
+static store_sqlite_batch_model *
+store_sqlite_batch_model_of(store_sqlite_conn *c, store_sqlite_batch_model *m,
+                            size_t *nm, const store_sqlite_metrics_req *j) {
+  for (size_t i = 0; i < *nm; i++)
+    if (strcmp(m[i].id, j->id) == 0 &&
+        store_sqlite_same_owner(m[i].owner, j->owner)) {
+      if (j->now > m[i].now)
+        m[i].now = j->now;
+      return &m[i];
+    }
+  store_sqlite_batch_model *b = &m[*nm];
+  *b =
+      (store_sqlite_batch_model){.id = j->id, .owner = j->owner, .now = j->now};
+  b->found = store_sqlite_peek(c, j->id, j->owner, &b->due);
+  if (b->found < 0)
+    return NULL;
+  (*nm)++;
+  return b;
+}
+
+/* The batch's statements inside its transaction: each upload's epochs,
+ * then per model one touch and one count. 0, or -1 on a database error. */
+static int store_sqlite_metrics_jobs(store_sqlite_conn *c,
+                                     store_sqlite_metrics_req *batch,
+                                     store_sqlite_batch_model *m) {
+  size_t nm = 0;
+  for (store_sqlite_metrics_req *j = batch; j; j = j->next) {
+    store_sqlite_batch_model *b = store_sqlite_batch_model_of(c, m, &nm, j);
+    if (!b)
+      return -1;
+    if (!b->found) {
+      j->rc = STORE_NOTFOUND;
+      continue;
+    }
+    if (store_sqlite_epochs(c, j->id, j->e, j->n, &b->added) < 0)
+      return -1;
+    j->rc = STORE_OK;
   }
-  if (rc != SQLITE_ROW ||
-      (stale && store_sqlite_touch(c, j->id, NULL, j->now) < 0))
-    return -1;
-  if (store_sqlite_epochs(c, j->id, j->e, j->n) < 0)
-    return -1;
-  j->rc = STORE_OK;
+  for (size_t i = 0; i < nm; i++)
+    if (m[i].found && ((m[i].now >= m[i].due &&
+                        store_sqlite_touch(c, m[i].id, NULL, m[i].now) < 0) ||
+                       store_sqlite_count_add(c, m[i].id, m[i].added) < 0))
+      return -1;
   return 0;
 }
 
@@ -1166,7 +1217,8 @@ static int store_sqlite_metrics_job(store_sqlite_conn *c,
  * back and each upload runs again in a transaction of its own, so one bad
  * upload costs the others nothing and gets its own answer. */
 static void store_sqlite_metrics_batch(store_sqlite_conn *c,
-                                       store_sqlite_metrics_req *batch) {
+                                       store_sqlite_metrics_req *batch,
+                                       size_t njobs) {
   if (store_sqlite_begin(c) < 0) {
     /* The database stayed locked (another process) or cannot be written:
      * one by one would only wait that long again for each upload. */
@@ -1175,11 +1227,13 @@ static void store_sqlite_metrics_batch(store_sqlite_conn *c,
       j->rc = rc;
     return;
   }
-  int ok = 1;
-  for (store_sqlite_metrics_req *j = batch; ok && j; j = j->next)
-    ok = store_sqlite_metrics_job(c, j) == 0;
-  if (ok && store_sqlite_exec(c, SQ_COMMIT) == 0)
+  store_sqlite_batch_model *m = malloc(njobs * sizeof *m);
+  if (m && store_sqlite_metrics_jobs(c, batch, m) == 0 &&
+      store_sqlite_exec(c, SQ_COMMIT) == 0) {
+    free(m);
     return;
+  }
+  free(m);
   store_sqlite_fail(c, "metrics_put (a batch; retrying one by one)");
   if (!sqlite3_get_autocommit(c->db))
     store_sqlite_exec(c, SQ_ROLLBACK);
@@ -1188,31 +1242,38 @@ static void store_sqlite_metrics_batch(store_sqlite_conn *c,
         store_sqlite_metrics_put_locked(c, j->id, j->owner, j->e, j->n, j->now);
 }
 
-/* The group committer: one thread that takes every metrics upload queued
- * since its last commit, runs them as one transaction and then answers
- * each (done is called only after COMMIT returned). Request threads hand
- * their upload over and go on serving other connections, so uploads pile
- * up while a transaction commits and the next one carries them all: the
- * cost of a transaction (locks, WAL frames of the same pages, write()
- * calls, a checkpoint now and then) is shared by the whole batch. */
+/* The group committer: one thread that takes the metrics uploads queued
+ * since its last commit (at most STORE_SQLITE_BATCH_MAX), runs them as one
+ * transaction and then answers each (done is called only after COMMIT
+ * returned). Request threads hand their upload over and go on serving
+ * other connections, so uploads pile up while a transaction commits and
+ * the next one carries them: the cost of a transaction (locks, the fsync,
+ * WAL frames of the same pages, a model row touched and counted once per
+ * batch, a checkpoint now and then) is shared by the whole batch. */
 static void *store_sqlite_group_main(void *arg) {
   store_sqlite *s = arg;
   pthread_mutex_lock(&s->group_mu);
   for (;;) {
     while (!s->group_head && !s->group_stopping)
       pthread_cond_wait(&s->group_cv, &s->group_mu);
-    store_sqlite_metrics_req *batch = s->group_head;
+    store_sqlite_metrics_req *batch = s->group_head, *last = batch;
     if (!batch)
       break; /* stopping, and nothing is left */
-    s->group_head = s->group_tail = NULL;
+    size_t uploads = 1, epochs = batch->n;
+    while (last->next && uploads < STORE_SQLITE_BATCH_MAX) {
+      last = last->next;
+      uploads++;
+      epochs += last->n;
+    }
+    s->group_head = last->next;
+    if (!s->group_head)
+      s->group_tail = NULL;
+    last->next = NULL;
     pthread_mutex_unlock(&s->group_mu);
 
     pthread_mutex_lock(&s->write_mu);
-    store_sqlite_metrics_batch(s->writer, batch);
+    store_sqlite_metrics_batch(s->writer, batch, uploads);
     pthread_mutex_unlock(&s->write_mu);
-    size_t uploads = 0, epochs = 0;
-    for (store_sqlite_metrics_req *j = batch; j; j = j->next, uploads++)
-      epochs += j->n;
     prom_metrics_commit(uploads, epochs);
     for (store_sqlite_metrics_req *j = batch, *next; j; j = next) {
       next = j->next;
