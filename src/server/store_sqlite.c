@@ -1252,6 +1252,7 @@ static void store_sqlite_metrics_batch(store_sqlite_conn *c,
  * batch, a checkpoint now and then) is shared by the whole batch. */
 static void *store_sqlite_group_main(void *arg) {
   store_sqlite *s = arg;
+  pthread_setname_np(pthread_self(), "chubd-commit"); /* for top -H, perf */
   pthread_mutex_lock(&s->group_mu);
   for (;;) {
     while (!s->group_head && !s->group_stopping)
