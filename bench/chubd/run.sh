@@ -7,9 +7,13 @@
 # Both servers run on loopback in this one run, so the ratio compares them
 # on the same machine at the same moment: nginx answering `return 200 "{}"`
 # is the ceiling for an HTTP server here, chubd does the real work (auth,
-# JSON decode, validation, a SQLite insert per request). wrk sends the same
-# metrics POST to both (metrics.lua: a new epoch per request, so every
-# chubd request inserts a row). Then a sparse 1 GiB file is uploaded with
+# JSON decode, validation, a SQLite insert per request, on stable storage
+# before the answer). wrk sends the same metrics POST to both (metrics.lua:
+# a new epoch per request, so every chubd request inserts a row). Beside
+# the rates: chubd's commits in its run (how many uploads each carried, how
+# often one ended) and what one small write + fdatasync costs on this disk,
+# measured in chubd's data directory right after: each commit, and so each
+# answer, waits for one. Then a sparse 1 GiB file is uploaded with
 # curl and chubd's peak RSS (VmHWM) is printed before and after: it should
 # not grow with the upload's size. Figures only; nothing is asserted.
 set -eu
@@ -30,8 +34,9 @@ for tool in wrk nginx curl awk truncate; do
   }
 done
 CHUBD_BIN=$(find "$BUILD" -name chubd -type f -perm -u+x 2>/dev/null | head -n1)
-[ -n "$CHUBD_BIN" ] || {
-  echo "bench/chubd: no chubd binary under $BUILD (build it first)" >&2
+FSYNC_BIN=$(find "$BUILD" -name bench_fsync -type f -perm -u+x 2>/dev/null | head -n1)
+[ -n "$CHUBD_BIN" ] && [ -n "$FSYNC_BIN" ] || {
+  echo "bench/chubd: no chubd or bench_fsync binary under $BUILD (build it first)" >&2
   exit 1
 }
 
@@ -55,7 +60,9 @@ cleanup() {
 . "$ROOT/tests/support/nginx.sh"
 
 # chubd: its own temp data dir, a key, a model, a rate limit out of the way.
-chubd_start "$CHUBD_BIN" - --rate-limit 1000000 --rate-burst 1000000 || {
+# --metrics: its commit counters, read before and after its wrk run.
+chubd_start "$CHUBD_BIN" - --rate-limit 1000000 --rate-burst 1000000 \
+  --metrics || {
   rm -rf "$WORK"
   exit 1
 }
@@ -132,8 +139,17 @@ ms() { # MICROSECONDS -> milliseconds with 3 decimals
 }
 
 echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body: one metrics epoch per request, a new epoch every time (inserts)"
+commits() { # -> "UPLOADS COMMITS" committed so far by chubd's group commit
+  curl -sf "$CHUBD_URL/metrics" | awk '
+    $1 == "chubd_metrics_commit_requests_sum" { u = $2 }
+    $1 == "chubd_metrics_commit_requests_count" { c = $2 }
+    END { print u + 0, c + 0 }'
+}
 NG=$(run_wrk "http://127.0.0.1:$NGINX_PORT" "$CHUBD_KEY")
+C0=$(commits)
 CH=$(run_wrk "$CHUBD_URL" "$CHUBD_KEY")
+C1=$(commits)
+FSYNC=$("$FSYNC_BIN" "$CHUBD_DATA" 400 || true)
 STORED=$(curl -sf -H "x-api-key: $CHUBD_KEY" "$CHUBD_URL/v1/models/$MODEL" |
   sed -n 's/.*"metrics_count": *\([0-9]*\).*/\1/p')
 
@@ -237,6 +253,13 @@ ratio chubd "$CH"
 ratio "chubd postgresql" "$PG1"
 ratio "two chubd on postgresql behind nginx" "$PG2"
 echo "chubd stored metrics epochs after the run: $STORED"
+# shellcheck disable=SC2086 # "UPLOADS COMMITS" twice, split on purpose
+set -- $C0 $C1
+awk -v u=$(($3 - $1)) -v c=$(($4 - $2)) -v d="$DURATION" 'BEGIN {
+  if (c > 0)
+    printf "chubd sqlite commits: %d in %ds, %.1f uploads each, one every %.0f us\n", c, d, u / c, d * 1e6 / c
+}'
+[ -z "$FSYNC" ] || echo "$FSYNC"
 stop_nginx
 
 # 1 GiB checkpoint upload: peak RSS before and after.
