@@ -226,26 +226,31 @@ static void server_metrics_many_epochs(void **state) {
 
 /* Several trainers (or one client's retries) at once: every epoch lands
  * exactly once and no request fails with a server error (no SQLITE_BUSY
- * leaking out as a 500). */
+ * leaking out as a 500). A writer posts epochs first..first+count-1 to
+ * model id with key (the owner's when NULL) and counts the answers that
+ * are not `want` (200 when 0). */
 typedef struct server_metrics_writer {
   chubd_proc *p;
   const char *id;
   int first, count;
   int failures;
+  const char *key;
+  long want;
 } server_metrics_writer;
 
 static void *server_metrics_write(void *arg) {
   server_metrics_writer *w = arg;
   char *url = th_fmt("%s/v1/models/%s", chubd_proc_base_url(w->p), w->id);
+  const char *key = w->key ? w->key : chubd_proc_key(w->p);
+  long want = w->want ? w->want : 200;
   for (int e = w->first; e < w->first + w->count; e++) {
     char *body = th_fmt("{\"type\": \"metrics\", \"metrics\": "
                         "{\"%d\": \"{\\\"loss\\\": %d}\"}}",
                         e, e);
     th_response r;
-    if (th_json_request("POST", url, chubd_proc_key(w->p), body, &r) != 0 ||
-        r.status != 200) {
-      fprintf(stderr, "concurrent epoch %d: %ld %s\n", e, r.status,
-              r.body ? r.body : "(no answer)");
+    if (th_json_request("POST", url, key, body, &r) != 0 || r.status != want) {
+      fprintf(stderr, "concurrent epoch %d of %s: %ld (not %ld) %s\n", e, w->id,
+              r.status, want, r.body ? r.body : "(no answer)");
       w->failures++;
     }
     th_response_free(&r);
@@ -262,7 +267,7 @@ static void server_metrics_concurrent(void **state) {
   server_metrics_writer w[W];
   pthread_t t[W];
   for (int i = 0; i < W; i++) {
-    w[i] = (server_metrics_writer){p, id, i * PER, PER, 0};
+    w[i] = (server_metrics_writer){p, id, i * PER, PER, 0, NULL, 200};
     assert_int_equal(pthread_create(&t[i], NULL, server_metrics_write, &w[i]),
                      0);
   }
@@ -284,7 +289,7 @@ static void server_metrics_concurrent(void **state) {
   /* The same epoch from every writer at once: still one record, holding
    * one of the values sent. */
   for (int i = 0; i < W; i++) {
-    w[i] = (server_metrics_writer){p, id, 1000, 1, 0};
+    w[i] = (server_metrics_writer){p, id, 1000, 1, 0, NULL, 200};
     assert_int_equal(pthread_create(&t[i], NULL, server_metrics_write, &w[i]),
                      0);
   }
@@ -305,6 +310,63 @@ static void server_metrics_concurrent(void **state) {
   assert_int_equal(th_json_int(m, "last_epoch", -1), 1000);
   json_decref(m);
   free(id);
+}
+
+/* Uploads that the hub commits together (one transaction for whatever
+ * arrived meanwhile) still get their own answers: writers for two models
+ * of one owner, another owner writing to one of them and to a model of
+ * its own, and a writer to a model that does not exist, all at once. Each
+ * model ends up with exactly its own epochs and counts them once; the
+ * foreign and the unknown uploads get 404 and store nothing. */
+static void server_metrics_mixed_batches(void **state) {
+  chubd_proc *p = *state;
+  char *other = chubd_proc_create_key(p, "other-owner");
+  assert_non_null(other);
+  char *a = sv_create(p, chubd_proc_key(p), "mixed-a.pt");
+  char *b = sv_create(p, chubd_proc_key(p), "mixed-b.pt");
+  char *c = sv_create(p, other, "mixed-c.pt");
+  enum { PER = 40, W = 7 };
+  server_metrics_writer w[W] = {
+      {p, a, 0, PER, 0, NULL, 200},
+      {p, a, PER, PER, 0, NULL, 200},
+      {p, b, 0, PER, 0, NULL, 200},
+      {p, b, PER, PER, 0, NULL, 200},
+      {p, a, 5000, PER, 0, other, 404},
+      {p, c, 0, PER, 0, other, 200},
+      {p, "AAAAAAAAAAAAAAAAAAAA", 0, PER, 0, NULL, 404},
+  };
+  pthread_t t[W];
+  for (int i = 0; i < W; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, server_metrics_write, &w[i]),
+                     0);
+  int failures = 0;
+  for (int i = 0; i < W; i++) {
+    pthread_join(t[i], NULL);
+    failures += w[i].failures;
+  }
+  assert_int_equal(failures, 0);
+  const char *ids[] = {a, b};
+  for (int m = 0; m < 2; m++) {
+    json_t *d = server_metrics_read(p, ids[m]);
+    assert_int_equal(json_array_size(d), 2 * PER); /* nothing from 5000 */
+    for (int e = 0; e < 2 * PER; e++) {
+      char path[48];
+      snprintf(path, sizeof path, "%d.epoch", e);
+      assert_int_equal(th_json_int(d, path, -1), e);
+    }
+    json_decref(d);
+    json_t *model = sv_model(p, chubd_proc_key(p), ids[m]);
+    assert_int_equal(th_json_int(model, "metrics_count", -1), 2 * PER);
+    assert_int_equal(th_json_int(model, "last_epoch", -1), 2 * PER - 1);
+    json_decref(model);
+  }
+  json_t *model = sv_model(p, other, c);
+  assert_int_equal(th_json_int(model, "metrics_count", -1), PER);
+  json_decref(model);
+  free(a);
+  free(b);
+  free(c);
+  free(other);
 }
 
 /* GET .../metrics with a query; asserts 200 and returns data. */
@@ -483,6 +545,7 @@ int main(void) {
       cmocka_unit_test(server_metrics_unknown_model),
       cmocka_unit_test(server_metrics_many_epochs),
       cmocka_unit_test(server_metrics_concurrent),
+      cmocka_unit_test(server_metrics_mixed_batches),
       cmocka_unit_test(server_metrics_points),
       cmocka_unit_test(server_metrics_points_whole),
       cmocka_unit_test(server_metrics_points_bad),
