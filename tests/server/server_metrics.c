@@ -228,7 +228,7 @@ static void server_metrics_many_epochs(void **state) {
  * exactly once and no request fails with a server error (no SQLITE_BUSY
  * leaking out as a 500). A writer posts epochs first..first+count-1 to
  * model id with key (the owner's when NULL) and counts the answers that
- * are not `want` (200 when 0). */
+ * are not `want`. */
 typedef struct server_metrics_writer {
   chubd_proc *p;
   const char *id;
@@ -242,15 +242,15 @@ static void *server_metrics_write(void *arg) {
   server_metrics_writer *w = arg;
   char *url = th_fmt("%s/v1/models/%s", chubd_proc_base_url(w->p), w->id);
   const char *key = w->key ? w->key : chubd_proc_key(w->p);
-  long want = w->want ? w->want : 200;
   for (int e = w->first; e < w->first + w->count; e++) {
     char *body = th_fmt("{\"type\": \"metrics\", \"metrics\": "
                         "{\"%d\": \"{\\\"loss\\\": %d}\"}}",
                         e, e);
     th_response r;
-    if (th_json_request("POST", url, key, body, &r) != 0 || r.status != want) {
+    if (th_json_request("POST", url, key, body, &r) != 0 ||
+        r.status != w->want) {
       fprintf(stderr, "concurrent epoch %d of %s: %ld (not %ld) %s\n", e, w->id,
-              r.status, want, r.body ? r.body : "(no answer)");
+              r.status, w->want, r.body ? r.body : "(no answer)");
       w->failures++;
     }
     th_response_free(&r);
@@ -260,23 +260,29 @@ static void *server_metrics_write(void *arg) {
   return NULL;
 }
 
+/* Runs the n writers at once; the answers that were not as wanted. */
+static int server_metrics_run(server_metrics_writer *w, int n) {
+  pthread_t t[16];
+  assert_true(n <= 16);
+  for (int i = 0; i < n; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, server_metrics_write, &w[i]),
+                     0);
+  int failures = 0;
+  for (int i = 0; i < n; i++) {
+    pthread_join(t[i], NULL);
+    failures += w[i].failures;
+  }
+  return failures;
+}
+
 static void server_metrics_concurrent(void **state) {
   chubd_proc *p = *state;
   char *id = sv_create(p, chubd_proc_key(p), "many-writers.pt");
   enum { W = 6, PER = 40 };
   server_metrics_writer w[W];
-  pthread_t t[W];
-  for (int i = 0; i < W; i++) {
+  for (int i = 0; i < W; i++)
     w[i] = (server_metrics_writer){p, id, i * PER, PER, 0, NULL, 200};
-    assert_int_equal(pthread_create(&t[i], NULL, server_metrics_write, &w[i]),
-                     0);
-  }
-  int failures = 0;
-  for (int i = 0; i < W; i++) {
-    pthread_join(t[i], NULL);
-    failures += w[i].failures;
-  }
-  assert_int_equal(failures, 0);
+  assert_int_equal(server_metrics_run(w, W), 0);
   json_t *d = server_metrics_read(p, id);
   assert_int_equal(json_array_size(d), W * PER);
   for (int e = 0; e < W * PER; e++) {
@@ -288,16 +294,9 @@ static void server_metrics_concurrent(void **state) {
 
   /* The same epoch from every writer at once: still one record, holding
    * one of the values sent. */
-  for (int i = 0; i < W; i++) {
+  for (int i = 0; i < W; i++)
     w[i] = (server_metrics_writer){p, id, 1000, 1, 0, NULL, 200};
-    assert_int_equal(pthread_create(&t[i], NULL, server_metrics_write, &w[i]),
-                     0);
-  }
-  for (int i = 0; i < W; i++) {
-    pthread_join(t[i], NULL);
-    failures += w[i].failures;
-  }
-  assert_int_equal(failures, 0);
+  assert_int_equal(server_metrics_run(w, W), 0);
   d = server_metrics_read(p, id);
   assert_int_equal(json_array_size(d), W * PER + 1);
   char last[48];
@@ -335,16 +334,7 @@ static void server_metrics_mixed_batches(void **state) {
       {p, c, 0, PER, 0, other, 200},
       {p, "AAAAAAAAAAAAAAAAAAAA", 0, PER, 0, NULL, 404},
   };
-  pthread_t t[W];
-  for (int i = 0; i < W; i++)
-    assert_int_equal(pthread_create(&t[i], NULL, server_metrics_write, &w[i]),
-                     0);
-  int failures = 0;
-  for (int i = 0; i < W; i++) {
-    pthread_join(t[i], NULL);
-    failures += w[i].failures;
-  }
-  assert_int_equal(failures, 0);
+  assert_int_equal(server_metrics_run(w, W), 0);
   const char *ids[] = {a, b};
   for (int m = 0; m < 2; m++) {
     json_t *d = server_metrics_read(p, ids[m]);
