@@ -11,6 +11,7 @@
  * per request. Prints median, p99 and max per call and the ratio of medians;
  * asserts nothing.
  */
+#include "../bench_clock.h"
 #include "fakehub.h"
 #include "internal.h"
 #include "session.h"
@@ -35,17 +36,6 @@ typedef struct bench_stats {
   double median, p99, max;
   size_t n;
 } bench_stats;
-
-static double bench_now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int bench_cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
 
 static bench_stats bench_summarise(double *us, size_t n) {
   qsort(us, n, sizeof *us, bench_cmp);

@@ -11,26 +11,16 @@
  * syncs them. Prints the median and p99 of one write + fdatasync, and
  * removes the file. Asserts nothing.
  */
+#include "../bench_clock.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BLOCK 4096
 #define BLOCKS 64
-
-static double now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv) {
   if (argc < 2 || argc > 3) {
@@ -59,10 +49,10 @@ int main(int argc, char **argv) {
   ok = ok && fsync(fd) == 0;
   for (long i = 0; ok && i < count; i++) {
     block[0] = (char)i;
-    double t0 = now_us();
+    double t0 = bench_now_us();
     ok = pwrite(fd, block, BLOCK, (off_t)(i % BLOCKS) * BLOCK) == BLOCK &&
          fdatasync(fd) == 0;
-    t[i] = now_us() - t0;
+    t[i] = bench_now_us() - t0;
   }
   if (!ok)
     perror("bench_fsync: write or fdatasync");
@@ -72,7 +62,7 @@ int main(int argc, char **argv) {
     free(t);
     return 1;
   }
-  qsort(t, (size_t)count, sizeof *t, cmp_double);
+  qsort(t, (size_t)count, sizeof *t, bench_cmp);
   printf("disk: 4 KiB write + fdatasync in the data directory, %ld times: "
          "p50 %.0f us, p99 %.0f us\n",
          count, t[count / 2], t[count * 99 / 100]);
