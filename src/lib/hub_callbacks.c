@@ -13,6 +13,7 @@
 #include "session.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ typedef struct hub_callbacks_item {
   const char *name;
   double value;
   bool integer;
+  bool twin; /* a later item's key has the same length (may shadow it) */
   size_t plen, nlen;
 } hub_callbacks_item;
 
@@ -119,7 +121,21 @@ static size_t hub_callbacks_number(char *num, double v, bool integer) {
 /* Whether a name needs nothing done to it: printable ASCII with no quote
  * or backslash (valid UTF-8, nothing to escape). Metric names are. */
 static bool hub_callbacks_plain(const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++) {
+  /* Eight bytes at a time: a byte with its top bit set, one below 0x20, or
+   * one equal to '"' or '\\' sets the top bit of its lane (the classic
+   * "has less than" / "has zero" word tests, exact once no byte is >= 0x80). */
+  const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    uint64_t hit =
+        w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b);
+    if (hit & tops)
+      return false;
+  }
+  for (; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
       return false;
@@ -142,6 +158,9 @@ static bool hub_callbacks_same_key(const hub_callbacks_item *a,
                                    const hub_callbacks_item *b) {
   if (a->plen + a->nlen != b->plen + b->nlen)
     return false;
+  if (a->plen == b->plen) /* the usual case: same prefix length */
+    return memcmp(a->prefix, b->prefix, a->plen) == 0 &&
+           memcmp(a->name, b->name, a->nlen) == 0;
   /* Compare prefix+name as one string without building it. */
   for (size_t i = 0; i < a->plen + a->nlen; i++) {
     char ca = i < a->plen ? a->prefix[i] : a->name[i - a->plen];
@@ -182,6 +201,18 @@ size_t hub_callbacks_metrics_json(const chub_trainer *t, char *buf, size_t cap,
     items[n++] = hub_callbacks_item_of("", "model/speed_PyTorch(ms)",
                                        t->model_speed_ms, false);
   }
+  /* Only a key with a later key of the same length can be shadowed: one
+   * backward pass over the lengths spares comparing all the other pairs. */
+  uint64_t later = 0;
+  bool later_long = false;
+  for (size_t i = n; i-- > 0;) {
+    size_t len = items[i].plen + items[i].nlen;
+    items[i].twin = len < 64 ? (later >> len) & 1 : later_long;
+    if (items[i].name && len < 64)
+      later |= UINT64_C(1) << len;
+    else if (items[i].name)
+      later_long = true;
+  }
   hub_callbacks_put(&o, "{", 1);
   bool first = true;
   for (size_t i = 0; i < n; i++) {
@@ -197,7 +228,7 @@ size_t hub_callbacks_metrics_json(const chub_trainer *t, char *buf, size_t cap,
     }
     /* A later entry with the same key wins, as a dict update would. */
     bool shadowed = false;
-    for (size_t j = i + 1; j < n && !shadowed; j++)
+    for (size_t j = i + 1; items[i].twin && j < n && !shadowed; j++)
       shadowed = items[j].name && hub_callbacks_same_key(&items[i], &items[j]);
     if (shadowed)
       continue;

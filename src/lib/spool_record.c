@@ -10,17 +10,18 @@
  */
 #include "spool_record.h"
 
+#include "crc32.h"
+
 #include <string.h>
-#include <zlib.h>
 
 #define SPOOL_FLAG_FINAL 1u
 #define SPOOL_FLAG_BEST 2u
 
-/* CRC-32 of the record (zlib's crc32(), IEEE 802.3): the value the spool
- * has always written, so spools written before read the same. */
+/* CRC-32 of the record (IEEE 802.3, zlib's crc32() value): the value the
+ * spool has always written, so spools written before read the same. */
 static uint32_t spool_record_crc(uint32_t crc, const unsigned char *p,
                                  size_t n) {
-  return (uint32_t)crc32(crc, p, (uInt)n);
+  return crc32_ieee(crc, p, n);
 }
 
 /* Sequence numbers start at 1 and stay far from overflowing next_seq. */

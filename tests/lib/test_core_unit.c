@@ -228,6 +228,81 @@ static void test_flat_map_edge_cases(void **state) {
   assert_int_equal(strlen(tiny), sizeof tiny - 1);
 }
 
+/* Names are checked eight bytes at a time: a byte that needs escaping (or
+ * UTF-8 checking) is found wherever it sits in a long name, and every key
+ * still comes back exactly. */
+static void test_flat_map_every_position(void **state) {
+  (void)state;
+  static const char specials[] = {'"', '\\', '\n', '\x01', '\x1f'};
+  for (size_t k = 0; k < sizeof specials; k++) {
+    for (size_t pos = 0; pos < 40; pos++) {
+      char name[48];
+      memset(name, 'a', 41);
+      name[41] = '\0';
+      name[pos] = specials[k];
+      chub_metric m[] = {{name, 0.5}, {"plain/name", 0.25}};
+      chub_trainer t = {.epoch = 3, .metrics = m, .n_metrics = 2};
+      bool dropped = false;
+      json_t *j = flat_map(&t, &dropped);
+      assert_false(dropped);
+      assert_int_equal(json_object_size(j), 2);
+      assert_true(json_real_value(json_object_get(j, name)) == 0.5);
+      json_decref(j);
+    }
+  }
+  /* UTF-8 at any position stays as it is; a broken sequence anywhere
+   * leaves the name out. */
+  for (size_t pos = 0; pos < 38; pos++) {
+    char good[48], bad[48];
+    memset(good, 'b', 41);
+    good[41] = '\0';
+    memcpy(bad, good, sizeof good);
+    memcpy(good + pos, "\xc2\xb5", 2);
+    bad[pos] = (char)0xb5;
+    chub_metric m[] = {{good, 1.5}, {bad, 2.5}};
+    chub_trainer t = {.epoch = 3, .metrics = m, .n_metrics = 2};
+    bool dropped = false;
+    json_t *j = flat_map(&t, &dropped);
+    assert_true(dropped);
+    assert_int_equal(json_object_size(j), 1);
+    assert_true(json_real_value(json_object_get(j, good)) == 1.5);
+    json_decref(j);
+  }
+}
+
+/* Keys of the same length that differ are all kept; the same key twice
+ * keeps the later value, for short keys and for keys of 64 bytes or more. */
+static void test_flat_map_same_length_keys(void **state) {
+  (void)state;
+  char long_a[80], long_b[80];
+  memset(long_a, 'x', 70);
+  long_a[70] = '\0';
+  memcpy(long_b, long_a, sizeof long_a);
+  long_b[69] = 'y';
+  chub_metric loss[] = {{"box_loss", 1.0}, {"cls_loss", 2.0}};
+  chub_metric metrics[] = {{long_a, 3.0},          {"train/box_loss", 4.0},
+                           {long_b, 5.0},          {"val/box_loss", 6.0},
+                           {long_a, 7.0},          {"val/cls_loss", 8.0},
+                           {"train/dfl_loss", 9.0}};
+  chub_trainer t = {.epoch = 5,
+                    .tloss = loss,
+                    .n_tloss = 2,
+                    .metrics = metrics,
+                    .n_metrics = 7};
+  bool dropped = false;
+  json_t *j = flat_map(&t, &dropped);
+  assert_false(dropped);
+  assert_int_equal(json_object_size(j), 7);
+  assert_true(json_real_value(json_object_get(j, "train/box_loss")) == 4.0);
+  assert_true(json_real_value(json_object_get(j, "train/cls_loss")) == 2.0);
+  assert_true(json_real_value(json_object_get(j, "train/dfl_loss")) == 9.0);
+  assert_true(json_real_value(json_object_get(j, "val/box_loss")) == 6.0);
+  assert_true(json_real_value(json_object_get(j, "val/cls_loss")) == 8.0);
+  assert_true(json_real_value(json_object_get(j, long_a)) == 7.0);
+  assert_true(json_real_value(json_object_get(j, long_b)) == 5.0);
+  json_decref(j);
+}
+
 static void test_backoff_and_retry_set(void **state) {
   (void)state;
   unsigned seed = 7;
@@ -326,6 +401,8 @@ int main(void) {
       cmocka_unit_test(test_create_payload),
       cmocka_unit_test(test_flat_map),
       cmocka_unit_test(test_flat_map_edge_cases),
+      cmocka_unit_test(test_flat_map_every_position),
+      cmocka_unit_test(test_flat_map_same_length_keys),
       cmocka_unit_test(test_backoff_and_retry_set),
       cmocka_unit_test(test_envelope),
       cmocka_unit_test(test_sha256_fd),
