@@ -7,6 +7,9 @@
  * afterwards must survive a reopen (never hidden behind garbage), and
  * compaction and a reopen must leave the pending state exactly as it was.
  *
+ * Every pending epoch is read back, so a metrics-items record that passed
+ * its check is also decoded and written as JSON.
+ *
  * Inputs starting with 'S' are structured: the rest is read as records
  * (type byte, u16 length, payload) that the harness frames with a correct
  * checksum, so the fuzzer reaches the replay logic (acks of unknown epochs,
@@ -34,7 +37,7 @@ static void fuzz_spool_count(int type, const unsigned char *payload, size_t len,
   (void)payload;
   (void)len;
   size_t *n = user;
-  if (type < 1 || type > 4)
+  if (type < SPOOL_METRICS || type > SPOOL_METRICS_ITEMS)
     abort();
   (*n)++;
 }
@@ -155,8 +158,8 @@ static unsigned char *fuzz_spool_frame(const uint8_t *data, size_t size,
       len = size - i;
     unsigned char *h = out + n;
     memcpy(h, "CSPL", 4);
-    h[4] = (unsigned char)(1 + type % 4);
-    h[5] = 2; /* the current format */
+    h[4] = (unsigned char)(1 + type % 5);
+    h[5] = h[4] == SPOOL_METRICS_ITEMS ? 3 : 2; /* each type's format */
     h[6] = h[7] = 0;
     for (int k = 0; k < 4; k++)
       h[8 + k] = (unsigned char)(len >> (8 * k));

@@ -545,18 +545,24 @@ const chub_args *chub_session_train_args(const chub_session *s) {
   return s && s->has_train_args ? &s->train_args : NULL;
 }
 
+/* An epoch the spool refused (full, or the disk failed): said once. */
+static void session_warn_unspooled(chub_session *s, int epoch, chub_code rc) {
+  if (s->warned_full)
+    return;
+  chub_log(CHUB_LOG_WARN,
+           "cannot spool epoch %d of run %s: %s; later epochs are tried "
+           "again",
+           epoch, spool_run_id(s->sp), chub_strerror(rc));
+  s->warned_full = true;
+}
+
 chub_code chub_session_queue_metrics(chub_session *s, int epoch,
                                      const char *json) {
   if (!s || !json || epoch < 0)
     return CHUB_EINVAL;
   chub_code rc = spool_append_metrics(s->sp, epoch, json);
-  if (rc != CHUB_OK && !s->warned_full) {
-    chub_log(CHUB_LOG_WARN,
-             "cannot spool epoch %d of run %s: %s; later epochs are tried "
-             "again",
-             epoch, spool_run_id(s->sp), chub_strerror(rc));
-    s->warned_full = true;
-  }
+  if (rc != CHUB_OK)
+    session_warn_unspooled(s, epoch, rc);
   return rc;
 }
 
@@ -660,8 +666,14 @@ void session_on_train_start(chub_session *s) {
   s->timer_metrics = s->timer_ckpt = chub_now();
 }
 
-void session_on_epoch_end(chub_session *s, int epoch, const char *json,
-                          bool dropped) {
+void session_on_epoch_end(chub_session *s, int epoch, flat_item *items,
+                          size_t n) {
+  bool dropped = false;
+  for (size_t i = 0; i < n; i++)
+    if (items[i].name && !flat_item_sendable(&items[i])) {
+      items[i].name = NULL;
+      dropped = true;
+    }
   if (dropped && !s->warned_nonfinite) {
     chub_log(CHUB_LOG_WARN,
              "epoch %d has a NaN or infinite metric, or a metric name that "
@@ -672,7 +684,9 @@ void session_on_epoch_end(chub_session *s, int epoch, const char *json,
   }
   /* Spooled first: from here on a failed or late upload loses nothing, and
    * everything still pending goes with the next upload. */
-  chub_session_queue_metrics(s, epoch, json);
+  chub_code rc = spool_append_metrics_items(s->sp, epoch, items, n);
+  if (rc != CHUB_OK)
+    session_warn_unspooled(s, epoch, rc);
   double now = chub_now();
   if (now - s->timer_metrics > s->set.rate_metrics) {
     chub_session_flush_metrics(s);

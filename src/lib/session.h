@@ -18,11 +18,11 @@
 /* on_pretrain_routine_end: the rate limits count from here. */
 void session_on_train_start(chub_session *s);
 
-/* on_fit_epoch_end: spools the epoch's metrics (`json`, the flat map) and
- * asks for an upload when the metrics rate limit allows. `dropped`: some
- * entries were left out (warned about once). */
-void session_on_epoch_end(chub_session *s, int epoch, const char *json,
-                          bool dropped);
+/* on_fit_epoch_end: spools the epoch's entries (the flat map; those the
+ * hub could not take are nulled here and warned about once) and asks for
+ * an upload when the metrics rate limit allows. */
+void session_on_epoch_end(chub_session *s, int epoch, flat_item *items,
+                          size_t n);
 
 /* on_model_save: queues checkpoint `path` when the checkpoint rate limit
  * allows. */

@@ -365,21 +365,10 @@ static chub_code spool_write_locked(spool *sp, const unsigned char *rec,
   return CHUB_OK;
 }
 
-chub_code spool_append_metrics(spool *sp, int epoch, const char *json) {
-  if (!sp || epoch < 0 || !json)
-    return CHUB_EINVAL;
-  size_t jlen = strlen(json);
-  if (jlen == 0 || jlen > SPOOL_MAX_PAYLOAD - 4)
-    return CHUB_EINVAL;
-  unsigned char stack[SPOOL_STACK_RECORD];
-  size_t n = SPOOL_HEADER + 4 + jlen;
-  unsigned char *rec = n <= sizeof stack ? stack : malloc(n);
-  if (!rec)
-    return CHUB_ENOMEM;
-  unsigned char ep[4];
-  spool_put32(ep, (uint32_t)epoch);
-  spool_record_frame(rec, SPOOL_METRICS, ep, 4, json, jlen);
-
+/* Puts the framed metrics record `rec` of `epoch` (n bytes) at the end of
+ * the log and indexes it. */
+static chub_code spool_put_metrics(spool *sp, int epoch,
+                                   const unsigned char *rec, size_t n) {
   pthread_mutex_lock(&sp->mu);
   chub_code rc = CHUB_OK;
   off_t at = 0;
@@ -395,6 +384,62 @@ chub_code spool_append_metrics(spool *sp, int epoch, const char *json) {
   if (rc == CHUB_OK)
     rc = spool_index_put_epoch(&sp->index, epoch, at, (uint32_t)n);
   pthread_mutex_unlock(&sp->mu);
+  return rc;
+}
+
+chub_code spool_append_metrics(spool *sp, int epoch, const char *json) {
+  if (!sp || epoch < 0 || !json)
+    return CHUB_EINVAL;
+  size_t jlen = strlen(json);
+  if (jlen == 0 || jlen > SPOOL_MAX_PAYLOAD - 4)
+    return CHUB_EINVAL;
+  unsigned char stack[SPOOL_STACK_RECORD];
+  size_t n = SPOOL_HEADER + 4 + jlen;
+  unsigned char *rec = n <= sizeof stack ? stack : malloc(n);
+  if (!rec)
+    return CHUB_ENOMEM;
+  unsigned char ep[4];
+  spool_put32(ep, (uint32_t)epoch);
+  spool_record_frame(rec, SPOOL_METRICS, ep, 4, json, jlen);
+  chub_code rc = spool_put_metrics(sp, epoch, rec, n);
+  if (rec != stack)
+    free(rec);
+  return rc;
+}
+
+/* Whether the JSON the entries become stays within what a JSON record may
+ * hold (escapes make it longer than the entries), so that an epoch is
+ * never accepted here and then too big to send. Measured only for large
+ * epochs: a small one cannot grow past the bound. */
+static bool spool_items_json_fits(const flat_item *items, size_t n,
+                                  size_t plen) {
+  if (plen <= SPOOL_MAX_PAYLOAD / 8)
+    return true;
+  flat_item *copy = malloc(n * sizeof *copy);
+  if (!copy)
+    return false;
+  memcpy(copy, items, n * sizeof *copy);
+  bool dropped = false;
+  char none[1];
+  size_t need = flat_map_json(copy, n, none, 0, &dropped);
+  free(copy);
+  return need <= SPOOL_MAX_PAYLOAD - 4;
+}
+
+chub_code spool_append_metrics_items(spool *sp, int epoch,
+                                     const flat_item *items, size_t n) {
+  if (!sp || epoch < 0 || (n && !items))
+    return CHUB_EINVAL;
+  size_t plen = spool_record_items_size(items, n);
+  if (plen > SPOOL_MAX_PAYLOAD || !spool_items_json_fits(items, n, plen))
+    return CHUB_EINVAL;
+  unsigned char stack[SPOOL_STACK_RECORD];
+  size_t len = SPOOL_HEADER + plen;
+  unsigned char *rec = len <= sizeof stack ? stack : malloc(len);
+  if (!rec)
+    return CHUB_ENOMEM;
+  spool_record_frame_items(rec, epoch, items, n);
+  chub_code rc = spool_put_metrics(sp, epoch, rec, len);
   if (rec != stack)
     free(rec);
   return rc;
@@ -575,6 +620,23 @@ size_t spool_pending_metrics(spool *sp, int *epochs, size_t max) {
   return n;
 }
 
+/* The JSON of a metrics-items payload that passed its check (malloc'd). */
+static char *spool_items_json(const unsigned char *p, size_t len) {
+  size_t n = spool_record_read_items(p, len, NULL, 0);
+  flat_item *items = malloc((n ? n : 1) * sizeof *items);
+  if (!items)
+    return NULL;
+  spool_record_read_items(p, len, items, n);
+  bool dropped = false;
+  char small[1];
+  size_t need = flat_map_json(items, n, small, 0, &dropped);
+  char *json = malloc(need + 1);
+  if (json)
+    flat_map_json(items, n, json, need + 1, &dropped);
+  free(items);
+  return json;
+}
+
 chub_code spool_read_metrics(spool *sp, int epoch, char **json) {
   if (!sp || !json)
     return CHUB_EINVAL;
@@ -601,22 +663,41 @@ chub_code spool_read_metrics(spool *sp, int epoch, char **json) {
   if (rc == CHUB_OK &&
       (spool_record_check(rec, ep->rec_len, &type, &payload, &plen, &total) !=
            SPOOL_VALID ||
-       type != SPOOL_METRICS || (int32_t)spool_get32(payload) != epoch)) {
+       (type != SPOOL_METRICS && type != SPOOL_METRICS_ITEMS) ||
+       (int32_t)spool_get32(payload) != epoch)) {
     chub_log(CHUB_LOG_ERROR,
              "spool %s: the metrics of epoch %d (byte %lld) fail their "
              "checksum; the disk changed them",
              sp->log_path, epoch, (long long)ep->off);
     rc = CHUB_ECORRUPT;
   }
-  if (rc == CHUB_OK) {
+  if (rc == CHUB_OK && type == SPOOL_METRICS_ITEMS) {
+    /* The JSON is written outside the lock (the trainer's appends wait on
+     * it) from this call's own copy of the record; the epoch counts as read
+     * only once it is, and only if no newer record replaced it meanwhile. */
+    uint64_t version = ep->version;
+    pthread_mutex_unlock(&sp->mu);
+    *json = spool_items_json(payload, plen);
+    free(rec);
+    if (!*json)
+      return CHUB_ENOMEM;
+    pthread_mutex_lock(&sp->mu);
+    at = spool_index_find_epoch(&sp->index, epoch, &found);
+    if (found && sp->index.epochs[at].version == version)
+      sp->index.epochs[at].read_version = version;
+    pthread_mutex_unlock(&sp->mu);
+    return CHUB_OK;
+  }
+  if (rc == CHUB_OK)
     ep->read_version = ep->version;
+  pthread_mutex_unlock(&sp->mu);
+  if (rc == CHUB_OK) {
     memmove(rec, payload + 4, plen - 4);
     rec[plen - 4] = '\0';
     *json = (char *)rec;
   } else {
     free(rec);
   }
-  pthread_mutex_unlock(&sp->mu);
   return rc;
 }
 

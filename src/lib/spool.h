@@ -67,6 +67,13 @@ const char *spool_run_id(const spool *sp);
  * the same epoch. One write(2); no fsync. */
 chub_code spool_append_metrics(spool *sp, int epoch, const char *json);
 
+/* Appends epoch metrics as entries (the record keeps the values as they
+ * are; spool_read_metrics writes the JSON, with flat_map_json's rules).
+ * Entries with a NULL name are left out; the caller has nulled those that
+ * flat_item_sendable refuses. Otherwise as spool_append_metrics. */
+chub_code spool_append_metrics_items(spool *sp, int epoch,
+                                     const flat_item *items, size_t n);
+
 /* Appends a queued checkpoint upload; sets c->seq (and c->size and
  * c->mtime_ns, see spool_ckpt). */
 chub_code spool_append_checkpoint(spool *sp, spool_ckpt *c);

@@ -157,6 +157,7 @@ chub_code spool_index_apply(spool_index *x, int type, const unsigned char *p,
   uint32_t rec_len = (uint32_t)(SPOOL_HEADER + len);
   switch (type) {
   case SPOOL_METRICS:
+  case SPOOL_METRICS_ITEMS:
     return spool_index_put_epoch(x, (int)(int32_t)spool_get32(p), off, rec_len);
   case SPOOL_METRICS_ACK:
     for (size_t i = 0; i < len; i += 4) {

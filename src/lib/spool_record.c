@@ -52,9 +52,27 @@ static bool spool_record_payload_ok(int type, const unsigned char *p,
            memchr(p + SPOOL_CKPT_FIXED, 0, len - SPOOL_CKPT_FIXED) == NULL;
   case SPOOL_CKPT_ACK:
     return len == 8 && spool_record_seq_ok(p);
+  case SPOOL_METRICS_ITEMS:
+    if (len < 4 || (int32_t)spool_get32(p) < 0)
+      return false;
+    for (size_t at = 4; at < len;) {
+      if (len - at < SPOOL_ITEM_FIXED || p[at] > 1)
+        return false;
+      uint32_t klen = spool_get32(p + at + 1);
+      if (klen > len - at - SPOOL_ITEM_FIXED ||
+          memchr(p + at + 5, 0, klen) != NULL)
+        return false;
+      at += SPOOL_ITEM_FIXED + klen;
+    }
+    return true;
   default:
     return false;
   }
+}
+
+/* The format a record of `type` is written in (see SPOOL_VERSION). */
+static unsigned char spool_record_version(int type) {
+  return type == SPOOL_METRICS_ITEMS ? SPOOL_VERSION : SPOOL_VERSION_MIN;
 }
 
 enum spool_verdict spool_record_check_header(const unsigned char *buf,
@@ -68,8 +86,9 @@ enum spool_verdict spool_record_check_header(const unsigned char *buf,
     return SPOOL_CORRUPT;
   if (buf[5] > SPOOL_VERSION)
     return SPOOL_NEWER; /* confirmed by the checksum in spool_record_check */
-  if (buf[4] < SPOOL_METRICS || buf[4] > SPOOL_CKPT_ACK ||
-      buf[5] != SPOOL_VERSION || buf[6] != 0 || buf[7] != 0)
+  /* Each type is written in exactly one format (spool_record_version). */
+  if (buf[4] < SPOOL_METRICS || buf[4] > SPOOL_METRICS_ITEMS ||
+      buf[5] != spool_record_version(buf[4]) || buf[6] != 0 || buf[7] != 0)
     return SPOOL_CORRUPT;
   return SPOOL_VALID;
 }
@@ -103,7 +122,7 @@ size_t spool_record_frame(unsigned char *out, int type, const void *a,
   uint32_t len = (uint32_t)(alen + blen);
   spool_put32(out, SPOOL_MAGIC);
   out[4] = (unsigned char)type;
-  out[5] = SPOOL_VERSION;
+  out[5] = spool_record_version(type);
   out[6] = 0;
   out[7] = 0;
   spool_put32(out + 8, len);
@@ -115,6 +134,67 @@ size_t spool_record_frame(unsigned char *out, int type, const void *a,
   crc = spool_record_crc(crc, out + SPOOL_HEADER, len);
   spool_put32(out + 12, crc);
   return SPOOL_HEADER + (size_t)len;
+}
+
+size_t spool_record_items_size(const flat_item *items, size_t n) {
+  size_t len = 4;
+  for (size_t i = 0; i < n; i++)
+    if (items[i].name)
+      len += SPOOL_ITEM_FIXED + items[i].plen + items[i].nlen;
+  return len;
+}
+
+size_t spool_record_frame_items(unsigned char *out, int epoch,
+                                const flat_item *items, size_t n) {
+  unsigned char *w = out + SPOOL_HEADER;
+  spool_put32(w, (uint32_t)epoch);
+  w += 4;
+  for (size_t i = 0; i < n; i++) {
+    const flat_item *it = &items[i];
+    if (!it->name)
+      continue;
+    uint64_t bits;
+    memcpy(&bits, &it->value, sizeof bits);
+    *w = it->integer ? 1 : 0;
+    spool_put32(w + 1, (uint32_t)(it->plen + it->nlen));
+    w += 5;
+    memcpy(w, it->prefix, it->plen);
+    w += it->plen;
+    memcpy(w, it->name, it->nlen);
+    w += it->nlen;
+    spool_put64(w, bits);
+    w += 8;
+  }
+  uint32_t len = (uint32_t)(w - out - SPOOL_HEADER);
+  spool_put32(out, SPOOL_MAGIC);
+  out[4] = SPOOL_METRICS_ITEMS;
+  out[5] = spool_record_version(SPOOL_METRICS_ITEMS);
+  out[6] = 0;
+  out[7] = 0;
+  spool_put32(out + 8, len);
+  uint32_t crc = spool_record_crc(0, out, 12);
+  crc = spool_record_crc(crc, out + SPOOL_HEADER, len);
+  spool_put32(out + 12, crc);
+  return SPOOL_HEADER + (size_t)len;
+}
+
+size_t spool_record_read_items(const unsigned char *p, size_t len,
+                               flat_item *out, size_t max) {
+  size_t n = 0;
+  for (size_t at = 4; at + SPOOL_ITEM_FIXED <= len; n++) {
+    uint32_t klen = spool_get32(p + at + 1);
+    if (n < max) {
+      uint64_t bits = spool_get64(p + at + 5 + klen);
+      flat_item *it = &out[n];
+      *it = (flat_item){.prefix = "",
+                        .name = (const char *)p + at + 5,
+                        .nlen = klen,
+                        .integer = p[at] == 1};
+      memcpy(&it->value, &bits, sizeof bits);
+    }
+    at += SPOOL_ITEM_FIXED + klen;
+  }
+  return n;
 }
 
 size_t spool_record_frame_ckpt(unsigned char *out, const spool_record_ckpt *c) {

@@ -10,6 +10,11 @@
  *   16 payload
  * Payloads:
  *   metrics      i32 epoch, JSON text (no NUL)
+ *   metrics-items  (format 3) i32 epoch, then per entry: u8 flags (1 a
+ *                count), u32 key length, the key (no NUL), f64 value; the
+ *                epoch's flat map before it is JSON (flat_map.h writes it
+ *                when the epoch is read), so the trainer's thread formats
+ *                no numbers
  *   metrics-ack  i32 epoch, repeated
  *   checkpoint   u64 seq, i32 epoch, u8 flags (1 final, 2 best), f64 map,
  *                i64 size, i64 mtime_ns (the file as queued), path (no NUL)
@@ -20,12 +25,18 @@
 #define CHUB_SPOOL_RECORD_H
 
 #include "chub.h"
+#include "flat_map.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 #define SPOOL_MAGIC 0x4c505343u /* "CSPL" read as little-endian u32 */
-#define SPOOL_VERSION 2 /* 2: checkpoints carry the file's size and mtime */
+/* The format each record is written in: 2 (checkpoints carry the file's
+ * size and mtime) for every type but metrics-items, which is 3, so that a
+ * chub that predates it leaves such a spool alone (SPOOL_NEWER) instead
+ * of reading it wrong. */
+#define SPOOL_VERSION_MIN 2
+#define SPOOL_VERSION 3
 #define SPOOL_HEADER 16
 #define SPOOL_MAX_PAYLOAD (1u << 20) /* metrics JSON of one epoch, a path */
 #define SPOOL_MAX_PATH 4096
@@ -38,8 +49,12 @@ enum spool_type {
   SPOOL_METRICS = 1,
   SPOOL_METRICS_ACK = 2,
   SPOOL_CKPT = 3,
-  SPOOL_CKPT_ACK = 4
+  SPOOL_CKPT_ACK = 4,
+  SPOOL_METRICS_ITEMS = 5
 };
+
+/* The bytes an entry of a metrics-items payload takes beside its key. */
+#define SPOOL_ITEM_FIXED 13
 
 /* What spool_record_check() made of the bytes at the start of a buffer. */
 enum spool_verdict {
@@ -106,6 +121,22 @@ size_t spool_record_frame(unsigned char *out, int type, const void *a,
 /* Frames checkpoint `c` (path of c->path_len bytes, at most
  * SPOOL_MAX_PATH) into out (SPOOL_CKPT_RECORD bytes). */
 size_t spool_record_frame_ckpt(unsigned char *out, const spool_record_ckpt *c);
+
+/* The payload size of a metrics-items record of entries[0..n) (those with
+ * a name; the caller has left out what flat_item_sendable refuses). */
+size_t spool_record_items_size(const flat_item *items, size_t n);
+
+/* Frames the metrics-items record of `epoch` into out, which holds
+ * SPOOL_HEADER + spool_record_items_size(items, n) bytes. Returns the
+ * record's size. */
+size_t spool_record_frame_items(unsigned char *out, int epoch,
+                                const flat_item *items, size_t n);
+
+/* Decodes up to `max` entries of a metrics-items payload that passed the
+ * check into out (keys point into the payload); returns how many it has,
+ * so a first call with max 0 counts them. */
+size_t spool_record_read_items(const unsigned char *p, size_t len,
+                               flat_item *out, size_t max);
 
 /* Decodes the payload of a checkpoint record that passed the check. */
 void spool_record_read_ckpt(const unsigned char *payload, size_t len,

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <time.h>
 #include <zlib.h>
+#include <jansson.h>
+#include <math.h>
 
 #include <cmocka.h>
 
@@ -44,16 +46,49 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void append_epoch(spool *sp, int epoch, int version) {
+/* Odd epochs are spooled as entries (as on_fit_epoch_end spools them) and
+ * even ones as JSON text (as chub_session_queue_metrics does), so every
+ * test here covers both kinds of metrics record. */
+static size_t items_of(flat_item *it, int epoch, int version) {
+  it[0] = flat_item_of("train/", "loss", epoch + version / 1000.0, false);
+  it[1] = flat_item_of("", "metrics/accuracy_top1",
+                       (epoch * 7 % 10000) / 10000.0, false);
+  it[2] = flat_item_of("", "version", version, true);
+  return 3;
+}
+
+static void expected_json(char *buf, size_t len, int epoch, int version) {
+  if (epoch % 2 == 0) {
+    spool_test_json(buf, len, epoch, version);
+    return;
+  }
+  flat_item it[3];
+  bool dropped = false;
+  size_t n =
+      flat_map_json(it, items_of(it, epoch, version), buf, len, &dropped);
+  assert_true(n < len);
+  assert_false(dropped);
+}
+
+static chub_code try_append_epoch(spool *sp, int epoch, int version) {
+  if (epoch % 2 == 1) {
+    flat_item it[3];
+    return spool_append_metrics_items(sp, epoch, it,
+                                      items_of(it, epoch, version));
+  }
   char json[256];
   spool_test_json(json, sizeof json, epoch, version);
-  assert_int_equal(spool_append_metrics(sp, epoch, json), CHUB_OK);
+  return spool_append_metrics(sp, epoch, json);
+}
+
+static void append_epoch(spool *sp, int epoch, int version) {
+  assert_int_equal(try_append_epoch(sp, epoch, version), CHUB_OK);
 }
 
 static void assert_epoch(spool *sp, int epoch, int version) {
   char want[256];
   char *got = NULL;
-  spool_test_json(want, sizeof want, epoch, version);
+  expected_json(want, sizeof want, epoch, version);
   assert_int_equal(spool_read_metrics(sp, epoch, &got), CHUB_OK);
   assert_string_equal(got, want);
   free(got);
@@ -322,18 +357,14 @@ static void test_bound_refuses_with_one_warning(void **state) {
   int stored = 0, refused = 0;
   chub_code rc = CHUB_OK;
   for (int e = 0; e < 1000 && rc == CHUB_OK; e++) {
-    char json[256];
-    spool_test_json(json, sizeof json, e, 1);
-    rc = spool_append_metrics(sp, e, json);
+    rc = try_append_epoch(sp, e, 1);
     if (rc == CHUB_OK)
       stored++;
   }
   assert_int_equal(rc, CHUB_EFULL);
   refused++;
   for (int e = stored + 1; e < stored + 20; e++) {
-    char json[256];
-    spool_test_json(json, sizeof json, e, 1);
-    assert_int_equal(spool_append_metrics(sp, e, json), CHUB_EFULL);
+    assert_int_equal(try_append_epoch(sp, e, 1), CHUB_EFULL);
     refused++;
   }
   spool_ckpt c = {.epoch = 3, .path = "/w/last.pt"};
@@ -458,6 +489,93 @@ static void test_newer_format_left_untouched(void **state) {
   free(buf);
 }
 
+/* Sets the format byte of the record at `at` (the last one) and fixes its
+ * checksum, so that only the format is wrong. */
+static void set_format(fixture *f, long long at, unsigned char format) {
+  size_t len = 0;
+  unsigned char *buf = spool_test_slurp(f->log_path, &len);
+  buf[at + 5] = format;
+  uLong crc = crc32(0L, buf + at, 12);
+  crc = crc32(crc, buf + at + 16, (uInt)(len - (size_t)at - 16));
+  for (int i = 0; i < 4; i++)
+    buf[at + 12 + i] = (unsigned char)(crc >> (8 * i));
+  assert_int_equal(spool_test_write(f->log_path, buf, len), 0);
+  free(buf);
+}
+
+/* Each kind of record is written in exactly one format: entries in 3, JSON
+ * in 2. A record claiming the other is damage, cut off; a format past 3
+ * is a newer chub's (test_newer_format_left_untouched). */
+static void test_record_formats(void **state) {
+  fixture *f = *state;
+  for (int kind = 0; kind < 2; kind++) {
+    /* build_log(f, 1) ends with epoch 0 (JSON), (f, 2) with 1 (entries) */
+    long long last = build_log(f, kind + 1);
+    set_format(f, last, kind == 0 ? 3 : 2);
+    spool *sp = NULL;
+    assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+    char *json = NULL;
+    assert_int_equal(spool_read_metrics(sp, kind, &json), CHUB_EINVAL);
+    assert_int_equal(spool_test_size(f->log_path), last);
+    spool_close(sp);
+    th_tmpdir_remove(f->dir);
+  }
+}
+
+/* Entries come back as the JSON flat_map_json writes: a later entry with
+ * the same key wins, counts print without a fraction, keys are escaped,
+ * what JSON cannot hold is left out, entries without a name are not
+ * stored. */
+static void test_items_as_json(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  flat_item it[] = {
+      flat_item_of("train/", "loss", 1.5, false),
+      flat_item_of("", "q\"uo\\te", 2.25, false),
+      flat_item_of("", "val/\xc2\xb5s", 0.1, false),
+      flat_item_of("", "model/parameters", 2590620, true),
+      flat_item_of("", "gone", 9.0, false),
+      flat_item_of("", "nan", NAN, false),
+      flat_item_of("", "train/loss", 0.75, false),
+  };
+  it[4].name = NULL;
+  assert_int_equal(spool_append_metrics_items(sp, 7, it, 7), CHUB_OK);
+  spool_close(sp);
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  char *got = NULL;
+  assert_int_equal(spool_read_metrics(sp, 7, &got), CHUB_OK);
+  json_error_t err;
+  json_t *j = json_loads(got, JSON_REJECT_DUPLICATES, &err);
+  assert_non_null(j);
+  assert_int_equal(json_object_size(j), 4);
+  assert_true(json_real_value(json_object_get(j, "train/loss")) == 0.75);
+  assert_true(json_real_value(json_object_get(j, "q\"uo\\te")) == 2.25);
+  assert_true(json_real_value(json_object_get(j, "val/\xc2\xb5s")) == 0.1);
+  assert_true(json_is_integer(json_object_get(j, "model/parameters")));
+  assert_int_equal(json_integer_value(json_object_get(j, "model/parameters")),
+                   2590620);
+  json_decref(j);
+  free(got);
+  /* An epoch whose JSON would outgrow a record is refused when spooled,
+   * not accepted and then found too big to send: 200 KiB of a control
+   * character is 1.2 MiB escaped; 200 KiB of letters is fine. */
+  size_t big = 200 * 1024;
+  char *key = malloc(big + 1);
+  memset(key, 1, big);
+  key[big] = '\0';
+  flat_item huge = flat_item_of("", key, 1.0, false);
+  assert_int_equal(spool_append_metrics_items(sp, 8, &huge, 1), CHUB_EINVAL);
+  memset(key, 'k', big);
+  huge = flat_item_of("", key, 1.0, false);
+  assert_int_equal(spool_append_metrics_items(sp, 8, &huge, 1), CHUB_OK);
+  assert_int_equal(spool_read_metrics(sp, 8, &got), CHUB_OK);
+  assert_true(strlen(got) > big);
+  free(got);
+  free(key);
+  spool_close(sp);
+}
+
 static void test_one_owner_at_a_time(void **state) {
   fixture *f = *state;
   spool *a = NULL, *b = NULL;
@@ -475,23 +593,26 @@ static void count_record(int type, const unsigned char *p, size_t len,
   (void)p;
   (void)len;
   int *counts = user;
-  if (type >= 1 && type <= 4)
+  if (type >= 1 && type <= 5)
     counts[type]++;
 }
 
 static void test_scan(void **state) {
   fixture *f = *state;
-  build_log(f, 4); /* 3 metrics, 1 ckpt, 1 metrics-ack, 1 metrics */
+  /* epochs 0-2 (0 and 2 as JSON, 1 as entries), 1 ckpt, 1 metrics-ack,
+   * epoch 3 (entries) */
+  build_log(f, 4);
   size_t len = 0;
   unsigned char *buf = spool_test_slurp(f->log_path, &len);
-  int counts[5] = {0};
+  int counts[6] = {0};
   assert_int_equal(spool_scan(buf, len, count_record, counts), len);
-  assert_int_equal(counts[1], 4);
-  assert_int_equal(counts[2], 1);
-  assert_int_equal(counts[3], 1);
-  int none[5] = {0};
+  assert_int_equal(counts[SPOOL_METRICS], 2);
+  assert_int_equal(counts[SPOOL_METRICS_ITEMS], 2);
+  assert_int_equal(counts[SPOOL_METRICS_ACK], 1);
+  assert_int_equal(counts[SPOOL_CKPT], 1);
+  int none[6] = {0};
   assert_int_equal(spool_scan(buf, len - 1, count_record, none) < len - 1, 1);
-  assert_int_equal(none[1], 3);
+  assert_int_equal(none[SPOOL_METRICS] + none[SPOOL_METRICS_ITEMS], 3);
   free(buf);
 }
 
@@ -536,6 +657,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_ckpt_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_newer_format_left_untouched, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_record_formats, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_items_as_json, setup, teardown),
       cmocka_unit_test_setup_teardown(test_one_owner_at_a_time, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
