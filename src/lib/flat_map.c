@@ -86,14 +86,25 @@ static bool flat_plain_word(uint64_t w) {
 }
 
 static bool flat_plain(const char *s, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    memcpy(&w, s + i, 8);
-    if (!flat_plain_word(w))
-      return false;
+  uint64_t w;
+  if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      memcpy(&w, s + i, 8);
+      if (!flat_plain_word(w))
+        return false;
+    }
+    /* The rest in one word that overlaps bytes already seen. */
+    memcpy(&w, s + n - 8, 8);
+    return i == n || flat_plain_word(w);
   }
-  for (; i < n; i++) {
+  if (n >= 4) {
+    uint32_t a, b; /* two halves that overlap when n < 8 */
+    memcpy(&a, s, 4);
+    memcpy(&b, s + n - 4, 4);
+    return flat_plain_word((uint64_t)a << 32 | b);
+  }
+  for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
       return false;

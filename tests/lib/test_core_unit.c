@@ -235,39 +235,41 @@ static void test_flat_map_every_position(void **state) {
   (void)state;
   static const char specials[] = {'"', '\\', '\n', '\x01', '\x1f'};
   for (size_t k = 0; k < sizeof specials; k++) {
-    for (size_t pos = 0; pos < 40; pos++) {
-      char name[48];
-      memset(name, 'a', 41);
-      name[41] = '\0';
-      name[pos] = specials[k];
-      chub_metric m[] = {{name, 0.5}, {"plain/name", 0.25}};
-      chub_trainer t = {.epoch = 3, .metrics = m, .n_metrics = 2};
-      bool dropped = false;
-      json_t *j = flat_map(&t, &dropped);
-      assert_false(dropped);
-      assert_int_equal(json_object_size(j), 2);
-      assert_true(json_real_value(json_object_get(j, name)) == 0.5);
-      json_decref(j);
-    }
+    for (size_t len = 1; len <= 41; len++)
+      for (size_t pos = 0; pos < len; pos++) {
+        char name[48];
+        memset(name, 'a', len);
+        name[len] = '\0';
+        name[pos] = specials[k];
+        chub_metric m[] = {{name, 0.5}, {"plain/name", 0.25}};
+        chub_trainer t = {.epoch = 3, .metrics = m, .n_metrics = 2};
+        bool dropped = false;
+        json_t *j = flat_map(&t, &dropped);
+        assert_false(dropped);
+        assert_int_equal(json_object_size(j), 2);
+        assert_true(json_real_value(json_object_get(j, name)) == 0.5);
+        json_decref(j);
+      }
   }
   /* UTF-8 at any position stays as it is; a broken sequence anywhere
    * leaves the name out. */
-  for (size_t pos = 0; pos < 38; pos++) {
-    char good[48], bad[48];
-    memset(good, 'b', 41);
-    good[41] = '\0';
-    memcpy(bad, good, sizeof good);
-    memcpy(good + pos, "\xc2\xb5", 2);
-    bad[pos] = (char)0xb5;
-    chub_metric m[] = {{good, 1.5}, {bad, 2.5}};
-    chub_trainer t = {.epoch = 3, .metrics = m, .n_metrics = 2};
-    bool dropped = false;
-    json_t *j = flat_map(&t, &dropped);
-    assert_true(dropped);
-    assert_int_equal(json_object_size(j), 1);
-    assert_true(json_real_value(json_object_get(j, good)) == 1.5);
-    json_decref(j);
-  }
+  for (size_t len = 2; len <= 41; len++)
+    for (size_t pos = 0; pos + 2 <= len; pos++) {
+      char good[48], bad[48];
+      memset(good, 'b', len);
+      good[len] = '\0';
+      memcpy(bad, good, sizeof good);
+      memcpy(good + pos, "\xc2\xb5", 2);
+      bad[pos] = (char)0xb5;
+      chub_metric m[] = {{good, 1.5}, {bad, 2.5}};
+      chub_trainer t = {.epoch = 3, .metrics = m, .n_metrics = 2};
+      bool dropped = false;
+      json_t *j = flat_map(&t, &dropped);
+      assert_true(dropped);
+      assert_int_equal(json_object_size(j), 1);
+      assert_true(json_real_value(json_object_get(j, good)) == 1.5);
+      json_decref(j);
+    }
 }
 
 /* Keys of the same length that differ are all kept; the same key twice
