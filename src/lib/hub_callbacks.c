@@ -12,8 +12,6 @@
 #include "internal.h"
 #include "session.h"
 
-#include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
