@@ -1,33 +1,41 @@
 /*
  * bench_upload.c - a 1 GiB checkpoint through libchub to chubd, beside
- * what the disk can do.
+ * what the disk can do, in alternating rounds.
  *
- *   bench_upload HUB_URL KEY CHUBD_PID DIR [MIB]
+ *   bench_upload HUB_URL KEY CHUBD_PID DIR [MIB [ROUNDS]]
  *
  * Ceiling: the checkpoint is written to DIR and fsynced, as a trainer's
  * torch.save followed by an fsync would, and that rate is the disk's
- * durable write rate here, measured in the same run on the same
- * filesystem. Then the file goes to the hub the way a run's final weights
- * go: chub_session_upload_final() (SHA-256 on the client, the streamed
- * upload, the hub's own SHA-256, its write, fsync and commit, and its
- * answer). Prints both rates, their ratio, and how much the peak resident
- * memory of this process and of chubd grew. Asserts nothing.
+ * durable write rate here, measured on the same filesystem. Then the file
+ * goes to the hub the way a run's final weights go:
+ * chub_session_upload_final() (SHA-256 on the client, the streamed upload,
+ * the hub's own SHA-256, its write, fsync and commit, and its answer).
+ *
+ * A shared disk's rate moves by a factor of three from one minute to the
+ * next, and a write right after another gigabyte goes slower than one
+ * after a pause (the host drains its cache meanwhile). So one ceiling
+ * beside one upload says little, and neither may come first: after one
+ * unmeasured write of the same size, ceilings and uploads alternate
+ * (ceiling, upload, ceiling, ..., ceiling; new bytes every time), so each
+ * follows the same amount of writing, and each upload is compared with the
+ * mean of the ceilings just before and just after it. The ratio printed is
+ * the median of those, beside the median rates. Also prints how much the
+ * peak resident memory of this process and of chubd grew over all the
+ * uploads. Asserts nothing.
  */
 #include "chub.h"
+
+#include "../bench_clock.h"
 
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-static double bench_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define BENCH_ROUNDS_MAX 15
+#define BENCH_CHUNK (4u << 20)
 
 static long bench_hwm_kb(long pid) {
   char path[64], line[256];
@@ -48,13 +56,86 @@ static void bench_quiet(chub_log_level level, const char *line, void *user) {
     fprintf(stderr, "chub: %s\n", line);
 }
 
+/* The ceiling: MIB of bytes that do not compress or repeat (xorshift,
+ * carried on from round to round) written to path in 4 MiB writes and
+ * fsynced. Seconds, or -1 with the reason printed. */
+static double bench_disk(const char *path, long mib, uint64_t *buf,
+                         uint64_t *x) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    perror("bench_upload: open");
+    return -1;
+  }
+  double t0 = bench_now_us();
+  for (long m = 0; m < mib; m += 4) {
+    for (size_t i = 0; i < BENCH_CHUNK / 8; i++) {
+      *x ^= *x << 13;
+      *x ^= *x >> 7;
+      *x ^= *x << 17;
+      buf[i] = *x;
+    }
+    if (write(fd, buf, BENCH_CHUNK) != (ssize_t)BENCH_CHUNK) {
+      perror("bench_upload: write");
+      close(fd);
+      return -1;
+    }
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    perror("bench_upload: fsync");
+    return -1;
+  }
+  return (bench_now_us() - t0) / 1e6;
+}
+
+/* The same file as a run's final weights, through a session of its own.
+ * Seconds, or -1 with the reason printed. */
+static double bench_up(const char *hub, const char *path) {
+  chub_args args = {.model = "bench.pt", .epochs = 1};
+  chub_session *s = NULL;
+  if (chub_session_open("bench.pt", &args, &s) != CHUB_OK || !s) {
+    fprintf(stderr, "bench_upload: no session with the hub at %s\n", hub);
+    return -1;
+  }
+  double t0 = bench_now_us();
+  chub_code rc = chub_session_upload_final(s, 0, path, 0.5, 600);
+  double secs = (bench_now_us() - t0) / 1e6;
+  chub_session_close(s);
+  if (rc != CHUB_OK) {
+    fprintf(stderr, "bench_upload: the upload failed: %s\n", chub_strerror(rc));
+    return -1;
+  }
+  return secs;
+}
+
+static double bench_median(const double *v, int n) {
+  double s[BENCH_ROUNDS_MAX + 1];
+  memcpy(s, v, (size_t)n * sizeof *s);
+  qsort(s, (size_t)n, sizeof *s, bench_cmp);
+  return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static void bench_range(const char *what, const double *v, int n) {
+  double s[BENCH_ROUNDS_MAX + 1];
+  memcpy(s, v, (size_t)n * sizeof *s);
+  qsort(s, (size_t)n, sizeof *s, bench_cmp);
+  printf("%s: median %.0f MiB/s (min %.0f, max %.0f)\n", what,
+         bench_median(v, n), s[0], s[n - 1]);
+}
+
 int main(int argc, char **argv) {
   if (argc < 5) {
-    fprintf(stderr, "usage: bench_upload HUB_URL KEY CHUBD_PID DIR [MIB]\n");
+    fprintf(stderr,
+            "usage: bench_upload HUB_URL KEY CHUBD_PID DIR [MIB [ROUNDS]]\n");
     return 2;
   }
   long chubd = atol(argv[3]);
   long mib = argc > 5 ? atol(argv[5]) : 1024;
+  int rounds = argc > 6 ? atoi(argv[6]) : 3;
+  if (mib < 4 || rounds < 1 || rounds > BENCH_ROUNDS_MAX) {
+    fprintf(stderr, "bench_upload: MIB must be at least 4 and ROUNDS 1-%d\n",
+            BENCH_ROUNDS_MAX);
+    return 2;
+  }
   char path[4096], cfg[4096], runs[4096];
   snprintf(path, sizeof path, "%s/best.pt", argv[4]);
   snprintf(cfg, sizeof cfg, "%s/config", argv[4]);
@@ -66,64 +147,59 @@ int main(int argc, char **argv) {
   setenv("CHUB_TESTING", "1", 1);
   chub_set_log(bench_quiet, NULL, CHUB_LOG_INFO);
 
-  /* The ceiling: the checkpoint written and fsynced (bytes that do not
-   * compress or repeat, in 4 MiB writes). */
-  size_t chunk = 4u << 20;
-  uint64_t *buf = malloc(chunk);
-  uint64_t x = 0x9e3779b97f4a7c15ULL;
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (!buf || fd < 0) {
+  /* The ceiling's buffer lives for the whole run, so that only the
+   * uploads can move this process's peak memory once it is measured. */
+  uint64_t *buf = malloc(BENCH_CHUNK);
+  if (!buf) {
     perror("bench_upload");
     return 1;
   }
-  double t0 = bench_now();
-  for (long m = 0; m < mib; m += 4) {
-    for (size_t i = 0; i < chunk / 8; i++) {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
-      buf[i] = x;
-    }
-    if (write(fd, buf, chunk) != (ssize_t)chunk) {
-      perror("bench_upload: write");
-      return 1;
-    }
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    perror("bench_upload: fsync");
-    return 1;
-  }
-  double disk = bench_now() - t0;
-  free(buf);
-
-  chub_args args = {.model = "bench.pt", .epochs = 1};
-  chub_session *s = NULL;
-  if (chub_session_open("bench.pt", &args, &s) != CHUB_OK || !s) {
-    fprintf(stderr, "bench_upload: no session with the hub at %s\n", argv[1]);
-    return 1;
-  }
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  double disk[BENCH_ROUNDS_MAX + 1], up[BENCH_ROUNDS_MAX],
+      ratio[BENCH_ROUNDS_MAX];
+  /* The unmeasured write, then the first ceiling: both leave the file
+   * the first upload sends. */
+  double d = bench_disk(path, mib, buf, &x);
+  if (d > 0)
+    d = bench_disk(path, mib, buf, &x);
   long hwm_self = bench_hwm_kb((long)getpid()), hwm_hub = bench_hwm_kb(chubd);
-  t0 = bench_now();
-  chub_code rc = chub_session_upload_final(s, 0, path, 0.5, 600);
-  double up = bench_now() - t0;
+  disk[0] = (double)mib / d;
+  for (int r = 0; r < rounds && d > 0; r++) {
+    double u = bench_up(argv[1], path);
+    d = u > 0 ? bench_disk(path, mib, buf, &x) : -1;
+    if (d <= 0)
+      break;
+    disk[r + 1] = (double)mib / d;
+    up[r] = (double)mib / u;
+    ratio[r] = up[r] / ((disk[r] + disk[r + 1]) / 2);
+    printf("round %d: upload %.0f MiB/s between ceilings of %.0f and %.0f "
+           "MiB/s: ratio %.3f\n",
+           r + 1, up[r], disk[r], disk[r + 1], ratio[r]);
+    fflush(stdout);
+  }
+  unlink(path);
+  free(buf);
+  if (d <= 0)
+    return 1;
   long self_growth = bench_hwm_kb((long)getpid()) - hwm_self;
   long hub_growth = bench_hwm_kb(chubd) - hwm_hub;
-  chub_session_close(s);
-  unlink(path);
-  if (rc != CHUB_OK) {
-    fprintf(stderr, "bench_upload: the upload failed: %s\n", chub_strerror(rc));
-    return 1;
-  }
-  double mb = (double)mib;
-  printf("disk: %ld MiB written and fsynced in %.2f s: %.0f MiB/s (the "
-         "ceiling)\n",
-         mib, disk, mb / disk);
-  printf("libchub -> chubd: %ld MiB final upload (both ends SHA-256, hub "
-         "fsync and commit) in %.2f s: %.0f MiB/s\n",
-         mib, up, mb / up);
-  printf("upload/disk ratio: %.3f\n", disk / up);
-  printf("peak RSS growth during the upload: client %+ld KiB, chubd %+ld "
-         "KiB\n",
-         self_growth, hub_growth);
+  char what[160];
+  snprintf(what, sizeof what,
+           "disk: %ld MiB written and fsynced, %d times (the ceiling)", mib,
+           rounds + 1);
+  bench_range(what, disk, rounds + 1);
+  snprintf(what, sizeof what,
+           "libchub -> chubd: %ld MiB final upload (both ends SHA-256, hub "
+           "fsync and commit)",
+           mib);
+  bench_range(what, up, rounds);
+  double med = bench_median(ratio, rounds);
+  printf("upload/disk ratio: median %.3f of %d rounds (each upload against "
+         "the mean of the ceilings around it); target >= 0.85: %s\n",
+         med, rounds, med >= 0.85 ? "met" : "NOT met");
+  printf("peak RSS growth during the uploads: client %+ld KiB, chubd %+ld "
+         "KiB; target < 32 MiB each: %s\n",
+         self_growth, hub_growth,
+         self_growth < 32 * 1024 && hub_growth < 32 * 1024 ? "met" : "NOT met");
   return 0;
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
 # bench/upload/run.sh BUILD_DIR - a 1 GiB checkpoint through libchub to
 # chubd, beside the disk's own write+fsync rate for the same size on the
-# same filesystem, with the peak memory growth of both ends. BENCH_MIB
-# changes the size. Figures only; nothing is asserted.
+# same filesystem, in alternating rounds (bench_upload.c says why), with
+# the peak memory growth of both ends. BENCH_MIB changes the size,
+# BENCH_UPLOAD_ROUNDS the rounds (3). Figures only; nothing is asserted.
 set -eu
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +21,7 @@ chubd_start "$CHUBD_BIN" - --max-upload 17179869184 --metrics
 trap chubd_cleanup EXIT
 trap 'chubd_cleanup; exit 130' HUP INT PIPE TERM
 mkdir -p "$CHUBD_WORK/client"
-"$BIN" "$CHUBD_URL" "$CHUBD_KEY" "$CHUBD_PID" "$CHUBD_WORK/client" "${BENCH_MIB:-1024}"
+"$BIN" "$CHUBD_URL" "$CHUBD_KEY" "$CHUBD_PID" "$CHUBD_WORK/client" \
+  "${BENCH_MIB:-1024}" "${BENCH_UPLOAD_ROUNDS:-3}"
 # How libchub gave the SHA-256 (after the file: hashed while sent, read once).
 curl -s "$CHUBD_URL/metrics" | sed -n 's/^chubd_uploads_received_total{digest="\(.*\)"} \([1-9][0-9]*\)$/uploads with the digest given as: \1 (\2)/p'
