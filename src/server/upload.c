@@ -23,10 +23,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "blobs.h"
 #include "server.h"
+#include "upload_sink.h"
 
 #define UPLOAD_PP_BUFFER (64 * 1024)
 #define UPLOAD_FILENAME_MAX 128
@@ -43,9 +42,8 @@ struct upload {
   uint64_t max;
   int fd;
   char tmp[4200];
-  EVP_MD_CTX *md;
-  uint64_t size;    /* bytes of the file part */
-  uint64_t flushed; /* bytes handed to the disk so far (upload_write_behind) */
+  upload_sink *sink; /* hashes and writes the file part to fd */
+  uint64_t size;     /* bytes of the file part */
   int file_parts;
   int have_part; /* a part is open */
   int part_is_file;
@@ -71,6 +69,8 @@ static void upload_fail(upload *up, unsigned status, const char *fmt, ...) {
   vsnprintf(up->err, sizeof up->err, fmt, ap);
   va_end(ap);
   up->status = status;
+  upload_sink_free(up->sink); /* before fd: its thread may be writing */
+  up->sink = NULL;
   if (up->fd >= 0) {
     close(up->fd);
     unlink(up->tmp);
@@ -83,11 +83,11 @@ void upload_free(upload *up) {
     return;
   if (up->pp)
     MHD_destroy_post_processor(up->pp);
+  upload_sink_free(up->sink);
   if (up->fd >= 0) {
     close(up->fd);
     unlink(up->tmp);
   }
-  EVP_MD_CTX_free(up->md);
   free(up);
 }
 
@@ -157,24 +157,10 @@ static void upload_begin_part(upload *up, const char *key, int is_file) {
     upload_fail(up, 400, "only one file part is allowed per upload");
 }
 
-/* Write-behind: every UPLOAD_FLUSH_BYTES, start writing the stretch just
- * received to the disk, and wait for the one before it. The disk then
- * works while the body is still arriving, instead of all at once at the
- * fsync that commits the file, and the page cache holds at most two
- * stretches of the upload however large it is. */
-#define UPLOAD_FLUSH_BYTES (8u << 20)
-
-static void upload_write_behind(upload *up) {
-  if (up->size - up->flushed < UPLOAD_FLUSH_BYTES)
-    return;
-  off_t start = (off_t)up->flushed, len = (off_t)(up->size - up->flushed);
-  sync_file_range(up->fd, start, len, SYNC_FILE_RANGE_WRITE);
-  if (start >= (off_t)UPLOAD_FLUSH_BYTES)
-    sync_file_range(up->fd, start - (off_t)UPLOAD_FLUSH_BYTES,
-                    (off_t)UPLOAD_FLUSH_BYTES,
-                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                        SYNC_FILE_RANGE_WAIT_AFTER);
-  up->flushed = up->size;
+static void upload_write_failed(upload *up) {
+  fprintf(stderr, "chubd: cannot write upload %s: %s\n", up->tmp,
+          strerror(errno));
+  upload_fail(up, 507, "the server cannot store the upload (disk)");
 }
 
 static void upload_file_data(upload *up, const char *data, size_t size) {
@@ -186,21 +172,8 @@ static void upload_file_data(upload *up, const char *data, size_t size) {
                 (unsigned long long)up->max);
     return;
   }
-  EVP_DigestUpdate(up->md, data, size);
-  while (size > 0) {
-    ssize_t w = write(up->fd, data, size);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0) {
-      fprintf(stderr, "chubd: cannot write upload %s: %s\n", up->tmp,
-              strerror(errno));
-      upload_fail(up, 507, "the server cannot store the upload (disk)");
-      return;
-    }
-    data += w;
-    size -= (size_t)w;
-  }
-  upload_write_behind(up);
+  if (upload_sink_put(up->sink, data, size) < 0)
+    upload_write_failed(up);
 }
 
 static enum MHD_Result upload_iter(void *cls, enum MHD_ValueKind kind,
@@ -292,12 +265,6 @@ static unsigned upload_open(chubd_request *req, chubd_reply *rep, uint64_t max,
   up->max = max;
   up->is_file = is_file;
   up->field = field;
-  up->md = EVP_MD_CTX_new();
-  if (!up->md || EVP_DigestInit_ex(up->md, EVP_sha256(), NULL) != 1) {
-    upload_free(up);
-    reply_error(rep, 503, "cannot start hashing the upload");
-    return 503;
-  }
   up->raw = raw;
   if (!raw)
     up->pp =
@@ -318,6 +285,12 @@ static unsigned upload_open(chubd_request *req, chubd_reply *rep, uint64_t max,
     upload_free(up);
     reply_error(rep, 507, "the server cannot store the upload (disk)");
     return 507;
+  }
+  up->sink = upload_sink_new(up->fd);
+  if (!up->sink) {
+    upload_free(up);
+    reply_error(rep, 503, "cannot start hashing the upload");
+    return 503;
   }
   req->upload = up;
   return 0;
@@ -362,8 +335,11 @@ unsigned upload_finish(chubd_request *req, chubd_reply *rep, const char *what,
     return up->status;
   }
   unsigned char digest[32];
-  unsigned int dlen = 32;
-  EVP_DigestFinal_ex(up->md, digest, &dlen);
+  if (upload_sink_finish(up->sink, digest) < 0) {
+    upload_write_failed(up);
+    reply_error(rep, up->status, "%s", up->err);
+    return up->status;
+  }
   util_hex(digest, 32, sha);
   const char *expect = httpd_header(req, "x-chub-sha256");
   if (up->sha_part[0] && expect && strcasecmp(expect, up->sha_part) != 0)

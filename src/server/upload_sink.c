@@ -1,0 +1,264 @@
+/*
+ * upload_sink.c - an upload's bytes hashed and written off the
+ * connection's thread (see upload_sink.h).
+ *
+ * The caller fills staging buffer `cur`; a full one is handed over
+ * (`handed` counts them) and the sink's thread hashes and writes buffers
+ * in order (`done` counts those), so buffer i % SINK_NBUF is free again
+ * once done passes it. The caller waits only when every buffer is
+ * handed over and not yet written: the disk or the hash being slower
+ * than the network holds the sender back, never memory.
+ */
+#include "upload_sink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define SINK_BUF (256u << 10) /* one staging buffer, one write */
+#define SINK_NBUF 4
+#define SINK_STAGING ((size_t)SINK_BUF * SINK_NBUF)
+/* Write-behind: every SINK_FLUSH bytes written, the disk is asked to start
+ * writing them, and the stretch before is waited for. The disk then works
+ * while the body is still arriving, instead of all at once at the fsync
+ * that commits the file, and the page cache holds at most two stretches
+ * of the upload however large it is. */
+#define SINK_FLUSH (8u << 20)
+#define SINK_STACK (512u << 10)
+
+static atomic_size_t sink_staged; /* staging bytes all sinks hold */
+
+size_t upload_sink_staged(void) {
+  return atomic_load(&sink_staged);
+}
+
+struct upload_sink {
+  int fd;
+  EVP_MD_CTX *md;
+  uint64_t written, flushed; /* by whoever writes: the thread, or inline */
+  /* The caller's alone. */
+  unsigned char *mem; /* SINK_NBUF buffers, or NULL before the first put */
+  int direct;         /* no staging (budget spent): hash and write inline */
+  unsigned cur;       /* the buffer being filled */
+  size_t fill;        /* bytes in it */
+  int failed;         /* errno of a failed write, once the caller saw it */
+  int started;        /* the thread runs */
+  pthread_t thread;
+  /* Shared with the thread, under mu. */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  unsigned handed, done;
+  size_t len[SINK_NBUF];
+  int err;  /* errno of the first failed write, 0 while fine */
+  int stop; /* end the thread; what is still handed over is dropped */
+};
+
+upload_sink *upload_sink_new(int fd) {
+  upload_sink *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->fd = fd;
+  s->md = EVP_MD_CTX_new();
+  if (!s->md || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) {
+    EVP_MD_CTX_free(s->md);
+    free(s);
+    return NULL;
+  }
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  return s;
+}
+
+static void sink_write_behind(upload_sink *s) {
+  if (s->written - s->flushed < SINK_FLUSH)
+    return;
+  off_t start = (off_t)s->flushed, len = (off_t)(s->written - s->flushed);
+  sync_file_range(s->fd, start, len, SYNC_FILE_RANGE_WRITE);
+  if (start >= (off_t)SINK_FLUSH)
+    sync_file_range(s->fd, start - (off_t)SINK_FLUSH, (off_t)SINK_FLUSH,
+                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                        SYNC_FILE_RANGE_WAIT_AFTER);
+  s->flushed = s->written;
+}
+
+/* Hashes and writes n bytes. 0, or the errno of the failed write. */
+static int sink_write(upload_sink *s, const unsigned char *p, size_t n) {
+  EVP_DigestUpdate(s->md, p, n);
+  while (n > 0) {
+    ssize_t w = write(s->fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w < 0 ? errno : ENOSPC;
+    p += w;
+    n -= (size_t)w;
+    s->written += (uint64_t)w;
+  }
+  sink_write_behind(s);
+  return 0;
+}
+
+static void *sink_main(void *arg) {
+  upload_sink *s = arg;
+  pthread_setname_np(pthread_self(), "chubd-upload"); /* for top -H, perf */
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (s->done == s->handed && !s->stop)
+      pthread_cond_wait(&s->cv, &s->mu);
+    if (s->stop)
+      break;
+    unsigned i = s->done % SINK_NBUF;
+    size_t n = s->len[i];
+    int skip = s->err != 0; /* after a failure buffers are only freed */
+    pthread_mutex_unlock(&s->mu);
+    int e = skip ? 0 : sink_write(s, s->mem + (size_t)i * SINK_BUF, n);
+    pthread_mutex_lock(&s->mu);
+    if (e && !s->err)
+      s->err = e;
+    s->done++;
+    pthread_cond_broadcast(&s->cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+static int sink_fail(upload_sink *s, int e) {
+  s->failed = e;
+  errno = e;
+  return -1;
+}
+
+/* The staging buffers, within the budget of all sinks; without them the
+ * sink hashes and writes on the caller's thread. */
+static void sink_stage(upload_sink *s) {
+  size_t had = atomic_fetch_add(&sink_staged, SINK_STAGING);
+  if (had + SINK_STAGING <= UPLOAD_SINK_BUDGET &&
+      (s->mem = malloc(SINK_STAGING)) != NULL)
+    return;
+  atomic_fetch_sub(&sink_staged, SINK_STAGING);
+  s->direct = 1;
+}
+
+static void sink_unstage(upload_sink *s) {
+  if (!s->mem)
+    return;
+  free(s->mem);
+  s->mem = NULL;
+  atomic_fetch_sub(&sink_staged, SINK_STAGING);
+}
+
+static int sink_start(upload_sink *s) {
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0)
+    return 0;
+  pthread_attr_setstacksize(&attr, SINK_STACK);
+  s->started = pthread_create(&s->thread, &attr, sink_main, s) == 0;
+  pthread_attr_destroy(&attr);
+  return s->started;
+}
+
+/* Hands the full buffer to the thread (started the first time) and waits
+ * for the next one to be free. 0, or -1 with errno. */
+static int sink_hand(upload_sink *s) {
+  if (!s->started && !sink_start(s)) {
+    /* No thread: this buffer and everything after it inline. */
+    int e = sink_write(s, s->mem, s->fill);
+    s->fill = 0;
+    sink_unstage(s);
+    s->direct = 1;
+    return e ? sink_fail(s, e) : 0;
+  }
+  pthread_mutex_lock(&s->mu);
+  s->len[s->cur] = s->fill;
+  s->handed++;
+  pthread_cond_broadcast(&s->cv);
+  while (s->handed - s->done >= SINK_NBUF && !s->err)
+    pthread_cond_wait(&s->cv, &s->mu);
+  int e = s->err;
+  pthread_mutex_unlock(&s->mu);
+  s->cur = (s->cur + 1) % SINK_NBUF;
+  s->fill = 0;
+  return e ? sink_fail(s, e) : 0;
+}
+
+int upload_sink_put(upload_sink *s, const void *data, size_t n) {
+  const unsigned char *p = data;
+  if (s->failed)
+    return sink_fail(s, s->failed);
+  if (!s->mem && !s->direct)
+    sink_stage(s);
+  if (s->direct) {
+    int e = sink_write(s, p, n);
+    return e ? sink_fail(s, e) : 0;
+  }
+  while (n > 0) {
+    size_t k = SINK_BUF - s->fill < n ? SINK_BUF - s->fill : n;
+    memcpy(s->mem + (size_t)s->cur * SINK_BUF + s->fill, p, k);
+    s->fill += k;
+    p += k;
+    n -= k;
+    if (s->fill == SINK_BUF && sink_hand(s) < 0)
+      return -1;
+    if (s->direct) /* the thread could not start */
+      return upload_sink_put(s, p, n);
+  }
+  return 0;
+}
+
+/* Ends the thread: at once with stop, else once everything handed over
+ * is written. */
+static void sink_join(upload_sink *s, int stop) {
+  if (!s->started)
+    return;
+  pthread_mutex_lock(&s->mu);
+  while (!stop && s->done != s->handed)
+    pthread_cond_wait(&s->cv, &s->mu);
+  s->stop = 1;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->thread, NULL);
+  s->started = 0;
+}
+
+int upload_sink_finish(upload_sink *s, unsigned char digest[32]) {
+  if (!s->failed && s->mem && s->fill > 0) {
+    if (s->started) {
+      pthread_mutex_lock(&s->mu);
+      s->len[s->cur] = s->fill;
+      s->handed++;
+      pthread_cond_broadcast(&s->cv);
+      pthread_mutex_unlock(&s->mu);
+    } else {
+      int e = sink_write(s, s->mem, s->fill); /* a small file */
+      if (e)
+        s->failed = e;
+    }
+    s->fill = 0;
+  }
+  sink_join(s, 0);
+  if (!s->failed && s->err)
+    s->failed = s->err;
+  sink_unstage(s);
+  if (s->failed)
+    return sink_fail(s, s->failed);
+  unsigned int len = 32;
+  return EVP_DigestFinal_ex(s->md, digest, &len) == 1 ? 0 : sink_fail(s, EIO);
+}
+
+void upload_sink_free(upload_sink *s) {
+  if (!s)
+    return;
+  sink_join(s, 1);
+  sink_unstage(s);
+  EVP_MD_CTX_free(s->md);
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
