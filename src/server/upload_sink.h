@@ -5,9 +5,11 @@
  *
  * Bytes are copied into a few staging buffers; each full one is hashed
  * and written by the sink's thread while the connection's thread fills
- * the next, and the disk is asked to start writing every few megabytes
- * (write-behind) from that thread too. A small file never starts the
- * thread: its bytes are hashed and written at upload_sink_finish. The
+ * the next, with O_DIRECT where the filesystem takes it (straight from
+ * the buffer to the disk, no copy into the page cache), else through the
+ * cache with the disk asked to start writing every few megabytes
+ * (write-behind). A small file never starts the thread: its bytes are
+ * hashed and written at upload_sink_finish. The
  * staging memory of all sinks together is bounded (UPLOAD_SINK_BUDGET);
  * a sink that finds it spent hashes and writes on the caller's thread,
  * as it does when a thread cannot be started.
@@ -25,9 +27,9 @@
 
 typedef struct upload_sink upload_sink;
 
-/* A sink writing to fd from its current offset on; the caller keeps
- * owning fd (and closes it only after upload_sink_free). NULL when out of
- * memory. */
+/* A sink writing to fd, a new empty file, from offset 0; the caller keeps
+ * owning fd (and closes it only after upload_sink_free; its flags are as
+ * they were once upload_sink_finish returns). NULL when out of memory. */
 upload_sink *upload_sink_new(int fd);
 
 /* Hands over n bytes (copied or written before it returns). 0, or -1
