@@ -3,11 +3,13 @@
  * connection's thread (see upload_sink.h).
  *
  * The caller fills staging buffer `cur`; a full one is handed over
- * (`handed` counts them) and the sink's thread hashes and writes buffers
- * in order (`done` counts those), so buffer i % SINK_NBUF is free again
- * once done passes it. The caller waits only when every buffer is
- * handed over and not yet written: the disk or the hash being slower
- * than the network holds the sender back, never memory.
+ * (`handed` counts them) to two workers, one hashing and one writing,
+ * each through the buffers in order (`done` counts each one's), so that
+ * a buffer costs the longer of the hash and the write rather than both,
+ * and buffer i % SINK_NBUF is free again once both are past it. The
+ * caller waits only when every buffer is handed over and not yet through
+ * both: the disk or the hash being slower than the network holds the
+ * sender back, never memory.
  */
 #include "upload_sink.h"
 
@@ -18,6 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -39,26 +42,37 @@ size_t upload_sink_staged(void) {
   return atomic_load(&sink_staged);
 }
 
+/* The two workers over the same buffers, each in order: one hashes, one
+ * writes, so a buffer costs the longer of the two, not their sum. */
+enum { SINK_HASH, SINK_DISK, SINK_WORKERS };
+
+typedef struct sink_worker {
+  struct upload_sink *sink;
+  int role; /* SINK_HASH or SINK_DISK */
+  pthread_t thread;
+} sink_worker;
+
 struct upload_sink {
   int fd;
-  EVP_MD_CTX *md;
-  uint64_t written, flushed; /* by whoever writes: the thread, or inline */
+  EVP_MD_CTX *md;            /* the hash worker's, or inline */
+  uint64_t written, flushed; /* the disk worker's, or inline */
+  int odirect; /* fd has O_DIRECT on (full buffers go past the cache) */
   /* The caller's alone. */
   unsigned char *mem; /* SINK_NBUF buffers, or NULL before the first put */
   int direct;         /* no staging (budget spent): hash and write inline */
   unsigned cur;       /* the buffer being filled */
   size_t fill;        /* bytes in it */
   int failed;         /* errno of a failed write, once the caller saw it */
-  int started;        /* the thread runs */
-  int odirect;        /* fd has O_DIRECT on (full buffers go past the cache) */
-  pthread_t thread;
-  /* Shared with the thread, under mu. */
+  int started;        /* the workers run */
+  sink_worker worker[SINK_WORKERS];
+  /* Shared with the workers, under mu. */
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  unsigned handed, done;
+  unsigned handed;             /* buffers handed over so far */
+  unsigned done[SINK_WORKERS]; /* buffers each worker is through with */
   size_t len[SINK_NBUF];
   int err;  /* errno of the first failed write, 0 while fine */
-  int stop; /* end the thread; what is still handed over is dropped */
+  int stop; /* end the workers; what is still handed over is dropped */
 };
 
 upload_sink *upload_sink_new(int fd) {
@@ -105,14 +119,16 @@ static void sink_odirect(upload_sink *s, int on) {
     s->odirect = 0;
 }
 
-/* Hashes and writes n bytes. 0, or the errno of the failed write. */
-static int sink_write(upload_sink *s, const unsigned char *p, size_t n) {
-  EVP_DigestUpdate(s->md, p, n);
-  if (s->odirect &&
-      (n % SINK_ALIGN || (uintptr_t)p % SINK_ALIGN || s->written % SINK_ALIGN))
+/* Writes the cnt pieces of iov (changing it), in one system call while
+ * the disk keeps up. 0, or the errno of the failed write. */
+static int sink_diskv(upload_sink *s, struct iovec *iov, int cnt) {
+  for (int i = 0; s->odirect && i < cnt; i++)
+    if (iov[i].iov_len % SINK_ALIGN || (uintptr_t)iov[i].iov_base % SINK_ALIGN)
+      sink_odirect(s, 0);
+  if (s->written % SINK_ALIGN)
     sink_odirect(s, 0);
-  while (n > 0) {
-    ssize_t w = write(s->fd, p, n);
+  while (cnt > 0) {
+    ssize_t w = writev(s->fd, iov, cnt);
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0 && errno == EINVAL && s->odirect) {
@@ -121,36 +137,86 @@ static int sink_write(upload_sink *s, const unsigned char *p, size_t n) {
     }
     if (w <= 0)
       return w < 0 ? errno : ENOSPC;
-    p += w;
-    n -= (size_t)w;
     s->written += (uint64_t)w;
+    size_t left = (size_t)w;
+    while (cnt > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      iov++;
+      cnt--;
+    }
+    if (cnt > 0) { /* part of a piece was written */
+      iov->iov_base = (char *)iov->iov_base + left;
+      iov->iov_len -= left;
+    }
   }
   sink_write_behind(s);
   return 0;
 }
 
+static int sink_disk(upload_sink *s, const unsigned char *p, size_t n) {
+  struct iovec iov = {(void *)p, n};
+  return n ? sink_diskv(s, &iov, 1) : 0;
+}
+
+/* Hashes and writes n bytes on the caller's thread (no workers). */
+static int sink_inline(upload_sink *s, const unsigned char *p, size_t n) {
+  EVP_DigestUpdate(s->md, p, n);
+  return sink_disk(s, p, n);
+}
+
+/* One worker's next run of buffers from buffer done: the hash worker
+ * takes one, the disk worker every full one that is waiting (a larger
+ * write while the disk is behind). How many, with their pieces in iov. */
+static int sink_next(const upload_sink *s, int role, struct iovec *iov) {
+  unsigned avail = s->handed - s->done[role];
+  int k = 0;
+  do {
+    unsigned i = (s->done[role] + (unsigned)k) % SINK_NBUF;
+    iov[k++] = (struct iovec){s->mem + (size_t)i * SINK_BUF, s->len[i]};
+  } while (role == SINK_DISK && (unsigned)k < avail &&
+           iov[k - 1].iov_len == SINK_BUF &&
+           s->len[(s->done[role] + (unsigned)k) % SINK_NBUF] == SINK_BUF);
+  return k;
+}
+
 static void *sink_main(void *arg) {
-  upload_sink *s = arg;
-  pthread_setname_np(pthread_self(), "chubd-upload"); /* for top -H, perf */
+  sink_worker *w = arg;
+  upload_sink *s = w->sink;
+  /* For top -H and perf. */
+  pthread_setname_np(pthread_self(),
+                     w->role == SINK_HASH ? "chubd-hash" : "chubd-write");
   pthread_mutex_lock(&s->mu);
   for (;;) {
-    while (s->done == s->handed && !s->stop)
+    while (s->done[w->role] == s->handed && !s->stop)
       pthread_cond_wait(&s->cv, &s->mu);
     if (s->stop)
       break;
-    unsigned i = s->done % SINK_NBUF;
-    size_t n = s->len[i];
+    struct iovec iov[SINK_NBUF];
+    int k = sink_next(s, w->role, iov);
     int skip = s->err != 0; /* after a failure buffers are only freed */
     pthread_mutex_unlock(&s->mu);
-    int e = skip ? 0 : sink_write(s, s->mem + (size_t)i * SINK_BUF, n);
+    int e = 0;
+    if (skip)
+      ;
+    else if (w->role == SINK_HASH)
+      EVP_DigestUpdate(s->md, iov[0].iov_base, iov[0].iov_len);
+    else
+      e = sink_diskv(s, iov, k);
     pthread_mutex_lock(&s->mu);
     if (e && !s->err)
       s->err = e;
-    s->done++;
+    s->done[w->role] += (unsigned)k;
     pthread_cond_broadcast(&s->cv);
   }
   pthread_mutex_unlock(&s->mu);
   return NULL;
+}
+
+/* Buffers handed over that some worker is not through with yet. */
+static unsigned sink_busy(const upload_sink *s) {
+  unsigned a = s->handed - s->done[SINK_HASH],
+           b = s->handed - s->done[SINK_DISK];
+  return a > b ? a : b;
 }
 
 static int sink_fail(upload_sink *s, int e) {
@@ -181,6 +247,23 @@ static void sink_unstage(upload_sink *s) {
   atomic_fetch_sub(&sink_staged, SINK_STAGING);
 }
 
+/* Ends the workers: at once with stop, else once everything handed over
+ * is hashed and written. */
+static void sink_join(upload_sink *s, int stop) {
+  if (!s->started)
+    return;
+  pthread_mutex_lock(&s->mu);
+  while (!stop && sink_busy(s) > 0)
+    pthread_cond_wait(&s->cv, &s->mu);
+  s->stop = 1;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  for (int r = 0; r < s->started; r++)
+    pthread_join(s->worker[r].thread, NULL);
+  s->started = 0;
+}
+
+/* Starts both workers, or none. */
 static int sink_start(upload_sink *s) {
   pthread_attr_t attr;
   if (pthread_attr_init(&attr) != 0)
@@ -188,19 +271,31 @@ static int sink_start(upload_sink *s) {
   pthread_attr_setstacksize(&attr, SINK_STACK);
   if (s->written % SINK_ALIGN == 0)
     sink_odirect(s, 1);
-  s->started = pthread_create(&s->thread, &attr, sink_main, s) == 0;
+  for (int r = 0; r < SINK_WORKERS; r++) {
+    s->worker[r] = (sink_worker){.sink = s, .role = r};
+    if (pthread_create(&s->worker[r].thread, &attr, sink_main, &s->worker[r]) !=
+        0)
+      break;
+    s->started++;
+  }
   pthread_attr_destroy(&attr);
-  if (!s->started && s->odirect)
+  if (s->started == SINK_WORKERS)
+    return 1;
+  sink_join(s, 1); /* nothing handed over yet: nothing is dropped */
+  pthread_mutex_lock(&s->mu);
+  s->stop = 0;
+  pthread_mutex_unlock(&s->mu);
+  if (s->odirect)
     sink_odirect(s, 0);
-  return s->started;
+  return 0;
 }
 
-/* Hands the full buffer to the thread (started the first time) and waits
- * for the next one to be free. 0, or -1 with errno. */
+/* Hands the full buffer to the workers (started the first time) and
+ * waits for the next one to be free. 0, or -1 with errno. */
 static int sink_hand(upload_sink *s) {
   if (!s->started && !sink_start(s)) {
-    /* No thread: this buffer and everything after it inline. */
-    int e = sink_write(s, s->mem, s->fill);
+    /* No workers: this buffer and everything after it inline. */
+    int e = sink_inline(s, s->mem, s->fill);
     s->fill = 0;
     sink_unstage(s);
     s->direct = 1;
@@ -210,7 +305,7 @@ static int sink_hand(upload_sink *s) {
   s->len[s->cur] = s->fill;
   s->handed++;
   pthread_cond_broadcast(&s->cv);
-  while (s->handed - s->done >= SINK_NBUF && !s->err)
+  while (sink_busy(s) >= SINK_NBUF && !s->err)
     pthread_cond_wait(&s->cv, &s->mu);
   int e = s->err;
   pthread_mutex_unlock(&s->mu);
@@ -226,7 +321,7 @@ int upload_sink_put(upload_sink *s, const void *data, size_t n) {
   if (!s->mem && !s->direct)
     sink_stage(s);
   if (s->direct) {
-    int e = sink_write(s, p, n);
+    int e = sink_inline(s, p, n);
     return e ? sink_fail(s, e) : 0;
   }
   while (n > 0) {
@@ -237,25 +332,10 @@ int upload_sink_put(upload_sink *s, const void *data, size_t n) {
     n -= k;
     if (s->fill == SINK_BUF && sink_hand(s) < 0)
       return -1;
-    if (s->direct) /* the thread could not start */
+    if (s->direct) /* the workers could not start */
       return upload_sink_put(s, p, n);
   }
   return 0;
-}
-
-/* Ends the thread: at once with stop, else once everything handed over
- * is written. */
-static void sink_join(upload_sink *s, int stop) {
-  if (!s->started)
-    return;
-  pthread_mutex_lock(&s->mu);
-  while (!stop && s->done != s->handed)
-    pthread_cond_wait(&s->cv, &s->mu);
-  s->stop = 1;
-  pthread_cond_broadcast(&s->cv);
-  pthread_mutex_unlock(&s->mu);
-  pthread_join(s->thread, NULL);
-  s->started = 0;
 }
 
 int upload_sink_finish(upload_sink *s, unsigned char digest[32]) {
@@ -267,7 +347,7 @@ int upload_sink_finish(upload_sink *s, unsigned char digest[32]) {
       pthread_cond_broadcast(&s->cv);
       pthread_mutex_unlock(&s->mu);
     } else {
-      int e = sink_write(s, s->mem, s->fill); /* a small file */
+      int e = sink_inline(s, s->mem, s->fill); /* a small file */
       if (e)
         s->failed = e;
     }

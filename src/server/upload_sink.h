@@ -1,18 +1,18 @@
 /*
  * upload_sink.h - where an upload's file bytes go: hashed (SHA-256) and
- * written to an open file, on a thread of their own once the file is
+ * written to an open file, on threads of their own once the file is
  * large, so that the connection's thread only receives.
  *
  * Bytes are copied into a few staging buffers; each full one is hashed
- * and written by the sink's thread while the connection's thread fills
- * the next, with O_DIRECT where the filesystem takes it (straight from
- * the buffer to the disk, no copy into the page cache), else through the
- * cache with the disk asked to start writing every few megabytes
- * (write-behind). A small file never starts the thread: its bytes are
- * hashed and written at upload_sink_finish. The
+ * by one of the sink's threads and written by the other while the
+ * connection's thread fills the next, with O_DIRECT where the filesystem
+ * takes it (straight from the buffer to the disk, no copy into the page
+ * cache), else through the cache with the disk asked to start writing
+ * every few megabytes (write-behind). A small file never starts the
+ * threads: its bytes are hashed and written at upload_sink_finish. The
  * staging memory of all sinks together is bounded (UPLOAD_SINK_BUDGET);
  * a sink that finds it spent hashes and writes on the caller's thread,
- * as it does when a thread cannot be started.
+ * as it does when its threads cannot be started.
  *
  * One caller thread per sink; none of these calls may run concurrently
  * on the same sink.
@@ -37,7 +37,7 @@ upload_sink *upload_sink_new(int fd);
  * is written, and every later call fails the same way. */
 int upload_sink_put(upload_sink *s, const void *data, size_t n);
 
-/* Writes what is still staged, waits for the sink's thread to write and
+/* Writes what is still staged, waits for the sink's threads to write and
  * hash everything, and gives the SHA-256 of all the bytes put. 0, or -1
  * with errno set when a write failed. */
 int upload_sink_finish(upload_sink *s, unsigned char digest[32]);
