@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -105,12 +106,26 @@ static void sink_write_behind(upload_sink *s) {
 
 /* O_DIRECT: full buffers go from the staging memory to the disk, without
  * the copy into the page cache that otherwise costs as much as the hash.
- * Only for aligned writes of whole blocks; anything else (the last part,
- * a filesystem that refuses) goes through the cache, and the flag is off
- * again before the caller gets the file back. */
+ * Only for aligned writes of whole blocks, and only on the local
+ * filesystems known to do it well (a network filesystem would make each
+ * write a synchronous round trip); anything else (the last part, another
+ * filesystem, one that refuses) goes through the cache, and the flag is
+ * off again before the caller gets the file back. */
 #define SINK_ALIGN 4096
+#define SINK_EXT4_MAGIC 0xEF53 /* ext2, ext3 and ext4 */
+#define SINK_XFS_MAGIC 0x58465342
+
+static int sink_local_disk(int fd) {
+  struct statfs sf;
+  return fstatfs(fd, &sf) == 0 &&
+         (sf.f_type == SINK_EXT4_MAGIC || sf.f_type == SINK_XFS_MAGIC);
+}
 
 static void sink_odirect(upload_sink *s, int on) {
+  if (on && !sink_local_disk(s->fd)) {
+    s->odirect = 0;
+    return;
+  }
   int fl = fcntl(s->fd, F_GETFL);
   if (fl >= 0 &&
       fcntl(s->fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) == 0)

@@ -2,9 +2,10 @@
  * upload_sink_test.c - unit test of upload_sink.c on real files: whatever
  * the sizes the bytes come in, the file holds exactly them and the digest
  * is their SHA-256, for a file smaller than one staging buffer (no
- * thread), one that ends on a buffer's edge and one of many buffers; a
+ * threads), one that ends on a buffer's edge and one of many buffers,
+ * with the file's flags as they were once it is finished; a
  * failing disk (/dev/full) is reported as ENOSPC; a sink dropped half way
- * stops its thread; and many sinks at once stay within the staging budget
+ * stops its threads; and many sinks at once stay within the staging budget
  * (those beyond it write on the caller's thread) and hand it all back.
  * Runs under TSan too (label sender).
  */
@@ -61,6 +62,8 @@ static void check_size(size_t n, uint32_t seed) {
   }
   unsigned char got[32], want[32];
   assert_int_equal(upload_sink_finish(s, got), 0);
+  /* The file is the caller's again as it was: no O_DIRECT left on it. */
+  assert_int_equal(fcntl(fd, F_GETFL) & O_DIRECT, 0);
   upload_sink_free(s);
   unsigned int len = 32;
   assert_int_equal(EVP_Digest(data, n, want, &len, EVP_sha256(), NULL), 1);
@@ -83,7 +86,7 @@ static void test_sizes(void **state) {
   (void)state;
   check_size(0, 1);
   check_size(1, 2);
-  check_size(100000, 3);           /* within the first buffer: no thread */
+  check_size(100000, 3);           /* within the first buffer: no threads */
   check_size(256u << 10, 4);       /* exactly one buffer */
   check_size(1u << 20, 5);         /* exactly all the buffers */
   check_size((3u << 20) + 777, 6); /* many buffers, a part at the end */
@@ -121,7 +124,7 @@ static void check_full(size_t n) {
 static void test_disk_full(void **state) {
   (void)state;
   check_full(1000);     /* found at finish */
-  check_full(8u << 20); /* found by the thread, while bytes still come */
+  check_full(8u << 20); /* found by the writer, while bytes still come */
 }
 
 static void test_dropped(void **state) {
@@ -132,7 +135,7 @@ static void test_dropped(void **state) {
   upload_sink *s = upload_sink_new(fd);
   assert_non_null(s);
   assert_int_equal(upload_sink_put(s, data, 3u << 20), 0);
-  upload_sink_free(s); /* no finish: the thread stops, nothing leaks */
+  upload_sink_free(s); /* no finish: the threads stop, nothing leaks */
   assert_int_equal(upload_sink_staged(), 0);
   upload_sink_free(NULL);
   free(data);
@@ -149,7 +152,7 @@ static void test_budget(void **state) {
   upload_sink *s[MANY];
   int fd[MANY];
   char path[MANY][4200];
-  size_t n = (600u << 10) + 13;
+  size_t n = (2u << 20) + 13; /* past one buffer: the threads start */
   unsigned char *data = pattern(n, 13);
   for (int i = 0; i < MANY; i++) {
     char name[32];
