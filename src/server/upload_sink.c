@@ -140,7 +140,7 @@ static int sink_diskv(upload_sink *s, struct iovec *iov, int cnt) {
   for (int i = 0; s->odirect && i < cnt; i++)
     if (iov[i].iov_len % SINK_ALIGN || (uintptr_t)iov[i].iov_base % SINK_ALIGN)
       sink_odirect(s, 0);
-  if (s->written % SINK_ALIGN)
+  if (s->odirect && s->written % SINK_ALIGN)
     sink_odirect(s, 0);
   while (cnt > 0) {
     ssize_t w = writev(s->fd, iov, cnt);
