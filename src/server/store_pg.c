@@ -94,6 +94,7 @@ enum store_pg_stmt {
   PG_METRICS_PUT,
   PG_METRICS_SET,
   PG_METRICS_COUNT_ADD,
+  PG_METRICS_PUT_MANY,
   PG_MODEL_TOUCH,
   PG_METRICS_GET,
   PG_MODEL_PEEK,
@@ -212,6 +213,19 @@ static const char *const store_pg_sql[PG_COUNT] = {
                        "AND epoch = $2",
     [PG_METRICS_COUNT_ADD] = "UPDATE models SET metrics_count = "
                              "metrics_count + $2 WHERE id = $1",
+    /* A batch's epochs of one model ($2: [{"epoch": N, "data": "..."}],
+     * each epoch once): new ones inserted, the others replaced; answers
+     * how many were new. */
+    [PG_METRICS_PUT_MANY] =
+        "WITH x AS (SELECT * FROM json_to_recordset($2::json) "
+        "AS x(epoch BIGINT, data TEXT)), "
+        "ins AS (INSERT INTO metrics (model_id, epoch, data) "
+        "SELECT $1, epoch, data FROM x ON CONFLICT (model_id, epoch) "
+        "DO NOTHING RETURNING epoch), "
+        "upd AS (UPDATE metrics m SET data = x.data FROM x "
+        "WHERE m.model_id = $1 AND m.epoch = x.epoch AND NOT EXISTS "
+        "(SELECT 1 FROM ins WHERE ins.epoch = x.epoch) RETURNING 1) "
+        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd)",
     [PG_MODEL_TOUCH] = "UPDATE models SET status = CASE status WHEN 'new' "
                        "THEN 'training' ELSE status END, updated_ms = $2, "
                        "last_seen_ms = $2 WHERE id = $1 AND deleted = 0",
@@ -1279,6 +1293,111 @@ static int store_pg_req_cmp(const void *x, const void *y) {
   return a->order < b->order ? -1 : a->order > b->order;
 }
 
+typedef struct store_pg_epoch_at {
+  int64_t epoch;
+  size_t seq; /* position among the group's epochs: the last one wins */
+  const char *json;
+} store_pg_epoch_at;
+
+static int store_pg_epoch_cmp(const void *x, const void *y) {
+  const store_pg_epoch_at *a = x, *b = y;
+  if (a->epoch != b->epoch)
+    return a->epoch < b->epoch ? -1 : 1;
+  return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* The epochs of uploads v[0..n), each once (the later upload's when two
+ * carry the same epoch, as if they ran one after the other), as the JSON
+ * array PG_METRICS_PUT_MANY takes. NULL when out of memory. */
+static char *store_pg_epochs_json(store_pg_metrics_req *const *v, size_t n) {
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += v[i]->n;
+  store_pg_epoch_at *all = malloc((total ? total : 1) * sizeof *all);
+  json_t *arr = json_array();
+  char *text = NULL;
+  if (all && arr) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+      for (size_t j = 0; j < v[i]->n; j++, k++)
+        all[k] = (store_pg_epoch_at){v[i]->e[j].epoch, k, v[i]->e[j].json};
+    qsort(all, total, sizeof *all, store_pg_epoch_cmp);
+    int bad = 0;
+    for (k = 0; k < total && !bad; k++)
+      if (k + 1 == total || all[k + 1].epoch != all[k].epoch)
+        bad = json_array_append_new(arr, json_pack("{s:I,s:s}", "epoch",
+                                                   (json_int_t)all[k].epoch,
+                                                   "data", all[k].json)) != 0;
+    if (!bad)
+      text = json_dumps(arr, JSON_COMPACT);
+  }
+  json_decref(arr);
+  free(all);
+  return text;
+}
+
+/* The uploads v[0..n) of one model by one owner, inside the batch's
+ * transaction: the model row locked once, touched at most once a second,
+ * every epoch upserted by one statement and the count moved once, so a
+ * batch costs a few round trips per model, not per upload. */
+static store_rc store_pg_metrics_group(store_pg_conn *c,
+                                       store_pg_metrics_req *const *v,
+                                       size_t n) {
+  const char *id = v[0]->id;
+  int64_t now = v[0]->now;
+  for (size_t i = 1; i < n; i++)
+    if (v[i]->now > now)
+      now = v[i]->now;
+  store_pg_args a = {0};
+  store_pg_text(&a, id);
+  store_pg_text(&a, v[0]->owner);
+  store_rc rc;
+  PGresult *r = store_pg_rows(c, PG_MODEL_PEEK, &a, "metrics_put", &rc);
+  if (!r)
+    return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    for (size_t i = 0; i < n; i++)
+      v[i]->rc = STORE_NOTFOUND;
+    return STORE_OK;
+  }
+  int stale = strcmp(PQgetvalue(r, 0, 0), "new") == 0 ||
+              now - store_pg_int(r, 0, 1) >= 1000;
+  PQclear(r);
+  if (stale && (rc = store_pg_touch(c, id, now, "metrics_put")) != STORE_OK)
+    return rc;
+  char *epochs = store_pg_epochs_json(v, n);
+  if (!epochs)
+    return STORE_ERROR;
+  store_pg_args m = {0};
+  store_pg_text(&m, id);
+  store_pg_text(&m, epochs);
+  r = store_pg_rows(c, PG_METRICS_PUT_MANY, &m, "metrics_put", &rc);
+  free(epochs);
+  if (!r)
+    return rc;
+  int64_t added = store_pg_int(r, 0, 0);
+  PQclear(r);
+  if (added > 0) {
+    store_pg_args k = {0};
+    store_pg_text(&k, id);
+    store_pg_i64(&k, added);
+    if ((rc = store_pg_do(c, PG_METRICS_COUNT_ADD, &k, "metrics_put", NULL)) !=
+        STORE_OK)
+      return rc;
+  }
+  for (size_t i = 0; i < n; i++)
+    v[i]->rc = STORE_OK;
+  return STORE_OK;
+}
+
+static int store_pg_same_upload_group(const store_pg_metrics_req *a,
+                                      const store_pg_metrics_req *b) {
+  return strcmp(a->id, b->id) == 0 &&
+         (a->owner && b->owner ? strcmp(a->owner, b->owner) == 0
+                               : a->owner == b->owner);
+}
+
 /* Runs a batch as one transaction, in model order (two processes' batches
  * then lock model rows in the same order and cannot deadlock); a model's
  * uploads keep their queue order. A failed batch is rolled back and each
@@ -1304,11 +1423,10 @@ static void store_pg_metrics_batch(store_pg *s, store_pg_metrics_req *batch) {
   }
   if (v && n > 1) {
     rc = store_pg_begin(c, "metrics_put");
-    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
-      store_pg_metrics_req *j = v[i];
-      j->rc = store_pg_metrics_job(c, j->id, j->owner, j->e, j->n, j->now);
-      if (j->rc != STORE_OK && j->rc != STORE_NOTFOUND)
-        rc = j->rc;
+    for (size_t i = 0, k; rc == STORE_OK && i < n; i = k) {
+      for (k = i + 1; k < n && store_pg_same_upload_group(v[i], v[k]); k++)
+        ;
+      rc = store_pg_metrics_group(c, v + i, k - i);
     }
     if (rc == STORE_OK)
       rc = store_pg_commit(c, "metrics_put (a batch)");
