@@ -1246,12 +1246,12 @@ static store_rc store_pg_epochs(store_pg_conn *c, const char *id,
   return store_pg_do(c, PG_METRICS_COUNT_ADD, &a, "metrics_put", NULL);
 }
 
-/* One upload's statements inside an open transaction: locks the model row
- * (uploads for one model run one after the other, in every process),
- * touches it at most once a second, upserts each epoch. */
-static store_rc store_pg_metrics_job(store_pg_conn *c, const char *id,
-                                     const char *owner, const store_epoch *e,
-                                     size_t n, int64_t now) {
+/* Inside an open transaction, before metrics are written: locks the
+ * owner's model row (uploads for one model run one after the other, in
+ * every process) and touches it at most once a second. STORE_NOTFOUND
+ * when the owner has no such model. */
+static store_rc store_pg_metrics_lock(store_pg_conn *c, const char *id,
+                                      const char *owner, int64_t now) {
   store_pg_args a = {0};
   store_pg_text(&a, id);
   store_pg_text(&a, owner);
@@ -1266,9 +1266,16 @@ static store_rc store_pg_metrics_job(store_pg_conn *c, const char *id,
   int stale = strcmp(PQgetvalue(r, 0, 0), "new") == 0 ||
               now - store_pg_int(r, 0, 1) >= 1000;
   PQclear(r);
-  if (stale && (rc = store_pg_touch(c, id, now, "metrics_put")) != STORE_OK)
-    return rc;
-  return store_pg_epochs(c, id, e, n);
+  return stale ? store_pg_touch(c, id, now, "metrics_put") : STORE_OK;
+}
+
+/* One upload's statements inside an open transaction: the model locked,
+ * then each epoch upserted. */
+static store_rc store_pg_metrics_job(store_pg_conn *c, const char *id,
+                                     const char *owner, const store_epoch *e,
+                                     size_t n, int64_t now) {
+  store_rc rc = store_pg_metrics_lock(c, id, owner, now);
+  return rc == STORE_OK ? store_pg_epochs(c, id, e, n) : rc;
 }
 
 static store_rc store_pg_metrics_alone(store_pg_conn *c,
@@ -1348,23 +1355,13 @@ static store_rc store_pg_metrics_group(store_pg_conn *c,
   for (size_t i = 1; i < n; i++)
     if (v[i]->now > now)
       now = v[i]->now;
-  store_pg_args a = {0};
-  store_pg_text(&a, id);
-  store_pg_text(&a, v[0]->owner);
-  store_rc rc;
-  PGresult *r = store_pg_rows(c, PG_MODEL_PEEK, &a, "metrics_put", &rc);
-  if (!r)
-    return rc;
-  if (PQntuples(r) == 0) {
-    PQclear(r);
+  store_rc rc = store_pg_metrics_lock(c, id, v[0]->owner, now);
+  if (rc == STORE_NOTFOUND) {
     for (size_t i = 0; i < n; i++)
       v[i]->rc = STORE_NOTFOUND;
     return STORE_OK;
   }
-  int stale = strcmp(PQgetvalue(r, 0, 0), "new") == 0 ||
-              now - store_pg_int(r, 0, 1) >= 1000;
-  PQclear(r);
-  if (stale && (rc = store_pg_touch(c, id, now, "metrics_put")) != STORE_OK)
+  if (rc != STORE_OK)
     return rc;
   char *epochs = store_pg_epochs_json(v, n);
   if (!epochs)
@@ -1372,7 +1369,7 @@ static store_rc store_pg_metrics_group(store_pg_conn *c,
   store_pg_args m = {0};
   store_pg_text(&m, id);
   store_pg_text(&m, epochs);
-  r = store_pg_rows(c, PG_METRICS_PUT_MANY, &m, "metrics_put", &rc);
+  PGresult *r = store_pg_rows(c, PG_METRICS_PUT_MANY, &m, "metrics_put", &rc);
   free(epochs);
   if (!r)
     return rc;
