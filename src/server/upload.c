@@ -69,7 +69,7 @@ static void upload_fail(upload *up, unsigned status, const char *fmt, ...) {
   vsnprintf(up->err, sizeof up->err, fmt, ap);
   va_end(ap);
   up->status = status;
-  upload_sink_free(up->sink); /* before fd: its thread may be writing */
+  upload_sink_free(up->sink); /* before fd: its threads may be writing */
   up->sink = NULL;
   if (up->fd >= 0) {
     close(up->fd);
