@@ -1217,6 +1217,17 @@ static store_rc store_pg_touch(store_pg_conn *c, const char *id, int64_t now,
   return store_pg_do(c, PG_MODEL_TOUCH, &a, what, NULL);
 }
 
+/* Adds `added` new epochs to the model's metrics_count (nothing for 0). */
+static store_rc store_pg_count_add(store_pg_conn *c, const char *id,
+                                   int64_t added) {
+  if (added == 0)
+    return STORE_OK;
+  store_pg_args a = {0};
+  store_pg_text(&a, id);
+  store_pg_i64(&a, added);
+  return store_pg_do(c, PG_METRICS_COUNT_ADD, &a, "metrics_put", NULL);
+}
+
 /* Stores (replaces) each epoch inside the open transaction, the model's
  * row locked, and adds the new ones to its metrics_count, so that reading
  * the model never counts its metrics. */
@@ -1238,12 +1249,7 @@ static store_rc store_pg_epochs(store_pg_conn *c, const char *id,
                                           NULL)) != STORE_OK)
       return rc;
   }
-  if (added == 0)
-    return STORE_OK;
-  store_pg_args a = {0};
-  store_pg_text(&a, id);
-  store_pg_i64(&a, added);
-  return store_pg_do(c, PG_METRICS_COUNT_ADD, &a, "metrics_put", NULL);
+  return store_pg_count_add(c, id, added);
 }
 
 /* Inside an open transaction, before metrics are written: locks the
@@ -1375,14 +1381,8 @@ static store_rc store_pg_metrics_group(store_pg_conn *c,
     return rc;
   int64_t added = store_pg_int(r, 0, 0);
   PQclear(r);
-  if (added > 0) {
-    store_pg_args k = {0};
-    store_pg_text(&k, id);
-    store_pg_i64(&k, added);
-    if ((rc = store_pg_do(c, PG_METRICS_COUNT_ADD, &k, "metrics_put", NULL)) !=
-        STORE_OK)
-      return rc;
-  }
+  if ((rc = store_pg_count_add(c, id, added)) != STORE_OK)
+    return rc;
   for (size_t i = 0; i < n; i++)
     v[i]->rc = STORE_OK;
   return STORE_OK;
