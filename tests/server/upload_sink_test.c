@@ -87,10 +87,10 @@ static void test_sizes(void **state) {
   check_size(0, 1);
   check_size(1, 2);
   check_size(100000, 3);           /* within the first buffer: no threads */
-  check_size(256u << 10, 4);       /* exactly one buffer */
-  check_size(1u << 20, 5);         /* exactly all the buffers */
-  check_size((3u << 20) + 777, 6); /* many buffers, a part at the end */
-  check_size(20u << 20, 7);        /* past two write-behind stretches */
+  check_size(1u << 20, 4);         /* exactly one buffer */
+  check_size(4u << 20, 5);         /* exactly all the buffers */
+  check_size((9u << 20) + 777, 6); /* round the buffers twice, a part left */
+  check_size(20u << 20, 7);        /* five times round the ring */
 }
 
 static void check_full(size_t n) {
