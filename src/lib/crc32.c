@@ -13,6 +13,9 @@
  */
 #include "crc32.h"
 
+#include "hot_path.h"
+
+#include <string.h>
 #include <zlib.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -39,8 +42,8 @@ CRC32_TARGET static inline __m128i crc32_fold(__m128i acc, __m128i k,
 
 /* The register-level CRC (pre- and post-inversion left to the caller) of
  * n bytes, n >= 64 and a multiple of 16. */
-CRC32_TARGET static uint32_t crc32_clmul(uint32_t crc, const unsigned char *p,
-                                         size_t n) {
+CRC32_TARGET CHUB_HOT static uint32_t
+crc32_clmul(uint32_t crc, const unsigned char *p, size_t n) {
   __m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)p);
   __m128i x2 = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
   __m128i x3 = _mm_loadu_si128((const __m128i *)(const void *)(p + 32));
@@ -84,7 +87,28 @@ CRC32_TARGET static uint32_t crc32_clmul(uint32_t crc, const unsigned char *p,
   return (uint32_t)_mm_extract_epi32(x1, 1);
 }
 
-static int crc32_have_clmul(void) {
+/* The register-level CRC of p[0..n), n < 64, continued from `reg`, with
+ * the same folding. The bytes go at the end of a zeroed 64-byte block: a
+ * zero register stays zero over leading zeros. The register is added into
+ * the first bytes, as crc32_clmul does; when n < 4 its bytes that the
+ * input does not reach are only shifted down. This spares the short header
+ * and tail of a spool record zlib's tables, which the system call before
+ * has usually pushed out of the caches. */
+CRC32_TARGET CHUB_HOT static uint32_t
+crc32_clmul_short(uint32_t reg, const unsigned char *p, size_t n) {
+  if (n == 0)
+    return reg;
+  unsigned char block[64] = {0};
+  unsigned char *d = block + sizeof block - n;
+  memcpy(d, p, n);
+  size_t k = n < 4 ? n : 4;
+  for (size_t i = 0; i < k; i++)
+    d[i] ^= (unsigned char)(reg >> (8 * i));
+  uint32_t rest = n < 4 ? reg >> (8 * n) : 0;
+  return crc32_clmul(0, block, sizeof block) ^ rest;
+}
+
+CHUB_HOT static int crc32_have_clmul(void) {
   static int have = -1; /* a benign race: every thread computes the same */
   if (have < 0) {
     __builtin_cpu_init();
@@ -93,15 +117,18 @@ static int crc32_have_clmul(void) {
   return have;
 }
 
-uint32_t crc32_ieee(uint32_t crc, const void *p, size_t n) {
+CHUB_HOT uint32_t crc32_ieee(uint32_t crc, const void *p, size_t n) {
   const unsigned char *b = p;
-  if (n >= 64 && crc32_have_clmul()) {
+  if (!crc32_have_clmul())
+    return (uint32_t)crc32_z(crc, b, n);
+  uint32_t reg = ~crc;
+  if (n >= 64) {
     size_t whole = n & ~(size_t)15;
-    crc = ~crc32_clmul(~crc, b, whole);
+    reg = crc32_clmul(reg, b, whole);
     b += whole;
     n -= whole;
   }
-  return (uint32_t)crc32_z(crc, b, n);
+  return ~crc32_clmul_short(reg, b, n);
 }
 
 int crc32_ieee_accelerated(void) {

@@ -6,8 +6,9 @@
  *   crc = crc32_ieee(crc, payload, len);   // same value as zlib's crc32()
  *
  * On x86-64 processors with PCLMULQDQ and SSE4.1 (checked once, at run
- * time), whole 16-byte blocks of inputs of 64 bytes or more are folded with
- * carry-less multiplication; everything else goes to zlib. The result is
+ * time), every input is folded with carry-less multiplication (whole
+ * 16-byte blocks as they are, a shorter input or the last few bytes in one
+ * zero-padded 64-byte block); elsewhere zlib computes it. The result is
  * always exactly zlib's, so data written with either reads the same.
  */
 #ifndef CHUB_CRC32_H
