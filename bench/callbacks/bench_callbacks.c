@@ -211,10 +211,7 @@ static void bench_breakdown(const char *dir, bench_trainer *b,
   for (size_t i = 0; i < N; i++) {
     double t0 = bench_now_us();
     size_t n = bench_items(b, items);
-    for (size_t k = 0; k < n; k++)
-      if (!flat_item_sendable(&items[k]))
-        items[k].name = NULL;
-    rlen = spool_record_frame_items(rec, (int)i, items, n);
+    rlen = spool_record_frame_items(rec, (int)i, items, n, &dropped);
     us[i] = bench_now_us() - t0;
   }
   bench_stats fr = bench_summarise(us, N);

@@ -10,6 +10,8 @@
  */
 #include "internal.h"
 
+#include "hot_path.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,8 +134,8 @@ size_t chub_callbacks_count(const chub_callbacks *cb, chub_event event) {
   return cb->lists[event].n;
 }
 
-void chub_callbacks_run(const chub_callbacks *cb, chub_event event,
-                        void *subject) {
+CHUB_HOT void chub_callbacks_run(const chub_callbacks *cb, chub_event event,
+                                 void *subject) {
   if (!cb || !chub_event_valid(event))
     return;
   const chub_callback_list *l = &cb->lists[event];

@@ -10,6 +10,7 @@
 #include "flat_map.h"
 
 #include "double_text.h"
+#include "hot_path.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -77,7 +78,7 @@ static bool flat_utf8_valid(const char *str, size_t n) {
  * bytes at a time: a byte with its top bit set, one below 0x20, or one
  * equal to '"' or '\\' sets the top bit of its lane (the classic "has
  * less than" / "has zero" word tests, exact once no byte is >= 0x80). */
-static bool flat_plain_word(uint64_t w) {
+CHUB_HOT static bool flat_plain_word(uint64_t w) {
   const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
   uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
   uint64_t hit =
@@ -85,7 +86,7 @@ static bool flat_plain_word(uint64_t w) {
   return (hit & tops) == 0;
 }
 
-static bool flat_plain(const char *s, size_t n) {
+CHUB_HOT static bool flat_plain(const char *s, size_t n) {
   uint64_t w;
   if (n >= 8) {
     size_t i = 0;
@@ -148,8 +149,8 @@ static size_t flat_number(char *num, double v, bool integer) {
   return double_text_17g(v, num);
 }
 
-flat_item flat_item_of(const char *prefix, const char *name, double value,
-                       bool integer) {
+CHUB_HOT flat_item flat_item_of(const char *prefix, const char *name,
+                                double value, bool integer) {
   return (flat_item){.prefix = prefix,
                      .name = name,
                      .value = value,
@@ -158,7 +159,7 @@ flat_item flat_item_of(const char *prefix, const char *name, double value,
                      .nlen = name ? strlen(name) : 0};
 }
 
-bool flat_item_sendable(const flat_item *it) {
+CHUB_HOT bool flat_item_sendable(const flat_item *it) {
   if (!isfinite(it->value))
     return false;
   if (flat_plain(it->prefix, it->plen) && flat_plain(it->name, it->nlen))

@@ -5,6 +5,8 @@
  */
 #include "fs.h"
 
+#include "hot_path.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -34,7 +36,7 @@ chub_code fs_mkdirs(const char *path) {
   return CHUB_OK;
 }
 
-int fs_pwrite_all(int fd, const void *buf, size_t n, off_t off) {
+CHUB_HOT int fs_pwrite_all(int fd, const void *buf, size_t n, off_t off) {
   const unsigned char *p = buf;
   while (n > 0) {
     ssize_t w = pwrite(fd, p, n, off);

@@ -9,6 +9,7 @@
  * on_train_end waits on the network, for the final sync, with a deadline.
  */
 #include "flat_map.h"
+#include "hot_path.h"
 #include "internal.h"
 #include "session.h"
 
@@ -19,7 +20,8 @@
 /* The epoch's entries into items (room for hub_callbacks_count(t)):
  * the train losses under "train/", the metrics as they are, and at epoch 0
  * the model's size and speed. Returns how many. */
-static size_t hub_callbacks_items(const chub_trainer *t, flat_item *items) {
+CHUB_HOT static size_t hub_callbacks_items(const chub_trainer *t,
+                                           flat_item *items) {
   size_t n = 0;
   for (size_t i = 0; i < t->n_tloss; i++)
     items[n++] =
@@ -37,7 +39,7 @@ static size_t hub_callbacks_items(const chub_trainer *t, flat_item *items) {
   return n;
 }
 
-static size_t hub_callbacks_count(const chub_trainer *t) {
+CHUB_HOT static size_t hub_callbacks_count(const chub_trainer *t) {
   return t->n_tloss + t->n_metrics + 3;
 }
 
@@ -81,7 +83,7 @@ static void hub_callbacks_on_pretrain_routine_end(void *subject, void *user) {
     session_on_train_start(t->hub_session);
 }
 
-static void hub_callbacks_on_fit_epoch_end(void *subject, void *user) {
+CHUB_HOT static void hub_callbacks_on_fit_epoch_end(void *subject, void *user) {
   (void)user;
   chub_trainer *t = subject;
   if (!t->hub_session)

@@ -16,6 +16,7 @@
 #include "sender.h"
 
 #include "drain.h"
+#include "hot_path.h"
 #include "internal.h"
 #include "sysload.h"
 
@@ -255,7 +256,7 @@ fail:
   return NULL;
 }
 
-void sender_post(sender *s, unsigned commands) {
+CHUB_HOT void sender_post(sender *s, unsigned commands) {
   /* Already pending and not yet taken: the thread will see it, and whoever
    * set it signals; the training thread skips the mutex entirely. */
   if ((atomic_fetch_or(&s->pending, commands) & commands) == commands)

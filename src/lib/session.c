@@ -14,6 +14,7 @@
 
 #include "drain.h"
 #include "fs.h"
+#include "hot_path.h"
 #include "http.h"
 #include "internal.h"
 
@@ -566,7 +567,7 @@ chub_code chub_session_queue_metrics(chub_session *s, int epoch,
   return rc;
 }
 
-chub_code chub_session_flush_metrics(chub_session *s) {
+CHUB_HOT chub_code chub_session_flush_metrics(chub_session *s) {
   if (!s)
     return CHUB_EINVAL;
   if (!s->snd)
@@ -666,14 +667,12 @@ void session_on_train_start(chub_session *s) {
   s->timer_metrics = s->timer_ckpt = chub_now();
 }
 
-void session_on_epoch_end(chub_session *s, int epoch, flat_item *items,
-                          size_t n) {
+CHUB_HOT void session_on_epoch_end(chub_session *s, int epoch,
+                                   const flat_item *items, size_t n) {
+  /* Spooled first: from here on a failed or late upload loses nothing, and
+   * everything still pending goes with the next upload. */
   bool dropped = false;
-  for (size_t i = 0; i < n; i++)
-    if (items[i].name && !flat_item_sendable(&items[i])) {
-      items[i].name = NULL;
-      dropped = true;
-    }
+  chub_code rc = spool_append_metrics_items(s->sp, epoch, items, n, &dropped);
   if (dropped && !s->warned_nonfinite) {
     chub_log(CHUB_LOG_WARN,
              "epoch %d has a NaN or infinite metric, or a metric name that "
@@ -682,9 +681,6 @@ void session_on_epoch_end(chub_session *s, int epoch, flat_item *items,
              epoch);
     s->warned_nonfinite = true;
   }
-  /* Spooled first: from here on a failed or late upload loses nothing, and
-   * everything still pending goes with the next upload. */
-  chub_code rc = spool_append_metrics_items(s->sp, epoch, items, n);
   if (rc != CHUB_OK)
     session_warn_unspooled(s, epoch, rc);
   double now = chub_now();

@@ -19,9 +19,9 @@
 void session_on_train_start(chub_session *s);
 
 /* on_fit_epoch_end: spools the epoch's entries (the flat map; those the
- * hub could not take are nulled here and warned about once) and asks for
- * an upload when the metrics rate limit allows. */
-void session_on_epoch_end(chub_session *s, int epoch, flat_item *items,
+ * hub could not take are left out and warned about once) and asks for an
+ * upload when the metrics rate limit allows. */
+void session_on_epoch_end(chub_session *s, int epoch, const flat_item *items,
                           size_t n);
 
 /* on_model_save: queues checkpoint `path` when the checkpoint rate limit

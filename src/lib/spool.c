@@ -29,6 +29,7 @@
 #include "spool_private.h"
 
 #include "fs.h"
+#include "hot_path.h"
 #include "internal.h"
 #include "run_meta.h"
 #include "spool_record.h"
@@ -315,7 +316,7 @@ const char *spool_run_id(const spool *sp) {
 /* ------------------------------------------------------------ appends */
 
 /* Whether `n` more bytes fit under the bound, compacting first if not. */
-static bool spool_room(spool *sp, size_t n) {
+CHUB_HOT static bool spool_room(spool *sp, size_t n) {
   if (sp->max_bytes <= 0 || sp->end + (off_t)n <= sp->max_bytes)
     return true;
   if (sp->index.live + (off_t)n + SPOOL_HEADER + 8 > sp->max_bytes)
@@ -341,8 +342,8 @@ static chub_code spool_refuse(spool *sp, const char *what) {
 
 /* Writes one framed record at the end of the log (the append path's single
  * write(2)); on failure cuts the log back so no torn bytes stay behind. */
-static chub_code spool_write_locked(spool *sp, const unsigned char *rec,
-                                    size_t n, off_t *at) {
+CHUB_HOT static chub_code
+spool_write_locked(spool *sp, const unsigned char *rec, size_t n, off_t *at) {
   if (fs_pwrite_all(sp->fd, rec, n, sp->end) != 0) {
     int err = errno;
     if (ftruncate(sp->fd, sp->end) != 0) {
@@ -367,8 +368,8 @@ static chub_code spool_write_locked(spool *sp, const unsigned char *rec,
 
 /* Puts the framed metrics record `rec` of `epoch` (n bytes) at the end of
  * the log and indexes it. */
-static chub_code spool_put_metrics(spool *sp, int epoch,
-                                   const unsigned char *rec, size_t n) {
+CHUB_HOT static chub_code
+spool_put_metrics(spool *sp, int epoch, const unsigned char *rec, size_t n) {
   pthread_mutex_lock(&sp->mu);
   chub_code rc = CHUB_OK;
   off_t at = 0;
@@ -411,8 +412,8 @@ chub_code spool_append_metrics(spool *sp, int epoch, const char *json) {
  * hold (escapes make it longer than the entries), so that an epoch is
  * never accepted here and then too big to send. Measured only for large
  * epochs: a small one cannot grow past the bound. */
-static bool spool_items_json_fits(const flat_item *items, size_t n,
-                                  size_t plen) {
+CHUB_HOT static bool spool_items_json_fits(const flat_item *items, size_t n,
+                                           size_t plen) {
   if (plen <= SPOOL_MAX_PAYLOAD / 8)
     return true;
   flat_item *copy = malloc(n * sizeof *copy);
@@ -426,20 +427,23 @@ static bool spool_items_json_fits(const flat_item *items, size_t n,
   return need <= SPOOL_MAX_PAYLOAD - 4;
 }
 
-chub_code spool_append_metrics_items(spool *sp, int epoch,
-                                     const flat_item *items, size_t n) {
-  if (!sp || epoch < 0 || (n && !items))
+CHUB_HOT chub_code spool_append_metrics_items(spool *sp, int epoch,
+                                              const flat_item *items, size_t n,
+                                              bool *dropped) {
+  if (!sp || epoch < 0 || (n && !items) || !dropped)
     return CHUB_EINVAL;
-  size_t plen = spool_record_items_size(items, n);
-  if (plen > SPOOL_MAX_PAYLOAD || !spool_items_json_fits(items, n, plen))
-    return CHUB_EINVAL;
+  /* Framed first, into room for every entry; the bounds apply to what is
+   * kept. */
+  size_t room = SPOOL_HEADER + spool_record_items_size(items, n);
   unsigned char stack[SPOOL_STACK_RECORD];
-  size_t len = SPOOL_HEADER + plen;
-  unsigned char *rec = len <= sizeof stack ? stack : malloc(len);
+  unsigned char *rec = room <= sizeof stack ? stack : malloc(room);
   if (!rec)
     return CHUB_ENOMEM;
-  spool_record_frame_items(rec, epoch, items, n);
-  chub_code rc = spool_put_metrics(sp, epoch, rec, len);
+  size_t len = spool_record_frame_items(rec, epoch, items, n, dropped);
+  chub_code rc = CHUB_EINVAL;
+  if (len - SPOOL_HEADER <= SPOOL_MAX_PAYLOAD &&
+      spool_items_json_fits(items, n, len - SPOOL_HEADER))
+    rc = spool_put_metrics(sp, epoch, rec, len);
   if (rec != stack)
     free(rec);
   return rc;

@@ -69,10 +69,12 @@ chub_code spool_append_metrics(spool *sp, int epoch, const char *json);
 
 /* Appends epoch metrics as entries (the record keeps the values as they
  * are; spool_read_metrics writes the JSON, with flat_map_json's rules).
- * Entries with a NULL name are left out; the caller has nulled those that
- * flat_item_sendable refuses. Otherwise as spool_append_metrics. */
+ * Entries with a NULL name are skipped; those the hub could not take (not
+ * finite, a key that is not UTF-8) are left out and set *dropped.
+ * Otherwise as spool_append_metrics. */
 chub_code spool_append_metrics_items(spool *sp, int epoch,
-                                     const flat_item *items, size_t n);
+                                     const flat_item *items, size_t n,
+                                     bool *dropped);
 
 /* Appends a queued checkpoint upload; sets c->seq (and c->size and
  * c->mtime_ns, see spool_ckpt). */

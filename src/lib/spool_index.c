@@ -5,6 +5,7 @@
  */
 #include "spool_index.h"
 
+#include "hot_path.h"
 #include "spool_record.h"
 
 #include <stdlib.h>
@@ -24,7 +25,7 @@ void spool_index_free(spool_index *x) {
   memset(x, 0, sizeof *x);
 }
 
-chub_code spool_index_reserve_epoch(spool_index *x) {
+CHUB_HOT chub_code spool_index_reserve_epoch(spool_index *x) {
   if (x->n_epochs < x->cap_epochs)
     return CHUB_OK;
   size_t cap = x->cap_epochs ? x->cap_epochs * 2 : 64;
@@ -36,7 +37,8 @@ chub_code spool_index_reserve_epoch(spool_index *x) {
   return CHUB_OK;
 }
 
-size_t spool_index_find_epoch(const spool_index *x, int e, bool *found) {
+CHUB_HOT size_t spool_index_find_epoch(const spool_index *x, int e,
+                                       bool *found) {
   size_t lo = 0, hi = x->n_epochs;
   /* Epochs arrive in order; check the end first so appends stay O(1). */
   if (hi > 0 && x->epochs[hi - 1].epoch < e) {
@@ -54,8 +56,8 @@ size_t spool_index_find_epoch(const spool_index *x, int e, bool *found) {
   return lo;
 }
 
-chub_code spool_index_put_epoch(spool_index *x, int e, off_t off,
-                                uint32_t rec_len) {
+CHUB_HOT chub_code spool_index_put_epoch(spool_index *x, int e, off_t off,
+                                         uint32_t rec_len) {
   bool found = false;
   size_t i = spool_index_find_epoch(x, e, &found);
   if (found) {

@@ -11,6 +11,7 @@
 #include "spool_record.h"
 
 #include "crc32.h"
+#include "hot_path.h"
 
 #include <string.h>
 
@@ -19,8 +20,8 @@
 
 /* CRC-32 of the record (IEEE 802.3, zlib's crc32() value): the value the
  * spool has always written, so spools written before read the same. */
-static uint32_t spool_record_crc(uint32_t crc, const unsigned char *p,
-                                 size_t n) {
+CHUB_HOT static uint32_t spool_record_crc(uint32_t crc, const unsigned char *p,
+                                          size_t n) {
   return crc32_ieee(crc, p, n);
 }
 
@@ -136,7 +137,7 @@ size_t spool_record_frame(unsigned char *out, int type, const void *a,
   return SPOOL_HEADER + (size_t)len;
 }
 
-size_t spool_record_items_size(const flat_item *items, size_t n) {
+CHUB_HOT size_t spool_record_items_size(const flat_item *items, size_t n) {
   size_t len = 4;
   for (size_t i = 0; i < n; i++)
     if (items[i].name)
@@ -144,8 +145,9 @@ size_t spool_record_items_size(const flat_item *items, size_t n) {
   return len;
 }
 
-size_t spool_record_frame_items(unsigned char *out, int epoch,
-                                const flat_item *items, size_t n) {
+CHUB_HOT size_t spool_record_frame_items(unsigned char *out, int epoch,
+                                         const flat_item *items, size_t n,
+                                         bool *dropped) {
   unsigned char *w = out + SPOOL_HEADER;
   spool_put32(w, (uint32_t)epoch);
   w += 4;
@@ -153,6 +155,10 @@ size_t spool_record_frame_items(unsigned char *out, int epoch,
     const flat_item *it = &items[i];
     if (!it->name)
       continue;
+    if (!flat_item_sendable(it)) {
+      *dropped = true;
+      continue;
+    }
     uint64_t bits;
     memcpy(&bits, &it->value, sizeof bits);
     *w = it->integer ? 1 : 0;

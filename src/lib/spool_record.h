@@ -122,15 +122,19 @@ size_t spool_record_frame(unsigned char *out, int type, const void *a,
  * SPOOL_MAX_PATH) into out (SPOOL_CKPT_RECORD bytes). */
 size_t spool_record_frame_ckpt(unsigned char *out, const spool_record_ckpt *c);
 
-/* The payload size of a metrics-items record of entries[0..n) (those with
- * a name; the caller has left out what flat_item_sendable refuses). */
+/* The payload size of a metrics-items record of all the entries of
+ * entries[0..n) that have a name: what spool_record_frame_items needs, at
+ * most. */
 size_t spool_record_items_size(const flat_item *items, size_t n);
 
 /* Frames the metrics-items record of `epoch` into out, which holds
- * SPOOL_HEADER + spool_record_items_size(items, n) bytes. Returns the
- * record's size. */
+ * SPOOL_HEADER + spool_record_items_size(items, n) bytes. Entries without a
+ * name are skipped; those the hub could not take (a value that is not
+ * finite, a key that is not UTF-8 or holds a NUL) are left out and set
+ * *dropped. Returns the record's size. */
 size_t spool_record_frame_items(unsigned char *out, int epoch,
-                                const flat_item *items, size_t n);
+                                const flat_item *items, size_t n,
+                                bool *dropped);
 
 /* Decodes up to `max` entries of a metrics-items payload that passed the
  * check into out (keys point into the payload); returns how many it has,

@@ -73,8 +73,11 @@ static void expected_json(char *buf, size_t len, int epoch, int version) {
 static chub_code try_append_epoch(spool *sp, int epoch, int version) {
   if (epoch % 2 == 1) {
     flat_item it[3];
-    return spool_append_metrics_items(sp, epoch, it,
-                                      items_of(it, epoch, version));
+    bool dropped = false;
+    chub_code rc = spool_append_metrics_items(
+        sp, epoch, it, items_of(it, epoch, version), &dropped);
+    assert_false(dropped);
+    return rc;
   }
   char json[256];
   spool_test_json(json, sizeof json, epoch, version);
@@ -540,7 +543,9 @@ static void test_items_as_json(void **state) {
       flat_item_of("", "train/loss", 0.75, false),
   };
   it[4].name = NULL;
-  assert_int_equal(spool_append_metrics_items(sp, 7, it, 7), CHUB_OK);
+  bool dropped = false;
+  assert_int_equal(spool_append_metrics_items(sp, 7, it, 7, &dropped), CHUB_OK);
+  assert_true(dropped); /* the NaN */
   spool_close(sp);
   assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
   char *got = NULL;
@@ -565,14 +570,63 @@ static void test_items_as_json(void **state) {
   memset(key, 1, big);
   key[big] = '\0';
   flat_item huge = flat_item_of("", key, 1.0, false);
-  assert_int_equal(spool_append_metrics_items(sp, 8, &huge, 1), CHUB_EINVAL);
+  assert_int_equal(spool_append_metrics_items(sp, 8, &huge, 1, &dropped),
+                   CHUB_EINVAL);
   memset(key, 'k', big);
   huge = flat_item_of("", key, 1.0, false);
-  assert_int_equal(spool_append_metrics_items(sp, 8, &huge, 1), CHUB_OK);
+  assert_int_equal(spool_append_metrics_items(sp, 8, &huge, 1, &dropped),
+                   CHUB_OK);
   assert_int_equal(spool_read_metrics(sp, 8, &got), CHUB_OK);
   assert_true(strlen(got) > big);
   free(got);
   free(key);
+  spool_close(sp);
+}
+
+/* The spool checks the entries it frames: a byte to escape anywhere in a
+ * key (prefix or name, at every length and position) is kept and comes
+ * back escaped; a broken UTF-8 sequence anywhere leaves just that entry
+ * out and says so. */
+static void test_items_keys_every_position(void **state) {
+  fixture *f = *state;
+  spool *sp = NULL;
+  assert_int_equal(spool_open(f->dir, 0, &sp), CHUB_OK);
+  int epoch = 0;
+  for (size_t len = 1; len <= 50; len++)
+    for (size_t pos = 0; pos < len + 6; pos++) {
+      char name[64], key[72], bad[64];
+      memset(name, 'n', len);
+      name[len] = '\0';
+      memcpy(bad, name, sizeof name);
+      const char *prefix = "train/";
+      char pre[8];
+      if (pos < 6) { /* the special byte in the prefix */
+        memcpy(pre, "train/", 7);
+        pre[pos] = '"';
+        prefix = pre;
+      } else {
+        name[pos - 6] = (char)(pos % 2 ? '\\' : '\n');
+        bad[pos - 6] = (char)0xb5;
+      }
+      snprintf(key, sizeof key, "%s%s", prefix, name);
+      flat_item it[] = {flat_item_of(prefix, name, 0.5, false),
+                        flat_item_of("train/", bad, 1.5, false),
+                        flat_item_of("", "after", 2.5, false)};
+      bool dropped = false;
+      assert_int_equal(spool_append_metrics_items(sp, epoch, it, 3, &dropped),
+                       CHUB_OK);
+      assert_int_equal(dropped, pos >= 6);
+      char *got = NULL;
+      assert_int_equal(spool_read_metrics(sp, epoch, &got), CHUB_OK);
+      json_t *j = json_loads(got, JSON_REJECT_DUPLICATES, NULL);
+      assert_non_null(j);
+      assert_int_equal(json_object_size(j), pos >= 6 ? 2 : 3);
+      assert_true(json_real_value(json_object_get(j, key)) == 0.5);
+      assert_true(json_real_value(json_object_get(j, "after")) == 2.5);
+      json_decref(j);
+      free(got);
+      epoch++;
+    }
   spool_close(sp);
 }
 
@@ -659,6 +713,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_record_formats, setup, teardown),
       cmocka_unit_test_setup_teardown(test_items_as_json, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_items_keys_every_position, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_one_owner_at_a_time, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
