@@ -17,6 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The trainer's metric `m` as an entry under `prefix` (plen bytes, known
+ * here, so only the name is measured), written in place. */
+static void hub_callbacks_item(flat_item *it, const char *prefix, size_t plen,
+                               const chub_metric *m) {
+  *it = (flat_item){.prefix = prefix,
+                    .plen = plen,
+                    .name = m->name,
+                    .nlen = m->name ? strlen(m->name) : 0,
+                    .value = m->value};
+}
+
 /* The epoch's entries into items (room for hub_callbacks_count(t)):
  * the train losses under "train/", the metrics as they are, and at epoch 0
  * the model's size and speed. Returns how many. */
@@ -24,11 +35,9 @@ CHUB_HOT static size_t hub_callbacks_items(const chub_trainer *t,
                                            flat_item *items) {
   size_t n = 0;
   for (size_t i = 0; i < t->n_tloss; i++)
-    items[n++] =
-        flat_item_of("train/", t->tloss[i].name, t->tloss[i].value, false);
+    hub_callbacks_item(&items[n++], "train/", 6, &t->tloss[i]);
   for (size_t i = 0; i < t->n_metrics; i++)
-    items[n++] =
-        flat_item_of("", t->metrics[i].name, t->metrics[i].value, false);
+    hub_callbacks_item(&items[n++], "", 0, &t->metrics[i]);
   if (t->epoch == 0) {
     items[n++] =
         flat_item_of("", "model/parameters", (double)t->model_parameters, true);
