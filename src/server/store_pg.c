@@ -91,8 +91,6 @@ enum store_pg_stmt {
   PG_MODEL_HARDDEL,
   PG_METRICS_DEL,
   PG_CKPT_DEL,
-  PG_METRICS_PUT,
-  PG_METRICS_SET,
   PG_METRICS_COUNT_ADD,
   PG_METRICS_PUT_MANY,
   PG_MODEL_TOUCH,
@@ -206,16 +204,11 @@ static const char *const store_pg_sql[PG_COUNT] = {
     [PG_MODEL_HARDDEL] = "DELETE FROM models WHERE id = $1",
     [PG_METRICS_DEL] = "DELETE FROM metrics WHERE model_id = $1",
     [PG_CKPT_DEL] = "DELETE FROM checkpoints WHERE model_id = $1",
-    [PG_METRICS_PUT] = "INSERT INTO metrics (model_id, epoch, data) "
-                       "VALUES ($1, $2, $3) ON CONFLICT (model_id, epoch) "
-                       "DO NOTHING",
-    [PG_METRICS_SET] = "UPDATE metrics SET data = $3 WHERE model_id = $1 "
-                       "AND epoch = $2",
     [PG_METRICS_COUNT_ADD] = "UPDATE models SET metrics_count = "
                              "metrics_count + $2 WHERE id = $1",
-    /* A batch's epochs of one model ($2: [{"epoch": N, "data": "..."}],
-     * each epoch once): new ones inserted, the others replaced; answers
-     * how many were new. */
+    /* The epochs of one model's uploads ($2: [{"epoch": N, "data":
+     * "..."}], each epoch once): new ones inserted, the others replaced;
+     * answers how many were new. */
     [PG_METRICS_PUT_MANY] =
         "WITH x AS (SELECT * FROM json_to_recordset($2::json) "
         "AS x(epoch BIGINT, data TEXT)), "
@@ -1228,30 +1221,6 @@ static store_rc store_pg_count_add(store_pg_conn *c, const char *id,
   return store_pg_do(c, PG_METRICS_COUNT_ADD, &a, "metrics_put", NULL);
 }
 
-/* Stores (replaces) each epoch inside the open transaction, the model's
- * row locked, and adds the new ones to its metrics_count, so that reading
- * the model never counts its metrics. */
-static store_rc store_pg_epochs(store_pg_conn *c, const char *id,
-                                const store_epoch *e, size_t n) {
-  int64_t added = 0;
-  store_rc rc;
-  for (size_t i = 0; i < n; i++) {
-    store_pg_args p = {0};
-    store_pg_text(&p, id);
-    store_pg_i64(&p, e[i].epoch);
-    store_pg_text(&p, e[i].json);
-    int64_t changed = 0;
-    if ((rc = store_pg_do(c, PG_METRICS_PUT, &p, "metrics_put", &changed)) !=
-        STORE_OK)
-      return rc;
-    added += changed;
-    if (changed == 0 && (rc = store_pg_do(c, PG_METRICS_SET, &p, "metrics_put",
-                                          NULL)) != STORE_OK)
-      return rc;
-  }
-  return store_pg_count_add(c, id, added);
-}
-
 /* Inside an open transaction, before metrics are written: locks the
  * owner's model row (uploads for one model run one after the other, in
  * every process) and touches it at most once a second. STORE_NOTFOUND
@@ -1273,28 +1242,6 @@ static store_rc store_pg_metrics_lock(store_pg_conn *c, const char *id,
               now - store_pg_int(r, 0, 1) >= 1000;
   PQclear(r);
   return stale ? store_pg_touch(c, id, now, "metrics_put") : STORE_OK;
-}
-
-/* One upload's statements inside an open transaction: the model locked,
- * then each epoch upserted. */
-static store_rc store_pg_metrics_job(store_pg_conn *c, const char *id,
-                                     const char *owner, const store_epoch *e,
-                                     size_t n, int64_t now) {
-  store_rc rc = store_pg_metrics_lock(c, id, owner, now);
-  return rc == STORE_OK ? store_pg_epochs(c, id, e, n) : rc;
-}
-
-static store_rc store_pg_metrics_alone(store_pg_conn *c,
-                                       store_pg_metrics_req *j) {
-  store_rc rc = store_pg_begin(c, "metrics_put");
-  if (rc == STORE_OK)
-    rc = store_pg_metrics_job(c, j->id, j->owner, j->e, j->n, j->now);
-  if (rc == STORE_OK)
-    rc = store_pg_commit(c, "metrics_put");
-  if (PQstatus(c->db) == CONNECTION_OK &&
-      PQtransactionStatus(c->db) != PQTRANS_IDLE)
-    PQclear(PQexec(c->db, "ROLLBACK"));
-  return rc;
 }
 
 static int store_pg_req_cmp(const void *x, const void *y) {
@@ -1349,10 +1296,11 @@ static char *store_pg_epochs_json(store_pg_metrics_req *const *v, size_t n) {
   return text;
 }
 
-/* The uploads v[0..n) of one model by one owner, inside the batch's
- * transaction: the model row locked once, touched at most once a second,
- * every epoch upserted by one statement and the count moved once, so a
- * batch costs a few round trips per model, not per upload. */
+/* The uploads v[0..n) of one model by one owner, inside an open
+ * transaction (a batch's, or a lone upload's): the model row locked once,
+ * touched at most once a second, every epoch upserted by one statement and
+ * the count moved once, so a batch costs a few round trips per model, not
+ * per upload. */
 static store_rc store_pg_metrics_group(store_pg_conn *c,
                                        store_pg_metrics_req *const *v,
                                        size_t n) {
@@ -1386,6 +1334,22 @@ static store_rc store_pg_metrics_group(store_pg_conn *c,
   for (size_t i = 0; i < n; i++)
     v[i]->rc = STORE_OK;
   return STORE_OK;
+}
+
+/* One upload in a transaction of its own: a group of one. */
+static store_rc store_pg_metrics_alone(store_pg_conn *c,
+                                       store_pg_metrics_req *j) {
+  store_rc rc = store_pg_begin(c, "metrics_put");
+  if (rc == STORE_OK)
+    rc = store_pg_metrics_group(c, &j, 1);
+  if (rc == STORE_OK)
+    rc = j->rc; /* STORE_NOTFOUND: nothing to commit */
+  if (rc == STORE_OK)
+    rc = store_pg_commit(c, "metrics_put");
+  if (PQstatus(c->db) == CONNECTION_OK &&
+      PQtransactionStatus(c->db) != PQTRANS_IDLE)
+    PQclear(PQexec(c->db, "ROLLBACK"));
+  return rc;
 }
 
 static int store_pg_same_upload_group(const store_pg_metrics_req *a,
