@@ -24,7 +24,9 @@
  * Metrics are batched as on SQLite: uploads queue for a committer thread
  * that runs all those queued meanwhile in one transaction, ordered by
  * model (so two chubd's batches lock rows in the same order), and answers
- * each after COMMIT. Should the batch fail, each upload runs again alone.
+ * each after COMMIT. The transaction's statements (two per model) go out
+ * together in libpq's pipeline mode, so a batch costs one round trip to
+ * the server. Should the batch fail, each upload runs again alone.
  */
 #include "store.h"
 
@@ -91,11 +93,10 @@ enum store_pg_stmt {
   PG_MODEL_HARDDEL,
   PG_METRICS_DEL,
   PG_CKPT_DEL,
-  PG_METRICS_COUNT_ADD,
-  PG_METRICS_PUT_MANY,
+  PG_METRICS_LOCK,
+  PG_METRICS_UPLOAD,
   PG_MODEL_TOUCH,
   PG_METRICS_GET,
-  PG_MODEL_PEEK,
   PG_MODEL_STATUS,
   PG_CKPT_ADD,
   PG_MODEL_TRAINED,
@@ -204,30 +205,44 @@ static const char *const store_pg_sql[PG_COUNT] = {
     [PG_MODEL_HARDDEL] = "DELETE FROM models WHERE id = $1",
     [PG_METRICS_DEL] = "DELETE FROM metrics WHERE model_id = $1",
     [PG_CKPT_DEL] = "DELETE FROM checkpoints WHERE model_id = $1",
-    [PG_METRICS_COUNT_ADD] = "UPDATE models SET metrics_count = "
-                             "metrics_count + $2 WHERE id = $1",
-    /* The epochs of one model's uploads ($2: [{"epoch": N, "data":
-     * "..."}], each epoch once): new ones inserted, the others replaced;
-     * answers how many were new. */
-    [PG_METRICS_PUT_MANY] =
-        "WITH x AS (SELECT * FROM json_to_recordset($2::json) "
-        "AS x(epoch BIGINT, data TEXT)), "
+    /* A metrics upload's model row, locked until COMMIT: two uploads for
+     * one model, in any process, run one after the other, and the
+     * statement after this one sees what the first committed. */
+    [PG_METRICS_LOCK] = "SELECT 1 FROM models WHERE id = $1 AND deleted = 0 "
+                        "AND ($2::text IS NULL OR owner = $2) FOR UPDATE",
+    /* The epochs of one model's uploads ($4: [{"epoch": N, "data":
+     * "..."}], each epoch once) when owner $2 has that model: new ones
+     * inserted, the others replaced, metrics_count moved by the new ones
+     * and the row touched ($3: now) when its status or its last-seen time
+     * (shown to the second) would change, in one statement. Answers
+     * whether the model was found and how many epochs were new. */
+    [PG_METRICS_UPLOAD] =
+        "WITH m AS (SELECT id FROM models WHERE id = $1 AND deleted = 0 "
+        "  AND ($2::text IS NULL OR owner = $2)), "
+        "x AS (SELECT * FROM json_to_recordset($4::json) "
+        "  AS x(epoch BIGINT, data TEXT) WHERE EXISTS (SELECT 1 FROM m)), "
         "ins AS (INSERT INTO metrics (model_id, epoch, data) "
-        "SELECT $1, epoch, data FROM x ON CONFLICT (model_id, epoch) "
-        "DO NOTHING RETURNING epoch), "
-        "upd AS (UPDATE metrics m SET data = x.data FROM x "
-        "WHERE m.model_id = $1 AND m.epoch = x.epoch AND NOT EXISTS "
-        "(SELECT 1 FROM ins WHERE ins.epoch = x.epoch) RETURNING 1) "
-        "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd)",
+        "  SELECT $1, epoch, data FROM x "
+        "  ON CONFLICT (model_id, epoch) DO NOTHING RETURNING epoch), "
+        "upd AS (UPDATE metrics t SET data = x.data FROM x "
+        "  WHERE t.model_id = $1 AND t.epoch = x.epoch "
+        "  AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.epoch = x.epoch) "
+        "  RETURNING 1), "
+        "n AS (SELECT count(*) AS added FROM ins), "
+        "due AS (SELECT id, status = 'new' OR $3 - last_seen_ms >= 1000 AS due "
+        "  FROM models WHERE id IN (SELECT id FROM m)), "
+        "t AS (UPDATE models SET metrics_count = metrics_count + n.added, "
+        "  status = CASE status WHEN 'new' THEN 'training' ELSE status END, "
+        "  updated_ms = CASE WHEN due.due THEN $3 ELSE updated_ms END, "
+        "  last_seen_ms = CASE WHEN due.due THEN $3 ELSE last_seen_ms END "
+        "  FROM n, due WHERE models.id = due.id AND (n.added > 0 OR due.due) "
+        "  RETURNING 1) "
+        "SELECT (SELECT count(*) FROM m), (SELECT added FROM n)",
     [PG_MODEL_TOUCH] = "UPDATE models SET status = CASE status WHEN 'new' "
                        "THEN 'training' ELSE status END, updated_ms = $2, "
                        "last_seen_ms = $2 WHERE id = $1 AND deleted = 0",
     [PG_METRICS_GET] = "SELECT epoch, data FROM metrics WHERE model_id = $1 "
                        "AND epoch > $2 ORDER BY epoch LIMIT $3",
-    [PG_MODEL_PEEK] =
-        "SELECT status, last_seen_ms FROM models WHERE id = $1 "
-        "AND deleted = 0 AND " STORE_PG_OWNER(2, "owner") " "
-                                                          "FOR UPDATE",
     [PG_MODEL_STATUS] = "SELECT status FROM models WHERE id = $1 "
                         "AND deleted = 0 FOR UPDATE",
     [PG_CKPT_ADD] = "INSERT INTO checkpoints (model_id, epoch, final, "
@@ -1210,40 +1225,6 @@ static store_rc store_pg_touch(store_pg_conn *c, const char *id, int64_t now,
   return store_pg_do(c, PG_MODEL_TOUCH, &a, what, NULL);
 }
 
-/* Adds `added` new epochs to the model's metrics_count (nothing for 0). */
-static store_rc store_pg_count_add(store_pg_conn *c, const char *id,
-                                   int64_t added) {
-  if (added == 0)
-    return STORE_OK;
-  store_pg_args a = {0};
-  store_pg_text(&a, id);
-  store_pg_i64(&a, added);
-  return store_pg_do(c, PG_METRICS_COUNT_ADD, &a, "metrics_put", NULL);
-}
-
-/* Inside an open transaction, before metrics are written: locks the
- * owner's model row (uploads for one model run one after the other, in
- * every process) and touches it at most once a second. STORE_NOTFOUND
- * when the owner has no such model. */
-static store_rc store_pg_metrics_lock(store_pg_conn *c, const char *id,
-                                      const char *owner, int64_t now) {
-  store_pg_args a = {0};
-  store_pg_text(&a, id);
-  store_pg_text(&a, owner);
-  store_rc rc;
-  PGresult *r = store_pg_rows(c, PG_MODEL_PEEK, &a, "metrics_put", &rc);
-  if (!r)
-    return rc;
-  if (PQntuples(r) == 0) {
-    PQclear(r);
-    return STORE_NOTFOUND;
-  }
-  int stale = strcmp(PQgetvalue(r, 0, 0), "new") == 0 ||
-              now - store_pg_int(r, 0, 1) >= 1000;
-  PQclear(r);
-  return stale ? store_pg_touch(c, id, now, "metrics_put") : STORE_OK;
-}
-
 static int store_pg_req_cmp(const void *x, const void *y) {
   const store_pg_metrics_req *a = *(store_pg_metrics_req *const *)x;
   const store_pg_metrics_req *b = *(store_pg_metrics_req *const *)y;
@@ -1268,7 +1249,7 @@ static int store_pg_epoch_cmp(const void *x, const void *y) {
 
 /* The epochs of uploads v[0..n), each once (the later upload's when two
  * carry the same epoch, as if they ran one after the other), as the JSON
- * array PG_METRICS_PUT_MANY takes. NULL when out of memory. */
+ * array PG_METRICS_UPLOAD takes. NULL when out of memory. */
 static char *store_pg_epochs_json(store_pg_metrics_req *const *v, size_t n) {
   size_t total = 0;
   for (size_t i = 0; i < n; i++)
@@ -1296,67 +1277,156 @@ static char *store_pg_epochs_json(store_pg_metrics_req *const *v, size_t n) {
   return text;
 }
 
-/* The uploads v[0..n) of one model by one owner, inside an open
- * transaction (a batch's, or a lone upload's): the model row locked once,
- * touched at most once a second, every epoch upserted by one statement and
- * the count moved once, so a batch costs a few round trips per model, not
- * per upload. */
-static store_rc store_pg_metrics_group(store_pg_conn *c,
-                                       store_pg_metrics_req *const *v,
-                                       size_t n) {
-  const char *id = v[0]->id;
-  int64_t now = v[0]->now;
-  for (size_t i = 1; i < n; i++)
-    if (v[i]->now > now)
-      now = v[i]->now;
-  store_rc rc = store_pg_metrics_lock(c, id, v[0]->owner, now);
-  if (rc == STORE_NOTFOUND) {
-    for (size_t i = 0; i < n; i++)
-      v[i]->rc = STORE_NOTFOUND;
-    return STORE_OK;
-  }
-  if (rc != STORE_OK)
-    return rc;
-  char *epochs = store_pg_epochs_json(v, n);
-  if (!epochs)
-    return STORE_ERROR;
-  store_pg_args m = {0};
-  store_pg_text(&m, id);
-  store_pg_text(&m, epochs);
-  PGresult *r = store_pg_rows(c, PG_METRICS_PUT_MANY, &m, "metrics_put", &rc);
-  free(epochs);
-  if (!r)
-    return rc;
-  int64_t added = store_pg_int(r, 0, 0);
-  PQclear(r);
-  if ((rc = store_pg_count_add(c, id, added)) != STORE_OK)
-    return rc;
-  for (size_t i = 0; i < n; i++)
-    v[i]->rc = STORE_OK;
-  return STORE_OK;
-}
-
-/* One upload in a transaction of its own: a group of one. */
-static store_rc store_pg_metrics_alone(store_pg_conn *c,
-                                       store_pg_metrics_req *j) {
-  store_rc rc = store_pg_begin(c, "metrics_put");
-  if (rc == STORE_OK)
-    rc = store_pg_metrics_group(c, &j, 1);
-  if (rc == STORE_OK)
-    rc = j->rc; /* STORE_NOTFOUND: nothing to commit */
-  if (rc == STORE_OK)
-    rc = store_pg_commit(c, "metrics_put");
-  if (PQstatus(c->db) == CONNECTION_OK &&
-      PQtransactionStatus(c->db) != PQTRANS_IDLE)
-    PQclear(PQexec(c->db, "ROLLBACK"));
-  return rc;
-}
-
 static int store_pg_same_upload_group(const store_pg_metrics_req *a,
                                       const store_pg_metrics_req *b) {
   return strcmp(a->id, b->id) == 0 &&
          (a->owner && b->owner ? strcmp(a->owner, b->owner) == 0
                                : a->owner == b->owner);
+}
+
+/* Sends one model's uploads v[0..n): its row locked, then every epoch
+ * written by one statement. Answers how many of the two went out (fewer
+ * when out of memory, or the connection failed). */
+static int store_pg_metrics_send(store_pg_conn *c,
+                                 store_pg_metrics_req *const *v, size_t n) {
+  int64_t now = v[0]->now;
+  for (size_t i = 1; i < n; i++)
+    if (v[i]->now > now)
+      now = v[i]->now;
+  char name[16];
+  store_pg_args a = {0};
+  store_pg_text(&a, v[0]->id);
+  store_pg_text(&a, v[0]->owner);
+  snprintf(name, sizeof name, "s%d", PG_METRICS_LOCK);
+  if (!PQsendQueryPrepared(c->db, name, a.n, a.v, a.len, a.fmt, 0))
+    return 0;
+  char *epochs = store_pg_epochs_json(v, n);
+  if (!epochs)
+    return 1;
+  store_pg_i64(&a, now);
+  store_pg_text(&a, epochs);
+  snprintf(name, sizeof name, "s%d", PG_METRICS_UPLOAD);
+  int sent = PQsendQueryPrepared(c->db, name, a.n, a.v, a.len, a.fmt, 0);
+  free(epochs); /* libpq has copied it */
+  return 1 + sent;
+}
+
+/* The result of a pipeline's next statement when it has status `want`
+ * and nothing failed before it (*rc STORE_OK); otherwise NULL, with the
+ * first failure logged and kept in *rc and the results it aborted only
+ * cleared. *left counts the statements still to answer. */
+static PGresult *store_pg_pipe_take(store_pg_conn *c, size_t *left,
+                                    ExecStatusType want, store_rc *rc) {
+  if (*left == 0)
+    return NULL;
+  (*left)--;
+  PGresult *r = PQgetResult(c->db);
+  if (!r) { /* the connection ended the answers early */
+    if (*rc == STORE_OK)
+      *rc = store_pg_fail(c, NULL, "metrics_put", 0);
+    *left = 0;
+    return NULL;
+  }
+  PGresult *end;
+  while ((end = PQgetResult(c->db)) != NULL) /* the NULL ending it */
+    PQclear(end);
+  if (*rc == STORE_OK && PQresultStatus(r) == want)
+    return r;
+  if (*rc == STORE_OK)
+    *rc = store_pg_fail(c, r, "metrics_put", 0);
+  else
+    PQclear(r);
+  return NULL;
+}
+
+/* Runs uploads v[0..n), sorted by model, as one transaction whose
+ * statements go out together (libpq's pipeline mode), so that a batch
+ * costs one round trip to the server, not a few per model: BEGIN, for
+ * each model its row locked and then all its epochs written, COMMIT. The
+ * answers are tiny, so sending everything before reading cannot fill the
+ * server's side of the connection. On STORE_OK each upload's rc is set
+ * (STORE_OK, or STORE_NOTFOUND when its owner has no such model); a
+ * failed transaction may be left open for the caller to roll back. */
+static store_rc store_pg_metrics_pipe(store_pg_conn *c,
+                                      store_pg_metrics_req *const *v,
+                                      size_t n) {
+  if (!PQenterPipelineMode(c->db))
+    return store_pg_fail(c, NULL, "metrics_put", 0);
+  size_t sent = 0, k;
+  int ok = PQsendQueryParams(c->db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+  sent += ok;
+  for (size_t i = 0; ok && i < n; i = k) {
+    for (k = i + 1; k < n && store_pg_same_upload_group(v[i], v[k]); k++)
+      ;
+    int m = store_pg_metrics_send(c, v + i, k - i);
+    sent += (size_t)m;
+    ok = m == 2;
+  }
+  ok = ok && PQsendQueryParams(c->db, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+  sent += ok;
+  store_rc rc = STORE_OK;
+  if (!PQpipelineSync(c->db)) {
+    rc = store_pg_fail(c, NULL, "metrics_put", 0);
+    sent = 0;
+  }
+  size_t left = sent;
+  PGresult *r = store_pg_pipe_take(c, &left, PGRES_COMMAND_OK, &rc);
+  PQclear(r); /* BEGIN */
+  for (size_t i = 0; left > 0 && i < n; i = k) {
+    for (k = i + 1; k < n && store_pg_same_upload_group(v[i], v[k]); k++)
+      ;
+    PQclear(store_pg_pipe_take(c, &left, PGRES_TUPLES_OK, &rc)); /* lock */
+    r = store_pg_pipe_take(c, &left, PGRES_TUPLES_OK, &rc);
+    if (r) {
+      store_rc found = store_pg_int(r, 0, 0) > 0 ? STORE_OK : STORE_NOTFOUND;
+      for (size_t j = i; j < k; j++)
+        v[j]->rc = found;
+      PQclear(r);
+    }
+  }
+  r = store_pg_pipe_take(c, &left, PGRES_COMMAND_OK, &rc);
+  if (r && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+    /* COMMIT of a failed transaction "succeeds" as a ROLLBACK. */
+    fprintf(stderr, "chubd: database error in metrics_put: rolled back\n");
+    rc = STORE_ERROR;
+  }
+  PQclear(r);
+  if (rc == STORE_OK && !ok) { /* out of memory for a statement */
+    fprintf(stderr, "chubd: metrics_put: out of memory\n");
+    rc = STORE_ERROR;
+  }
+  /* The Sync's own result ends the pipeline. */
+  if (PQstatus(c->db) == CONNECTION_OK && sent > 0)
+    PQclear(PQgetResult(c->db));
+  if (!PQexitPipelineMode(c->db) && PQstatus(c->db) == CONNECTION_OK) {
+    /* Answers left unread: the connection is made again rather than
+     * used in a state no other operation expects. */
+    fprintf(stderr, "chubd: metrics_put: the database connection is "
+                    "reset (a pipeline did not end)\n");
+    if (!store_pg_revive(c))
+      return STORE_BUSY;
+    return rc == STORE_OK ? STORE_BUSY : rc;
+  }
+  return rc;
+}
+
+/* store_pg_metrics_pipe, sent once more when the connection turned out
+ * closed (the server restarted, an administrator ended the session) and
+ * could be made again, as store_pg_retry does for one statement. Should
+ * the batch in fact have committed before the connection went, running it
+ * again writes the same rows and counts none of them twice: only epochs
+ * that are new are counted. */
+static store_rc store_pg_metrics_txn(store_pg_conn *c,
+                                     store_pg_metrics_req *const *v, size_t n) {
+  int idle = PQtransactionStatus(c->db) == PQTRANS_IDLE;
+  store_rc rc = store_pg_metrics_pipe(c, v, n);
+  if (rc != STORE_OK && idle && PQstatus(c->db) == CONNECTION_BAD &&
+      store_pg_revive(c))
+    rc = store_pg_metrics_pipe(c, v, n);
+  if (PQstatus(c->db) == CONNECTION_OK &&
+      PQtransactionStatus(c->db) != PQTRANS_IDLE)
+    PQclear(PQexec(c->db, "ROLLBACK"));
+  return rc;
 }
 
 /* Runs a batch as one transaction, in model order (two processes' batches
@@ -1382,28 +1452,13 @@ static void store_pg_metrics_batch(store_pg *s, store_pg_metrics_req *batch) {
     free(v);
     return;
   }
-  if (v && n > 1) {
-    rc = store_pg_begin(c, "metrics_put");
-    for (size_t i = 0, k; rc == STORE_OK && i < n; i = k) {
-      for (k = i + 1; k < n && store_pg_same_upload_group(v[i], v[k]); k++)
-        ;
-      rc = store_pg_metrics_group(c, v + i, k - i);
-    }
-    if (rc == STORE_OK)
-      rc = store_pg_commit(c, "metrics_put (a batch)");
-    if (rc != STORE_OK) {
+  rc = v ? store_pg_metrics_txn(c, v, n) : STORE_ERROR;
+  if (rc != STORE_OK && v && n == 1) {
+    v[0]->rc = rc; /* alone already */
+  } else if (rc != STORE_OK) {
+    if (v)
       fprintf(stderr,
-              "chubd: metrics_put: retrying a batch of %zu one by "
-              "one\n",
-              n);
-      if (PQstatus(c->db) == CONNECTION_OK &&
-          PQtransactionStatus(c->db) != PQTRANS_IDLE)
-        PQclear(PQexec(c->db, "ROLLBACK"));
-    }
-  } else {
-    rc = STORE_ERROR; /* one upload (or no memory to sort): alone */
-  }
-  if (rc != STORE_OK) {
+              "chubd: metrics_put: retrying a batch of %zu one by one\n", n);
     size_t i = 0;
     for (store_pg_metrics_req *j = v ? v[0] : batch; j;
          j = v ? (++i < n ? v[i] : NULL) : j->next) {
@@ -1414,7 +1469,9 @@ static void store_pg_metrics_batch(store_pg *s, store_pg_metrics_req *batch) {
         j->rc = STORE_BUSY;
         continue;
       }
-      j->rc = store_pg_metrics_alone(c, j);
+      store_rc one = store_pg_metrics_txn(c, &j, 1);
+      if (one != STORE_OK)
+        j->rc = one;
     }
   }
   free(v);

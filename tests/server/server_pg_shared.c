@@ -227,6 +227,12 @@ static void shared_metrics(void **state) {
   }
   json_decref(a);
   json_decref(b);
+  /* Each epoch counted once, though both hubs wrote every one of them. */
+  for (int k = 0; k < 2; k++) {
+    json_t *model = sv_model(s->p[k], chubd_proc_key(s->p[k]), id);
+    assert_int_equal(th_json_int(model, "metrics_count", -1), SHARED_EPOCHS);
+    json_decref(model);
+  }
   /* The last upload wins, whichever chubd took it and whichever reads. */
   assert_int_equal(sv_metrics(s->p[1], chubd_proc_key(s->p[1]), id,
                               "{\"3\": \"{\\\"who\\\": 99}\"}"),
