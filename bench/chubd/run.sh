@@ -10,12 +10,13 @@
 # JSON decode, validation, a SQLite insert per request, on stable storage
 # before the answer). wrk sends the same metrics POST to both (metrics.lua:
 # a new epoch per request, so every chubd request inserts a row). Beside
-# the rates: chubd's commits in its run (how many uploads each carried, how
-# often one ended) and what one small write + fdatasync costs on this disk,
-# measured in chubd's data directory right after: each commit, and so each
-# answer, waits for one. Then a sparse 1 GiB file is uploaded with
-# curl and chubd's peak RSS (VmHWM) is printed before and after: it should
-# not grow with the upload's size. Figures only; nothing is asserted.
+# the rates: chubd's commits in its runs on SQLite and on one PostgreSQL
+# (how many uploads each carried, how often one ended) and what one small
+# write + fdatasync costs on this disk, measured in chubd's data directory
+# right after: each SQLite commit, and so each answer, waits for one. Then
+# a sparse 1 GiB file is uploaded with curl and chubd's peak RSS (VmHWM) is
+# printed before and after: it should not grow with the upload's size.
+# Figures only; nothing is asserted.
 set -eu
 
 BUILD=${1:-build}
@@ -139,23 +140,23 @@ ms() { # MICROSECONDS -> milliseconds with 3 decimals
 }
 
 echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body: one metrics epoch per request, a new epoch every time (inserts)"
-commits() { # -> "UPLOADS COMMITS" committed so far by chubd's group commit
-  curl -sf "$CHUBD_URL/metrics" | awk '
+commits() { # URL -> "UPLOADS COMMITS" committed so far by chubd's group commit
+  curl -sf "$1/metrics" | awk '
     $1 == "chubd_metrics_commit_requests_sum" { u = $2 }
     $1 == "chubd_metrics_commit_requests_count" { c = $2 }
     END { print u + 0, c + 0 }'
 }
 NG=$(run_wrk "http://127.0.0.1:$NGINX_PORT" "$CHUBD_KEY")
-C0=$(commits)
+C0=$(commits "$CHUBD_URL")
 CH=$(run_wrk "$CHUBD_URL" "$CHUBD_KEY")
-C1=$(commits)
+C1=$(commits "$CHUBD_URL")
 FSYNC=$("$FSYNC_BIN" "$CHUBD_DATA" 400 || true)
 STORED=$(curl -sf -H "x-api-key: $CHUBD_KEY" "$CHUBD_URL/v1/models/$MODEL" |
   sed -n 's/.*"metrics_count": *\([0-9]*\).*/\1/p')
 
 # PostgreSQL: a throwaway cluster of its own (tests/support/pg.sh), one
 # chubd on it, then two behind nginx with deploy/nginx/chubd-team.conf.
-PG1= PG2=
+PG1= PG2= P0= P1=
 # Its own directory under /tmp: the cluster's user must be able to enter
 # it, and a socket path is at most 107 bytes. Durable, as deployed.
 PGD=/tmp/chub-bench-pg-$$
@@ -184,7 +185,7 @@ pg_chubd() { # NAME -> PID in PG_PID, port in PG_PORT
   rm -f "$WORK/$1/port"
   "$CHUBD_BIN" --listen 127.0.0.1:0 --data "$WORK/$1" --db "$PGURL" \
     --blobs "$WORK/blobs" --rate-limit 1000000 --rate-burst 1000000 \
-    --max-per-ip 1024 --port-file "$WORK/$1/port" </dev/null \
+    --max-per-ip 1024 --metrics --port-file "$WORK/$1/port" </dev/null \
     2>>"$WORK/$1.log" &
   PG_PID=$!
   n=0
@@ -207,7 +208,9 @@ if sh "$ROOT/tests/support/pg.sh" start "$PGD" >/dev/null 2>&1 &&
     sed -n 's/.*"id": *"\([A-Za-z0-9]\{20\}\)".*/\1/p')
   MODEL_SQLITE=$MODEL
   MODEL=$PGMODEL
+  P0=$(commits "http://127.0.0.1:$PGA_PORT")
   PG1=$(run_wrk "http://127.0.0.1:$PGA_PORT" "$PGKEY")
+  P1=$(commits "http://127.0.0.1:$PGA_PORT")
   pg_chubd b && PGB_PID=$PG_PID && PGB_PORT=$PG_PORT
   TEAM_PORT=$(awk -v s="$$" 'BEGIN { srand(s + 7); print int(20000 + rand() * 40000) }')
   mkdir -p "$WORK/team/logs"
@@ -253,12 +256,17 @@ ratio chubd "$CH"
 ratio "chubd postgresql" "$PG1"
 ratio "two chubd on postgresql behind nginx" "$PG2"
 echo "chubd stored metrics epochs after the run: $STORED"
-# shellcheck disable=SC2086 # "UPLOADS COMMITS" twice, split on purpose
-set -- $C0 $C1
-awk -v u=$(($3 - $1)) -v c=$(($4 - $2)) -v d="$DURATION" 'BEGIN {
-  if (c > 0)
-    printf "chubd sqlite commits: %d in %ds, %.1f uploads each, one every %.0f us\n", c, d, u / c, d * 1e6 / c
-}'
+commit_line() { # STORE "UPLOADS COMMITS" "UPLOADS COMMITS" (before, after)
+  [ -n "$2" ] && [ -n "$3" ] || return 0
+  # shellcheck disable=SC2086 # "UPLOADS COMMITS" twice, split on purpose
+  set -- "$1" $2 $3
+  awk -v s="$1" -v u=$(($4 - $2)) -v c=$(($5 - $3)) -v d="$DURATION" 'BEGIN {
+    if (c > 0)
+      printf "chubd %s commits: %d in %ds, %.1f uploads each, one every %.0f us\n", s, c, d, u / c, d * 1e6 / c
+  }'
+}
+commit_line sqlite "$C0" "$C1"
+commit_line postgresql "$P0" "$P1"
 [ -z "$FSYNC" ] || echo "$FSYNC"
 stop_nginx
 
