@@ -10,7 +10,9 @@
 # JSON decode, validation, a SQLite insert per request, on stable storage
 # before the answer). wrk sends the same metrics POST to both (metrics.lua:
 # a new epoch per request, so every chubd request inserts a row). Beside
-# the rates: chubd's commits in its runs on SQLite and on one PostgreSQL
+# the rates: the CPU time each server spent per request (user + system, all
+# threads, from /proc), which a noisy machine moves far less than the
+# rates; chubd's commits in its runs on SQLite and on one PostgreSQL
 # (how many uploads each carried, how often one ended) and what one small
 # write + fdatasync costs on this disk, measured in chubd's data directory
 # right after: each SQLite commit, and so each answer, waits for one. Then
@@ -139,6 +141,21 @@ ms() { # MICROSECONDS -> milliseconds with 3 decimals
   awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'
 }
 
+# CPU time, in clock ticks (user + system), of process $1 and of its
+# children (nginx's workers); a process's threads are in its own figure.
+cpu_ticks() {
+  want=$1 total=0
+  for f in /proc/[0-9]*/stat; do
+    read -r line <"$f" 2>/dev/null || continue
+    pid=${f#/proc/} && pid=${pid%/stat}
+    # shellcheck disable=SC2086 # the fields after "(comm) ", split on purpose
+    set -- ${line##*) }
+    if [ "$pid" = "$want" ] || [ "$2" = "$want" ]; then
+      total=$((total + ${12} + ${13}))
+    fi
+  done
+  echo "$total"
+}
 echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body: one metrics epoch per request, a new epoch every time (inserts)"
 commits() { # URL -> "UPLOADS COMMITS" committed so far by chubd's group commit
   curl -sf "$1/metrics" | awk '
@@ -146,9 +163,13 @@ commits() { # URL -> "UPLOADS COMMITS" committed so far by chubd's group commit
     $1 == "chubd_metrics_commit_requests_count" { c = $2 }
     END { print u + 0, c + 0 }'
 }
+T0=$(cpu_ticks "$NGINX_PID")
 NG=$(run_wrk "http://127.0.0.1:$NGINX_PORT" "$CHUBD_KEY")
+NG_TICKS=$(($(cpu_ticks "$NGINX_PID") - T0))
 C0=$(commits "$CHUBD_URL")
+T0=$(cpu_ticks "$CHUBD_PID")
 CH=$(run_wrk "$CHUBD_URL" "$CHUBD_KEY")
+CH_TICKS=$(($(cpu_ticks "$CHUBD_PID") - T0))
 C1=$(commits "$CHUBD_URL")
 FSYNC=$("$FSYNC_BIN" "$CHUBD_DATA" 400 || true)
 STORED=$(curl -sf -H "x-api-key: $CHUBD_KEY" "$CHUBD_URL/v1/models/$MODEL" |
@@ -209,7 +230,9 @@ if sh "$ROOT/tests/support/pg.sh" start "$PGD" >/dev/null 2>&1 &&
   MODEL_SQLITE=$MODEL
   MODEL=$PGMODEL
   P0=$(commits "http://127.0.0.1:$PGA_PORT")
+  T0=$(cpu_ticks "$PGA_PID")
   PG1=$(run_wrk "http://127.0.0.1:$PGA_PORT" "$PGKEY")
+  PG1_TICKS=$(($(cpu_ticks "$PGA_PID") - T0))
   P1=$(commits "http://127.0.0.1:$PGA_PORT")
   pg_chubd b && PGB_PID=$PG_PID && PGB_PORT=$PG_PORT
   TEAM_PORT=$(awk -v s="$$" 'BEGIN { srand(s + 7); print int(20000 + rand() * 40000) }')
@@ -265,6 +288,20 @@ commit_line() { # STORE "UPLOADS COMMITS" "UPLOADS COMMITS" (before, after)
       printf "chubd %s commits: %d in %ds, %.1f uploads each, one every %.0f us\n", s, c, d, u / c, d * 1e6 / c
   }'
 }
+# What each server spent per request: the figure that moves least with
+# the machine's noise, since the rates above swing with whatever else runs.
+cpu_us() { # TICKS LINE -> microseconds of CPU per request
+  awk -v t="$1" -v r="$(field "$2" requests)" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { if (r > 0) printf "%.1f", t * 1e6 / hz / r; else printf "-" }'
+}
+NG_US=$(cpu_us "$NG_TICKS" "$NG")
+CH_US=$(cpu_us "$CH_TICKS" "$CH")
+printf 'CPU per request (user + system, all threads): nginx %s us, chubd sqlite %s us (%s x nginx)' \
+  "$NG_US" "$CH_US" "$(awk -v a="$CH_US" -v b="$NG_US" 'BEGIN { printf "%.1f", a / b }')"
+if [ -n "$PG1" ]; then
+  printf ', chubd postgresql %s us (chubd alone, not the database)' "$(cpu_us "$PG1_TICKS" "$PG1")"
+fi
+printf '\n'
 commit_line sqlite "$C0" "$C1"
 commit_line postgresql "$P0" "$P1"
 [ -z "$FSYNC" ] || echo "$FSYNC"
