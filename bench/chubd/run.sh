@@ -12,7 +12,8 @@
 # a new epoch per request, so every chubd request inserts a row). Beside
 # the rates: the CPU time each server spent per request (user + system, all
 # threads, from /proc), which a noisy machine moves far less than the
-# rates; chubd's commits in its runs on SQLite and on one PostgreSQL
+# rates, and chubd's split between its HTTP threads and its committer;
+# chubd's commits in its runs on SQLite and on one PostgreSQL
 # (how many uploads each carried, how often one ended) and what one small
 # write + fdatasync costs on this disk, measured in chubd's data directory
 # right after: each SQLite commit, and so each answer, waits for one. Then
@@ -156,6 +157,19 @@ cpu_ticks() {
   done
   echo "$total"
 }
+# CPU time, in clock ticks, of the threads of process $1 named $2.
+thread_ticks() {
+  want=$2 total=0
+  for f in /proc/"$1"/task/[0-9]*/stat; do
+    read -r line <"$f" 2>/dev/null || continue
+    comm=${line#*(} && comm=${comm%%)*}
+    [ "$comm" = "$want" ] || continue
+    # shellcheck disable=SC2086 # the fields after "(comm) ", split on purpose
+    set -- ${line##*) }
+    total=$((total + ${12} + ${13}))
+  done
+  echo "$total"
+}
 echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body: one metrics epoch per request, a new epoch every time (inserts)"
 commits() { # URL -> "UPLOADS COMMITS" committed so far by chubd's group commit
   curl -sf "$1/metrics" | awk '
@@ -168,8 +182,12 @@ NG=$(run_wrk "http://127.0.0.1:$NGINX_PORT" "$CHUBD_KEY")
 NG_TICKS=$(($(cpu_ticks "$NGINX_PID") - T0))
 C0=$(commits "$CHUBD_URL")
 T0=$(cpu_ticks "$CHUBD_PID")
+H0=$(thread_ticks "$CHUBD_PID" MHD-worker)
+K0=$(thread_ticks "$CHUBD_PID" chubd-commit)
 CH=$(run_wrk "$CHUBD_URL" "$CHUBD_KEY")
 CH_TICKS=$(($(cpu_ticks "$CHUBD_PID") - T0))
+CH_HTTP=$(($(thread_ticks "$CHUBD_PID" MHD-worker) - H0))
+CH_COMMIT=$(($(thread_ticks "$CHUBD_PID" chubd-commit) - K0))
 C1=$(commits "$CHUBD_URL")
 FSYNC=$("$FSYNC_BIN" "$CHUBD_DATA" 400 || true)
 STORED=$(curl -sf -H "x-api-key: $CHUBD_KEY" "$CHUBD_URL/v1/models/$MODEL" |
@@ -302,6 +320,7 @@ if [ -n "$PG1" ]; then
   printf ', chubd postgresql %s us (chubd alone, not the database)' "$(cpu_us "$PG1_TICKS" "$PG1")"
 fi
 printf '\n'
+echo "chubd sqlite CPU per request by thread: HTTP threads $(cpu_us "$CH_HTTP" "$CH") us, committer $(cpu_us "$CH_COMMIT" "$CH") us"
 commit_line sqlite "$C0" "$C1"
 commit_line postgresql "$P0" "$P1"
 [ -z "$FSYNC" ] || echo "$FSYNC"
