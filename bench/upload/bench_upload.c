@@ -21,8 +21,12 @@
  * mean of the ceilings just before and just after it. The ratio printed is
  * the median of those, beside the median rates. Also prints, for scale,
  * the rate of the same amount written the way chubd writes an upload
- * (O_DIRECT), and how much the peak resident memory of this process and
- * of chubd grew over all the uploads. Asserts nothing.
+ * (O_DIRECT), the CPU time both ends spent per MiB (and so the rate the
+ * machine's cores would allow were they all busy with the upload: on a
+ * machine with few cores the two SHA-256 and the copies through loopback
+ * TCP, not the disk, may bound it), and how much the peak resident memory
+ * of this process and of chubd grew over all the uploads. Asserts
+ * nothing.
  */
 #include "chub.h"
 
@@ -49,6 +53,26 @@ static long bench_hwm_kb(long pid) {
   if (f)
     fclose(f);
   return kb;
+}
+
+/* CPU seconds (user + system, all threads) process pid has used so far,
+ * read from /proc the same way for chubd and for this process. */
+static double bench_cpu_s(long pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f)
+    fclose(f);
+  buf[n] = '\0';
+  /* After "pid (comm) ": state, five ints, five counters, utime, stime. */
+  const char *p = strrchr(buf, ')');
+  unsigned long long ut, st;
+  if (!p ||
+      sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+             &ut, &st) != 2)
+    return -1;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void bench_quiet(chub_log_level level, const char *line, void *user) {
@@ -181,7 +205,8 @@ int main(int argc, char **argv) {
   }
   uint64_t x = 0x9e3779b97f4a7c15ULL;
   double disk[BENCH_ROUNDS_MAX + 1], up[BENCH_ROUNDS_MAX],
-      ratio[BENCH_ROUNDS_MAX];
+      ratio[BENCH_ROUNDS_MAX], cpu_client[BENCH_ROUNDS_MAX],
+      cpu_hub[BENCH_ROUNDS_MAX];
   /* The unmeasured write, then the first ceiling: both leave the file
    * the first upload sends. */
   double d = bench_disk(path, mib, buf, &x);
@@ -190,7 +215,10 @@ int main(int argc, char **argv) {
   long hwm_self = bench_hwm_kb((long)getpid()), hwm_hub = bench_hwm_kb(chubd);
   disk[0] = (double)mib / d;
   for (int r = 0; r < rounds && d > 0; r++) {
+    double c0 = bench_cpu_s((long)getpid()), h0 = bench_cpu_s(chubd);
     double u = bench_up(argv[1], path);
+    cpu_client[r] = (bench_cpu_s((long)getpid()) - c0) * 1000 / (double)mib;
+    cpu_hub[r] = (bench_cpu_s(chubd) - h0) * 1000 / (double)mib;
     d = u > 0 ? bench_disk(path, mib, buf, &x) : -1;
     if (d <= 0)
       break;
@@ -223,6 +251,17 @@ int main(int argc, char **argv) {
   printf("upload/disk ratio: median %.3f of %d rounds (each upload against "
          "the mean of the ceilings around it); target >= 0.85: %s\n",
          med, rounds, med >= 0.85 ? "met" : "NOT met");
+  /* What the machine's processors allow: both ends hash every byte and
+   * copy it through loopback TCP, and on a machine with few cores that
+   * work, not the disk, can be what bounds the upload. */
+  double cc = bench_median(cpu_client, rounds),
+         ch = bench_median(cpu_hub, rounds);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  double cap = cores > 0 && cc + ch > 0 ? (double)cores * 1000 / (cc + ch) : 0;
+  printf("CPU per MiB uploaded (user + system, all threads, median of the "
+         "rounds): client %.2f ms, chubd %.2f ms; with all %ld cores busy "
+         "that allows at most %.0f MiB/s, %.2f of the disk's median\n",
+         cc, ch, cores, cap, cap / bench_median(disk, rounds + 1));
   if (direct > 0)
     printf("for scale: %ld MiB written with O_DIRECT in 4 MiB writes and "
            "fsynced (how chubd writes an upload): %.0f MiB/s; median upload "
