@@ -13,7 +13,9 @@
 # the rates: the CPU time each server spent per request (user + system, all
 # threads, from /proc), which a noisy machine moves far less than the
 # rates, and chubd's split between its HTTP threads and its committer;
-# chubd's commits in its runs on SQLite and on one PostgreSQL
+# the same uploads served by chubd's own work (key cache, body, store and
+# group commit) behind a bare epoll loop (bare.c), whose difference from
+# chubd is what chubd's HTTP layer costs; chubd's commits in its runs on SQLite and on one PostgreSQL
 # (how many uploads each carried, how often one ended) and what one small
 # write + fdatasync costs on this disk, measured in chubd's data directory
 # right after: each SQLite commit, and so each answer, waits for one. Then
@@ -39,8 +41,9 @@ for tool in wrk nginx curl awk truncate; do
 done
 CHUBD_BIN=$(find "$BUILD" -name chubd -type f -perm -u+x 2>/dev/null | head -n1)
 FSYNC_BIN=$(find "$BUILD" -name bench_fsync -type f -perm -u+x 2>/dev/null | head -n1)
-[ -n "$CHUBD_BIN" ] && [ -n "$FSYNC_BIN" ] || {
-  echo "bench/chubd: no chubd or bench_fsync binary under $BUILD (build it first)" >&2
+BARE_BIN=$(find "$BUILD" -name bench_bare -type f -perm -u+x 2>/dev/null | head -n1)
+[ -n "$CHUBD_BIN" ] && [ -n "$FSYNC_BIN" ] && [ -n "$BARE_BIN" ] || {
+  echo "bench/chubd: no chubd, bench_fsync or bench_bare binary under $BUILD (build it first)" >&2
   exit 1
 }
 
@@ -193,6 +196,25 @@ FSYNC=$("$FSYNC_BIN" "$CHUBD_DATA" 400 || true)
 STORED=$(curl -sf -H "x-api-key: $CHUBD_KEY" "$CHUBD_URL/v1/models/$MODEL" |
   sed -n 's/.*"metrics_count": *\([0-9]*\).*/\1/p')
 
+# The same uploads to chubd's own work behind a bare epoll loop (bare.c),
+# on chubd's data directory while chubd idles: the difference from chubd
+# is what its HTTP layer costs.
+BARE= BARE_TICKS=0
+"$BARE_BIN" "$CHUBD_DATA" "$WORK/bare.port" 2 </dev/null 2>>"$WORK/bare.log" &
+BARE_PID=$!
+n=0
+until [ -s "$WORK/bare.port" ] || [ $n -gt 100 ]; do
+  n=$((n + 1))
+  sleep 0.05
+done
+if [ -s "$WORK/bare.port" ]; then
+  T0=$(cpu_ticks "$BARE_PID")
+  BARE=$(run_wrk "http://127.0.0.1:$(cat "$WORK/bare.port")" "$CHUBD_KEY")
+  BARE_TICKS=$(($(cpu_ticks "$BARE_PID") - T0))
+fi
+kill -TERM "$BARE_PID" 2>/dev/null || true
+wait "$BARE_PID" 2>/dev/null || true
+
 # PostgreSQL: a throwaway cluster of its own (tests/support/pg.sh), one
 # chubd on it, then two behind nginx with deploy/nginx/chubd-team.conf.
 PG1= PG2= P0= P1=
@@ -286,6 +308,7 @@ row() { # NAME LINE
 }
 row "nginx (fixed 200)" "$NG"
 row "chubd sqlite" "$CH"
+row "chubd's work, bare loop" "$BARE"
 row "chubd postgresql" "$PG1"
 row "2 chubd pg + nginx" "$PG2"
 ratio() { # NAME LINE
@@ -294,6 +317,7 @@ ratio() { # NAME LINE
     'BEGIN { printf "%s/nginx requests/s ratio: %.3f\n", w, c / n }'
 }
 ratio chubd "$CH"
+ratio "chubd's work behind a bare epoll loop (bare.c: no HTTP layer)" "$BARE"
 ratio "chubd postgresql" "$PG1"
 ratio "two chubd on postgresql behind nginx" "$PG2"
 echo "chubd stored metrics epochs after the run: $STORED"
@@ -319,6 +343,7 @@ printf 'CPU per request (user + system, all threads): nginx %s us, chubd sqlite 
 if [ -n "$PG1" ]; then
   printf ', chubd postgresql %s us (chubd alone, not the database)' "$(cpu_us "$PG1_TICKS" "$PG1")"
 fi
+[ -z "$BARE" ] || printf ', chubd'"'"'s work behind a bare loop %s us' "$(cpu_us "$BARE_TICKS" "$BARE")"
 printf '\n'
 echo "chubd sqlite CPU per request by thread: HTTP threads $(cpu_us "$CH_HTTP" "$CH") us, committer $(cpu_us "$CH_COMMIT" "$CH") us"
 commit_line sqlite "$C0" "$C1"
