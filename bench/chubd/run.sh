@@ -15,8 +15,9 @@
 # rates, and chubd's split between its HTTP threads and its committer;
 # the same uploads served by chubd's own work (key cache, body, store and
 # group commit) behind a bare epoll loop (bare.c), whose difference from
-# chubd is what chubd's HTTP layer costs; chubd's commits in its runs on SQLite and on one PostgreSQL
-# (how many uploads each carried, how often one ended) and what one small
+# chubd is what chubd's HTTP layer costs; chubd's commits in its runs on
+# SQLite and on one PostgreSQL (how many uploads each carried, how often
+# one ended) and what one small
 # write + fdatasync costs on this disk, measured in chubd's data directory
 # right after: each SQLite commit, and so each answer, waits for one. Then
 # a sparse 1 GiB file is uploaded with curl and chubd's peak RSS (VmHWM) is
@@ -48,6 +49,14 @@ BARE_BIN=$(find "$BUILD" -name bench_bare -type f -perm -u+x 2>/dev/null | head 
 }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/chubd-bench-XXXXXX")
+BARE_PID=
+stop_bare() {
+  if [ -n "$BARE_PID" ]; then
+    kill -TERM "$BARE_PID" 2>/dev/null || true
+    wait "$BARE_PID" 2>/dev/null || true
+    BARE_PID=
+  fi
+}
 NGINX_PID=
 stop_nginx() {
   if [ -n "$NGINX_PID" ]; then
@@ -57,6 +66,7 @@ stop_nginx() {
   fi
 }
 cleanup() {
+  stop_bare
   stop_nginx
   chubd_cleanup
   rm -rf "$WORK"
@@ -212,8 +222,7 @@ if [ -s "$WORK/bare.port" ]; then
   BARE=$(run_wrk "http://127.0.0.1:$(cat "$WORK/bare.port")" "$CHUBD_KEY")
   BARE_TICKS=$(($(cpu_ticks "$BARE_PID") - T0))
 fi
-kill -TERM "$BARE_PID" 2>/dev/null || true
-wait "$BARE_PID" 2>/dev/null || true
+stop_bare
 
 # PostgreSQL: a throwaway cluster of its own (tests/support/pg.sh), one
 # chubd on it, then two behind nginx with deploy/nginx/chubd-team.conf.
@@ -237,6 +246,7 @@ stop_pg() {
 }
 cleanup() {
   stop_pg
+  stop_bare
   stop_nginx
   chubd_cleanup
   rm -rf "$WORK"
