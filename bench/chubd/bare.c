@@ -5,15 +5,15 @@
  *   bench_bare DATA_DIR PORT_FILE [THREADS]
  *
  * Serves only `POST /v1/models/{id}` with a metrics upload, on 127.0.0.1
- * (a free port, written to PORT_FILE), doing what chubd does for one: the
- * API key hashed and found through chubd's key cache (keycache.c, with
- * its stat of keys.stamp), the body read by metrics_fast() (jansson for
- * anything else), the upload queued to the same SQLite store and its
- * group commit, fsync included, and answered once committed. What it
- * leaves out is what libmicrohttpd and chubd's request layer add around
- * that: the HTTP parsing and limits, routing, rate limits, connection
- * deadlines, per-request counters, TLS. bench/chubd runs it beside chubd
- * on chubd's own data directory (chubd idle meanwhile), so the difference
+ * (a free port, written to PORT_FILE), doing what chubd does for one with
+ * chubd's own functions: the API key found by auth_key() (hashed, then
+ * chubd's key cache with its stat of keys.stamp), the body read by
+ * metrics_read() (one pass, jansson for anything else), the upload queued to
+ * the same SQLite store and its group commit, fsync included, and answered once
+ * committed. What it leaves out is what libmicrohttpd and chubd's request layer
+ * add around that: the HTTP parsing and limits, routing, rate limits,
+ * connection deadlines, per-request counters, TLS. bench/chubd runs it beside
+ * chubd on chubd's own data directory (chubd idle meanwhile), so the difference
  * between the two is what that layer costs per request.
  *
  * Each thread has its own epoll set over the one listening socket
@@ -40,12 +40,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "keycache.h"
-#include "keys.h"
-#include "metrics_fast.h"
-#include "store.h"
+#include "server.h"
 #include "util.h"
-#include "validate.h"
 
 #define BARE_BUF 16384
 #define BARE_THREADS_MAX 16
@@ -127,38 +123,6 @@ static const char *bare_header(const char *h, size_t len, const char *name,
   return NULL;
 }
 
-/* The API key checked as chubd's auth_lookup() checks it. */
-static int bare_auth(const char *key, store_key *out) {
-  unsigned char hash[32];
-  char prefix[KEYS_PREFIX_LEN + 1];
-  keycache_token token;
-  if (!util_is_alnum_n(key, UTIL_KEY_LEN))
-    return -1;
-  keys_hash(key, hash);
-  if (keycache_get(bare_kc, hash, out, &token) == 0)
-    return 0;
-  keys_prefix(key, prefix);
-  if (bare_st->ops->key_find(bare_st, prefix, hash, out) != STORE_OK)
-    return -1;
-  keycache_put(bare_kc, hash, out, &token);
-  return 0;
-}
-
-/* The epochs of a metrics body, as chubd's metrics_post_check() reads
- * them. */
-static int bare_epochs(const char *body, size_t len, store_epoch **e,
-                       size_t *n) {
-  char err[VALIDATE_ERR];
-  json_t *v;
-  if (metrics_fast(body, len, e, n))
-    return 0;
-  if (validate_json_object(body, len, &v, err) < 0)
-    return -1;
-  int rc = validate_metrics(v, e, n, err);
-  json_decref(v);
-  return rc;
-}
-
 /* Takes the next whole request off c's buffer: queued to the store, or
  * answered at once when refused. 0 when none is whole yet or one is with
  * the store, -1 to close the connection. */
@@ -175,6 +139,7 @@ static int bare_request(bare_conn *c) {
   if (c->len < head + body)
     return 0;
   static const char prefix[] = "POST /v1/models/";
+  char err[VALIDATE_ERR];
   char key[UTIL_KEY_LEN + 2] = "";
   v = bare_header(c->in, head, "x-api-key", &vlen);
   if (v && vlen < sizeof key) {
@@ -187,10 +152,13 @@ static int bare_request(bare_conn *c) {
   memcpy(c->id, c->in + at, routed ? UTIL_ID_LEN : 0);
   c->id[routed ? UTIL_ID_LEN : 0] = '\0';
   routed = routed && util_is_alnum_n(c->id, UTIL_ID_LEN);
-  unsigned refused = !routed                                             ? 404
-                     : bare_auth(key, &c->key) < 0                       ? 401
-                     : bare_epochs(c->in + head, body, &c->e, &c->n) < 0 ? 400
-                                                                         : 0;
+  unsigned refused =
+      !routed ? 404
+      : !util_is_alnum_n(key, UTIL_KEY_LEN) ||
+              auth_key(bare_st, bare_kc, key, &c->key) != STORE_OK
+          ? 401
+      : metrics_read(c->in + head, body, &c->e, &c->n, err) < 0 ? 400
+                                                                : 0;
   memmove(c->in, c->in + head + body, c->len - head - body);
   c->len -= head + body;
   if (refused) {

@@ -31,6 +31,20 @@
 #define AUTH_TOKEN_HEX 64
 
 /* Looks up a presented key. 0 with *out filled, or 401 in rep. */
+store_rc auth_key(store *st, keycache *kc, const char *key, store_key *out) {
+  unsigned char hash[32];
+  char prefix[KEYS_PREFIX_LEN + 1];
+  keycache_token token;
+  keys_hash(key, hash);
+  if (keycache_get(kc, hash, out, &token) == 0)
+    return STORE_OK;
+  keys_prefix(key, prefix);
+  store_rc rc = st->ops->key_find(st, prefix, hash, out);
+  if (rc == STORE_OK)
+    keycache_put(kc, hash, out, &token);
+  return rc;
+}
+
 static unsigned auth_lookup(chubd_request *req, const char *key,
                             chubd_reply *rep) {
   if (!util_is_alnum_n(key, UTIL_KEY_LEN)) {
@@ -39,17 +53,7 @@ static unsigned auth_lookup(chubd_request *req, const char *key,
                 "[A-Za-z0-9]); check your API key");
     return 401;
   }
-  unsigned char hash[32];
-  char prefix[KEYS_PREFIX_LEN + 1];
-  keys_hash(key, hash);
-  keycache_token token;
-  if (keycache_get(req->srv->kc, hash, &req->key, &token) == 0) {
-    req->has_key = 1;
-    return 0;
-  }
-  keys_prefix(key, prefix);
-  store *st = req->srv->st;
-  store_rc rc = st->ops->key_find(st, prefix, hash, &req->key);
+  store_rc rc = auth_key(req->srv->st, req->srv->kc, key, &req->key);
   if (rc == STORE_NOTFOUND) {
     reply_error(rep, 401, "unknown or revoked API key; check your API key");
     return 401;
@@ -58,7 +62,6 @@ static unsigned auth_lookup(chubd_request *req, const char *key,
     reply_store(rep, rc, "API key");
     return rep->status;
   }
-  keycache_put(req->srv->kc, hash, &req->key, &token);
   req->has_key = 1;
   return 0;
 }

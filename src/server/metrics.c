@@ -21,21 +21,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+int metrics_read(const char *body, size_t len, store_epoch **e, size_t *n,
+                 char err[VALIDATE_ERR]) {
+  json_t *v;
+  /* The usual body in one pass; anything else, and every error, through
+   * jansson. */
+  if (metrics_fast(body, len, e, n))
+    return 0;
+  if (validate_json_object(body, len, &v, err) < 0)
+    return -1;
+  int rc = validate_metrics(v, e, n, err);
+  json_decref(v);
+  return rc;
+}
+
 int metrics_post_check(chubd_request *req, chubd_reply *rep, store_epoch **e,
                        size_t *n) {
   char err[VALIDATE_ERR];
-  json_t *body;
-  /* The usual body in one pass; anything else, and every error, through
-   * jansson. */
-  if (metrics_fast(req->body, req->body_len, e, n))
-    return 0;
-  if (validate_json_object(req->body, req->body_len, &body, err) < 0) {
-    reply_error(rep, 400, "%s", err);
-    return -1;
-  }
-  int bad = validate_metrics(body, e, n, err) < 0;
-  json_decref(body);
-  if (bad) {
+  if (metrics_read(req->body, req->body_len, e, n, err) < 0) {
     reply_error(rep, 400, "%s", err);
     return -1;
   }

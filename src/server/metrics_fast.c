@@ -203,18 +203,15 @@ static int mf_numbers_object(const char *text, size_t len) {
   return in.p == in.end;
 }
 
-/* An epoch number as validate_metrics() takes it: decimal, 0 to 1e9,
- * without leading zeros. */
+/* An epoch number as validate_metrics() takes it (validate_epoch_key). */
 static int mf_epoch(const char *s, size_t n, int64_t *epoch) {
-  if (n == 0 || n > 10 || (s[0] == '0' && n > 1))
+  char key[16];
+  long long v;
+  if (n >= sizeof key)
     return 0;
-  int64_t v = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!mf_is_digit(s[i]))
-      return 0;
-    v = v * 10 + (s[i] - '0');
-  }
-  if (v > 1000000000)
+  memcpy(key, s, n);
+  key[n] = '\0';
+  if (validate_epoch_key(key, &v) < 0)
     return 0;
   *epoch = v;
   return 1;

@@ -120,6 +120,10 @@ void reply_blob(const chubd_request *req, chubd_reply *rep, const char *sha256,
 
 /* auth.c: keys on requests, /v1/auth, /v1/health, /ui login/logout */
 unsigned auth_identify(chubd_request *req, chubd_reply *rep);
+/* The unrevoked key `key` (well-formed, UTIL_KEY_LEN characters): from the
+ * key cache, else from the store and then cached. STORE_NOTFOUND for an
+ * unknown or revoked one. */
+store_rc auth_key(store *st, keycache *kc, const char *key, store_key *out);
 void auth_post(chubd_request *req, chubd_reply *rep);
 void auth_health(chubd_request *req, chubd_reply *rep);
 void auth_ui_login(chubd_request *req, chubd_reply *rep);
@@ -166,6 +170,10 @@ int models_check(chubd_request *req, chubd_reply *rep);
 void models_pick(const store_checkpoint *k, size_t n, long *last, long *best);
 
 /* metrics.c */
+/* Reads a metrics upload's body: 0 with its epochs in *e, *n (free them
+ * with validate_epochs_free), or -1 with the reason in err. */
+int metrics_read(const char *body, size_t len, store_epoch **e, size_t *n,
+                 char err[VALIDATE_ERR]);
 /* Checks an upload: 0 with its epochs in *e, *n (the caller frees them
  * with validate_epochs_free), or -1 with the 400 answer in rep. */
 int metrics_post_check(chubd_request *req, chubd_reply *rep, store_epoch **e,

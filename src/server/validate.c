@@ -223,12 +223,18 @@ void validate_epochs_free(store_epoch *e, size_t n) {
   free(e);
 }
 
+int validate_epoch_key(const char *key, long long *epoch) {
+  /* Canonical only: "07" and "7" would name one row and count twice. */
+  if (validate_uint(key, 1000000000LL, epoch) < 0 ||
+      (key[0] == '0' && key[1] != '\0'))
+    return -1;
+  return 0;
+}
+
 static int validate_one_epoch(const char *key, json_t *value, store_epoch *out,
                               char err[VALIDATE_ERR]) {
   long long epoch;
-  /* Canonical only: "07" and "7" would name one row and count twice. */
-  if (validate_uint(key, 1000000000LL, &epoch) < 0 ||
-      (key[0] == '0' && key[1] != '\0'))
+  if (validate_epoch_key(key, &epoch) < 0)
     return validate_fail(err,
                          "metrics: key \"%.32s\" is not an epoch "
                          "number (0 or more, in decimal without leading "

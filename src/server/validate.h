@@ -37,6 +37,10 @@ int validate_model_patch(json_t *body, char err[VALIDATE_ERR]);
 /* POST (create set: meta.name required) and PATCH /v1/datasets bodies. */
 int validate_dataset_body(json_t *body, int create, char err[VALIDATE_ERR]);
 
+/* An epoch number as a metrics upload names it: 0 to 1e9, in decimal
+ * without leading zeros. 0 with *epoch, or -1. */
+int validate_epoch_key(const char *key, long long *epoch);
+
 /* POST /v1/models/{id} {"type": "metrics", "metrics": {...}}. On success
  * *out holds *n epochs as the store takes them (each json the object of
  * numbers as sent, malloc'd); free with validate_epochs_free(). */
