@@ -286,7 +286,8 @@ static int chubd_serve(chubd_server *srv) {
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
   /* Threads start only now, so that each inherits the blocked signals. */
-  srv->conns = conns_new(srv->cfg.header_timeout_s, srv->cfg.max_connections);
+  srv->conns = conns_new(srv->cfg.header_timeout_s, srv->cfg.max_connections,
+                         srv->cfg.max_per_ip);
 
   int status = 1;
   int ready = srv->rl && srv->events_rl && srv->kc && srv->conns;
@@ -302,7 +303,7 @@ static int chubd_serve(chubd_server *srv) {
     httpd_stop(srv, d);
     goto out;
   }
-  srv->cfg.port = httpd_bound_port(d);
+  srv->cfg.port = httpd_bound_port(srv, d);
   chubd_default_public_url(&srv->cfg);
   atomic_store(&srv->public_url_ready, 1);
   if (srv->cfg.port_file[0] &&

@@ -31,6 +31,7 @@
 #include "server.h"
 
 #include "endpoints.h"
+#include "lane.h"
 #include "upload.h"
 
 #include <arpa/inet.h>
@@ -73,10 +74,17 @@ typedef struct httpd_req {
 enum { HTTP_ASYNC_NONE, HTTP_ASYNC_WAITING, HTTP_ASYNC_ANSWERED };
 
 const char *httpd_header(const chubd_request *req, const char *name) {
-  return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+  if (req->conn)
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+  for (int i = 0; i < req->nheaders; i++)
+    if (strcasecmp(req->headers[i].name, name) == 0)
+      return req->headers[i].value;
+  return NULL;
 }
 
 const char *httpd_query(const chubd_request *req, const char *name) {
+  if (!req->conn)
+    return NULL; /* lane.c takes no request with a query */
   return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
@@ -135,35 +143,41 @@ static int httpd_answer_now(const chubd_request *req) {
   "default-src 'self'; img-src 'self' data:; object-src 'none'; "              \
   "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-static void httpd_add_headers(httpd_req *h, struct MHD_Response *resp,
-                              const chubd_reply *rep) {
+void httpd_reply_headers(const chubd_request *req, const chubd_reply *rep,
+                         void (*add)(void *cls, const char *name,
+                                     const char *value),
+                         void *cls) {
   if (rep->ctype)
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->ctype);
-  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    add(cls, MHD_HTTP_HEADER_CONTENT_TYPE, rep->ctype);
+  add(cls, "X-Content-Type-Options", "nosniff");
   /* What libchub may rely on: an upload's SHA-256 as a header, or as a
    * form field after the file (hashed while it is sent). */
-  MHD_add_response_header(resp, "X-Chub-Sha256-Modes", "header, part");
-  if (h->req.r.ui || h->req.r.kind == ROUTE_PAGE || h->req.r.status == 404) {
-    MHD_add_response_header(resp, "Content-Security-Policy", HTTP_PAGE_CSP);
-    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-    MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
+  add(cls, "X-Chub-Sha256-Modes", "header, part");
+  if (req->r.ui || req->r.kind == ROUTE_PAGE || req->r.status == 404) {
+    add(cls, "Content-Security-Policy", HTTP_PAGE_CSP);
+    add(cls, "X-Frame-Options", "DENY");
+    add(cls, "Referrer-Policy", "same-origin");
   }
   for (int i = 0; i < rep->nheaders; i++)
-    MHD_add_response_header(resp, rep->headers[i].name, rep->headers[i].value);
+    add(cls, rep->headers[i].name, rep->headers[i].value);
   if (rep->status == 405) {
     char allow[96];
-    route_allow_header(h->req.r.allowed, allow, sizeof allow);
-    MHD_add_response_header(resp, "Allow", allow);
+    route_allow_header(req->r.allowed, allow, sizeof allow);
+    add(cls, "Allow", allow);
   }
-  if (h->req.rate_limited) {
+  if (req->rate_limited) {
     char v[32];
-    snprintf(v, sizeof v, "%ld", h->req.rl.limit);
-    MHD_add_response_header(resp, "X-RateLimit-Limit", v);
-    snprintf(v, sizeof v, "%ld", h->req.rl.remaining);
-    MHD_add_response_header(resp, "X-RateLimit-Remaining", v);
-    snprintf(v, sizeof v, "%lld", (long long)h->req.rl.reset);
-    MHD_add_response_header(resp, "X-RateLimit-Reset", v);
+    snprintf(v, sizeof v, "%ld", req->rl.limit);
+    add(cls, "X-RateLimit-Limit", v);
+    snprintf(v, sizeof v, "%ld", req->rl.remaining);
+    add(cls, "X-RateLimit-Remaining", v);
+    snprintf(v, sizeof v, "%lld", (long long)req->rl.reset);
+    add(cls, "X-RateLimit-Reset", v);
   }
+}
+
+static void httpd_add_header(void *cls, const char *name, const char *value) {
+  MHD_add_response_header(cls, name, value);
 }
 
 static enum MHD_Result httpd_send(httpd_req *h, chubd_reply *rep) {
@@ -201,7 +215,7 @@ static enum MHD_Result httpd_send(httpd_req *h, chubd_reply *rep) {
     reply_free(rep);
     return MHD_NO;
   }
-  httpd_add_headers(h, resp, rep);
+  httpd_reply_headers(&h->req, rep, httpd_add_header, resp);
   h->status = rep->status;
   h->bytes = bytes;
   enum MHD_Result ret = MHD_queue_response(h->req.conn, rep->status, resp);
@@ -220,11 +234,24 @@ static void httpd_dispatch(const httpd_req *h, chubd_request *req,
     reply_error(rep, 500, "no answer was made");
 }
 
+unsigned httpd_json_head(const chubd_request *req, chubd_reply *rep) {
+  int known;
+  uint64_t len = httpd_declared_length(req, &known);
+  uint64_t max = req->srv->cfg.max_body;
+  if (!httpd_json_ctype_ok(req))
+    reply_error(rep, 415, "Content-Type must be application/json");
+  else if (known && len > max)
+    reply_error(rep, 413,
+                "request body of %llu bytes is over the limit "
+                "of %llu bytes",
+                (unsigned long long)len, (unsigned long long)max);
+  return rep->status;
+}
+
 /* Everything decidable from the headers; leaves h->pending on an error. */
 static void httpd_first_call(httpd_req *h) {
   chubd_request *req = &h->req;
   chubd_reply *rep = &h->pending;
-  chubd_server *srv = req->srv;
   if (req->r.status) {
     reply_error(rep, req->r.status, "%s", req->r.error);
   } else if (auth_identify(req, rep) != 0) {
@@ -232,15 +259,7 @@ static void httpd_first_call(httpd_req *h) {
   } else if (h->takes_json) {
     int known;
     uint64_t len = httpd_declared_length(req, &known);
-    if (!httpd_json_ctype_ok(req))
-      reply_error(rep, 415, "Content-Type must be application/json");
-    else if (known && len > srv->cfg.max_body)
-      reply_error(rep, 413,
-                  "request body of %llu bytes is over the limit "
-                  "of %llu bytes",
-                  (unsigned long long)len,
-                  (unsigned long long)srv->cfg.max_body);
-    else if (known && len > 0) {
+    if (httpd_json_head(req, rep) == 0 && known && len > 0) {
       h->body = malloc(len + 1);
       h->cap = h->body ? len + 1 : 0;
     }
@@ -335,7 +354,7 @@ static enum MHD_Result httpd_metrics(httpd_req *h) {
  * when listening on all addresses, or --public-url's host.
  * A page on another name that resolves here (DNS rebinding) would read
  * the hub with the browser's credentials; nothing answers it. */
-static int httpd_host_ok(const chubd_server *srv, const char *host) {
+int httpd_host_ok(const chubd_server *srv, const char *host) {
   char name[256];
   size_t n;
   if (!host)
@@ -433,6 +452,19 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn,
   return httpd_send(h, &rep);
 }
 
+void httpd_finished(chubd_server *srv, route_kind kind, const char *method,
+                    const char *path, unsigned status, uint64_t bytes,
+                    double t0, int whole) {
+  if (whole)
+    prom_request(kind, status, util_mono_s() - t0);
+  else
+    prom_request_aborted(kind);
+  if (srv->cfg.verbose)
+    fprintf(stderr, "chubd: %s %s %u %llu %.1fms%s\n", method, path, status,
+            (unsigned long long)bytes, (util_mono_s() - t0) * 1000.0,
+            whole ? "" : " (connection ended early)");
+}
+
 static void httpd_completed(void *cls, struct MHD_Connection *conn,
                             void **con_cls,
                             enum MHD_RequestTerminationCode toe) {
@@ -440,23 +472,11 @@ static void httpd_completed(void *cls, struct MHD_Connection *conn,
   httpd_req *h = *con_cls;
   if (!h)
     return;
-  if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+  int whole = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+  if (whole)
     conns_request_done(srv->conns, conn);
-    prom_request(h->req.r.kind, h->status, util_mono_s() - h->t0);
-  } else {
-    prom_request_aborted(h->req.r.kind);
-  }
-  if (srv->cfg.verbose) {
-    double ms = (util_mono_s() - h->t0) * 1000.0;
-    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-      fprintf(stderr, "chubd: %s %s %u %llu %.1fms\n", h->method, h->path,
-              h->status, (unsigned long long)h->bytes, ms);
-    else
-      fprintf(stderr,
-              "chubd: %s %s %u %llu %.1fms (connection ended "
-              "early)\n",
-              h->method, h->path, h->status, (unsigned long long)h->bytes, ms);
-  }
+  httpd_finished(srv, h->req.r.kind, h->method, h->path, h->status, h->bytes,
+                 h->t0, whole);
   upload_free(h->req.upload);
   validate_epochs_free(h->epochs, h->nepochs);
   reply_free(&h->pending);
@@ -481,6 +501,26 @@ static int httpd_is_loopback(const struct sockaddr *sa) {
   return 0;
 }
 
+/* The listening socket of the address ss, as libmicrohttpd makes one
+ * (SO_REUSEADDR; an IPv6 one takes IPv6 only), non-blocking: its
+ * descriptor, or -1. */
+static int httpd_listen(const struct sockaddr_storage *ss) {
+  int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+  if (fd < 0)
+    return -1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+      (ss->ss_family == AF_INET6 &&
+       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
+      bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, 1024) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 struct MHD_Daemon *httpd_start(chubd_server *srv, char *err, size_t errn) {
   struct addrinfo hints, *ai = NULL;
   memset(&hints, 0, sizeof hints);
@@ -502,10 +542,22 @@ struct MHD_Daemon *httpd_start(chubd_server *srv, char *err, size_t errn) {
   srv->open_pages =
       httpd_is_loopback((struct sockaddr *)&ss) && !srv->cfg.pages_login;
   srv->tls = srv->tls_cert != NULL;
+  /* Over TLS libmicrohttpd accepts and serves every connection; otherwise
+   * chubd's own loop accepts them, serves the metrics uploads and hands
+   * libmicrohttpd the rest (lane.h). */
+  int listen_fd = -1;
+  if (!srv->tls && (listen_fd = httpd_listen(&ss)) < 0) {
+    snprintf(err, errn,
+             "cannot listen on %s:%d (address in use, or not allowed)",
+             srv->cfg.host, srv->cfg.port);
+    return NULL;
+  }
   unsigned int flags =
       MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
-  if (srv->tls_cert)
+  if (srv->tls)
     flags |= MHD_USE_TLS;
+  else
+    flags |= MHD_USE_NO_LISTEN_SOCKET;
   if (ss.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   if (srv->cfg.verbose)
@@ -518,31 +570,52 @@ struct MHD_Daemon *httpd_start(chubd_server *srv, char *err, size_t errn) {
   /* Limits, so that no one client can hold the server: connections in
    * all (conns.c: libmicrohttpd divides its own limit among its threads,
    * so it is set where it never binds) and per address (libmicrohttpd
-   * closes the ones beyond at once),
+   * closes the ones beyond at once; conns.c counts those lane.c accepts,
+   * from accept() to close, so libmicrohttpd's count, which lags behind
+   * its closes, must not refuse one handed over),
    * the idle timeout for bodies and kept-alive connections, and (conns.c)
-   * the deadline for a request's headers. With the TLS options last: the
-   * list ends early (MHD_OPTION_END) when there is no certificate. */
-  struct MHD_Daemon *d = MHD_start_daemon(
-      flags, (uint16_t)srv->cfg.port, NULL, NULL, httpd_access, srv,
-      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-      pool, MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, srv,
-      MHD_OPTION_NOTIFY_CONNECTION, conns_notify, srv->conns,
-      MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections * pool,
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_per_ip,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->cfg.idle_timeout_s,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-      srv->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, srv->tls_cert,
-      MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key, MHD_OPTION_END);
+   * the deadline for a request's headers. */
+  struct MHD_OptionItem opts[] = {
+      {MHD_OPTION_THREAD_POOL_SIZE, pool, NULL},
+      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)httpd_completed, srv},
+      {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)conns_notify, srv->conns},
+      {MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections * pool, NULL},
+      {MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->tls ? srv->cfg.max_per_ip : 0,
+       NULL},
+      {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)srv->cfg.idle_timeout_s, NULL},
+      {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+      {srv->tls ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, 0, &ss},
+      {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert},
+      {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
+      {MHD_OPTION_END, 0, NULL},
+  };
+  struct MHD_Daemon *d =
+      MHD_start_daemon(flags, (uint16_t)srv->cfg.port, NULL, NULL, httpd_access,
+                       srv, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (!d) {
+    if (listen_fd >= 0)
+      close(listen_fd);
     snprintf(err, errn,
              "cannot listen on %s:%d (address in use, or not allowed)",
              srv->cfg.host, srv->cfg.port);
     return NULL;
   }
+  if (listen_fd >= 0) {
+    unsigned nlane = ncpu < 1                  ? 1
+                     : ncpu > LANE_THREADS_MAX ? LANE_THREADS_MAX
+                                               : (unsigned)ncpu;
+    srv->lane = lane_start(srv, d, listen_fd, nlane, err, errn);
+    if (!srv->lane) {
+      MHD_stop_daemon(d);
+      return NULL;
+    }
+  }
   return d;
 }
 
-int httpd_bound_port(struct MHD_Daemon *d) {
+int httpd_bound_port(const chubd_server *srv, struct MHD_Daemon *d) {
+  if (srv->lane)
+    return lane_port(srv->lane);
   const union MHD_DaemonInfo *info =
       MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
   return info ? info->port : -1;
@@ -552,9 +625,13 @@ void httpd_stop(chubd_server *srv, struct MHD_Daemon *d) {
   /* Closed at once: a client connecting now is refused and can go
    * elsewhere, rather than wait in the backlog for an answer that never
    * comes. */
-  MHD_socket listen_fd = MHD_quiesce_daemon(d);
-  if (listen_fd != MHD_INVALID_SOCKET)
-    close(listen_fd);
+  if (srv->lane) {
+    lane_quiesce(srv->lane);
+  } else {
+    MHD_socket listen_fd = MHD_quiesce_daemon(d);
+    if (listen_fd != MHD_INVALID_SOCKET)
+      close(listen_fd);
+  }
   double deadline = util_mono_s() + srv->cfg.drain_timeout_s;
   while (atomic_load(&srv->in_flight) > 0 && util_mono_s() < deadline) {
     struct timespec ts = {0, 10 * 1000 * 1000};
@@ -567,5 +644,7 @@ void httpd_stop(chubd_server *srv, struct MHD_Daemon *d) {
     struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
+  lane_stop(srv->lane); /* closes the connections it still holds */
+  srv->lane = NULL;
   MHD_stop_daemon(d); /* closes what is left: stalled uploads dropped */
 }

@@ -35,6 +35,10 @@ void prom_upload_bytes(int dataset, uint64_t n);
 enum { PROM_DIGEST_NONE, PROM_DIGEST_HEADER, PROM_DIGEST_PART };
 void prom_upload_digest(int how);
 
+/* A metrics upload served by chubd's own loop (lane.c), or with
+ * handed_over a connection it gave to libmicrohttpd. */
+void prom_lane(int handed_over);
+
 /* One commit of the store's metrics committer: `uploads` requests,
  * `epochs` epochs in all. */
 void prom_metrics_commit(size_t uploads, size_t epochs);

@@ -55,6 +55,7 @@ typedef struct chubd_server {
   atomic_int in_flight;     /* requests between first call and completion */
   atomic_int suspended;     /* requests waiting for the store to answer */
   struct MHD_Daemon *metrics_daemon; /* --metrics-listen, or NULL */
+  struct lane *lane; /* chubd's own loop (lane.h), or NULL over TLS */
 } chubd_server;
 
 #define CHUBD_REPLY_HEADERS 10
@@ -81,9 +82,16 @@ typedef struct chubd_reply {
 
 typedef struct upload upload; /* upload.h */
 
+/* A header line of a request read by chubd's own loop (lane.c). */
+typedef struct chubd_header {
+  const char *name, *value;
+} chubd_header;
+
 typedef struct chubd_request {
   chubd_server *srv;
-  struct MHD_Connection *conn;
+  struct MHD_Connection *conn; /* NULL when read by lane.c: */
+  const chubd_header *headers; /* then its headers are these */
+  int nheaders;
   route r;
   const char *body; /* the JSON body, when the route takes one */
   size_t body_len;
@@ -290,8 +298,28 @@ const char *httpd_query(const chubd_request *req, const char *name);
 int httpd_query_int(const chubd_request *req, chubd_reply *rep,
                     const char *name, long long min, long long max,
                     long long def, long long *out);
+/* Whether a Host header names this hub (NULL: none sent, accepted). */
+int httpd_host_ok(const chubd_server *srv, const char *host);
+/* The headers of the answer rep to req after its status line, in the
+ * order sent, each through add (without Date, Connection and
+ * Content-Length, which the sender adds). */
+void httpd_reply_headers(const chubd_request *req, const chubd_reply *rep,
+                         void (*add)(void *cls, const char *name,
+                                     const char *value),
+                         void *cls);
+/* The checks of a JSON endpoint's request head: Content-Type, then the
+ * declared size against --max-body. 0, or the status of the error in
+ * rep. */
+unsigned httpd_json_head(const chubd_request *req, chubd_reply *rep);
+/* A request is over: counted (whole, or its connection ended first) and,
+ * with --verbose, logged. */
+void httpd_finished(chubd_server *srv, route_kind kind, const char *method,
+                    const char *path, unsigned status, uint64_t bytes,
+                    double t0, int whole);
+/* Starts serving: libmicrohttpd, and in front of it (unless over TLS)
+ * chubd's own loop, lane.c. */
 struct MHD_Daemon *httpd_start(chubd_server *srv, char *err, size_t errn);
-int httpd_bound_port(struct MHD_Daemon *d);
+int httpd_bound_port(const chubd_server *srv, struct MHD_Daemon *d);
 void httpd_stop(chubd_server *srv, struct MHD_Daemon *d);
 
 #endif
