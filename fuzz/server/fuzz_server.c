@@ -13,6 +13,8 @@
  *   6  a form body and a Cookie header
  *   7  a whole raw HTTP request, sent to a real chubd in this process
  *   8  a multipart/form-data body, sent as a weights upload to that chubd
+ *   9  the start of a connection as chubd's own loop reads it (lane_parse):
+ *      what it takes is a whole, plain upload inside the bytes it saw
  * In 7 and 8, "@KEY@" and "@ID@" are replaced by a valid API key and model
  * id, so that the fuzzer gets past authentication. The in-process chubd
  * runs on 127.0.0.1:0 with a temporary data directory (on tmpfs when
@@ -32,6 +34,7 @@
 
 #include "blobs.h"
 #include "keys.h"
+#include "lane.h"
 #include "metrics_fast.h"
 #include "route.h"
 #include "server.h"
@@ -225,7 +228,8 @@ static fuzz_server_ctx *fuzz_server_start(void) {
       !(c->srv.rl = ratelimit_new(cfg->rate, cfg->burst)) ||
       !(c->srv.events_rl = ratelimit_new(cfg->events_rate, cfg->events_rate)) ||
       !(c->srv.conns =
-            conns_new(cfg->header_timeout_s, cfg->max_connections)) ||
+            conns_new(cfg->header_timeout_s, cfg->max_connections,
+                      cfg->max_per_ip)) ||
       !(c->srv.kc = keycache_new(cfg->data_dir))) {
     fprintf(stderr, "fuzz_server: %s\n", err);
     abort();
@@ -253,10 +257,43 @@ static fuzz_server_ctx *fuzz_server_start(void) {
     fprintf(stderr, "fuzz_server: %s\n", err);
     abort();
   }
-  c->port = httpd_bound_port(c->daemon);
+  c->port = httpd_bound_port(&c->srv, c->daemon);
   fuzz_server_live = c;
   atexit(fuzz_server_stop);
   return c;
+}
+
+/* Whether s is a NUL-ended string inside [lo, hi). */
+static int fuzz_server_inside(const char *s, const char *lo, const char *hi) {
+  return s && s >= lo && s < hi && memchr(s, '\0', (size_t)(hi - s));
+}
+
+/* What chubd's own loop takes from a connection lies inside the bytes it
+ * saw, whole, with a clean path and clean header lines. */
+static void fuzz_server_lane(const uint8_t *data, size_t size) {
+  char *buf = malloc(size ? size : 1);
+  if (!buf)
+    abort();
+  memcpy(buf, data, size);
+  lane_head h;
+  int r = lane_parse(buf, size, 4096, &h);
+  if (r == LANE_MORE_BODY && h.head_len + h.body_len <= size)
+    abort();
+  if (r == LANE_TAKE) {
+    const char *end = buf + h.head_len;
+    if (h.head_len > size || h.body_len > size - h.head_len ||
+        h.body_len > 4096 || !fuzz_server_inside(h.path, buf, end) ||
+        strpbrk(h.path, "?% \r\n") || h.nheaders > LANE_HEADERS_MAX)
+      abort();
+    for (int i = 0; i < h.nheaders; i++) {
+      const chubd_header *x = &h.headers[i];
+      if (!fuzz_server_inside(x->name, buf, end) ||
+          !fuzz_server_inside(x->value, buf, end) || !x->name[0] ||
+          strpbrk(x->name, ": \t\r\n") || strpbrk(x->value, "\r\n"))
+        abort();
+    }
+  }
+  free(buf);
 }
 
 /* Copies src into out, replacing @KEY@ and @ID@. Returns the length. */
@@ -349,14 +386,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   const uint8_t *rest = data + 1;
   size_t n = size - 1;
-  switch (data[0] % 9) {
+  switch (data[0] % 10) {
   case 0:
     fuzz_server_route(rest, n);
     break;
   case 1:
   case 2:
   case 3:
-    fuzz_server_json(data[0] % 9, rest, n);
+    fuzz_server_json(data[0] % 10, rest, n);
     break;
   case 4:
     fuzz_server_fields(rest, n);
@@ -372,6 +409,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     break;
   case 8:
     fuzz_server_multipart(rest, n);
+    break;
+  case 9:
+    fuzz_server_lane(rest, n);
     break;
   }
   return 0;

@@ -286,7 +286,7 @@ typedef struct lane_text {
 } lane_text;
 
 static void lane_add(lane_text *o, const char *s, size_t n) {
-  if (o->len + n > o->cap) {
+  if (n > o->cap - o->len) {
     o->full = 1;
     return;
   }
@@ -333,14 +333,17 @@ static int lane_answer(lane_conn *c, lane_req *rq, chubd_reply *rep) {
   char line[64];
   int k = snprintf(line, sizeof line, "HTTP/1.1 %u %s\r\n", rep->status,
                    MHD_get_reason_phrase_for(rep->status));
-  lane_add(&o, line, (size_t)k);
+  if (k < 0 || (size_t)k >= sizeof line)
+    o.full = 1; /* not sent cut short */
+  else
+    lane_add(&o, line, (size_t)k);
   const char *date = lane_date(t);
   lane_add(&o, date, strlen(date));
   httpd_reply_headers(&rq->req, rep, lane_add_header, &o);
   if (c->close_after)
     lane_add(&o, "Connection: close\r\n", 19);
   k = snprintf(line, sizeof line, "Content-Length: %zu\r\n\r\n", blen);
-  lane_add(&o, line, (size_t)k);
+  lane_add(&o, line, (size_t)k); /* at most 40 bytes */
   int broken = o.full;
   size_t total = o.len + blen, sent = 0;
   if (!broken) {
