@@ -227,9 +227,8 @@ static fuzz_server_ctx *fuzz_server_start(void) {
       !(c->srv.st = store_sqlite_open(cfg->data_dir, err, sizeof err)) ||
       !(c->srv.rl = ratelimit_new(cfg->rate, cfg->burst)) ||
       !(c->srv.events_rl = ratelimit_new(cfg->events_rate, cfg->events_rate)) ||
-      !(c->srv.conns =
-            conns_new(cfg->header_timeout_s, cfg->max_connections,
-                      cfg->max_per_ip)) ||
+      !(c->srv.conns = conns_new(cfg->header_timeout_s, cfg->max_connections,
+                                 cfg->max_per_ip)) ||
       !(c->srv.kc = keycache_new(cfg->data_dir))) {
     fprintf(stderr, "fuzz_server: %s\n", err);
     abort();
