@@ -42,6 +42,8 @@
 /* How much a first look copies: a usual upload and its head fit. */
 #define LANE_PEEK_FIRST 4096
 #define LANE_EVENTS 64
+/* Refusals answered in a row on one connection before it is handed over. */
+#define LANE_REFUSALS_MAX 32
 
 typedef struct lane_thread lane_thread;
 
@@ -459,6 +461,7 @@ static int lane_ours(lane_thread *t, lane_req *rq, const lane_head *h) {
 static void lane_serve(lane_conn *c) {
   lane_thread *t = c->t;
   chubd_server *srv = t->l->srv;
+  int refused = 0;
   c->more = 0;
   while (!c->rq && !c->out) {
     size_t want = LANE_PEEK_FIRST;
@@ -508,6 +511,12 @@ static void lane_serve(lane_conn *c) {
     if (lane_serve_upload(c, rq, &h) < 0 ||
         (c->close_after && !c->rq && !c->out)) {
       lane_close(c);
+      return;
+    }
+    /* Refusals are answered at once, so pipelined ones would keep this
+     * thread on one connection: past a few, libmicrohttpd serves it. */
+    if (!c->rq && !c->out && ++refused == LANE_REFUSALS_MAX) {
+      lane_hand_over(c);
       return;
     }
   }

@@ -583,6 +583,40 @@ static void lane_pipeline_many(void **state) {
   free(id);
 }
 
+/* Refusals pipelined by the hundred (a wrong key), then a good upload, in
+ * one write: each answered in order, the good one stored, whichever
+ * server ends up answering them. */
+static void lane_pipeline_refusals(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "refused.pt");
+  char *bad =
+      lane_post(id, "0123456789abcdefghij0123456789abcdefghijAB", 1, NULL);
+  char *good = lane_post(id, key, 1, NULL);
+  size_t bn = strlen(bad), gn = strlen(good), len = 0;
+  char *all = malloc(100 * bn + gn);
+  for (int i = 0; i < 100; i++, len += bn)
+    memcpy(all + len, bad, bn);
+  memcpy(all + len, good, gn);
+  len += gn;
+  lane_conn c = lane_open(chubd_proc_port(p));
+  sv_send(c.fd, all, len);
+  for (int i = 1; i <= 100; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "pipelined refusal %d of 100", i);
+    lane_resp r = lane_expect(&c, 401, what);
+    lane_resp_free(&r);
+  }
+  lane_resp r = lane_expect(&c, 200, "the good upload after 100 refusals");
+  lane_resp_free(&r);
+  lane_close(&c);
+  lane_assert_epochs(p, key, id, 1);
+  free(all);
+  free(good);
+  free(bad);
+  free(id);
+}
+
 /* The head in three pieces, the body in two, with pauses: one request. */
 static void lane_trickle(void **state) {
   chubd_proc *p = *state;
@@ -1236,6 +1270,7 @@ int main(void) {
       cmocka_unit_test(lane_pipeline_mixed),
       cmocka_unit_test(lane_keepalive),
       cmocka_unit_test(lane_pipeline_many),
+      cmocka_unit_test(lane_pipeline_refusals),
       cmocka_unit_test(lane_trickle),
       cmocka_unit_test(lane_connection_close),
       cmocka_unit_test(lane_errors_keys),
