@@ -10,9 +10,10 @@
  * chubd's key cache with its stat of keys.stamp), the body read by
  * metrics_read() (one pass, jansson for anything else), the upload queued to
  * the same SQLite store and its group commit, fsync included, and answered once
- * committed. What it leaves out is what libmicrohttpd and chubd's request layer
- * add around that: the HTTP parsing and limits, routing, rate limits,
- * connection deadlines, per-request counters, TLS. bench/chubd runs it beside
+ * committed. What it leaves out is what chubd's HTTP layer adds around that
+ * (for these requests its own loop, lane.c): the look at each request before
+ * it is read, HTTP parsing and limits, routing, rate limits, connection
+ * deadlines, per-request counters. bench/chubd runs it beside
  * chubd on chubd's own data directory (chubd idle meanwhile), so the difference
  * between the two is what that layer costs per request.
  *

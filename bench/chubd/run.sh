@@ -12,10 +12,12 @@
 # a new epoch per request, so every chubd request inserts a row). Beside
 # the rates: the CPU time each server spent per request (user + system, all
 # threads, from /proc), which a noisy machine moves far less than the
-# rates, and chubd's split between its HTTP threads and its committer;
+# rates, and chubd's split between its HTTP threads (its own loop, which
+# serves the metrics uploads, and libmicrohttpd's) and its committer;
 # the same uploads served by chubd's own work (key cache, body, store and
 # group commit) behind a bare epoll loop (bare.c), whose difference from
-# chubd is what chubd's HTTP layer costs; chubd's commits in its runs on
+# chubd is what chubd's HTTP layer (its loop: parsing, routing, limits,
+# rate limits, counters) costs; chubd's commits in its runs on
 # SQLite and on one PostgreSQL (how many uploads each carried, how often
 # one ended) and what one small
 # write + fdatasync costs on this disk, measured in chubd's data directory
@@ -355,7 +357,7 @@ if [ -n "$PG1" ]; then
 fi
 [ -z "$BARE" ] || printf ', chubd'"'"'s work behind a bare loop %s us' "$(cpu_us "$BARE_TICKS" "$BARE")"
 printf '\n'
-echo "chubd sqlite CPU per request by thread: HTTP threads $(cpu_us "$CH_HTTP" "$CH") us, committer $(cpu_us "$CH_COMMIT" "$CH") us"
+echo "chubd sqlite CPU per request by thread: HTTP threads (chubd-lane, MHD-worker) $(cpu_us "$CH_HTTP" "$CH") us, committer $(cpu_us "$CH_COMMIT" "$CH") us"
 commit_line sqlite "$C0" "$C1"
 commit_line postgresql "$P0" "$P1"
 [ -z "$FSYNC" ] || echo "$FSYNC"

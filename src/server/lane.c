@@ -628,15 +628,21 @@ static void *lane_main(void *arg) {
   struct epoll_event ev[LANE_EVENTS];
   pthread_setname_np(pthread_self(), "chubd-lane"); /* for top -H, perf */
   while (!atomic_load(&t->l->stopping)) {
-    int k = epoll_wait(t->ep, ev, LANE_EVENTS, -1);
+    int k = epoll_wait(t->ep, ev, LANE_EVENTS, -1), answered = 0;
     for (int i = 0; i < k; i++) {
       if (ev[i].data.ptr == NULL)
         lane_accept(t);
       else if (ev[i].data.ptr == t)
-        lane_answered(t);
+        answered = 1;
       else
         lane_event(ev[i].data.ptr, ev[i].events);
     }
+    /* Answers last: answering may close or hand over a connection, which
+     * an event still ahead in this batch would then name. (An event closes
+     * only its own connection, and one whose upload is with the store
+     * not at all.) */
+    if (answered)
+      lane_answered(t);
   }
   return NULL;
 }

@@ -617,6 +617,49 @@ static void lane_pipeline_refusals(void **state) {
   free(id);
 }
 
+static void lane_sleep_us(long us) {
+  struct timespec ts = {us / 1000000, us % 1000000 * 1000};
+  nanosleep(&ts, NULL);
+}
+
+/* Bytes or a hang-up that come just as the store answers an upload: the
+ * answer and the connection's event reach chubd's loop together, and the
+ * answer may close the connection or hand it over (Connection: close, a
+ * request for libmicrohttpd behind it). Timing decides which comes first,
+ * so the three ways are tried many times with pauses of up to 3 ms, about
+ * a commit's time; under AddressSanitizer a connection used after it was
+ * freed ends chubd, and chubd must still answer at the end. */
+static void lane_answers_meet_events(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "meet.pt");
+  static const char rest[] =
+      "ET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  srand(12345);
+  for (long i = 0; i < 450; i++) {
+    int fd = sv_connect(chubd_proc_port(p));
+    char *req =
+        lane_post(id, key, i + 1, i % 3 == 0 ? "Connection: close\r\n" : NULL);
+    char *next = lane_post(id, key, i + 100001, NULL);
+    (void)!send(fd, req, strlen(req), MSG_NOSIGNAL);
+    lane_sleep_us(rand() % 3000);
+    if (i % 3 == 1) {
+      (void)!send(fd, "G", 1, MSG_NOSIGNAL);
+      lane_sleep_us(rand() % 3000);
+      (void)!send(fd, rest, sizeof rest - 1, MSG_NOSIGNAL);
+    } else if (i % 3 == 2) {
+      (void)!send(fd, next, strlen(next), MSG_NOSIGNAL);
+    }
+    close(fd);
+    free(next);
+    free(req);
+  }
+  if (!sv_alive(p, 5000))
+    fail_msg("chubd stopped answering after uploads met hang-ups and "
+             "pipelined bytes (see its stderr above)");
+  free(id);
+}
+
 /* The head in three pieces, the body in two, with pauses: one request. */
 static void lane_trickle(void **state) {
   chubd_proc *p = *state;
@@ -1271,6 +1314,7 @@ int main(void) {
       cmocka_unit_test(lane_keepalive),
       cmocka_unit_test(lane_pipeline_many),
       cmocka_unit_test(lane_pipeline_refusals),
+      cmocka_unit_test(lane_answers_meet_events),
       cmocka_unit_test(lane_trickle),
       cmocka_unit_test(lane_connection_close),
       cmocka_unit_test(lane_errors_keys),
