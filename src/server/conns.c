@@ -5,8 +5,10 @@
  * the watchdog walks the list once a quarter second. A request's start and
  * end only move its entry's deadline, an atomic of its own, so the
  * request path never waits on the list. An entry is removed
- * when libmicrohttpd reports the connection closed, before it closes the
- * socket, so the watchdog never shuts down a descriptor that was reused.
+ * when libmicrohttpd reports the connection closed, or when chubd's own
+ * loop closes it, before the socket is closed, so the watchdog never
+ * shuts down a descriptor that was reused. The same entries, by address,
+ * count the connections per client for chubd's loop.
  */
 #include "conns.h"
 

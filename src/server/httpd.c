@@ -12,6 +12,11 @@
  * and the error answered at the end, so that the client, still writing,
  * reads an answer rather than a reset connection.
  *
+ * Over plain HTTP, chubd's own loop (lane.c) accepts every connection,
+ * serves metrics uploads itself with the functions below
+ * (httpd_json_head, httpd_reply_headers, httpd_finished) and hands the
+ * rest to this daemon, which then has no listening socket of its own.
+ *
  * Threads: a pool of poll() threads (MHD_USE_POLL_INTERNAL_THREAD with
  * MHD_OPTION_THREAD_POOL_SIZE); each handles its connections start to end,
  * and the store gives each thread its own database connection. A metrics
