@@ -50,6 +50,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* libmicrohttpd's memory per connection (its read buffer, headers and
+ * answer), and the same for the daemon that takes uploads of weights and
+ * datasets, which reads them in pieces of up to about half of it. */
+#define HTTPD_POOL (32 * 1024)
+#define HTTPD_UPLOAD_POOL (256 * 1024)
+
 /* A refused body larger than this is not read to the end: the connection
  * is answered early (or closed) instead. */
 #define HTTP_DRAIN_MAX (64ull * 1024 * 1024)
@@ -582,6 +588,7 @@ struct MHD_Daemon *httpd_start(chubd_server *srv, char *err, size_t errn) {
    * the deadline for a request's headers. */
   struct MHD_OptionItem opts[] = {
       {MHD_OPTION_THREAD_POOL_SIZE, pool, NULL},
+      {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_POOL, NULL},
       {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)httpd_completed, srv},
       {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)conns_notify, srv->conns},
       {MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections * pool, NULL},
@@ -606,11 +613,28 @@ struct MHD_Daemon *httpd_start(chubd_server *srv, char *err, size_t errn) {
     return NULL;
   }
   if (listen_fd >= 0) {
-    unsigned nlane = ncpu < 1                  ? 1
-                     : ncpu > LANE_THREADS_MAX ? LANE_THREADS_MAX
-                                               : (unsigned)ncpu;
-    srv->lane = lane_start(srv, d, listen_fd, nlane, err, errn);
+    unsigned ncores = ncpu < 1                  ? 1
+                      : ncpu > LANE_THREADS_MAX ? LANE_THREADS_MAX
+                                                : (unsigned)ncpu;
+    /* Uploads of weights and datasets on a daemon of their own, whose
+     * connections read up to HTTPD_UPLOAD_POOL at once: the pool is
+     * libmicrohttpd's read buffer, and zeroed for every request. */
+    opts[0].value = ncores;
+    opts[1].value = HTTPD_UPLOAD_POOL;
+    srv->upload_daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, httpd_access, srv,
+                         MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    srv->lane = srv->upload_daemon ? lane_start(srv, d, srv->upload_daemon,
+                                                listen_fd, ncores, err, errn)
+                                   : NULL;
     if (!srv->lane) {
+      if (!srv->upload_daemon) {
+        close(listen_fd);
+        snprintf(err, errn, "cannot start the upload threads");
+      } else {
+        MHD_stop_daemon(srv->upload_daemon);
+        srv->upload_daemon = NULL;
+      }
       MHD_stop_daemon(d);
       return NULL;
     }
@@ -651,5 +675,9 @@ void httpd_stop(chubd_server *srv, struct MHD_Daemon *d) {
   }
   lane_stop(srv->lane); /* closes the connections it still holds */
   srv->lane = NULL;
-  MHD_stop_daemon(d); /* closes what is left: stalled uploads dropped */
+  /* Close what is left: stalled uploads dropped. */
+  if (srv->upload_daemon)
+    MHD_stop_daemon(srv->upload_daemon);
+  srv->upload_daemon = NULL;
+  MHD_stop_daemon(d);
 }

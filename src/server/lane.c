@@ -91,7 +91,7 @@ struct lane_thread {
 
 struct lane {
   chubd_server *srv;
-  struct MHD_Daemon *d;
+  struct MHD_Daemon *d, *uploads;
   pthread_mutex_t accept_mu; /* an accept() against closing the socket */
   int listen_fd;
   int port;
@@ -248,18 +248,44 @@ static void lane_close(lane_conn *c) {
   free(c);
 }
 
+/* Whether the connection's next request, as far as its first line shows,
+ * uploads weights or a dataset. */
+static int lane_next_is_upload(int fd) {
+  char line[512];
+  ssize_t n = recv(fd, line, sizeof line - 1, MSG_PEEK);
+  if (n <= 0)
+    return 0;
+  line[n] = '\0';
+  char *sp = strchr(line, ' ');
+  if (!sp)
+    return 0;
+  *sp = '\0';
+  char *path = sp + 1;
+  size_t k = strcspn(path, " ?\r\n");
+  if (!path[k])
+    return 0; /* the line goes on: no upload route is this long */
+  path[k] = '\0';
+  route r;
+  route_parse(line, path, &r);
+  return r.status == 0 &&
+         (r.kind == ROUTE_MODEL_UPLOAD || r.kind == ROUTE_DATASET_UPLOAD ||
+          r.kind == ROUTE_PF_PUT);
+}
+
 /* The connection goes to libmicrohttpd, its unread bytes with it. */
 static void lane_hand_over(lane_conn *c) {
   lane_thread *t = c->t;
   conns *cs = t->l->srv->conns;
+  int up = t->l->uploads && lane_next_is_upload(c->fd);
+  struct MHD_Daemon *d = up ? t->l->uploads : t->l->d;
   epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, NULL);
   lane_unlist(t, c);
   conns_hand_over(cs, c->ce);
   /* On failure libmicrohttpd has closed the socket. */
-  if (MHD_add_connection(t->l->d, c->fd, (struct sockaddr *)&c->addr,
-                         c->addrlen) != MHD_YES)
+  if (MHD_add_connection(d, c->fd, (struct sockaddr *)&c->addr, c->addrlen) !=
+      MHD_YES)
     conns_hand_over_failed(cs, c->ce);
-  prom_lane(1);
+  prom_lane(up ? PROM_LANE_TO_UPLOADS : PROM_LANE_TO_HTTP);
   free(c);
 }
 
@@ -416,7 +442,7 @@ static int lane_serve_upload(lane_conn *c, lane_req *rq, const lane_head *h) {
   req->body = t->buf + h->head_len;
   req->body_len = h->body_len;
   c->close_after = h->close_after;
-  prom_lane(0);
+  prom_lane(PROM_LANE_SERVED);
   if (auth_identify(req, &rep) == 0 && httpd_json_head(req, &rep) == 0 &&
       metrics_post_check(req, &rep, &rq->epochs, &rq->nepochs) == 0) {
     /* The head and body live in the thread's buffer, reused next. */
@@ -656,8 +682,9 @@ static void lane_thread_free(lane_thread *t) {
   free(t);
 }
 
-lane *lane_start(chubd_server *srv, struct MHD_Daemon *d, int listen_fd,
-                 unsigned nthreads, char *err, size_t errn) {
+lane *lane_start(chubd_server *srv, struct MHD_Daemon *d,
+                 struct MHD_Daemon *uploads, int listen_fd, unsigned nthreads,
+                 char *err, size_t errn) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   lane *l = calloc(1, sizeof *l);
@@ -670,6 +697,7 @@ lane *lane_start(chubd_server *srv, struct MHD_Daemon *d, int listen_fd,
   }
   l->srv = srv;
   l->d = d;
+  l->uploads = uploads;
   l->listen_fd = listen_fd;
   l->port =
       ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port

@@ -16,9 +16,11 @@
  * Anything else (another route, a query string, a chunked body, Expect,
  * a partial body, HTTP/1.0, a foreign Host) goes to libmicrohttpd with
  * MHD_add_connection(), which reads it from its first byte; that
- * connection stays there. Limits hold across both: conns.c counts every
- * connection from accept() to close, per address too, and runs its
- * header deadline whoever holds it.
+ * connection stays there. Uploads of weights and datasets go to a daemon
+ * of their own whose connections read in larger pieces (httpd.c), so
+ * that the others keep small buffers. Limits hold across both: conns.c counts
+ * every connection from accept() to close, per address too, and runs its header
+ * deadline whoever holds it.
  */
 #ifndef CHUBD_LANE_H
 #define CHUBD_LANE_H
@@ -32,10 +34,12 @@ typedef struct lane lane;
 
 /* Starts nthreads threads (1 to LANE_THREADS_MAX) accepting on listen_fd
  * (bound, listening, non-blocking; the lane closes it) and handing what
- * is not theirs to d, a daemon started with MHD_USE_NO_LISTEN_SOCKET.
- * NULL with the reason in err. */
-lane *lane_start(chubd_server *srv, struct MHD_Daemon *d, int listen_fd,
-                 unsigned nthreads, char *err, size_t errn);
+ * is not theirs to d, or, when the request is an upload of weights or a
+ * dataset, to uploads (NULL: d too); daemons started with
+ * MHD_USE_NO_LISTEN_SOCKET. NULL with the reason in err. */
+lane *lane_start(chubd_server *srv, struct MHD_Daemon *d,
+                 struct MHD_Daemon *uploads, int listen_fd, unsigned nthreads,
+                 char *err, size_t errn);
 #define LANE_THREADS_MAX 8
 
 /* The port the lane listens on. */

@@ -40,7 +40,7 @@ static struct {
   prom_counter commit_uploads[PROM_NBATCH + 1];
   prom_counter commits, commit_requests, commit_epochs;
   prom_counter store_errors;
-  prom_counter lane_requests, lane_handoffs;
+  prom_counter lane[3]; /* PROM_LANE_* */
   _Atomic int pool_size, pool_in_use;
 } prom;
 
@@ -130,10 +130,9 @@ void prom_metrics_commit(size_t uploads, size_t epochs) {
   atomic_fetch_add_explicit(&prom.commit_epochs, epochs, memory_order_relaxed);
 }
 
-void prom_lane(int handed_over) {
-  atomic_fetch_add_explicit(handed_over ? &prom.lane_handoffs
-                                        : &prom.lane_requests,
-                            1, memory_order_relaxed);
+void prom_lane(int what) {
+  if (what >= 0 && what < 3)
+    atomic_fetch_add_explicit(&prom.lane[what], 1, memory_order_relaxed);
 }
 
 void prom_store_error(void) {
@@ -282,12 +281,16 @@ static void prom_store(prom_buf *b) {
   prom_head(b, "chubd_lane_requests_total", "counter",
             "Metrics uploads served by chubd's own loop.");
   prom_put(b, "chubd_lane_requests_total %llu\n",
-           (unsigned long long)prom_load(&prom.lane_requests));
+           (unsigned long long)prom_load(&prom.lane[PROM_LANE_SERVED]));
   prom_head(b, "chubd_lane_handoffs_total", "counter",
-            "Connections chubd's own loop handed to the general HTTP server "
-            "(a request other than a plain metrics upload).");
-  prom_put(b, "chubd_lane_handoffs_total %llu\n",
-           (unsigned long long)prom_load(&prom.lane_handoffs));
+            "Connections chubd's own loop handed to libmicrohttpd: for a "
+            "request other than a plain metrics upload (to=http), or for an "
+            "upload of weights or a dataset (to=uploads).");
+  prom_put(b,
+           "chubd_lane_handoffs_total{to=\"http\"} %llu\n"
+           "chubd_lane_handoffs_total{to=\"uploads\"} %llu\n",
+           (unsigned long long)prom_load(&prom.lane[PROM_LANE_TO_HTTP]),
+           (unsigned long long)prom_load(&prom.lane[PROM_LANE_TO_UPLOADS]));
   prom_head(b, "chubd_store_errors_total", "counter",
             "Store operations that failed.");
   prom_put(b, "chubd_store_errors_total %llu\n",

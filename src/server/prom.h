@@ -35,9 +35,11 @@ void prom_upload_bytes(int dataset, uint64_t n);
 enum { PROM_DIGEST_NONE, PROM_DIGEST_HEADER, PROM_DIGEST_PART };
 void prom_upload_digest(int how);
 
-/* A metrics upload served by chubd's own loop (lane.c), or with
- * handed_over a connection it gave to libmicrohttpd. */
-void prom_lane(int handed_over);
+/* What chubd's own loop (lane.c) did with a request: PROM_LANE_SERVED,
+ * or handed its connection to libmicrohttpd's daemon for most requests
+ * (PROM_LANE_TO_HTTP) or for uploads (PROM_LANE_TO_UPLOADS). */
+enum { PROM_LANE_SERVED, PROM_LANE_TO_HTTP, PROM_LANE_TO_UPLOADS };
+void prom_lane(int what);
 
 /* One commit of the store's metrics committer: `uploads` requests,
  * `epochs` epochs in all. */

@@ -55,6 +55,7 @@ typedef struct chubd_server {
   atomic_int in_flight;     /* requests between first call and completion */
   atomic_int suspended;     /* requests waiting for the store to answer */
   struct MHD_Daemon *metrics_daemon; /* --metrics-listen, or NULL */
+  struct MHD_Daemon *upload_daemon;  /* uploads handed over by lane.c */
   struct lane *lane; /* chubd's own loop (lane.h), or NULL over TLS */
 } chubd_server;
 

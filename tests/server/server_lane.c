@@ -1242,11 +1242,10 @@ static double lane_prom_value(const char *text, const char *name) {
   return -1;
 }
 
-/* NEW BEHAVIOUR: fails on chubd before the fast lane, which adds these two
- * counters. Kept last so that every test above runs either way.
- * chubd_lane_requests_total counts the requests the lane answered itself,
- * chubd_lane_handoffs_total the connections it handed to libmicrohttpd
- * (here: the one that read the model, and the one that reads /metrics). */
+/* chubd_lane_requests_total counts the requests the lane answered itself,
+ * chubd_lane_handoffs_total the connections it handed to libmicrohttpd:
+ * to="http" here the one that read the model and the one that reads
+ * /metrics, to="uploads" the one that uploaded weights. */
 static void lane_prometheus_counters(void **state) {
   (void)state;
   const char *args[] = {"--metrics", LANE_NO_RATE_LIMIT, NULL};
@@ -1268,22 +1267,35 @@ static void lane_prometheus_counters(void **state) {
   lane_resp r = lane_once(port, get, "GET of the model");
   assert_int_equal(r.status, 200);
   lane_resp_free(&r);
+  unsigned char *w = sv_bytes(300000, 7);
+  th_response up;
+  memset(&up, 0, sizeof up);
+  assert_int_equal(
+      sv_upload(p, key, id, 1, "epoch", NULL, w, 300000, NULL, &up), 200);
+  th_response_free(&up);
+  free(w);
 
   r = lane_once(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                 "GET /metrics");
   assert_int_equal(r.status, 200);
   double lane = lane_prom_value(r.body, "chubd_lane_requests_total");
-  double handoffs = lane_prom_value(r.body, "chubd_lane_handoffs_total");
+  double handoffs =
+      lane_prom_value(r.body, "chubd_lane_handoffs_total{to=\"http\"}");
+  double uploads =
+      lane_prom_value(r.body, "chubd_lane_handoffs_total{to=\"uploads\"}");
   fprintf(stderr,
           "lane: chubd_lane_requests_total %g, "
-          "chubd_lane_handoffs_total %g\n",
-          lane, handoffs);
+          "handed over %g, uploads handed over %g\n",
+          lane, handoffs, uploads);
   if (lane < 5)
     fail_msg("GET /metrics has no line \"chubd_lane_requests_total N\" with "
-             "N >= 5 after 5 plain uploads (new with the fast lane)");
+             "N >= 5 after 5 plain uploads");
   if (handoffs < 1)
-    fail_msg("GET /metrics has no line \"chubd_lane_handoffs_total M\" with "
-             "M >= 1 after a GET of a model (new with the fast lane)");
+    fail_msg("GET /metrics has no line \"chubd_lane_handoffs_total"
+             "{to=\\\"http\\\"} M\" with M >= 1 after a GET of a model");
+  if (uploads < 1)
+    fail_msg("GET /metrics has no line \"chubd_lane_handoffs_total"
+             "{to=\\\"uploads\\\"} M\" with M >= 1 after a weights upload");
   lane_resp_free(&r);
   free(get);
   free(path);
@@ -1328,7 +1340,6 @@ int main(void) {
       cmocka_unit_test(lane_max_per_ip),
       cmocka_unit_test(lane_header_timeout),
       cmocka_unit_test(lane_ipv6),
-      /* Last: new behaviour, fails until the fast lane lands. */
       cmocka_unit_test(lane_prometheus_counters),
   };
   int failed = cmocka_run_group_tests_name(
