@@ -1,8 +1,10 @@
 -- metrics.lua - wrk script: POST a metrics upload (hub-api.md wire format)
 -- per request, each with a new epoch number, so every request is a real
 -- insert (not an idempotent replace). Epochs are unique across threads:
--- thread t uses t*100000000 + its own counter.
--- Environment: BENCH_PATH (e.g. /v1/models/ID), BENCH_KEY (x-api-key).
+-- thread t uses t*100000000 + BENCH_EPOCH_BASE + its own counter; runs on
+-- one model give each a different BENCH_EPOCH_BASE (below 100000000).
+-- Environment: BENCH_PATH (e.g. /v1/models/ID), BENCH_KEY (x-api-key),
+-- BENCH_EPOCH_BASE (0 when unset).
 
 local threads = {}
 local next_id = 0
@@ -17,9 +19,10 @@ local counter = 0
 local base = 0
 local path = os.getenv("BENCH_PATH") or "/"
 local key = os.getenv("BENCH_KEY") or ""
+local offset = tonumber(os.getenv("BENCH_EPOCH_BASE") or "0") or 0
 
 function init(args)
-  base = (tonumber(tid) or 0) * 100000000
+  base = (tonumber(tid) or 0) * 100000000 + offset
 end
 
 function request()

@@ -80,8 +80,9 @@ struct lane_thread {
   pthread_t id;
   int started;
   int ep, efd;
-  pthread_mutex_t mu;  /* guards answered */
-  lane_conn *answered; /* uploads the store answered */
+  pthread_mutex_t mu;      /* guards answered */
+  lane_conn *answered;     /* uploads the store answered */
+  pthread_mutex_t list_mu; /* guards conns: other threads accept for it */
   lane_conn *conns;
   time_t date_at;
   char date[64]; /* "Date: ...\r\n" of date_at */
@@ -92,7 +93,9 @@ struct lane_thread {
 struct lane {
   chubd_server *srv;
   struct MHD_Daemon *d, *uploads;
-  pthread_mutex_t accept_mu; /* an accept() against closing the socket */
+  /* One accept() at a time, none while the socket closes; guards next. */
+  pthread_mutex_t accept_mu;
+  unsigned next; /* the thread the next connection goes to */
   int listen_fd;
   int port;
   atomic_int stopping;
@@ -215,20 +218,24 @@ int lane_parse(char *buf, size_t n, uint64_t body_max, lane_head *h) {
 /* ---- connections ---- */
 
 static void lane_list(lane_thread *t, lane_conn *c) {
+  pthread_mutex_lock(&t->list_mu);
   c->prev = NULL;
   c->next = t->conns;
   if (t->conns)
     t->conns->prev = c;
   t->conns = c;
+  pthread_mutex_unlock(&t->list_mu);
 }
 
 static void lane_unlist(lane_thread *t, lane_conn *c) {
+  pthread_mutex_lock(&t->list_mu);
   if (c->prev)
     c->prev->next = c->next;
   else
     t->conns = c->next;
   if (c->next)
     c->next->prev = c->prev;
+  pthread_mutex_unlock(&t->list_mu);
 }
 
 static void lane_req_free(lane_req *rq) {
@@ -580,8 +587,10 @@ static void lane_answered(lane_thread *t) {
   }
 }
 
-static void lane_accept(lane_thread *t) {
-  lane *l = t->l;
+/* Accepts the connections waiting, each for the next thread in turn: a
+ * burst of them (a client opening many at once) is spread over every
+ * thread rather than all taken by the one that woke. */
+static void lane_accept(lane *l) {
   pthread_mutex_lock(&l->accept_mu);
   while (l->listen_fd >= 0) {
     struct sockaddr_storage ss;
@@ -610,6 +619,7 @@ static void lane_accept(lane_thread *t) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    lane_thread *t = l->threads[l->next++ % l->nthreads];
     c->fd = fd;
     c->ce = ce;
     c->t = t;
@@ -618,6 +628,7 @@ static void lane_accept(lane_thread *t) {
     struct epoll_event ev = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     lane_list(t, c);
+    /* The last this thread does with c: t's own may take it from here. */
     if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
       lane_close(c);
   }
@@ -657,7 +668,7 @@ static void *lane_main(void *arg) {
     int k = epoll_wait(t->ep, ev, LANE_EVENTS, -1), answered = 0;
     for (int i = 0; i < k; i++) {
       if (ev[i].data.ptr == NULL)
-        lane_accept(t);
+        lane_accept(t->l);
       else if (ev[i].data.ptr == t)
         answered = 1;
       else
@@ -679,6 +690,7 @@ static void lane_thread_free(lane_thread *t) {
   if (t->efd >= 0)
     close(t->efd);
   pthread_mutex_destroy(&t->mu);
+  pthread_mutex_destroy(&t->list_mu);
   free(t);
 }
 
@@ -708,12 +720,16 @@ lane *lane_start(chubd_server *srv, struct MHD_Daemon *d,
     nthreads = 1;
   if (nthreads > LANE_THREADS_MAX)
     nthreads = LANE_THREADS_MAX;
+  /* Held while threads start: the first may accept before the last is
+   * counted in nthreads. */
+  pthread_mutex_lock(&l->accept_mu);
   for (unsigned i = 0; i < nthreads; i++) {
     lane_thread *t = calloc(1, sizeof *t);
     if (!t)
       break;
     t->l = l;
     pthread_mutex_init(&t->mu, NULL);
+    pthread_mutex_init(&t->list_mu, NULL);
     t->ep = epoll_create1(EPOLL_CLOEXEC);
     t->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event wake = {.events = EPOLLIN, .data.ptr = t};
@@ -729,6 +745,7 @@ lane *lane_start(chubd_server *srv, struct MHD_Daemon *d,
     t->started = 1;
     l->threads[l->nthreads++] = t;
   }
+  pthread_mutex_unlock(&l->accept_mu);
   if (l->nthreads < nthreads) {
     snprintf(err, errn, "cannot start the request threads: %s",
              strerror(errno ? errno : ENOMEM));
