@@ -79,9 +79,11 @@ static const config_option config_options[] = {
     {"--max-per-ip", NULL, CONFIG_UINT, CFG(max_per_ip), 1, 1e6, "N",
      "open connections per client address (32)"},
     {"--header-timeout", NULL, CONFIG_DOUBLE, CFG(header_timeout_s), 0.1, 3600,
-     "S", "time for a request line and its headers to arrive (10)"},
+     "S",
+     "time for a request line and its headers to arrive, from the "
+     "connection's start or the previous answer (10)"},
     {"--idle-timeout", NULL, CONFIG_DOUBLE, CFG(idle_timeout_s), 1, 86400, "S",
-     "silence allowed in a body or between requests (60)"},
+     "silence allowed in a request body (60)"},
     {"--drain-timeout", NULL, CONFIG_DOUBLE, CFG(drain_timeout_s), 0, 3600, "S",
      "on SIGTERM, time for requests in flight to finish (10)"},
     {"--pages-login", NULL, CONFIG_FLAG, CFG(pages_login), 0, 0, NULL,
