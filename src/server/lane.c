@@ -42,6 +42,8 @@
 /* How much a first look copies: a usual upload and its head fit. */
 #define LANE_PEEK_FIRST 4096
 #define LANE_EVENTS 64
+/* Looks at one incomplete head before its connection is handed over. */
+#define LANE_LOOKS_MAX 4
 /* Refusals answered in a row on one connection before it is handed over. */
 #define LANE_REFUSALS_MAX 32
 
@@ -69,6 +71,7 @@ typedef struct lane_conn {
   /* Bytes may have come while a request was being served (its event
    * came then): look before waiting for the next. */
   int more;
+  int looks; /* at the current request's head, still incomplete */
   char *out; /* the part of an answer not sent yet */
   size_t out_len, out_off;
   struct lane_conn *prev, *next; /* the thread's connections */
@@ -521,8 +524,16 @@ static void lane_serve(lane_conn *c) {
       else
         break;
     }
-    if (r == LANE_MORE_HEAD)
-      return; /* the rest comes with the next event, or the deadline */
+    /* The rest comes with a later event, or the deadline does. Each look
+     * copies and reads the head again from its start, so a head sent in
+     * many pieces goes to libmicrohttpd, which reads on where it was. */
+    if (r == LANE_MORE_HEAD && ++c->looks <= LANE_LOOKS_MAX)
+      return;
+    c->looks = 0;
+    if (r == LANE_MORE_HEAD) {
+      lane_hand_over(c);
+      return;
+    }
     lane_req *rq = r == LANE_TAKE ? calloc(1, sizeof *rq) : NULL;
     if (!rq || !lane_ours(t, rq, &h)) {
       free(rq);

@@ -583,6 +583,36 @@ static void lane_pipeline_many(void **state) {
   free(id);
 }
 
+/* A head sent a few bytes at a time (40 pieces, more than chubd's loop
+ * looks at before it leaves the connection to libmicrohttpd), then a
+ * second upload on the same connection: both answered, both stored. */
+static void lane_head_in_pieces(void **state) {
+  chubd_proc *p = *state;
+  const char *key = chubd_proc_key(p);
+  char *id = sv_create(p, key, "pieces.pt");
+  char *req = lane_post(id, key, 1, NULL);
+  size_t head_len = (size_t)(strstr(req, "\r\n\r\n") + 4 - req);
+  size_t n = strlen(req), at = 0;
+  lane_conn c = lane_open(chubd_proc_port(p));
+  for (int i = 1; i <= 40; i++) {
+    size_t to = i < 40 ? head_len * (size_t)i / 40 : n;
+    sv_send(c.fd, req + at, to - at);
+    at = to;
+    sv_sleep_ms(5);
+  }
+  lane_resp r = lane_expect(&c, 200, "upload whose head came in 40 pieces");
+  lane_resp_free(&r);
+  char *next = lane_post(id, key, 2, NULL);
+  lane_send(&c, next);
+  r = lane_expect(&c, 200, "the next upload on that connection");
+  lane_resp_free(&r);
+  lane_close(&c);
+  lane_assert_epochs(p, key, id, 2);
+  free(next);
+  free(req);
+  free(id);
+}
+
 /* Refusals pipelined by the hundred (a wrong key), then a good upload, in
  * one write: each answered in order, the good one stored, whichever
  * server ends up answering them. */
@@ -1326,6 +1356,7 @@ int main(void) {
       cmocka_unit_test(lane_keepalive),
       cmocka_unit_test(lane_pipeline_many),
       cmocka_unit_test(lane_pipeline_refusals),
+      cmocka_unit_test(lane_head_in_pieces),
       cmocka_unit_test(lane_answers_meet_events),
       cmocka_unit_test(lane_trickle),
       cmocka_unit_test(lane_connection_close),
