@@ -3,9 +3,11 @@
  * libmicrohttpd (see lane.h).
  *
  * Threads: each has its own epoll set over the one listening socket
- * (EPOLLEXCLUSIVE: one thread woken per connection) and the connections
- * it accepted, edge-triggered, and an eventfd through which the store's
- * committer hands back committed uploads. A connection holds at most one
+ * (EPOLLEXCLUSIVE: one thread woken at a time; whichever accepts deals the
+ * new connections to all threads in turn), the connections dealt to it,
+ * edge-triggered, and an eventfd through which the store's committer
+ * hands back committed uploads, answered once the rest of an epoll batch
+ * is handled. A connection holds at most one
  * request at a time: while its upload is with the store or its answer is
  * not all sent, nothing more is looked at (pipelined requests wait in the
  * socket). The request being looked at is copied into the thread's
