@@ -83,7 +83,6 @@ typedef struct lane_conn {
 struct lane_thread {
   lane *l;
   pthread_t id;
-  int started;
   int ep, efd;
   pthread_mutex_t mu;      /* guards answered */
   lane_conn *answered;     /* uploads the store answered */
@@ -434,10 +433,10 @@ static void lane_done(void *ud, store_rc rc) {
   atomic_fetch_sub(&srv->suspended, 1);
 }
 
-/* Serves the upload just taken off the socket (its head in h, its body in
- * the thread's buffer): checked as libmicrohttpd's path checks it, then
- * handed to the store, or answered at once when refused. 0, or -1 when
- * the connection must be closed. */
+/* Serves the upload just taken off the socket (its head in h and rq->req,
+ * lane_ours' doing, its body in the thread's buffer): checked as
+ * libmicrohttpd's path checks it, then handed to the store, or answered at once
+ * when refused. 0, or -1 when the connection must be closed. */
 static int lane_serve_upload(lane_conn *c, lane_req *rq, const lane_head *h) {
   lane_thread *t = c->t;
   chubd_server *srv = t->l->srv;
@@ -448,19 +447,17 @@ static int lane_serve_upload(lane_conn *c, lane_req *rq, const lane_head *h) {
   rq->t0 = util_mono_s();
   conns_entry_headers_done(c->ce);
   snprintf(rq->path, sizeof rq->path, "%s", h->path);
-  req->srv = srv;
-  req->headers = h->headers;
-  req->nheaders = h->nheaders;
   req->body = t->buf + h->head_len;
   req->body_len = h->body_len;
   c->close_after = h->close_after;
   prom_lane(PROM_LANE_SERVED);
-  if (auth_identify(req, &rep) == 0 && httpd_json_head(req, &rep) == 0 &&
-      metrics_post_check(req, &rep, &rq->epochs, &rq->nepochs) == 0) {
-    /* The head and body live in the thread's buffer, reused next. */
-    req->headers = NULL;
-    req->nheaders = 0;
-    req->body = NULL;
+  int ok = auth_identify(req, &rep) == 0 && httpd_json_head(req, &rep) == 0 &&
+           metrics_post_check(req, &rep, &rq->epochs, &rq->nepochs) == 0;
+  /* The head and body live in the thread's buffer, reused next. */
+  req->headers = NULL;
+  req->nheaders = 0;
+  req->body = NULL;
+  if (ok) {
     c->rq = rq;
     atomic_fetch_add(&srv->suspended, 1);
     store_rc rc =
@@ -471,18 +468,17 @@ static int lane_serve_upload(lane_conn *c, lane_req *rq, const lane_head *h) {
     c->rq = NULL;
     metrics_post_answer(req, &rep, rc, rq->nepochs);
   }
-  req->headers = NULL;
-  req->nheaders = 0;
   return lane_answer(c, rq, &rep);
 }
 
 /* Whether the parsed upload is one the lane serves: the route of a
- * deferred JSON endpoint, for a Host this hub answers. Fills rq->req.r. */
+ * deferred JSON endpoint, for a Host this hub answers. Fills rq->req (its
+ * head still in the thread's buffer). */
 static int lane_ours(lane_thread *t, lane_req *rq, const lane_head *h) {
-  const char *host = NULL;
-  for (int i = 0; i < h->nheaders; i++)
-    if (strcasecmp(h->headers[i].name, "host") == 0)
-      host = h->headers[i].value;
+  rq->req.srv = t->l->srv;
+  rq->req.headers = h->headers;
+  rq->req.nheaders = h->nheaders;
+  const char *host = httpd_header(&rq->req, "host");
   if (!host || !httpd_host_ok(t->l->srv, host))
     return 0; /* libmicrohttpd answers 400 or 421 */
   route_parse("POST", h->path, &rq->req.r);
@@ -755,7 +751,6 @@ lane *lane_start(chubd_server *srv, struct MHD_Daemon *d,
       lane_thread_free(t);
       break;
     }
-    t->started = 1;
     l->threads[l->nthreads++] = t;
   }
   pthread_mutex_unlock(&l->accept_mu);
