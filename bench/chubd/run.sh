@@ -4,8 +4,11 @@
 # deploy/nginx/chubd-team.conf, on a durable throwaway cluster), and chubd's
 # memory while it takes a 1 GiB checkpoint.
 #
-# Both servers run on loopback in this one run, so the ratio compares them
-# on the same machine at the same moment: nginx answering `return 200 "{}"`
+# Both servers run on loopback in this one run, taking turns (nginx, chubd,
+# nginx, ..., nginx: BENCH_ROUNDS chubd runs of BENCH_DURATION seconds,
+# default 5 of 4), so the ratio compares them on the same machine at the
+# same moment; the figure is the median of each chubd run's rate against
+# the mean of the nginx runs around it. nginx answering `return 200 "{}"`
 # is the ceiling for an HTTP server here, chubd does the real work (auth,
 # JSON decode, validation, a SQLite insert per request, on stable storage
 # before the answer). wrk sends the same metrics POST to both (metrics.lua:
@@ -24,7 +27,8 @@
 # right after: each SQLite commit, and so each answer, waits for one. Then
 # a sparse 1 GiB file is uploaded with curl and chubd's peak RSS (VmHWM) is
 # printed before and after: it should not grow with the upload's size.
-# Figures only; nothing is asserted.
+# BENCH_CONNECTIONS (32) and BENCH_THREADS (2) are wrk's. Figures only;
+# nothing is asserted.
 set -eu
 
 BUILD=${1:-build}
@@ -32,7 +36,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 case $BUILD in /*) ;; *) [ -d "$BUILD" ] || BUILD=$ROOT/$BUILD ;; esac
 BUILD=$(cd "$BUILD" && pwd)
-DURATION=${BENCH_DURATION:-10}
+DURATION=${BENCH_DURATION:-4}
+ROUNDS=${BENCH_ROUNDS:-5}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
 
@@ -189,25 +194,61 @@ thread_ticks() {
   done
   echo "$total"
 }
-echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body: one metrics epoch per request, a new epoch every time (inserts)"
+echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s each; body: one metrics epoch per request, a new epoch every time (inserts); nginx and chubd on SQLite take $ROUNDS turns (rows: their sums)"
 commits() { # URL -> "UPLOADS COMMITS" committed so far by chubd's group commit
   curl -sf "$1/metrics" | awk '
     $1 == "chubd_metrics_commit_requests_sum" { u = $2 }
     $1 == "chubd_metrics_commit_requests_count" { c = $2 }
     END { print u + 0, c + 0 }'
 }
-T0=$(cpu_ticks "$NGINX_PID")
-NG=$(run_wrk "http://127.0.0.1:$NGINX_PORT" "$CHUBD_KEY" 0)
-NG_TICKS=$(($(cpu_ticks "$NGINX_PID") - T0))
+# nginx and chubd take turns, nginx first and last (nginx, chubd, nginx,
+# ..., nginx): the machine's speed drifts from one minute to the next, so
+# each chubd run is compared with the mean of the nginx runs just before
+# and after it, and the median of those ratios is the figure. Rates and
+# CPU times below are the sums over the rounds.
+http_ticks() { # PID -> ticks of chubd's HTTP threads
+  echo $(($(thread_ticks "$1" MHD-worker) + $(thread_ticks "$1" chubd-lane)))
+}
+sum_runs() { # "LINE|LINE|..." -> one RESULT line: summed requests, rate
+  # over the summed time, and the median of the runs' p50 and p99
+  printf '%s\n' "$1" | tr '|' '\n' | awk -v d="$DURATION" '
+    /RESULT/ {
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      n++; req += f["requests"]; bad += f["non2xx"]; p50[n] = f["p50_us"]; p99[n] = f["p99_us"]
+    }
+    function med(a, m,   i, j, t) {
+      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+    }
+    END { if (n) printf "RESULT rps=%.1f p50_us=%d p99_us=%d requests=%d non2xx=%d\n", req / (n * d), med(p50, n), med(p99, n), req, bad }'
+}
+ng_round() { # RUN: one nginx run, added to NG_RUNS and NG_TICKS
+  t0=$(cpu_ticks "$NGINX_PID")
+  line=$(run_wrk "http://127.0.0.1:$NGINX_PORT" "$CHUBD_KEY" "$1")
+  NG_TICKS=$((NG_TICKS + $(cpu_ticks "$NGINX_PID") - t0))
+  NG_RUNS="$NG_RUNS${NG_RUNS:+|}$line"
+  NG_RATES="$NG_RATES $(field "$line" rps)"
+}
+NG_RUNS= NG_RATES= NG_TICKS=0 CH_RUNS= CH_RATES= CH_TICKS=0 CH_HTTP=0 CH_COMMIT=0
 C0=$(commits "$CHUBD_URL")
-T0=$(cpu_ticks "$CHUBD_PID")
-H0=$(($(thread_ticks "$CHUBD_PID" MHD-worker) + $(thread_ticks "$CHUBD_PID" chubd-lane)))
-K0=$(thread_ticks "$CHUBD_PID" chubd-commit)
-CH=$(run_wrk "$CHUBD_URL" "$CHUBD_KEY" 1)
-CH_TICKS=$(($(cpu_ticks "$CHUBD_PID") - T0))
-CH_HTTP=$(($(thread_ticks "$CHUBD_PID" MHD-worker) + $(thread_ticks "$CHUBD_PID" chubd-lane) - H0))
-CH_COMMIT=$(($(thread_ticks "$CHUBD_PID" chubd-commit) - K0))
+ng_round 0
+r=1
+while [ $r -le "$ROUNDS" ]; do
+  T0=$(cpu_ticks "$CHUBD_PID")
+  H0=$(http_ticks "$CHUBD_PID")
+  K0=$(thread_ticks "$CHUBD_PID" chubd-commit)
+  line=$(run_wrk "$CHUBD_URL" "$CHUBD_KEY" $((10 + r)))
+  CH_TICKS=$((CH_TICKS + $(cpu_ticks "$CHUBD_PID") - T0))
+  CH_HTTP=$((CH_HTTP + $(http_ticks "$CHUBD_PID") - H0))
+  CH_COMMIT=$((CH_COMMIT + $(thread_ticks "$CHUBD_PID" chubd-commit) - K0))
+  CH_RUNS="$CH_RUNS${CH_RUNS:+|}$line"
+  CH_RATES="$CH_RATES $(field "$line" rps)"
+  ng_round 0
+  r=$((r + 1))
+done
 C1=$(commits "$CHUBD_URL")
+NG=$(sum_runs "$NG_RUNS")
+CH=$(sum_runs "$CH_RUNS")
 FSYNC=$("$FSYNC_BIN" "$CHUBD_DATA" 400 || true)
 STORED=$(curl -sf -H "x-api-key: $CHUBD_KEY" "$CHUBD_URL/v1/models/$MODEL" |
   sed -n 's/.*"metrics_count": *\([0-9]*\).*/\1/p')
@@ -332,16 +373,23 @@ ratio() { # NAME LINE
   awk -v c="$(field "$2" rps)" -v n="$(field "$NG" rps)" -v w="$1" \
     'BEGIN { printf "%s/nginx requests/s ratio: %.3f\n", w, c / n }'
 }
-ratio chubd "$CH"
+# shellcheck disable=SC2086 # lists of rates, split on purpose
+echo $NG_RATES / $CH_RATES | awk '{
+  for (i = 1; $i != "/"; i++) ng[i] = $i
+  for (j = i + 1; j <= NF; j++) { k = j - i; r[k] = $j / ((ng[k] + ng[k + 1]) / 2); list = list sprintf(" %.3f", r[k]) }
+  for (a = 1; a <= k; a++) for (b = a + 1; b <= k; b++) if (r[b] < r[a]) { t = r[a]; r[a] = r[b]; r[b] = t }
+  m = k % 2 ? r[(k + 1) / 2] : (r[k / 2] + r[k / 2 + 1]) / 2
+  printf "chubd/nginx requests/s ratio: %.3f (median of %d rounds, each chubd run against the mean of the nginx runs before and after it:%s); target >= 0.5: %s\n", m, k, list, (m >= 0.5 ? "met" : "NOT met")
+}'
 ratio "chubd's work behind a bare epoll loop (bare.c: no HTTP layer)" "$BARE"
 ratio "chubd postgresql" "$PG1"
 ratio "two chubd on postgresql behind nginx" "$PG2"
 echo "chubd stored metrics epochs after the run: $STORED"
-commit_line() { # STORE "UPLOADS COMMITS" "UPLOADS COMMITS" (before, after)
+commit_line() { # STORE "UPLOADS COMMITS" "UPLOADS COMMITS" (before, after) SECONDS
   [ -n "$2" ] && [ -n "$3" ] || return 0
   # shellcheck disable=SC2086 # "UPLOADS COMMITS" twice, split on purpose
-  set -- "$1" $2 $3
-  awk -v s="$1" -v u=$(($4 - $2)) -v c=$(($5 - $3)) -v d="$DURATION" 'BEGIN {
+  set -- "$1" $2 $3 "$4"
+  awk -v s="$1" -v u=$(($4 - $2)) -v c=$(($5 - $3)) -v d="$6" 'BEGIN {
     if (c > 0)
       printf "chubd %s commits: %d in %ds, %.1f uploads each, one every %.0f us\n", s, c, d, u / c, d * 1e6 / c
   }'
@@ -362,8 +410,8 @@ fi
 [ -z "$BARE" ] || printf ', chubd'"'"'s work behind a bare loop %s us' "$(cpu_us "$BARE_TICKS" "$BARE")"
 printf '\n'
 echo "chubd sqlite CPU per request by thread: HTTP threads (chubd-lane, MHD-worker) $(cpu_us "$CH_HTTP" "$CH") us, committer $(cpu_us "$CH_COMMIT" "$CH") us"
-commit_line sqlite "$C0" "$C1"
-commit_line postgresql "$P0" "$P1"
+commit_line sqlite "$C0" "$C1" $((ROUNDS * DURATION))
+commit_line postgresql "$P0" "$P1" "$DURATION"
 [ -z "$FSYNC" ] || echo "$FSYNC"
 stop_nginx
 
