@@ -272,6 +272,6 @@ int main(void) {
       cmocka_unit_test(sh_pages_without_inline_script),
       cmocka_unit_test(sh_refusals),
   };
-  return cmocka_run_group_tests_name("security_headers", tests, sh_setup,
-                                     sh_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name("security_headers", tests,
+                                                     sh_setup, sh_teardown));
 }

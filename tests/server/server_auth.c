@@ -152,6 +152,6 @@ int main(void) {
       cmocka_unit_test(server_health),
       cmocka_unit_test(server_listening_line),
   };
-  return cmocka_run_group_tests_name("server_auth", tests, sv_group_setup,
-                                     sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_auth", tests, sv_group_setup, sv_group_teardown));
 }

@@ -1702,6 +1702,6 @@ int main(void) {
       cmocka_unit_test(server_datasets_ui_list),
       cmocka_unit_test(server_datasets_ui_models),
   };
-  return cmocka_run_group_tests_name("server_datasets", tests, ds_setup,
-                                     sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_datasets", tests, ds_setup, sv_group_teardown));
 }

@@ -1183,6 +1183,6 @@ int main(void) {
       cmocka_unit_test(server_download_export_predict_501),
       cmocka_unit_test(server_download_cfg_and_parent),
   };
-  return cmocka_run_group_tests_name("server_download", tests, sv_group_setup,
-                                     sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_download", tests, sv_group_setup, sv_group_teardown));
 }

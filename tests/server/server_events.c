@@ -113,6 +113,6 @@ int main(void) {
       cmocka_unit_test(server_events_limits),
       cmocka_unit_test(server_events_bad_shapes),
   };
-  return cmocka_run_group_tests_name("server_events", tests, sv_group_setup,
-                                     sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_events", tests, sv_group_setup, sv_group_teardown));
 }

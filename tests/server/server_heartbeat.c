@@ -142,6 +142,6 @@ int main(void) {
       cmocka_unit_test(server_heartbeat_trained_stays),
       cmocka_unit_test(server_heartbeat_disconnected),
   };
-  return cmocka_run_group_tests_name("server_heartbeat", tests, sv_group_setup,
-                                     sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_heartbeat", tests, sv_group_setup, sv_group_teardown));
 }

@@ -352,6 +352,6 @@ int main(void) {
       cmocka_unit_test(server_hostile_garbage),
       cmocka_unit_test(server_hostile_raw_http),
   };
-  return cmocka_run_group_tests_name("server_hostile", tests, sv_group_setup,
-                                     sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_hostile", tests, sv_group_setup, sv_group_teardown));
 }

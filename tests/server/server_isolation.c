@@ -101,6 +101,6 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(server_isolation_all_endpoints),
   };
-  return cmocka_run_group_tests_name("server_isolation", tests, sv_group_setup,
-                                     sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_isolation", tests, sv_group_setup, sv_group_teardown));
 }

@@ -53,6 +53,6 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(server_keycache_revoked_elsewhere),
   };
-  return cmocka_run_group_tests_name("server_keycache", tests, sv_group_setup,
-                                     sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_keycache", tests, sv_group_setup, sv_group_teardown));
 }

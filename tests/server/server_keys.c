@@ -169,6 +169,6 @@ int main(void) {
       cmocka_unit_test(server_keys_no_plaintext),
       cmocka_unit_test(server_keys_not_in_verbose_log),
   };
-  return cmocka_run_group_tests_name("server_keys", tests, sv_group_setup,
-                                     sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_keys", tests, sv_group_setup, sv_group_teardown));
 }

@@ -540,8 +540,8 @@ int main(void) {
       cmocka_unit_test(server_metrics_points_whole),
       cmocka_unit_test(server_metrics_points_bad),
   };
-  int rc = cmocka_run_group_tests_name("server_metrics", tests, sv_group_setup,
-                                       sv_group_teardown);
+  int rc = sv_suite_result(cmocka_run_group_tests_name(
+      "server_metrics", tests, sv_group_setup, sv_group_teardown));
   curl_global_cleanup();
   return rc;
 }

@@ -431,6 +431,6 @@ int main(void) {
       cmocka_unit_test(server_models_list_cap),
       cmocka_unit_test(server_models_list_bad_params),
   };
-  return cmocka_run_group_tests_name("server_models", tests, sv_group_setup,
-                                     sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_models", tests, sv_group_setup, sv_group_teardown));
 }

@@ -267,6 +267,6 @@ int main(void) {
       cmocka_unit_test(server_pages_ui_json),
       cmocka_unit_test(server_pages_login_cookie),
   };
-  return cmocka_run_group_tests_name("server_pages", tests, sv_group_setup,
-                                     sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_pages", tests, sv_group_setup, sv_group_teardown));
 }

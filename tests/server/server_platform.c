@@ -1185,5 +1185,6 @@ int main(void) {
       cmocka_unit_test(server_platform_auth),
       cmocka_unit_test(server_platform_bad_input),
   };
-  return cmocka_run_group_tests(tests, sv_group_setup, sv_group_teardown);
+  return sv_suite_result(
+      cmocka_run_group_tests(tests, sv_group_setup, sv_group_teardown));
 }

@@ -79,6 +79,6 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(server_ratelimit_429),
   };
-  return cmocka_run_group_tests_name("server_ratelimit", tests,
-                                     server_ratelimit_setup, sv_group_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_ratelimit", tests, server_ratelimit_setup, sv_group_teardown));
 }

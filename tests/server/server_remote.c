@@ -285,6 +285,6 @@ int main(void) {
       cmocka_unit_test(server_remote_needs_cookie),
       cmocka_unit_test(server_remote_login_scopes_owner),
   };
-  return cmocka_run_group_tests_name(
-      "server_remote", tests, server_remote_setup, server_remote_teardown);
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_remote", tests, server_remote_setup, server_remote_teardown));
 }

@@ -754,8 +754,8 @@ int main(void) {
       cmocka_unit_test(server_weights_half_body),
       cmocka_unit_test(server_weights_bad_uploads),
   };
-  int rc = cmocka_run_group_tests_name("server_weights", tests, sv_group_setup,
-                                       sv_group_teardown);
+  int rc = sv_suite_result(cmocka_run_group_tests_name(
+      "server_weights", tests, sv_group_setup, sv_group_teardown));
   curl_global_cleanup();
   return rc;
 }

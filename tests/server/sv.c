@@ -54,6 +54,12 @@ int sv_group_start(void **state, const char *const extra[]) {
   return 0;
 }
 
+static int sv_teardown_failed;
+
+int sv_suite_result(int rc) {
+  return rc ? rc : sv_teardown_failed;
+}
+
 int sv_group_teardown(void **state) {
   chubd_proc *p = *state;
   int rc = 0;
@@ -64,6 +70,7 @@ int sv_group_teardown(void **state) {
       fprintf(stderr, "sv: chubd exited %d on SIGTERM, expected 0\n", st);
       chubd_proc_dump_log(p, 4096);
       rc = -1;
+      sv_teardown_failed = 1;
     }
     chubd_proc_free(p);
   }
