@@ -206,6 +206,17 @@ commits() { # URL -> "UPLOADS COMMITS" committed so far by chubd's group commit
 # each chubd run is compared with the mean of the nginx runs just before
 # and after it, and the median of those ratios is the figure. Rates and
 # CPU times below are the sums over the rounds.
+# The whole machine's CPU ticks so far: "BUSY ALL", where BUSY is user,
+# nice, system, irq and softirq time and ALL adds idle and iowait (steal,
+# time the host gave to others, is in neither).
+machine_ticks() {
+  awk '$1 == "cpu" { b = $2 + $3 + $4 + $7 + $8; print b, b + $5 + $6; exit }' /proc/stat
+}
+machine_add() { # VAR "BUSY ALL" "BUSY ALL" (before, after): adds the difference
+  # shellcheck disable=SC2086 # two pairs, split on purpose
+  set -- "$1" $2 $3
+  eval "$1=\"\$((\${$1% *} + $4 - $2)) \$((\${$1#* } + $5 - $3))\""
+}
 http_ticks() { # PID -> ticks of chubd's HTTP threads
   echo $(($(thread_ticks "$1" MHD-worker) + $(thread_ticks "$1" chubd-lane)))
 }
@@ -224,12 +235,15 @@ sum_runs() { # "LINE|LINE|..." -> one RESULT line: summed requests, rate
 }
 ng_round() { # RUN: one nginx run, added to NG_RUNS and NG_TICKS
   t0=$(cpu_ticks "$NGINX_PID")
+  m0=$(machine_ticks)
   line=$(run_wrk "http://127.0.0.1:$NGINX_PORT" "$CHUBD_KEY" "$1")
+  machine_add NG_MACHINE "$m0" "$(machine_ticks)"
   NG_TICKS=$((NG_TICKS + $(cpu_ticks "$NGINX_PID") - t0))
   NG_RUNS="$NG_RUNS${NG_RUNS:+|}$line"
   NG_RATES="$NG_RATES $(field "$line" rps)"
 }
-NG_RUNS= NG_RATES= NG_TICKS=0 CH_RUNS= CH_RATES= CH_TICKS=0 CH_HTTP=0 CH_COMMIT=0
+NG_RUNS='' NG_RATES='' NG_TICKS=0 CH_RUNS='' CH_RATES='' CH_TICKS=0 CH_HTTP=0 CH_COMMIT=0
+NG_MACHINE="0 0" CH_MACHINE="0 0"
 C0=$(commits "$CHUBD_URL")
 ng_round 0
 r=1
@@ -237,7 +251,9 @@ while [ $r -le "$ROUNDS" ]; do
   T0=$(cpu_ticks "$CHUBD_PID")
   H0=$(http_ticks "$CHUBD_PID")
   K0=$(thread_ticks "$CHUBD_PID" chubd-commit)
+  m0=$(machine_ticks)
   line=$(run_wrk "$CHUBD_URL" "$CHUBD_KEY" $((10 + r)))
+  machine_add CH_MACHINE "$m0" "$(machine_ticks)"
   CH_TICKS=$((CH_TICKS + $(cpu_ticks "$CHUBD_PID") - T0))
   CH_HTTP=$((CH_HTTP + $(http_ticks "$CHUBD_PID") - H0))
   CH_COMMIT=$((CH_COMMIT + $(thread_ticks "$CHUBD_PID" chubd-commit) - K0))
@@ -410,6 +426,21 @@ fi
 [ -z "$BARE" ] || printf ', chubd'"'"'s work behind a bare loop %s us' "$(cpu_us "$BARE_TICKS" "$BARE")"
 printf '\n'
 echo "chubd sqlite CPU per request by thread: HTTP threads (chubd-lane, MHD-worker) $(cpu_us "$CH_HTTP" "$CH") us, committer $(cpu_us "$CH_COMMIT" "$CH") us"
+# The whole machine (wrk, the server, the kernel's network work): its CPU
+# per request in the nginx and the chubd runs, how busy it was, and the
+# rate chubd's cost per request would allow were every core busy with it:
+# above 0.5 of nginx's, chubd waits (for the disk's fsync) more than it
+# works; below, its CPU per request is what bounds it on this machine.
+# shellcheck disable=SC2086 # "BUSY ALL" pairs, split on purpose
+awk -v ng="$NG_MACHINE" -v ch="$CH_MACHINE" -v nr="$(field "$NG" requests)" \
+  -v cr="$(field "$CH" requests)" -v nrate="$(field "$NG" rps)" \
+  -v hz="$(getconf CLK_TCK)" -v ncpu="$(getconf _NPROCESSORS_ONLN)" 'BEGIN {
+  split(ng, n, " "); split(ch, c, " ")
+  if (nr <= 0 || cr <= 0 || n[2] <= 0 || c[2] <= 0) exit
+  nus = n[1] * 1e6 / hz / nr; cus = c[1] * 1e6 / hz / cr
+  cap = ncpu * 1e6 / cus
+  printf "whole machine (wrk, server, kernel) per request: nginx runs %.1f us (%.0f%% busy), chubd runs %.1f us (%.0f%% busy); with all %d cores busy at chubd'"'"'s cost: at most %.0f requests/s, %.2f of nginx'"'"'s rate\n", nus, 100 * n[1] / n[2], cus, 100 * c[1] / c[2], ncpu, cap, cap / nrate
+}'
 commit_line sqlite "$C0" "$C1" $((ROUNDS * DURATION))
 commit_line postgresql "$P0" "$P1" "$DURATION"
 [ -z "$FSYNC" ] || echo "$FSYNC"
