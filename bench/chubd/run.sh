@@ -38,6 +38,16 @@ case $BUILD in /*) ;; *) [ -d "$BUILD" ] || BUILD=$ROOT/$BUILD ;; esac
 BUILD=$(cd "$BUILD" && pwd)
 DURATION=${BENCH_DURATION:-4}
 ROUNDS=${BENCH_ROUNDS:-5}
+case $ROUNDS in '' | *[!0-9]* | 0 | 0*)
+  echo "bench/chubd: BENCH_ROUNDS=$ROUNDS is not a whole number of at least 1" >&2
+  exit 1
+  ;;
+esac
+case $DURATION in '' | *[!0-9]* | 0 | 0*)
+  echo "bench/chubd: BENCH_DURATION=$DURATION is not a whole number of seconds, at least 1" >&2
+  exit 1
+  ;;
+esac
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
 
