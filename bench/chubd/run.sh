@@ -181,7 +181,7 @@ ms() { # MICROSECONDS -> milliseconds with 3 decimals
 cpu_ticks() {
   want=$1 total=0
   for f in /proc/[0-9]*/stat; do
-    read -r line <"$f" 2>/dev/null || continue
+    { read -r line <"$f"; } 2>/dev/null || continue
     pid=${f#/proc/} && pid=${pid%/stat}
     # shellcheck disable=SC2086 # the fields after "(comm) ", split on purpose
     set -- ${line##*) }
@@ -195,7 +195,7 @@ cpu_ticks() {
 thread_ticks() {
   want=$2 total=0
   for f in /proc/"$1"/task/[0-9]*/stat; do
-    read -r line <"$f" 2>/dev/null || continue
+    { read -r line <"$f"; } 2>/dev/null || continue
     comm=${line#*(} && comm=${comm%%)*}
     [ "$comm" = "$want" ] || continue
     # shellcheck disable=SC2086 # the fields after "(comm) ", split on purpose
@@ -211,11 +211,6 @@ commits() { # URL -> "UPLOADS COMMITS" committed so far by chubd's group commit
     $1 == "chubd_metrics_commit_requests_count" { c = $2 }
     END { print u + 0, c + 0 }'
 }
-# nginx and chubd take turns, nginx first and last (nginx, chubd, nginx,
-# ..., nginx): the machine's speed drifts from one minute to the next, so
-# each chubd run is compared with the mean of the nginx runs just before
-# and after it, and the median of those ratios is the figure. Rates and
-# CPU times below are the sums over the rounds.
 # The whole machine's CPU ticks so far: "BUSY ALL", where BUSY is user,
 # nice, system, irq and softirq time and ALL adds idle and iowait (steal,
 # time the host gave to others, is in neither).
@@ -252,6 +247,11 @@ ng_round() { # RUN: one nginx run, added to NG_RUNS and NG_TICKS
   NG_RUNS="$NG_RUNS${NG_RUNS:+|}$line"
   NG_RATES="$NG_RATES $(field "$line" rps)"
 }
+# nginx and chubd take turns, nginx first and last (nginx, chubd, nginx,
+# ..., nginx): the machine's speed drifts from one minute to the next, so
+# each chubd run is compared with the mean of the nginx runs just before
+# and after it, and the median of those ratios is the figure. Rates and
+# CPU times below are the sums over the rounds.
 NG_RUNS='' NG_RATES='' NG_TICKS=0 CH_RUNS='' CH_RATES='' CH_TICKS=0 CH_HTTP=0 CH_COMMIT=0
 NG_MACHINE="0 0" CH_MACHINE="0 0"
 C0=$(commits "$CHUBD_URL")
@@ -438,10 +438,10 @@ printf '\n'
 echo "chubd sqlite CPU per request by thread: HTTP threads (chubd-lane, MHD-worker) $(cpu_us "$CH_HTTP" "$CH") us, committer $(cpu_us "$CH_COMMIT" "$CH") us"
 # The whole machine (wrk, the server, the kernel's network work): its CPU
 # per request in the nginx and the chubd runs, how busy it was, and the
-# rate chubd's cost per request would allow were every core busy with it:
-# above 0.5 of nginx's, chubd waits (for the disk's fsync) more than it
-# works; below, its CPU per request is what bounds it on this machine.
-# shellcheck disable=SC2086 # "BUSY ALL" pairs, split on purpose
+# rate chubd's cost per request would allow were every core busy with it.
+# Below 0.5 of nginx's, that cost alone keeps chubd from the target on
+# this machine; above it while the measured ratio is not, chubd waits (for
+# the disk) more than it works.
 awk -v ng="$NG_MACHINE" -v ch="$CH_MACHINE" -v nr="$(field "$NG" requests)" \
   -v cr="$(field "$CH" requests)" -v nrate="$(field "$NG" rps)" \
   -v hz="$(getconf CLK_TCK)" -v ncpu="$(getconf _NPROCESSORS_ONLN)" 'BEGIN {
