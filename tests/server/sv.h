@@ -33,10 +33,10 @@ int sv_group_setup(void **state);
 /* A group setup with chosen arguments (NULL-terminated). */
 int sv_group_start(void **state, const char *const extra[]);
 int sv_group_teardown(void **state);
-/* A suite's exit status: rc (cmocka's), or 1 when a group teardown above
- * failed (chubd did not exit 0 on SIGTERM). cmocka 1.1.5 prints a failed
- * group teardown but leaves it out of its result, so a suite whose chubd
- * fails to drain would otherwise pass. */
+/* A suite's exit status: rc (cmocka's), or 1 when sv_group_teardown found
+ * that chubd did not exit 0 on SIGTERM. cmocka 1.1.5 prints a failed group
+ * teardown but leaves it out of its result, so a suite whose chubd fails
+ * to drain would otherwise pass. */
 int sv_suite_result(int rc);
 
 /* Revokes `key` the way an operator does: `chubd keys revoke` with the
