@@ -238,10 +238,11 @@ sum_runs() { # "LINE|LINE|..." -> one RESULT line: summed requests, rate
     }
     END { if (n) printf "RESULT rps=%.1f p50_us=%d p99_us=%d requests=%d non2xx=%d\n", req / (n * d), med(p50, n), med(p99, n), req, bad }'
 }
-ng_round() { # RUN: one nginx run, added to NG_RUNS and NG_TICKS
+ng_round() { # one nginx run, added to NG_RUNS and NG_TICKS (nginx stores
+  # nothing, so every run may send the same epochs)
   t0=$(cpu_ticks "$NGINX_PID")
   m0=$(machine_ticks)
-  line=$(run_wrk "http://127.0.0.1:$NGINX_PORT" "$CHUBD_KEY" "$1")
+  line=$(run_wrk "http://127.0.0.1:$NGINX_PORT" "$CHUBD_KEY" 0)
   machine_add NG_MACHINE "$m0" "$(machine_ticks)"
   NG_TICKS=$((NG_TICKS + $(cpu_ticks "$NGINX_PID") - t0))
   NG_RUNS="$NG_RUNS${NG_RUNS:+|}$line"
@@ -255,7 +256,7 @@ ng_round() { # RUN: one nginx run, added to NG_RUNS and NG_TICKS
 NG_RUNS='' NG_RATES='' NG_TICKS=0 CH_RUNS='' CH_RATES='' CH_TICKS=0 CH_HTTP=0 CH_COMMIT=0
 NG_MACHINE="0 0" CH_MACHINE="0 0"
 C0=$(commits "$CHUBD_URL")
-ng_round 0
+ng_round
 r=1
 while [ $r -le "$ROUNDS" ]; do
   T0=$(cpu_ticks "$CHUBD_PID")
@@ -269,7 +270,7 @@ while [ $r -le "$ROUNDS" ]; do
   CH_COMMIT=$((CH_COMMIT + $(thread_ticks "$CHUBD_PID" chubd-commit) - K0))
   CH_RUNS="$CH_RUNS${CH_RUNS:+|}$line"
   CH_RATES="$CH_RATES $(field "$line" rps)"
-  ng_round 0
+  ng_round
   r=$((r + 1))
 done
 C1=$(commits "$CHUBD_URL")

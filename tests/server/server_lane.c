@@ -1336,20 +1336,6 @@ static void lane_prometheus_counters(void **state) {
 /* cmocka 1.1 exits 0 when a group setup or teardown fails (no test
  * failed): remembered here, so that a chubd that does not start, or does
  * not exit 0 on SIGTERM, fails the suite. */
-static int lane_group_failed;
-
-static int lane_group_setup(void **state) {
-  int rc = sv_group_setup(state);
-  lane_group_failed |= rc != 0;
-  return rc;
-}
-
-static int lane_group_teardown(void **state) {
-  int rc = sv_group_teardown(state);
-  lane_group_failed |= rc != 0;
-  return rc;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lane_pipeline_mixed),
@@ -1373,7 +1359,6 @@ int main(void) {
       cmocka_unit_test(lane_ipv6),
       cmocka_unit_test(lane_prometheus_counters),
   };
-  int failed = cmocka_run_group_tests_name(
-      "server_lane", tests, lane_group_setup, lane_group_teardown);
-  return failed ? failed : lane_group_failed;
+  return sv_suite_result(cmocka_run_group_tests_name(
+      "server_lane", tests, sv_group_setup, sv_group_teardown));
 }
