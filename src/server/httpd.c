@@ -38,6 +38,7 @@
 #include "endpoints.h"
 #include "lane.h"
 #include "upload.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -177,13 +178,13 @@ void httpd_reply_headers(const chubd_request *req, const chubd_reply *rep,
     add(cls, "Allow", allow);
   }
   if (req->rate_limited) {
-    char v[32];
-    snprintf(v, sizeof v, "%ld", req->rl.limit);
-    add(cls, "X-RateLimit-Limit", v);
-    snprintf(v, sizeof v, "%ld", req->rl.remaining);
-    add(cls, "X-RateLimit-Remaining", v);
-    snprintf(v, sizeof v, "%lld", (long long)req->rl.reset);
-    add(cls, "X-RateLimit-Reset", v);
+    char v[3][21]; /* each number of the limit (none is negative) */
+    v[0][util_u64_text((uint64_t)req->rl.limit, v[0])] = '\0';
+    v[1][util_u64_text((uint64_t)req->rl.remaining, v[1])] = '\0';
+    v[2][util_u64_text((uint64_t)req->rl.reset, v[2])] = '\0';
+    add(cls, "X-RateLimit-Limit", v[0]);
+    add(cls, "X-RateLimit-Remaining", v[1]);
+    add(cls, "X-RateLimit-Reset", v[2]);
   }
 }
 

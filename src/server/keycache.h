@@ -16,8 +16,9 @@ typedef struct keycache_token {
   unsigned long long ino, size;
 } keycache_token;
 
-/* A cache for the keys of data_dir, whose keys.stamp file `chubd keys`
- * replaces whenever it creates or revokes a key. NULL when out of memory. */
+/* A cache for the keys of data_dir, to whose keys.stamp file `chubd keys`
+ * appends whenever it creates or revokes a key (the file is created empty
+ * when missing). NULL when out of memory. */
 keycache *keycache_new(const char *data_dir);
 void keycache_free(keycache *kc);
 

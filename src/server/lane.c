@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "endpoints.h"
+#include "util.h"
 
 /* How much a first look copies: a usual upload and its head fit. */
 #define LANE_PEEK_FIRST 4096
@@ -369,20 +370,21 @@ static int lane_answer(lane_conn *c, lane_req *rq, chubd_reply *rep) {
   }
   char head[8192];
   lane_text o = {head, 0, sizeof head, 0};
-  char line[64];
-  int k = snprintf(line, sizeof line, "HTTP/1.1 %u %s\r\n", rep->status,
-                   MHD_get_reason_phrase_for(rep->status));
-  if (k < 0 || (size_t)k >= sizeof line)
-    o.full = 1; /* not sent cut short */
-  else
-    lane_add(&o, line, (size_t)k);
+  char num[20];
+  const char *reason = MHD_get_reason_phrase_for(rep->status);
+  lane_add(&o, "HTTP/1.1 ", 9);
+  lane_add(&o, num, util_u64_text(rep->status, num));
+  lane_add(&o, " ", 1);
+  lane_add(&o, reason, strlen(reason));
+  lane_add(&o, "\r\n", 2);
   const char *date = lane_date(t);
   lane_add(&o, date, strlen(date));
   httpd_reply_headers(&rq->req, rep, lane_add_header, &o);
   if (c->close_after)
     lane_add(&o, "Connection: close\r\n", 19);
-  k = snprintf(line, sizeof line, "Content-Length: %zu\r\n\r\n", blen);
-  lane_add(&o, line, (size_t)k); /* at most 40 bytes */
+  lane_add(&o, "Content-Length: ", 16);
+  lane_add(&o, num, util_u64_text(blen, num));
+  lane_add(&o, "\r\n\r\n", 4);
   int broken = o.full;
   size_t total = o.len + blen, sent = 0;
   if (!broken) {

@@ -15,6 +15,7 @@
 
 #include "metrics_fast.h"
 #include "points.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -63,8 +64,10 @@ void metrics_post_answer(chubd_request *req, chubd_reply *rep, store_rc rc,
     reply_store(rep, rc, "model");
     return;
   }
-  char data[48];
-  snprintf(data, sizeof data, "{\"epochs\":%zu}", n);
+  char data[48] = "{\"epochs\":";
+  size_t k = strlen(data);
+  k += util_u64_text(n, data + k);
+  memcpy(data + k, "}", 2);
   reply_data_text(rep, 200, data, "metrics stored");
 }
 

@@ -32,6 +32,18 @@ void util_rfc3339(int64_t ms, char out[32]) {
   strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+size_t util_u64_text(uint64_t v, char *out) {
+  char rev[20];
+  size_t n = 0;
+  do {
+    rev[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (size_t i = 0; i < n; i++)
+    out[i] = rev[n - 1 - i];
+  return n;
+}
+
 int util_random_alnum(char *out, size_t n) {
   static const char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

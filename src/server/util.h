@@ -25,6 +25,11 @@ void util_rfc3339(int64_t ms, char out[32]);
  * terminates it. Returns 0, or -1 when the generator failed. */
 int util_random_alnum(char *out, size_t n);
 
+/* v in decimal into out (at least 20 bytes; no NUL): its length. For
+ * answers built on every request, where snprintf costs more than the
+ * rest of the formatting. */
+size_t util_u64_text(uint64_t v, char *out);
+
 /* Lower-case hex of `len` bytes into out (2*len+1 bytes). */
 void util_hex(const unsigned char *bytes, size_t len, char *out);
 

@@ -7,6 +7,8 @@
  * answer 401 with an envelope, never 403 or 500.
  */
 #include "sv.h"
+#include <errno.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,27 @@ static void server_auth_revoked_key(void **state) {
   free(key);
 }
 
+/* chubd watches DATA/keys.stamp through the file it opened: once that
+ * file is removed, a revocation (which writes a new stamp) still counts
+ * from the next request, though the key was cached. */
+static void server_auth_revoked_after_stamp_removed(void **state) {
+  chubd_proc *p = *state;
+  char *key = chubd_proc_create_key(p, "stamp-gone");
+  assert_non_null(key);
+  json_t *env = sv_expect(p, "POST", "/v1/auth", key, NULL, 200);
+  json_decref(env);
+  char *stamp = th_fmt("%s/keys.stamp", chubd_proc_data_dir(p));
+  if (unlink(stamp) != 0)
+    fail_msg("cannot remove %s: %s", stamp, strerror(errno));
+  free(stamp);
+  env = sv_expect(p, "POST", "/v1/auth", key, NULL, 200);
+  json_decref(env);
+  sv_revoke_key(p, key);
+  env = sv_expect(p, "POST", "/v1/auth", key, NULL, 401);
+  json_decref(env);
+  free(key);
+}
+
 static void server_auth_uid_per_owner(void **state) {
   chubd_proc *p = *state;
   char *other = chubd_proc_create_key(p, "someone-else");
@@ -148,6 +171,7 @@ int main(void) {
       cmocka_unit_test(server_auth_unknown_key),
       cmocka_unit_test(server_auth_bearer_alias),
       cmocka_unit_test(server_auth_revoked_key),
+      cmocka_unit_test(server_auth_revoked_after_stamp_removed),
       cmocka_unit_test(server_auth_uid_per_owner),
       cmocka_unit_test(server_health),
       cmocka_unit_test(server_listening_line),
