@@ -14,13 +14,15 @@
  * touch the model row at most once a second; each upload is answered
  * after COMMIT returned.
  *
- * Durability: WAL with synchronous=FULL. COMMIT returns only after the
- * WAL is fsynced, so whatever chubd acknowledged survives a power cut, not
- * only a killed process (tests/durability cuts the power on it). The fsync
- * is the price of each write transaction; the metrics hot path pays it
- * once per group commit, on the committer thread, never on a request
- * thread's way. The writer takes the lock up front (BEGIN IMMEDIATE) and
- * other processes (`chubd keys`) wait through busy_timeout.
+ * Durability: WAL with synchronous=FULL (which walgather.h relies on:
+ * its file layer hands each commit's log frames to the kernel in one
+ * write). COMMIT returns only after the WAL is fsynced, so whatever chubd
+ * acknowledged survives a power cut, not only a killed process
+ * (tests/durability cuts the power on it). The fsync is the price of each write
+ * transaction; the metrics hot path pays it once per group commit, on the
+ * committer thread, never on a request thread's way. The writer takes the lock
+ * up front (BEGIN IMMEDIATE) and other processes (`chubd keys`) wait through
+ * busy_timeout.
  */
 #include "store.h"
 
@@ -37,6 +39,7 @@
 #include "prom.h"
 #include "schema_sqlite.h"
 #include "util.h"
+#include "walgather.h"
 
 #define STORE_SQLITE_BUSY_MS 10000
 
@@ -417,7 +420,11 @@ static void store_sqlite_thread_end(void *p) {
 static sqlite3 *store_sqlite_connect(const char *path, char *err, size_t errn) {
   sqlite3 *db = NULL;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+  if (walgather_init() != SQLITE_OK) {
+    snprintf(err, errn, "cannot register SQLite's file layer for %s", path);
+    return NULL;
+  }
+  if (sqlite3_open_v2(path, &db, flags, WALGATHER_VFS) != SQLITE_OK) {
     snprintf(err, errn, "cannot open database %s: %s", path,
              db ? sqlite3_errmsg(db) : "out of memory");
     sqlite3_close(db);

@@ -1,0 +1,31 @@
+/*
+ * walgather.h - a SQLite VFS that writes each commit's log frames to the
+ * WAL file in one write() instead of two per page.
+ *
+ * SQLite appends a commit to its write-ahead log frame by frame: a 24-byte
+ * header, then the page, each its own pwrite(). A metrics batch of a dozen
+ * uploads writes eight or so pages, so sixteen system calls, each taking
+ * the file's lock and touching its page cache, for what is one run of
+ * bytes. This VFS wraps the default one and, for WAL files only, gathers
+ * writes that continue one another in memory, writing them out as one
+ * before anything else touches the file: a read, a sync, a truncation, its
+ * size, a file control, or a write elsewhere in it. Every other file, and
+ * every other call, is the default VFS's own.
+ *
+ * It relies on what synchronous=FULL (and NORMAL at each checkpoint)
+ * guarantees: SQLite syncs the log before it tells other connections about
+ * new frames (the WAL index), so no reader can miss a gathered write. The
+ * writer connection of store_sqlite.c commits with synchronous=FULL;
+ * synchronous=OFF must never be used with it.
+ */
+#ifndef CHUBD_WALGATHER_H
+#define CHUBD_WALGATHER_H
+
+/* The VFS's name, for sqlite3_open_v2(); registered by walgather_init(). */
+#define WALGATHER_VFS "chubd-walgather"
+
+/* Registers the VFS (once; safe from any thread). SQLITE_OK, or SQLite's
+ * error code. */
+int walgather_init(void);
+
+#endif
