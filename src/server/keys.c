@@ -22,19 +22,38 @@
 
 /* SHA-256 looked up once: with EVP_sha256() every digest looks up its
  * implementation again (a lock and a search), which cost more than the
- * hash itself on every authenticated request. Kept for the process. */
+ * hash itself on every authenticated request. Kept for the process; each
+ * thread keeps a digest context too (EVP_Digest allocates and frees one
+ * per call), freed when the thread ends. */
 static EVP_MD *keys_sha256;
+static pthread_key_t keys_ctx;
+static int keys_ctx_ok;
 static pthread_once_t keys_sha256_once = PTHREAD_ONCE_INIT;
+
+static void keys_ctx_free(void *ctx) {
+  EVP_MD_CTX_free(ctx);
+}
 
 static void keys_sha256_fetch(void) {
   keys_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+  keys_ctx_ok = pthread_key_create(&keys_ctx, keys_ctx_free) == 0;
 }
 
 void keys_hash(const char *key, unsigned char out[32]) {
   unsigned int n = 32;
   pthread_once(&keys_sha256_once, keys_sha256_fetch);
-  EVP_Digest(key, strlen(key), out, &n,
-             keys_sha256 ? keys_sha256 : EVP_sha256(), NULL);
+  const EVP_MD *md = keys_sha256 ? keys_sha256 : EVP_sha256();
+  EVP_MD_CTX *ctx = keys_ctx_ok ? pthread_getspecific(keys_ctx) : NULL;
+  if (!ctx && keys_ctx_ok && (ctx = EVP_MD_CTX_new()) &&
+      pthread_setspecific(keys_ctx, ctx) != 0) {
+    EVP_MD_CTX_free(ctx);
+    ctx = NULL;
+  }
+  if (ctx && EVP_DigestInit_ex2(ctx, md, NULL) == 1 &&
+      EVP_DigestUpdate(ctx, key, strlen(key)) == 1 &&
+      EVP_DigestFinal_ex(ctx, out, &n) == 1)
+    return;
+  EVP_Digest(key, strlen(key), out, &n, md, NULL);
 }
 
 void keys_prefix(const char *key, char out[KEYS_PREFIX_LEN + 1]) {

@@ -448,7 +448,9 @@ static int lane_serve_upload(lane_conn *c, lane_req *rq, const lane_head *h) {
   atomic_fetch_add(&srv->in_flight, 1);
   rq->t0 = util_mono_s();
   conns_entry_headers_done(c->ce);
-  snprintf(rq->path, sizeof rq->path, "%s", h->path);
+  size_t plen = strnlen(h->path, sizeof rq->path - 1);
+  memcpy(rq->path, h->path, plen);
+  rq->path[plen] = '\0';
   req->body = t->buf + h->head_len;
   req->body_len = h->body_len;
   c->close_after = h->close_after;
