@@ -14,6 +14,10 @@
 /* Writes larger than this go out as they come; a buffer never grows past
  * it (a metrics batch writes well under 100 KiB). */
 #define WALGATHER_MAX (1024 * 1024)
+/* The most passed to the default VFS in one write: it masks a write's
+ * length to 17 bits (os_unix.c, seekAndWriteFd), so anything longer goes
+ * in pieces of this size. */
+#define WALGATHER_PIECE (64 * 1024)
 
 typedef struct walgather_file {
   sqlite3_file base;
@@ -35,11 +39,23 @@ static sqlite3_file *walgather_real(sqlite3_file *f) {
   return ((walgather_file *)f)->real;
 }
 
+/* Writes n bytes at off through the default VFS, in pieces it takes
+ * whole; SQLITE_OK or the first write's error. */
+static int walgather_pass(walgather_file *g, const char *p, size_t n,
+                          sqlite3_int64 off) {
+  int rc = SQLITE_OK;
+  for (size_t done = 0; done < n && rc == SQLITE_OK;) {
+    size_t k = n - done < WALGATHER_PIECE ? n - done : WALGATHER_PIECE;
+    rc = g->real->pMethods->xWrite(g->real, p + done, (int)k,
+                                   off + (sqlite3_int64)done);
+    done += k;
+  }
+  return rc;
+}
+
 /* Passes the gathered writes on; SQLITE_OK or the write's error. */
 static int walgather_flush(walgather_file *g) {
-  if (!g->len)
-    return SQLITE_OK;
-  int rc = g->real->pMethods->xWrite(g->real, g->buf, (int)g->len, g->off);
+  int rc = walgather_pass(g, g->buf, g->len, g->off);
   g->len = 0;
   return rc;
 }
@@ -80,9 +96,7 @@ static int walgather_write(sqlite3_file *f, const void *data, int amt,
     char *grown = cap >= g->len + n ? realloc(g->buf, cap) : NULL;
     if (!grown) { /* too large, or no memory: as it comes */
       int rc = walgather_flush(g);
-      return rc != SQLITE_OK
-                 ? rc
-                 : g->real->pMethods->xWrite(g->real, data, amt, off);
+      return rc != SQLITE_OK ? rc : walgather_pass(g, data, n, off);
     }
     g->buf = grown;
     g->cap = cap;
