@@ -9,8 +9,9 @@
  * differs from what the cache was filled under, forgets every key first; a
  * key confirmed by the store is cached only if the stamp did not move
  * during the lookup. So a revoked key is refused from the very next
- * request, at the price of one fstat() (a stat() of the path costs a walk
- * through the directories, three times as much on the metrics hot path).
+ * request, at the price of one fstat() (a stat() of the path walks the
+ * directories too, and cost more than twice as much on the metrics hot
+ * path).
  * A stamp removed or replaced has no links left: its name is opened again.
  * Only confirmed keys are cached; an unknown key always asks the store.
  *

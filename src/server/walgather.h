@@ -1,6 +1,6 @@
 /*
  * walgather.h - a SQLite VFS that writes each commit's log frames to the
- * WAL file in one write() instead of two per page.
+ * WAL file in one write() per 64 KiB instead of two per page.
  *
  * SQLite appends a commit to its write-ahead log frame by frame: a 24-byte
  * header, then the page, each its own pwrite(). A metrics batch of a dozen
@@ -12,11 +12,11 @@
  * size, a file control, or a write elsewhere in it. Every other file, and
  * every other call, is the default VFS's own.
  *
- * It relies on what synchronous=FULL (and NORMAL at each checkpoint)
- * guarantees: SQLite syncs the log before it tells other connections about
- * new frames (the WAL index), so no reader can miss a gathered write. The
- * writer connection of store_sqlite.c commits with synchronous=FULL;
- * synchronous=OFF must never be used with it.
+ * It relies on synchronous=FULL: SQLite then syncs the log at every
+ * commit before it tells other connections about the new frames (in the
+ * WAL index), so no reader can look for a write still gathered. Under
+ * NORMAL or OFF a commit's frames could stay in memory while readers look
+ * for them: store_sqlite.c opens every connection with FULL.
  */
 #ifndef CHUBD_WALGATHER_H
 #define CHUBD_WALGATHER_H
