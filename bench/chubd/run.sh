@@ -211,6 +211,12 @@ commits() { # URL -> "UPLOADS COMMITS" committed so far by chubd's group commit
     $1 == "chubd_metrics_commit_requests_count" { c = $2 }
     END { print u + 0, c + 0 }'
 }
+syncs() { # URL -> "SECONDS SYNCS": chubd's syncs of its SQLite log so far
+  curl -sf "$1/metrics" | awk '
+    $1 == "chubd_store_log_sync_seconds_sum" { s = $2 }
+    $1 == "chubd_store_log_sync_seconds_count" { n = $2 }
+    END { print s + 0, n + 0 }'
+}
 # The whole machine's CPU ticks so far: "BUSY ALL", where BUSY is user,
 # nice, system, irq and softirq time and ALL adds idle and iowait (steal,
 # time the host gave to others, is in neither).
@@ -256,6 +262,7 @@ ng_round() { # one nginx run, added to NG_RUNS and NG_TICKS (nginx stores
 NG_RUNS='' NG_RATES='' NG_TICKS=0 CH_RUNS='' CH_RATES='' CH_TICKS=0 CH_HTTP=0 CH_COMMIT=0
 NG_MACHINE="0 0" CH_MACHINE="0 0"
 C0=$(commits "$CHUBD_URL")
+S0=$(syncs "$CHUBD_URL")
 ng_round
 r=1
 while [ $r -le "$ROUNDS" ]; do
@@ -274,6 +281,7 @@ while [ $r -le "$ROUNDS" ]; do
   r=$((r + 1))
 done
 C1=$(commits "$CHUBD_URL")
+S1=$(syncs "$CHUBD_URL")
 NG=$(sum_runs "$NG_RUNS")
 CH=$(sum_runs "$CH_RUNS")
 FSYNC=$("$FSYNC_BIN" "$CHUBD_DATA" 400 || true)
@@ -453,6 +461,13 @@ awk -v ng="$NG_MACHINE" -v ch="$CH_MACHINE" -v nr="$(field "$NG" requests)" \
   printf "whole machine (wrk, server, kernel) per request: nginx runs %.1f us (%.0f%% busy), chubd runs %.1f us (%.0f%% busy); with all %d cores busy at chubd'"'"'s cost: at most %.0f requests/s, %.2f of nginx'"'"'s rate\n", nus, 100 * n[1] / n[2], cus, 100 * c[1] / c[2], ncpu, cap, cap / nrate
 }'
 commit_line sqlite "$C0" "$C1" $((ROUNDS * DURATION))
+# shellcheck disable=SC2086 # two pairs, split on purpose
+set -- $S0 $S1
+awk -v s=$(($4 - $2)) -v t="$(awk -v a="$3" -v b="$1" 'BEGIN { print a - b }')" \
+  -v d=$((ROUNDS * DURATION)) 'BEGIN {
+  if (s > 0)
+    printf "chubd sqlite log syncs (fdatasync of the WAL, timed by chubd): %d, %.0f us each on average, the committer waiting for them %.0f%% of the time\n", s, t * 1e6 / s, 100 * t / d
+}'
 commit_line postgresql "$P0" "$P1" "$DURATION"
 [ -z "$FSYNC" ] || echo "$FSYNC"
 stop_nginx

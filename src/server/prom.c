@@ -27,6 +27,12 @@ static const double prom_le[] = {0.001, 0.0025, 0.005, 0.01, 0.025,
 #define PROM_NLE (sizeof prom_le / sizeof prom_le[0])
 static const double prom_batch_le[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 #define PROM_NBATCH (sizeof prom_batch_le / sizeof prom_batch_le[0])
+/* Sync buckets (seconds): a disk answers in tens of microseconds to tens
+ * of milliseconds. */
+static const double prom_sync_le[] = {0.0001, 0.00025, 0.0005, 0.001,
+                                      0.0025, 0.005,   0.01,   0.025,
+                                      0.05,   0.1,     0.25,   1};
+#define PROM_NSYNC (sizeof prom_sync_le / sizeof prom_sync_le[0])
 
 typedef _Atomic uint64_t prom_counter;
 
@@ -40,7 +46,9 @@ static struct {
   prom_counter commit_uploads[PROM_NBATCH + 1];
   prom_counter commits, commit_requests, commit_epochs;
   prom_counter store_errors;
-  prom_counter lane[3]; /* PROM_LANE_* */
+  prom_counter log_sync[PROM_NSYNC + 1]; /* per bucket, +Inf last */
+  prom_counter log_sync_us;              /* the sum, microseconds */
+  prom_counter lane[3];                  /* PROM_LANE_* */
   _Atomic int pool_size, pool_in_use;
 } prom;
 
@@ -128,6 +136,16 @@ void prom_metrics_commit(size_t uploads, size_t epochs) {
   atomic_fetch_add_explicit(&prom.commit_requests, uploads,
                             memory_order_relaxed);
   atomic_fetch_add_explicit(&prom.commit_epochs, epochs, memory_order_relaxed);
+}
+
+void prom_log_sync(double seconds) {
+  size_t b = 0;
+  while (b < PROM_NSYNC && seconds > prom_sync_le[b])
+    b++;
+  atomic_fetch_add_explicit(&prom.log_sync[b], 1, memory_order_relaxed);
+  if (seconds > 0)
+    atomic_fetch_add_explicit(&prom.log_sync_us, (uint64_t)(seconds * 1e6),
+                              memory_order_relaxed);
 }
 
 void prom_lane(int what) {
@@ -257,6 +275,23 @@ static void prom_store(prom_buf *b) {
            (unsigned long long)cum,
            (unsigned long long)prom_load(&prom.commit_requests),
            (unsigned long long)prom_load(&prom.commits));
+  prom_head(b, "chubd_store_log_sync_seconds", "histogram",
+            "Syncs of SQLite's write-ahead log (one per commit and one per "
+            "checkpoint): how long the disk took to make it durable.");
+  uint64_t total = 0;
+  for (size_t i = 0; i < PROM_NSYNC; i++) {
+    total += prom_load(&prom.log_sync[i]);
+    prom_put(b, "chubd_store_log_sync_seconds_bucket{le=\"%g\"} %llu\n",
+             prom_sync_le[i], (unsigned long long)total);
+  }
+  total += prom_load(&prom.log_sync[PROM_NSYNC]);
+  prom_put(b,
+           "chubd_store_log_sync_seconds_bucket{le=\"+Inf\"} %llu\n"
+           "chubd_store_log_sync_seconds_sum %.6f\n"
+           "chubd_store_log_sync_seconds_count %llu\n",
+           (unsigned long long)total,
+           (double)prom_load(&prom.log_sync_us) / 1e6,
+           (unsigned long long)total);
   prom_head(b, "chubd_metrics_epochs_total", "counter",
             "Epochs of metrics committed.");
   prom_put(b, "chubd_metrics_epochs_total %llu\n",

@@ -48,6 +48,9 @@ void prom_metrics_commit(size_t uploads, size_t epochs);
 /* A store operation that failed (logged by the store). */
 void prom_store_error(void);
 
+/* A sync of the SQLite store's write-ahead log took this long. */
+void prom_log_sync(double seconds);
+
 /* The store's connections: how many there are, and the change in how
  * many are in use (+1 taken, -1 given back). */
 void prom_store_pool_size(int n);

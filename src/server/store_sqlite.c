@@ -420,7 +420,7 @@ static void store_sqlite_thread_end(void *p) {
 static sqlite3 *store_sqlite_connect(const char *path, char *err, size_t errn) {
   sqlite3 *db = NULL;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  if (walgather_init() != SQLITE_OK) {
+  if (walgather_init(prom_log_sync) != SQLITE_OK) {
     snprintf(err, errn, "cannot register SQLite's file layer for %s", path);
     return NULL;
   }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -33,6 +34,7 @@ typedef struct walgather_file {
    sizeof(max_align_t))
 
 static sqlite3_vfs walgather_vfs;
+static void (*walgather_synced)(double seconds);
 static sqlite3_io_methods walgather_io;
 
 static sqlite3_file *walgather_real(sqlite3_file *f) {
@@ -113,11 +115,21 @@ static int walgather_truncate(sqlite3_file *f, sqlite3_int64 size) {
              : walgather_real(f)->pMethods->xTruncate(walgather_real(f), size);
 }
 
+static double walgather_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int walgather_sync(sqlite3_file *f, int flags) {
   int rc = walgather_flush((walgather_file *)f);
-  return rc != SQLITE_OK
-             ? rc
-             : walgather_real(f)->pMethods->xSync(walgather_real(f), flags);
+  if (rc != SQLITE_OK)
+    return rc;
+  double t0 = walgather_synced ? walgather_now() : 0;
+  rc = walgather_real(f)->pMethods->xSync(walgather_real(f), flags);
+  if (walgather_synced && rc == SQLITE_OK)
+    walgather_synced(walgather_now() - t0);
+  return rc;
 }
 
 static int walgather_file_size(sqlite3_file *f, sqlite3_int64 *size) {
@@ -255,8 +267,13 @@ static void walgather_register(void) {
   walgather_rc = sqlite3_vfs_register(&walgather_vfs, 0);
 }
 
-int walgather_init(void) {
+int walgather_init(void (*synced)(double seconds)) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&mu);
+  if (!walgather_synced)
+    walgather_synced = synced;
+  pthread_mutex_unlock(&mu);
   pthread_once(&once, walgather_register);
   return walgather_rc;
 }

@@ -25,7 +25,9 @@
 #define WALGATHER_VFS "chubd-walgather"
 
 /* Registers the VFS (once; safe from any thread). SQLITE_OK, or SQLite's
- * error code. */
-int walgather_init(void);
+ * error code. synced, when not NULL (the first call's counts), is told how
+ * long each sync of a log took, on the syncing thread: the disk's
+ * latency as the commits see it. */
+int walgather_init(void (*synced)(double seconds));
 
 #endif

@@ -214,6 +214,10 @@ static void server_prometheus_main_address(void **state) {
   assert_true(prom_value(text, "chubd_open_connections") >= 1);
   assert_true(prom_value(text, "chubd_store_pool_connections") >= 1);
   assert_true(prom_value(text, "chubd_store_errors_total") == 0);
+  if (!chubd_proc_db(p)) { /* SQLite: every commit synced its log */
+    assert_true(prom_value(text, "chubd_store_log_sync_seconds_count") >= 1);
+    assert_true(prom_value(text, "chubd_store_log_sync_seconds_sum") > 0);
+  }
   char *info = th_fmt("chubd_store_info{store=\"%s\"",
                       chubd_proc_db(p) ? "postgresql" : "sqlite");
   assert_non_null(strstr(text, info));

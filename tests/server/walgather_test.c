@@ -6,7 +6,8 @@
  * byte for byte, at once, by another connection of the default VFS; and
  * the files as they are after each COMMIT returned, copied elsewhere and
  * opened there, hold every committed row, so nothing committed is still
- * in memory when SQLite's sync returns. Real files in a temporary
+ * in memory when SQLite's sync returns; and each commit's sync is timed
+ * for the observer given to walgather_init. Real files in a temporary
  * directory.
  */
 #include <setjmp.h>
@@ -90,11 +91,18 @@ static int copy_file(const char *from, const char *to) {
   return ok ? 0 : -1;
 }
 
+static int syncs; /* of a log, as walgather_init's observer saw them */
+
+static void synced(double seconds) {
+  assert_true(seconds >= 0);
+  syncs++;
+}
+
 static void walgather_rows_every_size(void **state) {
   (void)state;
   char *dir = th_tmpdir_new("chub-walgather");
   assert_non_null(dir);
-  assert_int_equal(walgather_init(), SQLITE_OK);
+  assert_int_equal(walgather_init(synced), SQLITE_OK);
   char path[4200], copy[4200], from[4300], to[4300];
   snprintf(path, sizeof path, "%s/w.db", dir);
   snprintf(copy, sizeof copy, "%s/copy.db", dir);
@@ -116,6 +124,8 @@ static void walgather_rows_every_size(void **state) {
       fail_msg("storing %zu bytes: %s", sizes[i], sqlite3_errmsg(w));
     sqlite3_reset(ins);
     free(b);
+    /* synchronous=FULL: each commit synced the log, and was timed. */
+    assert_true(syncs >= (int)i + 1);
     /* Another connection sees it at once, and so does the writer. */
     for (size_t k = 0; k <= i; k++) {
       expect_row(r, (int)k, sizes[k], (uint32_t)k + 7);
