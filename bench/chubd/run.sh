@@ -93,10 +93,11 @@ cleanup() {
 . "$ROOT/tests/support/chubd.sh"
 . "$ROOT/tests/support/nginx.sh"
 
-# chubd: its own temp data dir, a key, a model, a rate limit out of the way.
-# --metrics: its commit counters, read before and after its wrk run.
+# chubd: its own temp data dir, a key, a model, a rate limit and the
+# per-address connection limit (all of wrk's come from one address) out of
+# the way. --metrics: its commit counters, read before and after its wrk run.
 chubd_start "$CHUBD_BIN" - --rate-limit 1000000 --rate-burst 1000000 \
-  --metrics || {
+  --max-per-ip 1024 --metrics || {
   rm -rf "$WORK"
   exit 1
 }
@@ -112,10 +113,15 @@ MODEL=$(curl -sf -X POST -H "x-api-key: $CHUBD_KEY" \
 }
 
 # nginx: a config of our own, as the current user, in the foreground, on a
-# random high port (another port if that one is taken).
+# random port (another port if that one is taken) below the kernel's range
+# for outgoing connections (ip_local_port_range, from 32768 by default),
+# where wrk's own sockets, and those still in TIME_WAIT, never are.
 mkdir -p "$WORK/nginx/logs"
+listen_port() { # SEED -> a port from 20000 to 32767
+  awk -v s="$1" 'BEGIN { srand(s); print int(20000 + rand() * 12768) }'
+}
 start_nginx() { # ATTEMPT
-  NGINX_PORT=$(awk -v s="$$$1" 'BEGIN { srand(s); print int(20000 + rand() * 40000) }')
+  NGINX_PORT=$(listen_port "$$$1")
   cat >"$WORK/nginx/nginx.conf" <<CONF
 daemon off;
 worker_processes 2;
@@ -236,13 +242,13 @@ sum_runs() { # "LINE|LINE|..." -> one RESULT line: summed requests, rate
   printf '%s\n' "$1" | tr '|' '\n' | awk -v d="$DURATION" '
     /RESULT/ {
       for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-      n++; req += f["requests"]; bad += f["non2xx"]; p50[n] = f["p50_us"]; p99[n] = f["p99_us"]
+      n++; req += f["requests"]; bad += f["non2xx"]; sock += f["sockerr"]; p50[n] = f["p50_us"]; p99[n] = f["p99_us"]
     }
     function med(a, m,   i, j, t) {
       for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
       return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
     }
-    END { if (n) printf "RESULT rps=%.1f p50_us=%d p99_us=%d requests=%d non2xx=%d\n", req / (n * d), med(p50, n), med(p99, n), req, bad }'
+    END { if (n) printf "RESULT rps=%.1f p50_us=%d p99_us=%d requests=%d non2xx=%d sockerr=%d\n", req / (n * d), med(p50, n), med(p99, n), req, bad, sock }'
 }
 ng_round() { # one nginx run, added to NG_RUNS and NG_TICKS (nginx stores
   # nothing, so every run may send the same epochs)
@@ -367,7 +373,7 @@ if sh "$ROOT/tests/support/pg.sh" start "$PGD" >/dev/null 2>&1 &&
   PG1_TICKS=$(($(cpu_ticks "$PGA_PID") - T0))
   P1=$(commits "http://127.0.0.1:$PGA_PORT")
   pg_chubd b && PGB_PID=$PG_PID && PGB_PORT=$PG_PORT
-  TEAM_PORT=$(awk -v s="$$" 'BEGIN { srand(s + 7); print int(20000 + rand() * 40000) }')
+  TEAM_PORT=$(listen_port $(($$ + 7)))
   mkdir -p "$WORK/team/logs"
   sed -e "s/127.0.0.1:8081/127.0.0.1:$PGA_PORT/" \
     -e "s/127.0.0.1:8082/127.0.0.1:$PGB_PORT/" \
@@ -391,12 +397,12 @@ else
   echo "bench/chubd: no PostgreSQL cluster could be started (install postgresql); skipping it"
 fi
 
-printf '%-24s %12s %12s %12s %10s %8s\n' server req/s p50_ms p99_ms requests non2xx
+printf '%-24s %12s %12s %12s %10s %8s %8s\n' server req/s p50_ms p99_ms requests non2xx sockerr
 row() { # NAME LINE
   [ -n "$2" ] || return 0
-  printf '%-24s %12s %12s %12s %10s %8s\n' "$1" "$(field "$2" rps)" \
+  printf '%-24s %12s %12s %12s %10s %8s %8s\n' "$1" "$(field "$2" rps)" \
     "$(ms "$(field "$2" p50_us)")" "$(ms "$(field "$2" p99_us)")" \
-    "$(field "$2" requests)" "$(field "$2" non2xx)"
+    "$(field "$2" requests)" "$(field "$2" non2xx)" "$(field "$2" sockerr)"
 }
 row "nginx (fixed 200)" "$NG"
 row "chubd sqlite" "$CH"
