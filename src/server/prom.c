@@ -44,13 +44,21 @@ static struct {
   prom_counter upload_bytes[2];
   prom_counter upload_digest[3];
   prom_counter commit_uploads[PROM_NBATCH + 1];
-  prom_counter commits, commit_requests, commit_epochs;
+  prom_counter commit_requests, commit_epochs;
   prom_counter store_errors;
   prom_counter log_sync[PROM_NSYNC + 1]; /* per bucket, +Inf last */
   prom_counter log_sync_us;              /* the sum, microseconds */
   prom_counter lane[3];                  /* PROM_LANE_* */
   _Atomic int pool_size, pool_in_use;
 } prom;
+
+/* The bucket of x among the n upper bounds le (n itself: +Inf). */
+static size_t prom_bucket(const double *le, size_t n, double x) {
+  size_t b = 0;
+  while (b < n && x > le[b])
+    b++;
+  return b;
+}
 
 static const char *prom_route_name(int kind) {
   static const char *const names[PROM_ROUTES] = {
@@ -102,9 +110,7 @@ void prom_request(route_kind kind, unsigned status, double seconds) {
   if (status < PROM_STATUSES)
     atomic_fetch_add_explicit(&prom.requests[r][status], 1,
                               memory_order_relaxed);
-  size_t b = 0;
-  while (b < PROM_NLE && seconds > prom_le[b])
-    b++;
+  size_t b = prom_bucket(prom_le, PROM_NLE, seconds);
   atomic_fetch_add_explicit(&prom.latency[r][b], 1, memory_order_relaxed);
   if (seconds > 0)
     atomic_fetch_add_explicit(&prom.latency_us[r], (uint64_t)(seconds * 1e6),
@@ -128,20 +134,15 @@ void prom_upload_bytes(int dataset, uint64_t n) {
 }
 
 void prom_metrics_commit(size_t uploads, size_t epochs) {
-  size_t b = 0;
-  while (b < PROM_NBATCH && (double)uploads > prom_batch_le[b])
-    b++;
+  size_t b = prom_bucket(prom_batch_le, PROM_NBATCH, (double)uploads);
   atomic_fetch_add_explicit(&prom.commit_uploads[b], 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&prom.commits, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&prom.commit_requests, uploads,
                             memory_order_relaxed);
   atomic_fetch_add_explicit(&prom.commit_epochs, epochs, memory_order_relaxed);
 }
 
 void prom_log_sync(double seconds) {
-  size_t b = 0;
-  while (b < PROM_NSYNC && seconds > prom_sync_le[b])
-    b++;
+  size_t b = prom_bucket(prom_sync_le, PROM_NSYNC, seconds);
   atomic_fetch_add_explicit(&prom.log_sync[b], 1, memory_order_relaxed);
   if (seconds > 0)
     atomic_fetch_add_explicit(&prom.log_sync_us, (uint64_t)(seconds * 1e6),
@@ -258,40 +259,37 @@ static void prom_requests(prom_buf *b) {
   }
 }
 
-static void prom_store(prom_buf *b) {
-  prom_head(b, "chubd_metrics_commit_requests", "histogram",
-            "Metrics uploads committed together in one transaction.");
-  uint64_t cum = 0;
-  for (size_t i = 0; i < PROM_NBATCH; i++) {
-    cum += prom_load(&prom.commit_uploads[i]);
-    prom_put(b, "chubd_metrics_commit_requests_bucket{le=\"%g\"} %llu\n",
-             prom_batch_le[i], (unsigned long long)cum);
-  }
-  cum += prom_load(&prom.commit_uploads[PROM_NBATCH]);
-  prom_put(b,
-           "chubd_metrics_commit_requests_bucket{le=\"+Inf\"} %llu\n"
-           "chubd_metrics_commit_requests_sum %llu\n"
-           "chubd_metrics_commit_requests_count %llu\n",
-           (unsigned long long)cum,
-           (unsigned long long)prom_load(&prom.commit_requests),
-           (unsigned long long)prom_load(&prom.commits));
-  prom_head(b, "chubd_store_log_sync_seconds", "histogram",
-            "Syncs of SQLite's write-ahead log (one per commit and one per "
-            "checkpoint): how long the disk took to make it durable.");
+/* A histogram without labels: counts has n + 1 buckets (+Inf last), whose
+ * total is the count; sum is its _sum value, as text. */
+static void prom_histogram(prom_buf *b, const char *name, const char *help,
+                           const double *le, size_t n, prom_counter *counts,
+                           const char *sum) {
+  prom_head(b, name, "histogram", help);
   uint64_t total = 0;
-  for (size_t i = 0; i < PROM_NSYNC; i++) {
-    total += prom_load(&prom.log_sync[i]);
-    prom_put(b, "chubd_store_log_sync_seconds_bucket{le=\"%g\"} %llu\n",
-             prom_sync_le[i], (unsigned long long)total);
+  for (size_t i = 0; i < n; i++) {
+    total += prom_load(&counts[i]);
+    prom_put(b, "%s_bucket{le=\"%g\"} %llu\n", name, le[i],
+             (unsigned long long)total);
   }
-  total += prom_load(&prom.log_sync[PROM_NSYNC]);
-  prom_put(b,
-           "chubd_store_log_sync_seconds_bucket{le=\"+Inf\"} %llu\n"
-           "chubd_store_log_sync_seconds_sum %.6f\n"
-           "chubd_store_log_sync_seconds_count %llu\n",
-           (unsigned long long)total,
-           (double)prom_load(&prom.log_sync_us) / 1e6,
+  total += prom_load(&counts[n]);
+  prom_put(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %s\n%s_count %llu\n", name,
+           (unsigned long long)total, name, sum, name,
            (unsigned long long)total);
+}
+
+static void prom_store(prom_buf *b) {
+  char sum[32];
+  snprintf(sum, sizeof sum, "%llu",
+           (unsigned long long)prom_load(&prom.commit_requests));
+  prom_histogram(b, "chubd_metrics_commit_requests",
+                 "Metrics uploads committed together in one transaction.",
+                 prom_batch_le, PROM_NBATCH, prom.commit_uploads, sum);
+  snprintf(sum, sizeof sum, "%.6f", (double)prom_load(&prom.log_sync_us) / 1e6);
+  prom_histogram(b, "chubd_store_log_sync_seconds",
+                 "Syncs of SQLite's write-ahead log (one per commit and one "
+                 "per checkpoint): how long the disk took to make it "
+                 "durable.",
+                 prom_sync_le, PROM_NSYNC, prom.log_sync, sum);
   prom_head(b, "chubd_metrics_epochs_total", "counter",
             "Epochs of metrics committed.");
   prom_put(b, "chubd_metrics_epochs_total %llu\n",
