@@ -78,16 +78,7 @@ static void server_auth_revoked_key(void **state) {
   json_decref(env);
 
   /* Revoke by the prefix `keys list` shows, while chubd runs. */
-  const char *list_args[] = {"keys", "list", NULL};
-  char *list = NULL;
-  assert_int_equal(chubd_proc_cli(p, list_args, &list), 0);
-  char *prefix = sv_listed_prefix(list, key);
-  if (!prefix)
-    fail_msg("`keys list` shows no prefix of the new key:\n%s", list);
-  free(list);
-  const char *args[] = {"keys", "revoke", prefix, NULL};
-  assert_int_equal(chubd_proc_cli(p, args, NULL), 0);
-  free(prefix);
+  sv_revoke_key(p, key);
 
   env = sv_expect(p, "POST", "/v1/auth", key, NULL, 401);
   json_decref(env);
