@@ -23,20 +23,11 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
+#include "th_bytes.h"
 #include "th_tmpdir.h"
 #include "upload_sink.h"
 
 static char *dir;
-
-static unsigned char *pattern(size_t n, uint32_t seed) {
-  unsigned char *b = malloc(n ? n : 1);
-  assert_non_null(b);
-  for (size_t i = 0; i < n; i++) {
-    seed = seed * 1664525u + 1013904223u;
-    b[i] = (unsigned char)(seed >> 24);
-  }
-  return b;
-}
 
 static int open_file(const char *name, char path[4200]) {
   snprintf(path, 4200, "%s/%s", dir, name);
@@ -50,7 +41,7 @@ static int open_file(const char *name, char path[4200]) {
 static void check_size(size_t n, uint32_t seed) {
   char path[4200];
   int fd = open_file("f", path);
-  unsigned char *data = pattern(n, seed);
+  unsigned char *data = th_pattern(n, seed);
   upload_sink *s = upload_sink_new(fd);
   assert_non_null(s);
   static const size_t step[] = {1, 7, 4093, 65536, 300001};
@@ -97,7 +88,7 @@ static void check_full(size_t n) {
   int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     skip();
-  unsigned char *data = pattern(n, 9);
+  unsigned char *data = th_pattern(n, 9);
   upload_sink *s = upload_sink_new(fd);
   assert_non_null(s);
   int failed = 0;
@@ -131,7 +122,7 @@ static void test_dropped(void **state) {
   (void)state;
   char path[4200];
   int fd = open_file("dropped", path);
-  unsigned char *data = pattern(3u << 20, 11);
+  unsigned char *data = th_pattern(3u << 20, 11);
   upload_sink *s = upload_sink_new(fd);
   assert_non_null(s);
   assert_int_equal(upload_sink_put(s, data, 3u << 20), 0);
@@ -153,7 +144,7 @@ static void test_budget(void **state) {
   int fd[MANY];
   char path[MANY][4200];
   size_t n = (2u << 20) + 13; /* past one buffer: the threads start */
-  unsigned char *data = pattern(n, 13);
+  unsigned char *data = th_pattern(n, 13);
   for (int i = 0; i < MANY; i++) {
     char name[32];
     snprintf(name, sizeof name, "many%d", i);

@@ -21,22 +21,13 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "th_bytes.h"
 #include "th_tmpdir.h"
 #include "walgather.h"
 
 static const size_t sizes[] = {1,     100,    4000,    4097,           65536,
                                70000, 300000, 1500000, 3 * 1024 * 1024};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
-
-static unsigned char *pattern(size_t n, uint32_t seed) {
-  unsigned char *b = malloc(n ? n : 1);
-  assert_non_null(b);
-  for (size_t i = 0; i < n; i++) {
-    seed = seed * 1664525u + 1013904223u;
-    b[i] = (unsigned char)(seed >> 24);
-  }
-  return b;
-}
 
 static sqlite3 *open_db(const char *path, const char *vfs) {
   sqlite3 *db = NULL;
@@ -62,7 +53,7 @@ static void expect_row(sqlite3 *db, int id, size_t n, uint32_t seed) {
   sqlite3_bind_int(st, 1, id);
   if (sqlite3_step(st) != SQLITE_ROW)
     fail_msg("row %d (%zu bytes) is missing: %s", id, n, sqlite3_errmsg(db));
-  unsigned char *want = pattern(n, seed);
+  unsigned char *want = th_pattern(n, seed);
   const void *got = sqlite3_column_blob(st, 0);
   assert_int_equal((size_t)sqlite3_column_bytes(st, 0), n);
   if (memcmp(got, want, n) != 0)
@@ -117,7 +108,7 @@ static void walgather_rows_every_size(void **state) {
                                       -1, &ins, NULL),
                    SQLITE_OK);
   for (size_t i = 0; i < NSIZES; i++) {
-    unsigned char *b = pattern(sizes[i], (uint32_t)i + 7);
+    unsigned char *b = th_pattern(sizes[i], (uint32_t)i + 7);
     sqlite3_bind_int(ins, 1, (int)i);
     sqlite3_bind_blob(ins, 2, b, (int)sizes[i], SQLITE_STATIC);
     if (sqlite3_step(ins) != SQLITE_DONE)
