@@ -18,11 +18,11 @@
  * its file layer hands each commit's log frames to the kernel in one
  * write). COMMIT returns only after the WAL is fsynced, so whatever chubd
  * acknowledged survives a power cut, not only a killed process
- * (tests/durability cuts the power on it). The fsync is the price of each write
- * transaction; the metrics hot path pays it once per group commit, on the
- * committer thread, never on a request thread's way. The writer takes the lock
- * up front (BEGIN IMMEDIATE) and other processes (`chubd keys`) wait through
- * busy_timeout.
+ * (tests/durability cuts the power on it). The fsync is the price of each
+ * write transaction; the metrics hot path pays it once per group commit,
+ * on the committer thread, never on a request thread's way. The writer
+ * takes the lock up front (BEGIN IMMEDIATE) and other processes (`chubd
+ * keys`) wait through busy_timeout.
  */
 #include "store.h"
 
