@@ -1,6 +1,6 @@
 /*
- * upload.c - a streamed multipart/form-data upload, through
- * libmicrohttpd's post processor part by part (see upload.h).
+ * upload.c - a streamed multipart/form-data upload, read part by part by
+ * multipart.c (see upload.h).
  *
  * A raw upload (upload_begin_raw: Ultralytics Platform's PUT of
  * application/octet-stream) is the same file part without the multipart
@@ -24,15 +24,15 @@
 #include <unistd.h>
 
 #include "blobs.h"
+#include "multipart.h"
 #include "server.h"
 #include "upload_sink.h"
 
-#define UPLOAD_PP_BUFFER (64 * 1024)
 #define UPLOAD_FILENAME_MAX 128
 
 struct upload {
   chubd_server *srv;
-  struct MHD_PostProcessor *pp;
+  multipart *mp;
   upload_is_file_fn is_file;
   upload_field_fn field;
   union {
@@ -81,8 +81,7 @@ static void upload_fail(upload *up, unsigned status, const char *fmt, ...) {
 void upload_free(upload *up) {
   if (!up)
     return;
-  if (up->pp)
-    MHD_destroy_post_processor(up->pp);
+  multipart_free(up->mp);
   upload_sink_free(up->sink);
   if (up->fd >= 0) {
     close(up->fd);
@@ -176,43 +175,34 @@ static void upload_file_data(upload *up, const char *data, size_t size) {
     upload_write_failed(up);
 }
 
-static enum MHD_Result upload_iter(void *cls, enum MHD_ValueKind kind,
-                                   const char *key, const char *filename,
-                                   const char *content_type,
-                                   const char *transfer_encoding,
-                                   const char *data, uint64_t off,
-                                   size_t size) {
-  upload *up = cls;
-  (void)kind;
-  (void)content_type;
-  (void)transfer_encoding;
-  if (!key)
-    key = "";
-  int is_file = up->is_file(key, filename);
-  /* off == 0 starts a part, unless it repeats the part just opened with
-   * nothing in it yet (an empty first chunk). */
-  int same = up->have_part && strcmp(up->part_key, key) == 0 &&
-             up->part_is_file == is_file && up->value_len == 0 &&
-             (!is_file || up->size == 0);
-  if (off == 0 && !same) {
-    upload_begin_part(up, key, is_file);
-    if (is_file)
-      upload_take_name(up, filename ? filename : key);
-  }
-  if (is_file) {
+/* multipart.c's callbacks: a part begins, and bytes of its body. */
+static int upload_part(void *ctx, const char *name, const char *filename) {
+  upload *up = ctx;
+  int is_file = up->is_file(name, filename);
+  upload_begin_part(up, name, is_file);
+  if (is_file)
+    upload_take_name(up, filename ? filename : name);
+  return up->status ? -1 : 0;
+}
+
+static int upload_part_data(void *ctx, const char *data, size_t size) {
+  upload *up = ctx;
+  if (up->part_is_file) {
     upload_file_data(up, data, size);
   } else if (!up->status) {
     if (up->value_len + size >= sizeof up->value) {
       upload_fail(up, 400, "form field \"%s\" is too long", up->part_key);
-    } else if (size && memchr(data, '\0', size)) {
+    } else if (memchr(data, '\0', size)) {
       upload_fail(up, 400, "form field \"%s\" holds a NUL byte", up->part_key);
     } else {
       memcpy(up->value + up->value_len, data, size);
       up->value_len += size;
     }
   }
-  return up->status ? MHD_NO : MHD_YES;
+  return up->status ? -1 : 0;
 }
+
+static const multipart_cb upload_multipart_cb = {upload_part, upload_part_data};
 
 /* What both kinds of upload check and open; `raw` says which. */
 static unsigned upload_open(chubd_request *req, chubd_reply *rep, uint64_t max,
@@ -266,14 +256,13 @@ static unsigned upload_open(chubd_request *req, chubd_reply *rep, uint64_t max,
   up->is_file = is_file;
   up->field = field;
   up->raw = raw;
+  char err[VALIDATE_ERR];
   if (!raw)
-    up->pp =
-        MHD_create_post_processor(req->conn, UPLOAD_PP_BUFFER, upload_iter, up);
-  if (!raw && !up->pp) {
+    up->mp = multipart_new(httpd_header(req, "content-type"),
+                           &upload_multipart_cb, up, err, sizeof err);
+  if (!raw && !up->mp) {
     upload_free(up);
-    reply_error(rep, 400,
-                "multipart/form-data body without a usable "
-                "boundary");
+    reply_error(rep, 400, "%s", err);
     return 400;
   }
   up->fd = blobs_tmp_open(req->srv->cfg.blobs_dir, up->tmp, sizeof up->tmp);
@@ -301,8 +290,9 @@ unsigned upload_data(chubd_request *req, const char *data, size_t size,
   upload *up = req->upload;
   if (up->raw)
     upload_file_data(up, data, size);
-  else if (!up->status && MHD_post_process(up->pp, data, size) != MHD_YES)
-    upload_fail(up, 400, "malformed multipart/form-data body");
+  else if (!up->status && multipart_feed(up->mp, data, size) < 0 && !up->status)
+    upload_fail(up, 400, "malformed multipart/form-data body: %s",
+                multipart_error(up->mp));
   if (up->status) {
     reply_error(rep, up->status, "%s", up->err);
     return up->status;
@@ -313,13 +303,11 @@ unsigned upload_data(chubd_request *req, const char *data, size_t size,
 unsigned upload_finish(chubd_request *req, chubd_reply *rep, const char *what,
                        char sha[65]) {
   upload *up = req->upload;
-  /* Delivers what it still holds, and says whether the body ended where
-   * a multipart body ends: after its closing boundary. */
-  enum MHD_Result whole =
-      up->raw ? MHD_YES : MHD_destroy_post_processor(up->pp);
-  up->pp = NULL;
+  /* Whether the body ended where a multipart body ends: after its closing
+   * boundary. */
+  int whole = up->raw || multipart_done(up->mp);
   upload_end_part(up);
-  if (whole != MHD_YES)
+  if (!whole)
     upload_fail(up, 400,
                 "the multipart body ends without its closing boundary (cut "
                 "short?); nothing stored");
