@@ -3,8 +3,8 @@
  * (POST /v1/models/{id}/upload, multipart/form-data) and streamed
  * downloads (GET .../weights/{last|best|sha256}).
  *
- * Uploads go through libmicrohttpd's post processor part by part: the file
- * part is written to a temporary file while it is hashed, so memory stays
+ * Uploads are read part by part (upload.c, multipart.c): the file part
+ * is written to a temporary file while it is hashed, so memory stays
  * flat whatever the size; small fields are gathered into a fixed buffer.
  * Only when the body is complete, the fields are valid and the digest
  * matches x-chub-sha256 (when sent) does the file become a blob and a
