@@ -50,42 +50,55 @@ static void mp_fail(multipart *m, const char *msg) {
   m->state = MP_FAILED;
 }
 
-/* ------------------------------------------------ the boundary parameter */
+/* ------------------------------------------------ header parameters */
 
-/* The value of parameter `name` in a header value's "; name=value" list
- * (value quoted or not), copied to out. 0, or -1 when it is missing, too
- * long or its quotes are not closed. */
-static int mp_param(const char *v, const char *name, char *out, size_t outn) {
-  size_t nl = strlen(name);
-  for (const char *p = strchr(v, ';'); p; p = strchr(p, ';')) {
-    p++;
-    while (*p == ' ' || *p == '\t')
-      p++;
-    if (strncasecmp(p, name, nl) != 0 || p[nl] != '=')
-      continue;
-    p += nl + 1;
-    size_t n = 0;
-    if (*p == '"') {
-      for (p++; *p && *p != '"'; p++) {
-        if (*p == '\\' && p[1])
-          p++;
-        if (n + 1 >= outn)
-          return -1;
-        out[n++] = *p;
-      }
-      if (*p != '"')
-        return -1;
-    } else {
-      for (; *p && *p != ';' && *p != ' ' && *p != '\t'; p++) {
-        if (n + 1 >= outn)
-          return -1;
-        out[n++] = *p;
-      }
-    }
-    out[n] = '\0';
-    return 0;
+/* The next "key=value" of a header value's parameter list at *p (the part
+ * after its type: Content-Type's boundary, Content-Disposition's name and
+ * filename), parsed in place: *key and *val are NUL-ended, the value
+ * unquoted (backslash escapes undone) or, unquoted, trimmed of blanks.
+ * A parameter without "=" is skipped, and a ';' inside quotes is part of
+ * the value. 1 with *p past the parameter, 0 at the end of the list, -1
+ * when a quote is not closed. */
+static int mp_next_param(char **p, char **key, char **val) {
+  char *s = *p;
+  for (;;) {
+    while (*s == ';' || *s == ' ' || *s == '\t')
+      s++;
+    if (!*s)
+      return 0;
+    *key = s;
+    while (*s && *s != '=' && *s != ';')
+      s++;
+    if (*s == '=')
+      break;
   }
-  return -1;
+  char *key_end = s++;
+  while (key_end > *key && (key_end[-1] == ' ' || key_end[-1] == '\t'))
+    key_end--;
+  *key_end = '\0'; /* at the '=' or a blank before it */
+  char *out;
+  if (*s == '"') {
+    *val = out = ++s;
+    while (*s && *s != '"') {
+      if (*s == '\\' && s[1])
+        s++;
+      *out++ = *s++;
+    }
+    if (*s != '"')
+      return -1;
+    *out = '\0'; /* at most on the closing quote */
+    *p = s + 1;
+    return 1;
+  }
+  *val = s;
+  while (*s && *s != ';')
+    s++;
+  out = s;
+  while (out > *val && (out[-1] == ' ' || out[-1] == '\t'))
+    out--;
+  *p = *s ? s + 1 : s; /* past the ';' the NUL may take */
+  *out = '\0';
+  return 1;
 }
 
 /* RFC 2046: 1 to 70 printable characters, the last not a space. */
@@ -107,8 +120,20 @@ multipart *multipart_new(const char *content_type, const multipart_cb *cb,
     snprintf(err, errn, "uploads must be multipart/form-data");
     return NULL;
   }
-  if (mp_param(content_type + 19, "boundary", b, sizeof b) < 0 ||
-      !mp_boundary_ok(b)) {
+  char *params = strdup(content_type + 19), *p = params, *key, *val;
+  if (!params) {
+    snprintf(err, errn, "server out of memory");
+    return NULL;
+  }
+  b[0] = '\0';
+  while (mp_next_param(&p, &key, &val) > 0)
+    if (strcasecmp(key, "boundary") == 0) {
+      if (strlen(val) < sizeof b)
+        memcpy(b, val, strlen(val) + 1);
+      break;
+    }
+  free(params);
+  if (!mp_boundary_ok(b)) {
     snprintf(err, errn,
              "multipart/form-data body without a usable boundary (1 to %d "
              "printable characters)",
@@ -256,9 +281,9 @@ static void mp_tail_byte(multipart *m, char c) {
 
 /* ------------------------------------------------------ a part's headers */
 
-/* Parses one "; name=value" parameter list of a Content-Disposition in
- * place: *name and *filename point into it (unquoted, NUL-ended). 0, or
- * -1 with the reason set. */
+/* Reads a Content-Disposition value in place: form-data, and *name and
+ * *filename pointing into it (the first of each). 0, or -1 with the
+ * reason set. */
 static int mp_disposition(multipart *m, char *v, const char **name,
                           const char **filename) {
   while (*v == ' ' || *v == '\t')
@@ -268,52 +293,17 @@ static int mp_disposition(multipart *m, char *v, const char **name,
     mp_fail(m, "a part's Content-Disposition is not form-data");
     return -1;
   }
-  char *p = v + 9;
-  while (*p) {
-    while (*p == ';' || *p == ' ' || *p == '\t')
-      p++;
-    if (!*p)
-      break;
-    char *key = p;
-    while (*p && *p != '=' && *p != ';')
-      p++;
-    if (*p != '=') { /* a parameter without a value: skipped */
-      continue;
-    }
-    char *key_end = p++;
-    while (key_end > key && (key_end[-1] == ' ' || key_end[-1] == '\t'))
-      key_end--;
-    size_t kn = (size_t)(key_end - key);
-    char *val = p, *out = p;
-    if (*p == '"') {
-      val = out = ++p;
-      while (*p && *p != '"') {
-        if (*p == '\\' && p[1])
-          p++;
-        *out++ = *p++;
-      }
-      if (*p != '"') {
-        mp_fail(m, "a part's Content-Disposition has an unclosed quote");
-        return -1;
-      }
-      p++;
-    } else {
-      while (*p && *p != ';')
-        p++;
-      out = p;
-      while (out > val && (out[-1] == ' ' || out[-1] == '\t'))
-        out--;
-    }
-    char next = *p;
-    *out = '\0'; /* out <= p: the value ends before what follows */
-    if (kn == 4 && strncasecmp(key, "name", 4) == 0 && !*name)
+  char *p = v + 9, *key, *val;
+  int r;
+  while ((r = mp_next_param(&p, &key, &val)) > 0) {
+    if (strcasecmp(key, "name") == 0 && !*name)
       *name = val;
-    else if (kn == 8 && strncasecmp(key, "filename", 8) == 0 && !*filename)
+    else if (strcasecmp(key, "filename") == 0 && !*filename)
       *filename = val;
-    if (next == '\0')
-      break;
-    if (out == p) /* the NUL took the ';' (an unquoted value) */
-      p++;
+  }
+  if (r < 0) {
+    mp_fail(m, "a part's Content-Disposition has an unclosed quote");
+    return -1;
   }
   return 0;
 }
