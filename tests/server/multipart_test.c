@@ -89,7 +89,7 @@ static const char body3[] =
     "Content-Disposition: form-data; name=\"epoch\"\r\n\r\n"
     "7\r\n" D "\r\n"
     "content-disposition: form-data; name=\"file\"; "
-    "filename=\"best \\\"v2\\\".pt\"\r\n"
+    "filename=\"best \\\"v2\\\";.pt\"\r\n"
     "Content-Type: application/octet-stream\r\n\r\n"
     "\r\n--b0undar\r\n-\r\r\n--b0undarx--b0undary\r\n\r\r" /* no delimiter */
     "\r\n" D "  \t\r\n"                                    /* padding */
@@ -98,7 +98,7 @@ static const char body3[] =
 
 static const char want3[] =
     "[epoch|-]7"
-    "[file|best \"v2\".pt]"
+    "[file|best \"v2\";.pt]"
     "\r\n--b0undar\r\n-\r\r\n--b0undarx--b0undary\r\n\r\r"
     "[tok|-]";
 
@@ -177,6 +177,8 @@ static void test_boundary_parameter(void **state) {
       "multipart/form-data; boundary=\"b0undary\"",
       "Multipart/Form-Data;charset=utf-8;BOUNDARY=b0undary",
       "multipart/form-data; boundary=b0undary; charset=utf-8",
+      /* A ';' inside quotes does not start a parameter. */
+      "multipart/form-data; x=\"a;boundary=wrong\"; boundary=b0undary",
   };
   for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
     const char *body = D "\r\nContent-Disposition: form-data; name=a\r\n\r\n"
@@ -289,7 +291,7 @@ static void test_callback_stops(void **state) {
   assert_string_equal(multipart_error(m), "");
   assert_int_equal(multipart_feed(m, "x", 1), -1);
   assert_false(multipart_done(m));
-  assert_string_equal(s.text, "[epoch|-]7[file|best \"v2\".pt]");
+  assert_string_equal(s.text, "[epoch|-]7[file|best \"v2\";.pt]");
   multipart_free(m);
   free(s.text);
 }
