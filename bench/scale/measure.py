@@ -144,8 +144,9 @@ def run(url, key, pid, big, models, out, n):
     before = {k: status_kb(pid, k) for k in ("VmHWM", "RssAnon", "RssFile")}
     sampler = AnonPeak(pid)
     sampler.start()
+    # Each of these reads all of the big model's epochs: fewer of them.
     fig["points"] = c.timed("/v1/models/%s/metrics?points=1280" % big,
-                            max(20, n // 4), warm=2)
+                            max(20, min(50, n // 4)), warm=2)
     reads = [c.stream("/v1/models/%s/metrics" % big) for _ in range(5)]
     sampler.stop.set()
     sampler.join()
@@ -228,7 +229,7 @@ def report(small_path, large_path, page_small=None, page_large=None):
 
 def main(argv):
     if len(argv) >= 7 and argv[0] == "run":
-        n = int(argv[7]) if len(argv) > 7 else 200
+        n = int(argv[7]) if len(argv) > 7 else 1000
         run(argv[1], argv[2], int(argv[3]), argv[4], int(argv[5]), argv[6], n)
     elif len(argv) in (3, 5) and argv[0] == "report":
         report(*argv[1:])
