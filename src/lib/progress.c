@@ -37,7 +37,7 @@ void progress_cb(long long sent, long long total, void *user) {
   if (quarter == p->last_step)
     return;
   p->last_step = quarter;
-  chub_log(CHUB_LOG_INFO, "%s: %d%% (%.1f of %.1f MB)", p->label, quarter * 25,
+  chub_log(CHUB_LOG_INFO, "%s: %d%% (%.1f of %.1f MB)", p->label, pct,
            (double)sent / 1e6, (double)total / 1e6);
 }
 

@@ -1,7 +1,9 @@
 /*
  * progress.h - the progress display of long transfers (checkpoint and
  * dataset uploads, `chub pull`): a bar redrawn in place when stderr is a
- * terminal, else a plain log line every quarter.
+ * terminal, else a plain log line each time the transfer passes another
+ * quarter, saying how far it is (which may be well past that quarter:
+ * transfers report progress in steps).
  */
 #ifndef CHUB_PROGRESS_H
 #define CHUB_PROGRESS_H

@@ -10,6 +10,8 @@
 #include "core_test.h"
 #include "http.h"
 #include "internal.h"
+#include "progress.h"
+#include "th_log.h"
 #include "session.h"
 
 #include <fcntl.h>
@@ -391,6 +393,31 @@ static void test_sha256_fd(void **state) {
   unlink(path);
 }
 
+/* Off a terminal, one progress line per quarter passed, each saying how
+ * far the transfer is: its percentage is of the bytes it shows (curl
+ * reports in steps, so a line may come well past its quarter). */
+static void test_progress_lines(void **state) {
+  (void)state;
+  th_log_install(CHUB_LOG_INFO);
+  progress p;
+  progress_init(&p, "Uploading best.pt");
+  p.tty = false; /* as under ctest, or into a log file */
+  const long long total = 2800000;
+  /* 2097152 (74%) is in the quarter 1600000 (57%) already showed. */
+  const long long sent[] = {0, 1048576, 1600000, 2097152, 2790000, 2800000};
+  for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++)
+    progress_cb(sent[i], total, &p);
+  progress_done(&p);
+  char *text = th_log_text();
+  th_log_uninstall();
+  assert_string_equal(text, "Uploading best.pt: 0% (0.0 of 2.8 MB)\n"
+                            "Uploading best.pt: 37% (1.0 of 2.8 MB)\n"
+                            "Uploading best.pt: 57% (1.6 of 2.8 MB)\n"
+                            "Uploading best.pt: 99% (2.8 of 2.8 MB)\n"
+                            "Uploading best.pt: 100% (2.8 of 2.8 MB)\n");
+  free(text);
+}
+
 int main(void) {
   /* Nothing here reads settings or runs, but keep the user's own out of
    * reach all the same. */
@@ -408,6 +435,7 @@ int main(void) {
       cmocka_unit_test(test_backoff_and_retry_set),
       cmocka_unit_test(test_envelope),
       cmocka_unit_test(test_sha256_fd),
+      cmocka_unit_test(test_progress_lines),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   core_test_env_free(&env);
