@@ -123,7 +123,17 @@ int cmd_runs_list(int argc, char **argv) {
   (void)argv;
   if (argc != 1)
     return cli_usage_error("runs takes no arguments");
-  chub_code rc = chub_list_runs(stdout);
+  chub_settings s;
+  chub_code rc = chub_settings_load(&s);
+  char **names = NULL;
+  size_t n = rc == CHUB_OK ? chub_runs_names(s.runs_dir, &names) : 0;
+  chub_runs_names_free(names, n);
+  if (rc == CHUB_OK && n == 0) {
+    printf("no runs in %s\n", s.runs_dir);
+    return CLI_OK;
+  }
+  if (rc == CHUB_OK)
+    rc = chub_list_runs(stdout);
   if (rc != CHUB_OK) {
     cli_error("cannot list runs: %s", chub_strerror(rc));
     return CLI_FAILED;

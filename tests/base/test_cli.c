@@ -356,7 +356,9 @@ static void test_sync_with_no_runs(void **state) {
   assert_int_equal(run_chub((const char *[]){"login", good_key, NULL}), 0);
   assert_int_equal(run_chub((const char *[]){"sync", "--all", NULL}), 0);
   ASSERT_CONTAINS(out, "nothing to sync");
+  /* No runs is said, not shown as empty output. */
   assert_int_equal(run_chub((const char *[]){"runs", NULL}), 0);
+  ASSERT_CONTAINS(out, "no runs in ");
   assert_int_equal(run_chub((const char *[]){"settings", "mode=offline", NULL}),
                    0);
   assert_int_equal(run_chub((const char *[]){"sync", NULL}), 1);
