@@ -23,7 +23,8 @@ void cli_usage(FILE *fp);
 /* Prints "chub: MESSAGE" to stderr. */
 void cli_error(const char *fmt, ...) CHUB_PRINTF(1, 2);
 
-/* Prints the problem and the usage to stderr; returns CLI_USAGE. */
+/* Prints the problem to stderr, then the usage line of the command being
+ * run (every command's usage when none was found); returns CLI_USAGE. */
 int cli_usage_error(const char *fmt, ...) CHUB_PRINTF(1, 2);
 
 /* cli_list.c: prints every page of GET /v1/NOUNs for the saved key, a

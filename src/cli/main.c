@@ -37,6 +37,15 @@ static const cli_command cli_commands[] = {
 };
 #define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])
 
+/* The command being run, for its usage line after an error in its
+ * arguments; NULL before one is found. */
+static const cli_command *cli_running;
+
+/* "usage: chub NAME ARGS", trimmed when the command takes no arguments. */
+static void cli_command_usage(FILE *fp, const cli_command *c) {
+  fprintf(fp, "usage: chub %s%s%s\n", c->name, c->args[0] ? " " : "", c->args);
+}
+
 void cli_usage(FILE *fp) {
   fprintf(fp, "usage: chub COMMAND [ARGS]\n\ncommands:\n");
   for (size_t i = 0; i < CLI_NCOMMANDS; i++) {
@@ -73,9 +82,15 @@ int cli_usage_error(const char *fmt, ...) {
   va_start(ap, fmt);
   fputs("chub: ", stderr);
   vfprintf(stderr, fmt, ap);
-  fputs("\n\n", stderr);
+  fputs("\n", stderr);
   va_end(ap);
-  cli_usage(stderr);
+  if (cli_running) {
+    cli_command_usage(stderr, cli_running);
+    fputs("(chub help lists every command)\n", stderr);
+  } else {
+    fputc('\n', stderr);
+    cli_usage(stderr);
+  }
   return CLI_USAGE;
 }
 
@@ -98,10 +113,11 @@ int main(int argc, char **argv) {
       continue;
     /* `chub serve --help` is chubd's own help. */
     if (wants_help && cli_commands[i].run != cmd_serve_main) {
-      printf("usage: chub %s %s\n  %s\n", cli_commands[i].name,
-             cli_commands[i].args, cli_commands[i].help);
+      cli_command_usage(stdout, &cli_commands[i]);
+      printf("  %s\n", cli_commands[i].help);
       return CLI_OK;
     }
+    cli_running = &cli_commands[i];
     return cli_commands[i].run(argc - 1, argv + 1);
   }
   return cli_usage_error("unknown command '%s'", cmd);

@@ -109,6 +109,12 @@ static const char *setting_str(json_t *doc, const char *key) {
       fail_msg("expected '%s' in:\n%s", (needle), (hay));                      \
   } while (0)
 
+#define ASSERT_LACKS(hay, needle)                                              \
+  do {                                                                         \
+    if (strstr((hay), (needle)))                                               \
+      fail_msg("did not expect '%s' in:\n%s", (needle), (hay));                \
+  } while (0)
+
 static int setup(void **state) {
   (void)state;
   if (th_tmpdir_make(tmp_root, sizeof tmp_root, "chub-test-cli") != 0)
@@ -266,7 +272,10 @@ static void test_settings_bad_value_changes_nothing(void **state) {
                                              "rate_limit_ckpt=-3", NULL}),
                    2);
   ASSERT_CONTAINS(err, "rate_limit_ckpt");
-  ASSERT_CONTAINS(err, "usage:");
+  /* The command's own usage follows the error, not every command's, which
+   * would bury it. */
+  ASSERT_CONTAINS(err, "usage: chub settings [KEY=VALUE ... | reset]\n");
+  ASSERT_LACKS(err, "push-dataset");
   assert_int_equal(run_chub((const char *[]){"settings", "sync=maybe", NULL}),
                    2);
   ASSERT_CONTAINS(err, "sync");
@@ -319,7 +328,12 @@ static void test_unknown_command_and_help(void **state) {
   assert_int_equal(run_chub((const char *[]){"--version", NULL}), 0);
   assert_string_equal(out, "chub 0.1.0\n");
   assert_int_equal(run_chub((const char *[]){"sync", "--bogus", NULL}), 2);
+  ASSERT_CONTAINS(err, "unknown option '--bogus' for sync");
+  ASSERT_CONTAINS(err, "usage: chub sync [RUN ... | --all]\n");
+  ASSERT_CONTAINS(err, "chub help");
+  ASSERT_LACKS(err, "push-dataset");
   assert_int_equal(run_chub((const char *[]){"logout", "extra", NULL}), 2);
+  ASSERT_CONTAINS(err, "usage: chub logout\n");
 }
 
 static void test_models_lists_hub_answer(void **state) {
