@@ -149,17 +149,19 @@ static void blobs_sync_dir(const char *dir) {
   }
 }
 
-int blobs_commit(const char *blobs_dir, int fd, const char *tmp_path,
-                 const char *sha256) {
-  char dst[4200];
+int blobs_seal(int fd) {
   if (fsync(fd) != 0) {
     int e = errno;
     close(fd);
     errno = e;
     return -1;
   }
-  if (close(fd) != 0)
-    return -1;
+  return close(fd);
+}
+
+int blobs_commit(const char *blobs_dir, const char *tmp_path,
+                 const char *sha256) {
+  char dst[4200];
   blobs_path(blobs_dir, sha256, dst, sizeof dst);
   if (link(tmp_path, dst) != 0 && errno != EEXIST)
     return -1;

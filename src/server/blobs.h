@@ -22,16 +22,23 @@ int blobs_prepare(const char *data_dir, const char *blobs_dir, int clean,
  * Returns the fd, or -1. */
 int blobs_tmp_open(const char *blobs_dir, char *path, size_t pathn);
 
-/* Makes the finished temporary file durable and visible as
- * BLOBS/{sha256} (a hard link, atomic; an identical file already there is
- * kept). Closes fd; the temporary stays until blobs_settle. 0, or -1 with
- * errno set. */
-int blobs_commit(const char *blobs_dir, int fd, const char *tmp_path,
+/* Makes the finished temporary file durable (fsync) and closes fd. The
+ * slow part of storing a large file: done before taking any lock that
+ * other uploads wait on. 0, or -1 with errno set. */
+int blobs_seal(int fd);
+
+/* Makes the sealed temporary file visible as BLOBS/{sha256} (a hard link,
+ * atomic; an identical file already there is kept). The temporary stays
+ * until blobs_settle. 0, or -1 with errno set. */
+int blobs_commit(const char *blobs_dir, const char *tmp_path,
                  const char *sha256);
 
 /* After the store recorded a row naming the blob: makes sure the blob is
  * still there (another instance may have been removing an unused copy at
- * that very moment; see blobs.c), then removes the temporary. */
+ * that very moment; see blobs.c), then removes the temporary. Needs no
+ * lock: blobs.c's order makes it safe against a removal at any moment,
+ * and removing a temporary that was the only copy (the same bytes were
+ * stored before) takes long for a large file. */
 void blobs_settle(const char *blobs_dir, const char *tmp_path,
                   const char *sha256);
 

@@ -25,7 +25,12 @@
 
 #include "blobs.h"
 #include "keys.h"
+#include "offload.h"
 #include "server.h"
+
+/* Threads where uploads end (offload.h): how many may sit in a slow fsync
+ * at once before the end of another waits for one of them. */
+#define CHUBD_OFFLOAD_THREADS 8
 
 static int chubd_bad(const char *fmt, const char *arg) {
   fprintf(stderr, "chubd: ");
@@ -288,9 +293,11 @@ static int chubd_serve(chubd_server *srv) {
   /* Threads start only now, so that each inherits the blocked signals. */
   srv->conns = conns_new(srv->cfg.header_timeout_s, srv->cfg.max_connections,
                          srv->cfg.max_per_ip);
+  srv->offload = offload_start(CHUBD_OFFLOAD_THREADS);
 
   int status = 1;
-  int ready = srv->rl && srv->events_rl && srv->kc && srv->conns;
+  int ready =
+      srv->rl && srv->events_rl && srv->kc && srv->conns && srv->offload;
   struct MHD_Daemon *d = ready ? httpd_start(srv, err, sizeof err) : NULL;
   if (!ready)
     snprintf(err, sizeof err, "out of memory");
@@ -332,6 +339,8 @@ static int chubd_serve(chubd_server *srv) {
   httpd_stop(srv, d);
   status = 0;
 out:
+  /* After httpd_stop, which waited for every suspended upload's answer. */
+  offload_stop(srv->offload);
   srv->st->ops->close(srv->st);
   ratelimit_free(srv->rl);
   ratelimit_free(srv->events_rl);

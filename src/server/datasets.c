@@ -313,18 +313,20 @@ static void datasets_store(chubd_request *req, chubd_reply *rep, int fd,
   d.files = (int64_t)info->entries;
   d.updated_ms = util_now_ms();
   char old[65] = "";
+  /* As weights_store: the fsync before the lock, the temporary's removal
+   * after it. */
+  int sealed = blobs_seal(fd) == 0;
   pthread_mutex_lock(&srv->blobs_mu);
-  if (blobs_commit(srv->cfg.blobs_dir, fd, tmp, sha) != 0) {
+  if (!sealed || blobs_commit(srv->cfg.blobs_dir, tmp, sha) != 0) {
     fprintf(stderr, "chubd: cannot store upload %s as blob %s: %s\n", tmp, sha,
             strerror(errno));
-    unlink(tmp);
     pthread_mutex_unlock(&srv->blobs_mu);
+    unlink(tmp);
     reply_error(rep, 507, "the server cannot store the upload (disk)");
     return;
   }
   store_rc rc = st->ops->dataset_set_file(st, &d, old);
   if (rc == STORE_OK) {
-    blobs_settle(srv->cfg.blobs_dir, tmp, sha);
     if (old[0] && strcmp(old, sha) != 0)
       blobs_drop_unused(srv->cfg.blobs_dir, st, old);
   } else {
@@ -332,6 +334,8 @@ static void datasets_store(chubd_request *req, chubd_reply *rep, int fd,
     blobs_drop_unused(srv->cfg.blobs_dir, st, sha);
   }
   pthread_mutex_unlock(&srv->blobs_mu);
+  if (rc == STORE_OK)
+    blobs_settle(srv->cfg.blobs_dir, tmp, sha);
   if (rc == STORE_NOTFOUND) {
     reply_error(rep, 404, "dataset %s not found", req->r.id);
     return;

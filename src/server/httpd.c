@@ -25,7 +25,10 @@
  * uploads of many connections in one transaction and resumes each after
  * COMMIT; meanwhile the poll thread serves its other connections (with
  * the thread blocked instead, as measured before, batches stayed near one
- * upload and throughput half as high). Not epoll:
+ * upload and throughput half as high). The end of a weights or dataset
+ * upload is another: its handler, which fsyncs the file and may block
+ * for long on a slow disk, runs on an offload thread (offload.h) while
+ * the connection is suspended. Not epoll:
  * with libmicrohttpd 0.9.75's epoll mode, a client that closes its
  * connection in the middle of a request body is often not noticed (no
  * completion, no error) until the connection timeout (a minimal server
@@ -37,6 +40,7 @@
 
 #include "endpoints.h"
 #include "lane.h"
+#include "offload.h"
 #include "upload.h"
 #include "util.h"
 
@@ -81,6 +85,9 @@ typedef struct httpd_req {
   size_t nepochs;
   atomic_int async_state; /* HTTP_ASYNC_* */
   atomic_int async_rc;    /* store_rc, once answered */
+  /* The answer to a weights or dataset upload, made on an offload thread
+   * (httpd_upload_end) while the connection was suspended. */
+  chubd_reply async_reply;
 } httpd_req;
 
 enum { HTTP_ASYNC_NONE, HTTP_ASYNC_WAITING, HTTP_ASYNC_ANSWERED };
@@ -361,6 +368,40 @@ static enum MHD_Result httpd_metrics(httpd_req *h) {
   return httpd_send(h, &rep);
 }
 
+/* Runs on an offload thread: the upload's handler (its last checks, the
+ * file's fsync, its blob and its row), then the resume. h may be gone as
+ * soon as the resume returns. */
+static void httpd_upload_job(void *arg) {
+  httpd_req *h = arg;
+  chubd_server *srv = h->req.srv;
+  struct MHD_Connection *conn = h->req.conn;
+  httpd_dispatch(h, &h->req, &h->async_reply);
+  atomic_store(&h->async_state, HTTP_ASYNC_ANSWERED);
+  MHD_resume_connection(conn);
+  atomic_fetch_sub(&srv->suspended, 1);
+}
+
+/* The end of a weights or dataset upload, whose body has all arrived: its
+ * handler may block on the disk for long (offload.h), so it runs on an
+ * offload thread while this thread serves its other connections; answered
+ * when libmicrohttpd calls httpd_access again after the resume. */
+static enum MHD_Result httpd_upload_end(httpd_req *h) {
+  if (atomic_load(&h->async_state) == HTTP_ASYNC_ANSWERED)
+    return httpd_send(h, &h->async_reply);
+  chubd_server *srv = h->req.srv;
+  /* Suspended before it is queued, so the resume can never come first. */
+  atomic_store(&h->async_state, HTTP_ASYNC_WAITING);
+  atomic_fetch_add(&srv->suspended, 1);
+  MHD_suspend_connection(h->req.conn);
+  if (offload_run(srv->offload, httpd_upload_job, h) == 0)
+    return MHD_YES;
+  MHD_resume_connection(h->req.conn);
+  atomic_fetch_sub(&srv->suspended, 1);
+  atomic_store(&h->async_state, HTTP_ASYNC_NONE);
+  httpd_dispatch(h, &h->req, &h->async_reply);
+  return httpd_send(h, &h->async_reply);
+}
+
 /* Whether `host` (a Host header: name or [v6], maybe :port) names this
  * hub: localhost, an IP literal, the --listen host, this machine's name
  * when listening on all addresses, or --public-url's host.
@@ -415,6 +456,7 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn,
     snprintf(h->method, sizeof h->method, "%s", method);
     snprintf(h->path, sizeof h->path, "%s", url);
     reply_init(&h->pending);
+    reply_init(&h->async_reply);
     h->req.srv = srv;
     h->req.conn = conn;
     conns_headers_done(srv->conns, conn);
@@ -458,6 +500,8 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn,
   h->req.body_len = h->len;
   if (h->ep && h->ep->answer == ENDPOINT_DEFERRED)
     return httpd_metrics(h);
+  if (h->ep && h->ep->body == ENDPOINT_BODY_UPLOAD && srv->offload)
+    return httpd_upload_end(h);
   chubd_reply rep;
   reply_init(&rep);
   httpd_dispatch(h, &h->req, &rep);
@@ -492,6 +536,7 @@ static void httpd_completed(void *cls, struct MHD_Connection *conn,
   upload_free(h->req.upload);
   validate_epochs_free(h->epochs, h->nepochs);
   reply_free(&h->pending);
+  reply_free(&h->async_reply);
   free(h->body);
   free(h);
   *con_cls = NULL;

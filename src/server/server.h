@@ -56,7 +56,8 @@ typedef struct chubd_server {
   atomic_int suspended;     /* requests waiting for the store to answer */
   struct MHD_Daemon *metrics_daemon; /* --metrics-listen, or NULL */
   struct MHD_Daemon *upload_daemon;  /* uploads handed over by lane.c */
-  struct lane *lane; /* chubd's own loop (lane.h), or NULL over TLS */
+  struct lane *lane;       /* chubd's own loop (lane.h), or NULL over TLS */
+  struct offload *offload; /* where uploads end (offload.h), or NULL */
 } chubd_server;
 
 #define CHUBD_REPLY_HEADERS 10

@@ -64,24 +64,27 @@ void weights_store(chubd_request *req, const validate_upload *f,
   chubd_server *srv = req->srv;
   store *st = srv->st;
   char tmp[4200];
-  pthread_mutex_lock(&srv->blobs_mu);
+  /* The fsync, slow for a large file, before the lock that other uploads
+   * wait on; the temporary's removal after it. */
   int fd = upload_take_file(up, tmp, sizeof tmp);
-  if (blobs_commit(srv->cfg.blobs_dir, fd, tmp, sha) != 0) {
+  int sealed = blobs_seal(fd) == 0;
+  pthread_mutex_lock(&srv->blobs_mu);
+  if (!sealed || blobs_commit(srv->cfg.blobs_dir, tmp, sha) != 0) {
     fprintf(stderr, "chubd: cannot store upload %s as blob %s: %s\n", tmp, sha,
             strerror(errno));
-    unlink(tmp);
     pthread_mutex_unlock(&srv->blobs_mu);
+    unlink(tmp);
     reply_error(rep, 507, "the server cannot store the upload (disk)");
     return;
   }
   store_rc rc = st->ops->checkpoint_add(st, req->r.id, &k);
-  if (rc == STORE_OK) {
-    blobs_settle(srv->cfg.blobs_dir, tmp, sha);
-  } else {
+  if (rc != STORE_OK) {
     unlink(tmp);
     blobs_drop_unused(srv->cfg.blobs_dir, st, sha);
   }
   pthread_mutex_unlock(&srv->blobs_mu);
+  if (rc == STORE_OK)
+    blobs_settle(srv->cfg.blobs_dir, tmp, sha);
   if (rc == STORE_CONFLICT) {
     reply_error(rep, 409,
                 "model %s is already trained; its final weights "

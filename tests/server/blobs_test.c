@@ -106,7 +106,8 @@ static void test_unused_is_removed(void **state) {
   fixture *f = *state;
   char tmp[4300];
   int fd = upload_tmp(f, tmp, sizeof tmp);
-  assert_int_equal(blobs_commit(f->blobs, fd, tmp, SHA), 0);
+  assert_int_equal(blobs_seal(fd), 0);
+  assert_int_equal(blobs_commit(f->blobs, tmp, SHA), 0);
   unlink(tmp); /* the row was refused */
   assert_true(blob_exists(f));
   assert_int_equal(blobs_drop_unused(f->blobs, f->st, SHA), 1);
@@ -122,7 +123,8 @@ static void test_commit_races_removal(void **state) {
   fixture *f = *state;
   char tmp[4300];
   int fd = upload_tmp(f, tmp, sizeof tmp);
-  assert_int_equal(blobs_commit(f->blobs, fd, tmp, SHA), 0);
+  assert_int_equal(blobs_seal(fd), 0);
+  assert_int_equal(blobs_commit(f->blobs, tmp, SHA), 0);
   assert_int_equal(blobs_drop_unused(f->blobs, f->st, SHA), 1); /* A */
   assert_false(blob_exists(f));
   add_row(f);                       /* B records the row */
@@ -141,8 +143,10 @@ static void test_commit_onto_existing(void **state) {
   char tmp1[4300], tmp2[4300];
   int fd1 = upload_tmp(f, tmp1, sizeof tmp1);
   int fd2 = upload_tmp(f, tmp2, sizeof tmp2);
-  assert_int_equal(blobs_commit(f->blobs, fd1, tmp1, SHA), 0);
-  assert_int_equal(blobs_commit(f->blobs, fd2, tmp2, SHA), 0);
+  assert_int_equal(blobs_seal(fd1), 0);
+  assert_int_equal(blobs_commit(f->blobs, tmp1, SHA), 0);
+  assert_int_equal(blobs_seal(fd2), 0);
+  assert_int_equal(blobs_commit(f->blobs, tmp2, SHA), 0);
   add_row(f);
   blobs_settle(f->blobs, tmp1, SHA);
   blobs_settle(f->blobs, tmp2, SHA);
