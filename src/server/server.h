@@ -53,7 +53,8 @@ typedef struct chubd_server {
   char own_host[256];       /* this machine's name, for a wildcard listener */
   pthread_mutex_t blobs_mu; /* orders blob commits against blob removal */
   atomic_int in_flight;     /* requests between first call and completion */
-  atomic_int suspended;     /* requests waiting for the store to answer */
+  atomic_int suspended;     /* requests waiting for the store's committer or an
+                             * offload thread to answer */
   struct MHD_Daemon *metrics_daemon; /* --metrics-listen, or NULL */
   struct MHD_Daemon *upload_daemon;  /* uploads handed over by lane.c */
   struct lane *lane;       /* chubd's own loop (lane.h), or NULL over TLS */
