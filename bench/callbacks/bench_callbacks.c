@@ -5,7 +5,8 @@
  * chub: on_fit_epoch_end and on_model_save run through chub_callbacks_run
  * with the default rate limits (3 s, 900 s) and with both at 0 (the worst
  * case: every call spools and pokes the sender) against a hub that accepted the
- * session and then stops answering (slow) or stops listening (down). Reference:
+ * session and then stops answering (slow) or stops listening (down); the
+ * slow sessions take turns, BENCH_ROUNDS each. Reference:
  * the same work done the reference's way, in C, in this process: a blocking
  * POST of the epoch's metrics per call (timeout 100 ms), and a thread spawned
  * per request. Prints median, p99 and max per call and the ratio of medians;
@@ -31,6 +32,11 @@
 #include <unistd.h>
 
 enum { BENCH_CALLS = 20000 };
+/* The slow-hub sessions, with the default rate limits and with both at 0,
+ * run this many times each, taking turns: on a shared host the cost of a
+ * system call moves by a third from one minute to the next, and a
+ * session run once takes whatever moment it gets. */
+enum { BENCH_ROUNDS = 3 };
 
 typedef struct bench_stats {
   double median, p99, max;
@@ -101,12 +107,11 @@ typedef struct bench_floor {
   double *us; /* one sample per call */
 } bench_floor;
 
-/* Times `n` calls of `event` on the trainer, bumping the epoch each call,
- * and after each one the floor's write when `fl` is given. */
-static bench_stats bench_event(chub_callbacks *cb, bench_trainer *b,
-                               chub_event event, int first_epoch, size_t n,
-                               bench_floor *fl) {
-  double *us = malloc(n * sizeof *us);
+/* Times `n` calls of `event` on the trainer into us[n], bumping the epoch
+ * each call, and after each one the floor's write when `fl` is given. */
+static void bench_event(chub_callbacks *cb, bench_trainer *b, chub_event event,
+                        int first_epoch, size_t n, bench_floor *fl,
+                        double *us) {
   for (size_t i = 0; i < n; i++) {
     b->t.epoch = first_epoch + (int)i;
     b->t.fitness = (double)(i % 7);
@@ -121,9 +126,6 @@ static bench_stats bench_event(chub_callbacks *cb, bench_trainer *b,
       fl->off += w > 0 ? w : 0;
     }
   }
-  bench_stats s = bench_summarise(us, n);
-  free(us);
-  return s;
 }
 
 /* ------------------------------------------------ the reference's way */
@@ -220,7 +222,7 @@ static void bench_floor_open(bench_floor *fl, const char *dir,
   char path[512];
   snprintf(path, sizeof path, "%s/floor.log", dir);
   fl->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  fl->us = malloc(BENCH_CALLS * sizeof *fl->us);
+  fl->us = malloc((size_t)BENCH_ROUNDS * BENCH_CALLS * sizeof *fl->us);
   if (fl->fd < 0 || !fl->us) {
     perror("bench: floor");
     exit(1);
@@ -233,7 +235,8 @@ static void bench_floor_open(bench_floor *fl, const char *dir,
  * the floor timed with it (one pwrite(2) of the record). The flat map's JSON,
  * which the sender's thread writes when it reads the epoch back, is timed too,
  * for comparison. */
-static void bench_breakdown(bench_trainer *b, bench_stats whole, bench_stats wr,
+static void bench_breakdown(bench_trainer *b, bench_stats def,
+                            bench_stats whole, bench_stats wr,
                             bench_floor *fl) {
   enum { N = BENCH_CALLS };
   double *us = malloc(N * sizeof *us);
@@ -285,10 +288,13 @@ static void bench_breakdown(bench_trainer *b, bench_stats whole, bench_stats wr,
   bench_print("  the whole callback (hub slow, rate limits 0)", whole);
   bench_print("  for scale: getppid(2), a system call doing nothing", sc);
   bench_print("  for scale: the flat map as JSON (sender's thread)", js);
+  /* The target holds for both ways a trainer runs: the slower decides. */
+  double worst = def.median > whole.median ? def.median : whole.median;
   printf("median ratio whole callback / the pwrite timed with it: %.2fx; "
-         "target: whole "
-         "callback <= 2 us median: %s\n",
-         whole.median / wr.median, whole.median <= 2.0 ? "met" : "NOT met");
+         "target: on_fit_epoch_end <= 2 us median (default rate limits %.2f "
+         "us, rate limits 0 %.2f us): %s\n",
+         whole.median / wr.median, def.median, whole.median,
+         worst <= 2.0 ? "met" : "NOT met");
 }
 
 /* A port that refuses connections: bound, then closed. */
@@ -338,10 +344,11 @@ static void bench_rates(const char *metrics, const char *ckpt) {
   chub_settings_set("rate_limit_ckpt", ckpt, err, sizeof err);
 }
 
-/* One chub run against a hub that goes slow (`down` false) or away; the
- * floor, when given, is timed along with on_fit_epoch_end. */
-static void bench_chub(const char *dir, bool down, bench_stats *fit,
-                       bench_stats *save, bench_floor *fl) {
+/* One chub run against a hub that goes slow (`down` false) or away: each
+ * call's time into fit[BENCH_CALLS] and save[BENCH_CALLS]; the floor, when
+ * given, is timed along with on_fit_epoch_end. */
+static void bench_chub(const char *dir, bool down, double *fit, double *save,
+                       bench_floor *fl) {
   fakehub *srv = fakehub_start();
   setenv("CHUB_API_ROOT", fakehub_url(srv), 1);
   chub_callbacks *cb = chub_callbacks_new();
@@ -362,8 +369,8 @@ static void bench_chub(const char *dir, bool down, bench_stats *fit,
       fakehub_script(srv, "POST",
                      (fakehub_reply){.delay_ms = 600000, .retry_after = -1});
   }
-  *fit = bench_event(cb, &b, CHUB_ON_FIT_EPOCH_END, 0, BENCH_CALLS, fl);
-  *save = bench_event(cb, &b, CHUB_ON_MODEL_SAVE, 0, BENCH_CALLS, NULL);
+  bench_event(cb, &b, CHUB_ON_FIT_EPOCH_END, 0, BENCH_CALLS, fl, fit);
+  bench_event(cb, &b, CHUB_ON_MODEL_SAVE, 0, BENCH_CALLS, NULL, save);
   chub_session_close(b.t.hub_session);
   b.t.hub_session = NULL;
   chub_callbacks_free(cb);
@@ -375,18 +382,39 @@ int main(void) {
   bench_env(root, sizeof root);
   chub_set_log(bench_quiet_log, NULL, CHUB_LOG_ERROR);
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  printf("HUB callbacks on the training thread (%d calls each)\n", BENCH_CALLS);
-  bench_stats fit_slow, save_slow, fit_down, save_down, fit_def, save_def;
+  printf("HUB callbacks on the training thread (%d calls a session; the "
+         "slow-hub sessions %d times each, taking turns)\n",
+         BENCH_CALLS, BENCH_ROUNDS);
+  size_t all = (size_t)BENCH_ROUNDS * BENCH_CALLS;
+  double *us[6]; /* fit and save: default limits, limits 0, hub down */
+  for (int i = 0; i < 6; i++)
+    if (!(us[i] = malloc(all * sizeof *us[i]))) {
+      perror("bench");
+      return 1;
+    }
   bench_trainer b;
   bench_trainer_init(&b, root);
   bench_floor fl;
   bench_floor_open(&fl, root, &b);
-  bench_rates("3", "900");
-  bench_chub(root, false, &fit_def, &save_def, NULL);
-  bench_rates("0", "0");
-  bench_chub(root, false, &fit_slow, &save_slow, &fl);
-  bench_stats floor = bench_summarise(fl.us, BENCH_CALLS);
-  bench_chub(root, true, &fit_down, &save_down, NULL);
+  double *floor_us = fl.us;
+  for (size_t r = 0, at = 0; r < BENCH_ROUNDS; r++, at += BENCH_CALLS) {
+    bench_rates("3", "900");
+    bench_chub(root, false, us[0] + at, us[1] + at, NULL);
+    bench_rates("0", "0");
+    fl.us = floor_us + at;
+    bench_chub(root, false, us[2] + at, us[3] + at, &fl);
+  }
+  fl.us = floor_us;
+  bench_chub(root, true, us[4], us[5], NULL);
+  bench_stats fit_def = bench_summarise(us[0], all);
+  bench_stats save_def = bench_summarise(us[1], all);
+  bench_stats fit_slow = bench_summarise(us[2], all);
+  bench_stats save_slow = bench_summarise(us[3], all);
+  bench_stats floor = bench_summarise(fl.us, all);
+  bench_stats fit_down = bench_summarise(us[4], BENCH_CALLS);
+  bench_stats save_down = bench_summarise(us[5], BENCH_CALLS);
+  for (int i = 0; i < 6; i++)
+    free(us[i]);
   bench_print("chub on_fit_epoch_end, hub slow, default rate limits", fit_def);
   bench_print("chub on_model_save,    hub slow, default rate limits", save_def);
   printf("rate limits 0 (every call spools and wakes the sender):\n");
@@ -404,7 +432,7 @@ int main(void) {
   bench_stats ref_down = bench_reference(down, &b, 2000, false);
   bench_stats ref_spawn = bench_reference(down, &b, 2000, true);
   close(silent);
-  bench_breakdown(&b, fit_slow, floor, &fl);
+  bench_breakdown(&b, fit_def, fit_slow, floor, &fl);
   close(fl.fd);
   free(fl.us);
   bench_print("reference: blocking POST per epoch (100 ms timeout), slow",
