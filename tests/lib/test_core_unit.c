@@ -403,7 +403,8 @@ static void test_progress_lines(void **state) {
   progress_init(&p, "Uploading best.pt");
   p.tty = false; /* as under ctest, or into a log file */
   const long long total = 2800000;
-  /* 2097152 (74%) is in the quarter 1600000 (57%) already showed. */
+  /* 2097152 (74%) falls in the quarter whose line 1600000 (57%) gave:
+   * no line of its own. */
   const long long sent[] = {0, 1048576, 1600000, 2097152, 2790000, 2800000};
   for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++)
     progress_cb(sent[i], total, &p);
