@@ -324,17 +324,39 @@ static void httpd_take_body(httpd_req *h, const char *data, size_t n) {
   h->len += n;
 }
 
+/* A request answered on another thread (the store's committer, an offload
+ * thread): its connection is suspended before the work is queued, so the
+ * resume can never come first; httpd_stop waits while any is. */
+static void httpd_suspend(httpd_req *h) {
+  atomic_store(&h->async_state, HTTP_ASYNC_WAITING);
+  atomic_fetch_add(&h->req.srv->suspended, 1);
+  MHD_suspend_connection(h->req.conn);
+}
+
+/* The work could not be queued: this thread answers after all. */
+static void httpd_unsuspend(httpd_req *h) {
+  MHD_resume_connection(h->req.conn);
+  atomic_fetch_sub(&h->req.srv->suspended, 1);
+  atomic_store(&h->async_state, HTTP_ASYNC_NONE);
+}
+
+/* On the thread that did the work, once the answer is in h: the resume.
+ * h may be gone as soon as the resume returns. */
+static void httpd_answered(httpd_req *h) {
+  chubd_server *srv = h->req.srv;
+  struct MHD_Connection *conn = h->req.conn;
+  atomic_store(&h->async_state, HTTP_ASYNC_ANSWERED);
+  MHD_resume_connection(conn);
+  atomic_fetch_sub(&srv->suspended, 1);
+}
+
 /* Called by the store's committer thread once the upload is committed (or
  * failed). The connection's thread answers when MHD calls httpd_access
  * again after the resume; h may be gone as soon as the resume returns. */
 static void httpd_metrics_done(void *ud, store_rc rc) {
   httpd_req *h = ud;
-  chubd_server *srv = h->req.srv;
-  struct MHD_Connection *conn = h->req.conn;
   atomic_store(&h->async_rc, (int)rc);
-  atomic_store(&h->async_state, HTTP_ASYNC_ANSWERED);
-  MHD_resume_connection(conn);
-  atomic_fetch_sub(&srv->suspended, 1);
+  httpd_answered(h);
 }
 
 /* A metrics upload (POST /v1/models/{id}): checked here, then committed
@@ -347,19 +369,12 @@ static enum MHD_Result httpd_metrics(httpd_req *h) {
     metrics_post_answer(&h->req, &rep, (store_rc)atomic_load(&h->async_rc),
                         h->nepochs);
   } else if (metrics_post_check(&h->req, &rep, &h->epochs, &h->nepochs) == 0) {
-    chubd_server *srv = h->req.srv;
-    /* Suspended before it is queued, so the resume can never come
-     * first. */
-    atomic_store(&h->async_state, HTTP_ASYNC_WAITING);
-    atomic_fetch_add(&srv->suspended, 1);
-    MHD_suspend_connection(h->req.conn);
+    httpd_suspend(h);
     store_rc rc = metrics_post_queue(&h->req, h->epochs, h->nepochs,
                                      httpd_metrics_done, h);
     if (rc == STORE_OK)
       return MHD_YES;
-    MHD_resume_connection(h->req.conn);
-    atomic_fetch_sub(&srv->suspended, 1);
-    atomic_store(&h->async_state, HTTP_ASYNC_NONE);
+    httpd_unsuspend(h);
     metrics_post_answer(&h->req, &rep, rc, h->nepochs);
   }
   validate_epochs_free(h->epochs, h->nepochs);
@@ -373,12 +388,8 @@ static enum MHD_Result httpd_metrics(httpd_req *h) {
  * soon as the resume returns. */
 static void httpd_upload_job(void *arg) {
   httpd_req *h = arg;
-  chubd_server *srv = h->req.srv;
-  struct MHD_Connection *conn = h->req.conn;
   httpd_dispatch(h, &h->req, &h->async_reply);
-  atomic_store(&h->async_state, HTTP_ASYNC_ANSWERED);
-  MHD_resume_connection(conn);
-  atomic_fetch_sub(&srv->suspended, 1);
+  httpd_answered(h);
 }
 
 /* The end of a weights or dataset upload, whose body has all arrived: its
@@ -388,16 +399,10 @@ static void httpd_upload_job(void *arg) {
 static enum MHD_Result httpd_upload_end(httpd_req *h) {
   if (atomic_load(&h->async_state) == HTTP_ASYNC_ANSWERED)
     return httpd_send(h, &h->async_reply);
-  chubd_server *srv = h->req.srv;
-  /* Suspended before it is queued, so the resume can never come first. */
-  atomic_store(&h->async_state, HTTP_ASYNC_WAITING);
-  atomic_fetch_add(&srv->suspended, 1);
-  MHD_suspend_connection(h->req.conn);
-  if (offload_run(srv->offload, httpd_upload_job, h) == 0)
+  httpd_suspend(h);
+  if (offload_run(h->req.srv->offload, httpd_upload_job, h) == 0)
     return MHD_YES;
-  MHD_resume_connection(h->req.conn);
-  atomic_fetch_sub(&srv->suspended, 1);
-  atomic_store(&h->async_state, HTTP_ASYNC_NONE);
+  httpd_unsuspend(h);
   httpd_dispatch(h, &h->req, &h->async_reply);
   return httpd_send(h, &h->async_reply);
 }
